@@ -1,0 +1,141 @@
+// tether/pipe.hpp — anonymous pipes whose ends are never inheritable, blocking and timed I/O
+// with one meaning of end-of-file on every platform, and the .NET-shaped server/client pair.
+#pragma once
+
+#include <tether/handle.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace tether {
+
+/// Direction seen from the side that holds the object, as System.IO.Pipes.PipeDirection:
+/// `in` = this side reads, `out` = this side writes.
+enum class direction { in, out };
+
+/// Both ends of a new pipe; neither is inheritable.
+struct pipe_ends {
+    unique_handle read;
+    unique_handle write;
+};
+
+/// Our end and the end meant for a child, as make_pipe(direction) splits them.
+struct pipe_pair {
+    unique_handle ours;    ///< reads if direction::in, writes if direction::out
+    unique_handle theirs;  ///< the other end: pass it to a child with spawn_options::pass
+};
+
+/// A new anonymous pipe, both ends close-on-exec (pipe2(O_CLOEXEC) / CreatePipe with
+/// non-inheritable handles).
+/// @throws std::system_error if the system is out of descriptors.
+pipe_ends make_pipe();
+
+/// A new pipe split by role. `d` is our direction: direction::in means we read what the child
+/// writes into `theirs`.
+pipe_pair make_pipe(direction d);
+
+using milliseconds = std::chrono::milliseconds;
+
+// ---- I/O on any handle. End-of-file is a read of 0 bytes on every platform
+// (ERROR_BROKEN_PIPE on Windows is end-of-file). A write whose reader is gone is
+// errc::peer_gone; SIGPIPE never kills the process, and tether never changes the process-wide
+// SIGPIPE disposition (the signal is blocked in the calling thread and consumed).
+
+/// Reads up to buf.size() bytes; blocks until at least one byte or end-of-file.
+/// @returns the number of bytes read; 0 means end-of-file.
+std::size_t read(borrowed_handle h, std::span<std::byte> buf);
+std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept;
+
+/// As read(), but gives up after `timeout` with errc::timed_out (0 bytes consumed).
+std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout);
+std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout,
+                     std::error_code& ec) noexcept;
+
+/// Writes all of `data` (retrying short writes). Zero-byte writes are never issued.
+/// @throws std::system_error with errc::peer_gone if the reader is gone.
+void write_all(borrowed_handle h, std::span<const std::byte> data);
+/// @returns the bytes written before an error (all of them when ec is clear).
+std::size_t write_all(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept;
+
+/// As write_all(), but gives up after `timeout` with errc::timed_out.
+/// @returns the bytes written before the time ran out.
+std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout,
+                          std::error_code& ec) noexcept;
+
+/// Convenience: text in, text out.
+void write_all(borrowed_handle h, std::string_view text);
+/// Reads until end-of-file and returns everything read.
+std::string read_to_end(borrowed_handle h);
+/// As read_to_end(), bounded in time: errc::timed_out if end-of-file did not come in time
+/// (what was read so far is returned).
+std::string read_to_end_for(borrowed_handle h, milliseconds timeout, std::error_code& ec);
+
+// ---- The .NET shape (System.IO.Pipes.AnonymousPipeServerStream / ClientStream).
+
+/// The parent's side of an anonymous pipe. Holds our end and, until the child is started, the
+/// client end. With tether::spawn you do not need dispose_local_copy_of_client_handle():
+/// pass take_client_handle() to spawn_options::pass and a successful spawn closes it.
+class pipe_server {
+public:
+    /// @param d our direction (in: we read; out: we write).
+    /// @param buffer_size advisory pipe capacity in bytes (F_SETPIPE_SZ / CreatePipe nSize);
+    ///        0 keeps the system default.
+    explicit pipe_server(direction d, std::size_t buffer_size = 0);
+
+    [[nodiscard]] direction dir() const noexcept { return dir_; }
+    [[nodiscard]] borrowed_handle handle() const noexcept { return ours_.borrow(); }
+    /// The client end, still owned by the server (invalid once disposed or taken).
+    [[nodiscard]] borrowed_handle client_handle() const noexcept { return client_.borrow(); }
+    /// The client end's value in decimal, as AnonymousPipeServerStream.GetClientHandleAsString().
+    [[nodiscard]] std::string client_handle_string() const;
+    /// Closes the server's copy of the client end. Call it once the child has its own copy;
+    /// until then the server never sees end-of-file or a broken pipe.
+    void dispose_local_copy_of_client_handle() noexcept { client_.reset(); }
+    /// Hands the client end over (e.g. to spawn_options::pass), leaving none in the server.
+    [[nodiscard]] unique_handle take_client_handle() noexcept { return std::move(client_); }
+
+    std::size_t read(std::span<std::byte> buf) { return tether::read(ours_, buf); }
+    void write(std::span<const std::byte> data) { tether::write_all(ours_, data); }
+    void write(std::string_view text) { tether::write_all(ours_, text); }
+    std::string read_to_end() { return tether::read_to_end(ours_); }
+    void close() noexcept { ours_.reset(); client_.reset(); }
+
+private:
+    direction dir_;
+    unique_handle ours_;
+    unique_handle client_;
+};
+
+/// The child's side: opens a handle string produced by pipe_server (or by .NET's
+/// GetClientHandleAsString()). Validates before it takes ownership.
+class pipe_client {
+public:
+    /// @throws std::system_error: errc::invalid_handle_string (not a number, not open),
+    ///         errc::not_a_pipe, errc::wrong_direction; the message names the input.
+    pipe_client(direction d, std::string_view handle_string);
+    pipe_client(direction d, unique_handle h);
+
+    [[nodiscard]] direction dir() const noexcept { return dir_; }
+    [[nodiscard]] borrowed_handle handle() const noexcept { return h_.borrow(); }
+    std::size_t read(std::span<std::byte> buf) { return tether::read(h_, buf); }
+    void write(std::span<const std::byte> data) { tether::write_all(h_, data); }
+    void write(std::string_view text) { tether::write_all(h_, text); }
+    std::string read_to_end() { return tether::read_to_end(h_); }
+    void close() noexcept { h_.reset(); }
+
+private:
+    direction dir_;
+    unique_handle h_;
+};
+
+/// Parses and validates a handle string without taking ownership: decimal, open, a pipe, and
+/// the end that matches `d` (the client's direction). Used by pipe_client.
+std::error_code check_pipe_handle_string(direction d, std::string_view handle_string,
+                                         native_handle& out) noexcept;
+
+}  // namespace tether

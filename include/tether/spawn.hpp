@@ -1,0 +1,188 @@
+// tether/spawn.hpp — start a child that receives exactly the handles you name.
+//
+// Ownership is in the signatures: spawn_options::pass takes a handle by rvalue; spawn() takes
+// the options by rvalue. On success every passed handle's parent copy is closed before spawn()
+// returns (DisposeLocalCopyOfClientHandle, done by the type system). On failure spawn() throws
+// and the options still own every handle, so the caller can retry or close them.
+#pragma once
+
+#include <tether/handle.hpp>
+#include <tether/pipe.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <variant>
+#include <vector>
+
+namespace tether {
+
+/// How one of the child's standard streams is set up.
+struct stdio {
+    enum class kind { inherit, null, pipe, handle, to_stdout };
+    kind how{kind::inherit};
+    unique_handle h;  ///< for kind::handle
+
+    static stdio inherit() { return {}; }
+    static stdio null() { return {kind::null, {}}; }
+    /// A new pipe; the parent's end is available from child::take_stdin() etc.
+    static stdio pipe() { return {kind::pipe, {}}; }
+    /// This handle; consumed by a successful spawn.
+    static stdio from(unique_handle&& h) { return {kind::handle, std::move(h)}; }
+    /// stderr only: the same object as the child's stdout ("2>&1").
+    static stdio to_stdout() { return {kind::to_stdout, {}}; }
+};
+
+/// The name of the environment variable that lists the passed handles: "name:value,...".
+inline constexpr const char* manifest_variable = "TETHER_HANDLES";
+/// The name of the environment variable with the spawning process's id; a process whose parent
+/// is another process (a grandchild) ignores the manifest.
+inline constexpr const char* manifest_parent_variable = "TETHER_PARENT_PID";
+
+/// A placeholder for the value `h` will have in the child, to put in argv (the .NET style:
+/// "--log-to", handle_arg(child_end)). spawn() replaces it; `h` must also be passed.
+std::string handle_arg(borrowed_handle h);
+
+/// Everything spawn() needs. Move-only, because it owns the handles to pass.
+struct spawn_options {
+    /// argv[0] is the program: a path, or a name searched in PATH (the child's PATH if the
+    /// options set one, else ours). No shell is involved.
+    std::vector<std::string> argv;
+    /// Working directory of the child; empty = ours.
+    std::string cwd;
+    /// Start from our environment (true) or from an empty one (false).
+    bool inherit_environment{true};
+    /// Variables to set (overriding inherited ones) and to remove.
+    std::map<std::string, std::string> env_set;
+    std::vector<std::string> env_unset;
+
+    stdio in, out, err;
+
+    /// If true, ~child kills a child that is still running (like Boost.Process); by default
+    /// the destructor neither kills nor waits (see child).
+    bool kill_on_destroy{false};
+
+    /// Passes `h` to the child at the next free number (3, 4, … on POSIX; on Windows its
+    /// inherited value), listed in the manifest under `name` if it is not empty.
+    /// Names: letters, digits, '_', '-', '.'; unique.
+    spawn_options& pass(unique_handle&& h, std::string name = {});
+    /// POSIX only: passes `h` at descriptor `child_fd` (>= 3). On Windows spawn() fails with
+    /// errc::not_supported.
+    spawn_options& pass_at(int child_fd, unique_handle&& h, std::string name = {});
+
+    struct passed {
+        unique_handle h;
+        std::string name;
+        int child_fd{-1};  ///< -1 = next free
+    };
+    /// The handles to pass, in order; owned here until a successful spawn closes them.
+    std::vector<passed> handles;
+};
+
+/// How a child ended.
+struct exit_status {
+    enum class kind { exited, signalled };
+    kind how{kind::exited};
+    int code{0};           ///< exit code (exited) or signal number (signalled)
+    bool core_dumped{false};
+
+    [[nodiscard]] bool success() const noexcept { return how == kind::exited && code == 0; }
+    [[nodiscard]] bool exited() const noexcept { return how == kind::exited; }
+    [[nodiscard]] bool signalled() const noexcept { return how == kind::signalled; }
+    /// "exited with code 3", "killed by signal 9 (SIGKILL)", "... (core dumped)".
+    [[nodiscard]] std::string describe() const;
+    friend bool operator==(const exit_status&, const exit_status&) = default;
+};
+
+/// A running (or finished) child process.
+///
+/// On Linux it holds a pidfd (pidfd_open), so waits and signals never reach a reused PID.
+/// Destructor policy: it does not terminate the child (unless spawn_options::kill_on_destroy)
+/// and does not block. A child that has already exited is reaped at once; one still running
+/// is handed to a process-wide list that is reaped without blocking at every later spawn() and
+/// by reap_detached(), so it never stays a zombie for long and never needs a thread.
+class child {
+public:
+    child() noexcept = default;
+    child(child&&) noexcept;
+    child& operator=(child&&) noexcept;
+    child(const child&) = delete;
+    child& operator=(const child&) = delete;
+    ~child();
+
+    [[nodiscard]] explicit operator bool() const noexcept;
+    [[nodiscard]] std::int64_t pid() const noexcept { return pid_; }
+    /// The pidfd (Linux) or process HANDLE (Windows); invalid after the child was reaped on POSIX.
+    [[nodiscard]] borrowed_handle process_handle() const noexcept { return process_.borrow(); }
+
+    /// Blocks until the child ends, then reaps it. Idempotent: later calls return the same status.
+    exit_status wait();
+    /// Waits at most `timeout`; nullopt if it is still running.
+    std::optional<exit_status> wait_for(milliseconds timeout);
+    /// Does not block; nullopt if it is still running.
+    std::optional<exit_status> try_wait();
+    /// The status once known (after a wait that returned one).
+    [[nodiscard]] std::optional<exit_status> status() const noexcept { return status_; }
+
+    /// SIGKILL / TerminateProcess(1). No effect on a child already reaped.
+    void kill();
+    /// SIGTERM / TerminateProcess(1) (Windows has no polite signal for a console-less child).
+    void terminate();
+    /// POSIX: send any signal. Windows: errc::not_supported.
+    void signal(int sig);
+
+    /// The parent's end of a stdio::pipe() stream (invalid if that stream was not a pipe).
+    [[nodiscard]] unique_handle take_stdin() noexcept { return std::move(stdin_); }
+    [[nodiscard]] unique_handle take_stdout() noexcept { return std::move(stdout_); }
+    [[nodiscard]] unique_handle take_stderr() noexcept { return std::move(stderr_); }
+
+    /// Gives up the child: it is no longer killed or waited for by this object, but is reaped by
+    /// the detached list (see class comment).
+    void detach() noexcept;
+
+private:
+    friend child spawn(spawn_options&&, std::error_code&);
+    friend struct child_access;
+    std::int64_t pid_{-1};
+    unique_handle process_;
+    unique_handle stdin_, stdout_, stderr_;
+    std::optional<exit_status> status_;
+    bool kill_on_destroy_{false};
+};
+
+/// Convenience: reads the child's stdout pipe (stdio::pipe()) to end-of-file and closes it.
+std::string take_stdout_text(child& c);
+
+/// Starts a child. See the header comment for ownership.
+/// @throws std::system_error: errc::invalid_argument for options that cannot work (empty argv,
+///         a bad name, a handle_arg placeholder for a handle not passed, ...); the OS error for
+///         a program that cannot be run (ENOENT, EACCES, a directory, a bad working directory),
+///         with a message that names the program and the cause.
+child spawn(spawn_options&& options);
+/// As above; on failure returns an empty child and sets `ec` (the options keep their handles).
+child spawn(spawn_options&& options, std::error_code& ec);
+
+/// Reaps, without blocking, detached children that have exited; returns how many remain.
+std::size_t reap_detached();
+
+// ---- The child's side.
+
+/// Takes the handle the parent passed under `name` (from the manifest). Each name can be taken
+/// once. @throws std::system_error: errc::no_manifest if this process was not given handles (or
+/// the manifest belongs to another process), errc::unknown_handle_name naming the missing name
+/// and the names present.
+unique_handle inherited(std::string_view name);
+unique_handle inherited(std::string_view name, std::error_code& ec);
+
+/// The names in this process's manifest (empty if none or not ours).
+std::vector<std::string> inherited_names();
+
+/// The absolute path of the running program (/proc/self/exe, GetModuleFileNameW), so a program
+/// can relaunch itself in a child role.
+std::string current_executable_path();
+
+}  // namespace tether

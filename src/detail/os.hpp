@@ -1,0 +1,28 @@
+// Internal: the small set of process facts each backend (src/posix, src/windows) provides to
+// the portable code. Same names in both backends.
+#pragma once
+
+#include <tether/handle.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace tether::detail {
+
+/// A variable of our environment (UTF-8), or nullopt.
+std::optional<std::string> get_environment_variable(std::string_view name);
+/// Our whole environment as "NAME=value" (UTF-8).
+std::vector<std::string> current_environment();
+std::int64_t current_pid() noexcept;
+/// The id of the process that created us (POSIX getppid; Windows: from the process table).
+std::int64_t parent_pid() noexcept;
+/// Takes over a handle this process inherited: checks that it is open, then makes it
+/// non-inheritable so that our own children (the parent's grandchildren) never keep it —
+/// the third way a pipe end leaks. Clear on success.
+std::error_code adopt_inherited(native_handle h) noexcept;
+
+}  // namespace tether::detail

@@ -1,0 +1,51 @@
+// Portable, internal: the checks and text work of spawn() that do not depend on the OS.
+// Each backend's spawn.cpp calls these, then does the platform part.
+#pragma once
+
+#include <tether/spawn.hpp>
+
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace tether::detail {
+
+/// Checks options before anything is created. On failure returns the error and sets `what`
+/// to a sentence naming the bad input.
+std::error_code validate_spawn_options(const spawn_options& opt, std::string& what);
+
+/// One passed handle: its value in the parent and the value it will have in the child.
+struct handle_mapping {
+    native_handle parent;
+    native_handle child;
+};
+
+/// Replaces every handle_arg() placeholder in argv with the handle's child value.
+/// A placeholder for a handle that is not in `map` is errc::invalid_argument (and `what` says which).
+std::error_code substitute_handle_args(std::vector<std::string>& argv,
+                                       const std::vector<handle_mapping>& map, std::string& what);
+
+/// The child's environment as "NAME=value" strings: `inherited` (ours, unless the options say
+/// not to inherit), minus env_unset and any stale tether manifest, plus env_set, plus the new
+/// manifest if `manifest` is not empty. Names compare case-insensitively when `fold_case`
+/// (Windows).
+std::vector<std::string> build_environment(const spawn_options& opt,
+                                           const std::vector<std::string>& inherited,
+                                           const std::string& manifest,
+                                           const std::string& parent_pid, bool fold_case);
+
+/// The value of NAME in a "NAME=value" list, or nullptr.
+const std::string* find_env(const std::vector<std::string>& env, std::string_view name,
+                            bool fold_case, std::string* storage);
+
+/// "spawn 'prog': " — the start of every spawn error message.
+std::string spawn_context(const spawn_options& opt);
+
+/// The manifest entries for the named handles, given their child values in pass order.
+std::string manifest_for(const spawn_options& opt, const std::vector<handle_mapping>& map);
+
+/// Backend: the name of a signal for messages ("SIGKILL"); empty if unknown.
+std::string signal_name(int sig);
+
+}  // namespace tether::detail

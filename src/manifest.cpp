@@ -1,0 +1,91 @@
+// Portable: the manifest format and decimal handle values (the .NET handle-string form).
+#include "detail/manifest.hpp"
+
+#include <tether/error.hpp>
+
+#include <charconv>
+#include <cstdint>
+#include <limits>
+
+namespace tether::detail {
+
+bool valid_handle_name(std::string_view name) noexcept {
+    if (name.empty() || name.size() > 64) return false;
+    for (char c : name) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || c == '.';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+namespace {
+std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t max) noexcept {
+    if (text.empty() || text.size() > 20) return std::nullopt;
+    std::uint64_t v = 0;
+    auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (err != std::errc{} || end != text.data() + text.size() || v > max) return std::nullopt;
+    if (text.size() > 1 && text[0] == '0') return std::nullopt;  // no leading zeros: one spelling
+    return v;
+}
+}  // namespace
+
+std::optional<native_handle> parse_handle_value(std::string_view text) noexcept {
+#ifdef _WIN32
+    auto v = parse_decimal(text, static_cast<std::uint64_t>(std::numeric_limits<std::intptr_t>::max()));
+    if (!v) return std::nullopt;
+    return reinterpret_cast<native_handle>(static_cast<std::intptr_t>(*v));  // NOLINT
+#else
+    auto v = parse_decimal(text, static_cast<std::uint64_t>(std::numeric_limits<int>::max()));
+    if (!v) return std::nullopt;
+    return static_cast<native_handle>(*v);
+#endif
+}
+
+std::string format_handle_value(native_handle h) {
+#ifdef _WIN32
+    return std::to_string(reinterpret_cast<std::intptr_t>(h));  // NOLINT
+#else
+    return std::to_string(h);
+#endif
+}
+
+std::optional<std::int64_t> parse_pid(std::string_view text) noexcept {
+    auto v = parse_decimal(text, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
+    if (!v) return std::nullopt;
+    return static_cast<std::int64_t>(*v);
+}
+
+std::string format_manifest(const std::vector<manifest_entry>& entries) {
+    std::string out;
+    for (const auto& e : entries) {
+        if (!out.empty()) out += ',';
+        out += e.name;
+        out += ':';
+        out += format_handle_value(e.value);
+    }
+    return out;
+}
+
+std::error_code parse_manifest(std::string_view text, std::vector<manifest_entry>& out) {
+    out.clear();
+    std::vector<manifest_entry> result;
+    while (!text.empty()) {
+        auto comma = text.find(',');
+        std::string_view item = text.substr(0, comma);
+        text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+        if (comma != std::string_view::npos && text.empty()) return errc::invalid_handle_string;
+        auto colon = item.find(':');
+        if (colon == std::string_view::npos) return errc::invalid_handle_string;
+        std::string_view name = item.substr(0, colon);
+        auto value = parse_handle_value(item.substr(colon + 1));
+        if (!valid_handle_name(name) || !value) return errc::invalid_handle_string;
+        for (const auto& e : result)
+            if (e.name == name) return errc::invalid_handle_string;
+        result.push_back({std::string(name), *value});
+    }
+    out = std::move(result);
+    return {};
+}
+
+}  // namespace tether::detail

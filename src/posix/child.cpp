@@ -1,0 +1,200 @@
+// POSIX backend: the child object. A pidfd (pidfd_open, Linux 5.3) pins the process, so
+// waits and signals never reach a recycled PID; without one (ENOSYS) we fall back to the pid.
+#include <tether/error.hpp>
+#include <tether/spawn.hpp>
+
+#include "posix/process.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <mutex>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace tether {
+
+struct child_access {
+    static child make(pid_t pid, unique_handle pidfd, bool kill_on_destroy, unique_handle in,
+                      unique_handle out, unique_handle err) {
+        child c;
+        c.pid_ = pid;
+        c.process_ = std::move(pidfd);
+        c.kill_on_destroy_ = kill_on_destroy;
+        c.stdin_ = std::move(in);
+        c.stdout_ = std::move(out);
+        c.stderr_ = std::move(err);
+        return c;
+    }
+};
+
+namespace {
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_send_signal(int fd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0)); }
+
+exit_status from_siginfo(const siginfo_t& si) {
+    exit_status s;
+    if (si.si_code == CLD_EXITED) {
+        s.how = exit_status::kind::exited;
+        s.code = si.si_status;
+    } else {
+        s.how = exit_status::kind::signalled;
+        s.code = si.si_status;
+        s.core_dumped = si.si_code == CLD_DUMPED;
+    }
+    return s;
+}
+
+// One waitid call: P_PIDFD when we hold a pidfd, else P_PID. nullopt = still running.
+std::optional<exit_status> wait_once(pid_t pid, const unique_handle& pidfd, bool block) {
+    siginfo_t si{};
+    int flags = WEXITED | (block ? 0 : WNOHANG);
+    for (;;) {
+        int rc = pidfd ? ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd.get()), &si, flags)
+                       : ::waitid(P_PID, static_cast<id_t>(pid), &si, flags);
+        if (rc == 0) break;
+        if (errno == EINTR) continue;
+        throw_error(last_os_error(), "wait for child " + std::to_string(pid));
+    }
+    if (si.si_pid == 0) return std::nullopt;  // WNOHANG and still running
+    return from_siginfo(si);
+}
+
+// Children whose child object was destroyed while they ran: reaped without blocking later.
+struct detached_entry {
+    pid_t pid;
+    unique_handle pidfd;
+};
+std::mutex detached_mutex;
+std::vector<detached_entry> detached;
+std::atomic<std::size_t> detached_count{0};
+
+void add_detached(pid_t pid, unique_handle pidfd) {
+    std::lock_guard lock(detached_mutex);
+    detached.push_back({pid, std::move(pidfd)});
+    detached_count.store(detached.size(), std::memory_order_relaxed);
+}
+
+}  // namespace
+
+std::size_t reap_detached() {
+    if (detached_count.load(std::memory_order_relaxed) == 0) return 0;  // the common case: no lock
+    std::lock_guard lock(detached_mutex);
+    std::erase_if(detached, [](detached_entry& e) {
+        try {
+            return wait_once(e.pid, e.pidfd, false).has_value();
+        } catch (const std::system_error&) {
+            return true;  // ECHILD: someone else reaped it; nothing left to do
+        }
+    });
+    detached_count.store(detached.size(), std::memory_order_relaxed);
+    return detached.size();
+}
+
+namespace detail {
+child make_child(pid_t pid, bool kill_on_destroy, unique_handle in, unique_handle out, unique_handle err) {
+    // pidfd_open cannot race with PID reuse here: the child is ours and not yet reaped.
+    int fd = pidfd_open(pid);  // the kernel makes it close-on-exec
+    return child_access::make(pid, unique_handle(fd >= 0 ? fd : -1), kill_on_destroy, std::move(in),
+                              std::move(out), std::move(err));
+}
+}  // namespace detail
+
+child::child(child&& o) noexcept
+    : pid_(std::exchange(o.pid_, -1)),
+      process_(std::move(o.process_)),
+      stdin_(std::move(o.stdin_)),
+      stdout_(std::move(o.stdout_)),
+      stderr_(std::move(o.stderr_)),
+      status_(std::exchange(o.status_, std::nullopt)),
+      kill_on_destroy_(o.kill_on_destroy_) {}
+
+child& child::operator=(child&& o) noexcept {
+    if (this != &o) {
+        this->~child();
+        new (this) child(std::move(o));
+    }
+    return *this;
+}
+
+child::~child() {
+    if (pid_ < 0 || status_) return;
+    try {
+        if (kill_on_destroy_) {
+            kill();
+            wait();
+            return;
+        }
+        if (try_wait()) return;
+    } catch (const std::system_error&) {
+        return;  // already reaped elsewhere (ECHILD): nothing to hand over
+    }
+    detach();
+}
+
+child::operator bool() const noexcept { return pid_ >= 0; }
+
+void child::detach() noexcept {
+    if (pid_ < 0) return;
+    if (!status_) add_detached(static_cast<pid_t>(pid_), std::move(process_));
+    pid_ = -1;
+    process_.reset();
+}
+
+exit_status child::wait() {
+    if (status_) return *status_;
+    if (pid_ < 0) throw_error(errc::invalid_argument, "wait on an empty child");
+    status_ = wait_once(static_cast<pid_t>(pid_), process_, true);
+    process_.reset();
+    return *status_;
+}
+
+std::optional<exit_status> child::try_wait() {
+    if (status_ || pid_ < 0) return status_;
+    status_ = wait_once(static_cast<pid_t>(pid_), process_, false);
+    if (status_) process_.reset();
+    return status_;
+}
+
+std::optional<exit_status> child::wait_for(milliseconds timeout) {
+    if (status_ || pid_ < 0) return status_;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    if (!process_) {
+        // No pidfd (kernel < 5.3): poll with a growing pause, as Python's Popen.wait(timeout).
+        auto pause = std::chrono::microseconds(500);
+        while (!try_wait() && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(pause);
+            pause = std::min(pause * 2, std::chrono::microseconds(50000));
+        }
+        return status_;
+    }
+    for (;;) {
+        auto left = std::chrono::ceil<milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        pollfd p{process_.get(), POLLIN, 0};
+        int n = ::poll(&p, 1, left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30)));
+        if (n > 0) return try_wait();
+        if (n == 0) return std::nullopt;
+        if (errno != EINTR) throw_error(last_os_error(), "poll pidfd of child " + std::to_string(pid_));
+    }
+}
+
+void child::signal(int sig) {
+    if (status_ || pid_ < 0) return;  // reaped: the pid may belong to someone else now
+    int rc = process_ ? pidfd_send_signal(process_.get(), sig) : ::kill(static_cast<pid_t>(pid_), sig);
+    if (rc != 0 && errno != ESRCH)
+        throw_error(last_os_error(), "signal " + std::to_string(sig) + " to child " + std::to_string(pid_));
+}
+
+void child::kill() { signal(SIGKILL); }
+void child::terminate() { signal(SIGTERM); }
+
+}  // namespace tether

@@ -1,0 +1,58 @@
+// POSIX backend: process facts for the portable code (environment, ids, adopting inherited fds).
+#include "detail/os.hpp"
+
+#include <tether/error.hpp>
+#include <tether/spawn.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+extern char** environ;  // NOLINT: POSIX names it so
+
+namespace tether {
+namespace detail {
+
+std::optional<std::string> get_environment_variable(std::string_view name) {
+    const char* v = ::getenv(std::string(name).c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+}
+
+std::vector<std::string> current_environment() {
+    std::vector<std::string> env;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) env.emplace_back(*e);
+    return env;
+}
+
+std::int64_t current_pid() noexcept { return ::getpid(); }
+std::int64_t parent_pid() noexcept { return ::getppid(); }
+
+std::error_code adopt_inherited(native_handle h) noexcept {
+    int flags = ::fcntl(h, F_GETFD);
+    if (flags < 0) return last_os_error();
+    // An inherited descriptor arrives without FD_CLOEXEC (exec keeps only those). Setting it here
+    // keeps it out of our own children, so a grandchild can never hold the parent's pipe open.
+    if ((flags & FD_CLOEXEC) == 0 && ::fcntl(h, F_SETFD, flags | FD_CLOEXEC) < 0) return last_os_error();
+    return {};
+}
+
+std::string signal_name(int sig) {
+    const char* abbrev = ::sigabbrev_np(sig);
+    return abbrev != nullptr ? std::string("SIG") + abbrev : std::string();
+}
+
+}  // namespace detail
+
+std::string current_executable_path() {
+    std::string buf(4096, '\0');
+    ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size());
+    if (n < 0) throw_error(last_os_error(), "readlink /proc/self/exe");
+    buf.resize(static_cast<std::size_t>(n));
+    return buf;
+}
+
+}  // namespace tether

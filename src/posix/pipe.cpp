@@ -1,0 +1,99 @@
+// POSIX backend: anonymous pipes, close-on-exec from birth, and validation of handle strings.
+#include <tether/error.hpp>
+#include <tether/pipe.hpp>
+
+#include "detail/manifest.hpp"
+#include "detail/os.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace tether {
+
+pipe_ends make_pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw_error(last_os_error(), "pipe2");
+    return {unique_handle(fds[0]), unique_handle(fds[1])};
+}
+
+pipe_pair make_pipe(direction d) {
+    auto [r, w] = make_pipe();
+    if (d == direction::in) return {std::move(r), std::move(w)};
+    return {std::move(w), std::move(r)};
+}
+
+pipe_server::pipe_server(direction d, std::size_t buffer_size) : dir_(d) {
+    auto [ours, theirs] = make_pipe(d);
+    if (buffer_size > 0) {
+        // Advisory, as in .NET: the kernel rounds up to a page and may refuse sizes above
+        // /proc/sys/fs/pipe-max-size for an unprivileged user; the pipe still works then.
+        (void)::fcntl(ours.get(), F_SETPIPE_SZ, static_cast<int>(buffer_size));
+    }
+    ours_ = std::move(ours);
+    client_ = std::move(theirs);
+}
+
+std::string pipe_server::client_handle_string() const { return to_handle_string(client_); }
+
+namespace {
+
+const char* file_kind(mode_t mode) {
+    if (S_ISREG(mode)) return "a regular file";
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISLNK(mode)) return "a symbolic link";
+    return "not a pipe";
+}
+
+std::string describe_input(direction d, std::string_view text) {
+    return std::string("pipe_client(") + (d == direction::in ? "in" : "out") + ", '" + std::string(text) + "')";
+}
+
+}  // namespace
+
+std::error_code check_pipe_handle_string(direction d, std::string_view handle_string,
+                                         native_handle& out) noexcept {
+    auto value = detail::parse_handle_value(handle_string);
+    if (!value) return errc::invalid_handle_string;
+    struct stat st {};
+    if (::fstat(*value, &st) != 0) return errc::invalid_handle_string;
+    if (!S_ISFIFO(st.st_mode)) return errc::not_a_pipe;
+    int acc = ::fcntl(*value, F_GETFL) & O_ACCMODE;
+    bool ok = acc == O_RDWR || (d == direction::in ? acc == O_RDONLY : acc == O_WRONLY);
+    if (!ok) return errc::wrong_direction;
+    out = *value;
+    return {};
+}
+
+pipe_client::pipe_client(direction d, std::string_view handle_string) : dir_(d) {
+    native_handle h = invalid_native_handle();
+    if (auto ec = check_pipe_handle_string(d, handle_string, h)) {
+        std::string what = describe_input(d, handle_string);
+        auto value = detail::parse_handle_value(handle_string);
+        struct stat st {};
+        if (ec == errc::invalid_handle_string && !value)
+            what += ": not a decimal descriptor number";
+        else if (ec == errc::invalid_handle_string)
+            what += ": descriptor " + std::string(handle_string) + " is not open";
+        else if (ec == errc::not_a_pipe && ::fstat(*value, &st) == 0)
+            what += std::string(": descriptor is ") + file_kind(st.st_mode);
+        else if (ec == errc::wrong_direction)
+            what += d == direction::in ? ": this is the write end; direction::in reads"
+                                       : ": this is the read end; direction::out writes";
+        throw_error(ec, what);
+    }
+    if (auto ec = detail::adopt_inherited(h)) throw_error(ec, describe_input(d, handle_string));
+    h_ = unique_handle(h);
+}
+
+pipe_client::pipe_client(direction d, unique_handle h) : dir_(d), h_(std::move(h)) {
+    native_handle ignored = invalid_native_handle();
+    if (auto ec = check_pipe_handle_string(d, to_handle_string(h_), ignored))
+        throw_error(ec, describe_input(d, to_handle_string(h_)));
+}
+
+}  // namespace tether

@@ -1,0 +1,210 @@
+// Portable parts of spawn(): option checks, handle_arg placeholders, environment assembly.
+#include "detail/manifest.hpp"
+#include "detail/spawn_plan.hpp"
+
+#include <tether/error.hpp>
+#include <tether/spawn.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+namespace tether {
+
+namespace {
+constexpr std::string_view placeholder_open = "{tether-handle:";
+constexpr std::string_view placeholder_close = "}";
+}  // namespace
+
+std::string handle_arg(borrowed_handle h) {
+    return std::string(placeholder_open) + detail::format_handle_value(h.get()) +
+           std::string(placeholder_close);
+}
+
+spawn_options& spawn_options::pass(unique_handle&& h, std::string name) {
+    handles.push_back({std::move(h), std::move(name), -1});
+    return *this;
+}
+
+spawn_options& spawn_options::pass_at(int child_fd, unique_handle&& h, std::string name) {
+    handles.push_back({std::move(h), std::move(name), child_fd});
+    return *this;
+}
+
+std::string exit_status::describe() const {
+    if (how == kind::exited) return "exited with code " + std::to_string(code);
+    std::string s = "killed by signal " + std::to_string(code);
+    std::string name = detail::signal_name(code);
+    if (!name.empty()) s += " (" + name + ")";
+    if (core_dumped) s += " (core dumped)";
+    return s;
+}
+
+namespace detail {
+
+std::string spawn_context(const spawn_options& opt) {
+    return "spawn '" + (opt.argv.empty() ? std::string() : opt.argv[0]) + "'";
+}
+
+namespace {
+
+std::error_code fail(std::string& what, std::string text) {
+    what = std::move(text);
+    return errc::invalid_argument;
+}
+
+std::error_code check_stdio(const stdio& s, const char* stream, std::string& what) {
+    if (s.how == stdio::kind::handle && !s.h)
+        return fail(what, std::string(stream) + " is stdio::from() an invalid handle");
+    if (s.how == stdio::kind::to_stdout && std::string_view(stream) != "stderr")
+        return fail(what, std::string(stream) + " cannot be stdio::to_stdout(); only stderr can");
+    return {};
+}
+
+std::error_code check_passed(const spawn_options& opt, std::string& what) {
+    std::set<std::string> names;
+    std::set<int> fds;
+    std::set<native_handle> values;
+    for (std::size_t i = 0; i < opt.handles.size(); ++i) {
+        const auto& p = opt.handles[i];
+        std::string which = "passed handle #" + std::to_string(i + 1);
+        if (!p.name.empty()) which += " ('" + p.name + "')";
+        if (!p.h) return fail(what, which + " is not an open handle");
+        if (!values.insert(p.h.get()).second)
+            return fail(what, which + " is the same handle as an earlier one");
+        if (!p.name.empty() && !valid_handle_name(p.name))
+            return fail(what, which + ": a name may hold only letters, digits, '_', '-', '.'");
+        if (!p.name.empty() && !names.insert(p.name).second)
+            return fail(what, which + ": the name is used twice");
+        if (p.child_fd != -1 && p.child_fd < 3)
+            return fail(what, which + ": child descriptor " + std::to_string(p.child_fd) +
+                                  " is below 3 (0-2 are stdio; use spawn_options::in/out/err)");
+        if (p.child_fd != -1 && !fds.insert(p.child_fd).second)
+            return fail(what, which + ": child descriptor " + std::to_string(p.child_fd) +
+                                  " is used twice");
+    }
+    return {};
+}
+
+}  // namespace
+
+std::error_code validate_spawn_options(const spawn_options& opt, std::string& what) {
+    if (opt.argv.empty() || opt.argv[0].empty()) return fail(what, "argv is empty: no program to run");
+    for (const auto& a : opt.argv)
+        if (a.find('\0') != std::string::npos)
+            return fail(what, "argument '" + a.substr(0, a.find('\0')) + "...' contains a NUL byte");
+    for (const auto& [k, v] : opt.env_set)
+        if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos ||
+            v.find('\0') != std::string::npos)
+            return fail(what, "environment variable name '" + k + "' is empty or holds '=' or NUL");
+    if (auto ec = check_stdio(opt.in, "stdin", what)) return ec;
+    if (auto ec = check_stdio(opt.out, "stdout", what)) return ec;
+    if (auto ec = check_stdio(opt.err, "stderr", what)) return ec;
+    return check_passed(opt, what);
+}
+
+std::error_code substitute_handle_args(std::vector<std::string>& argv,
+                                       const std::vector<handle_mapping>& map, std::string& what) {
+    for (auto& arg : argv) {
+        std::size_t pos = 0;
+        while ((pos = arg.find(placeholder_open, pos)) != std::string::npos) {
+            auto end = arg.find(placeholder_close, pos + placeholder_open.size());
+            if (end == std::string::npos) break;
+            auto value_text = arg.substr(pos + placeholder_open.size(), end - pos - placeholder_open.size());
+            auto value = parse_handle_value(value_text);
+            auto it = std::find_if(map.begin(), map.end(),
+                                   [&](const handle_mapping& m) { return value && m.parent == *value; });
+            if (it == map.end())
+                return fail(what, "argument '" + arg + "' refers to handle " + value_text +
+                                      " (handle_arg), which is not passed to the child");
+            auto replacement = format_handle_value(it->child);
+            arg.replace(pos, end + 1 - pos, replacement);
+            pos += replacement.size();
+        }
+    }
+    return {};
+}
+
+namespace {
+
+bool same_name(std::string_view a, std::string_view b, bool fold_case) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (fold_case) {
+            x = static_cast<char>(std::toupper(static_cast<unsigned char>(x)));
+            y = static_cast<char>(std::toupper(static_cast<unsigned char>(y)));
+        }
+        if (x != y) return false;
+    }
+    return true;
+}
+
+std::string_view name_of(std::string_view entry) {
+    // Windows keeps per-drive cwd entries like "=C:=C:\\": their name starts with '='.
+    auto eq = entry.find('=', entry.empty() || entry[0] != '=' ? 0 : 1);
+    return entry.substr(0, eq);
+}
+
+}  // namespace
+
+const std::string* find_env(const std::vector<std::string>& env, std::string_view name,
+                            bool fold_case, std::string* storage) {
+    for (const auto& e : env) {
+        if (same_name(name_of(e), name, fold_case)) {
+            *storage = e.substr(name_of(e).size() + 1);
+            return storage;
+        }
+    }
+    return nullptr;
+}
+
+std::vector<std::string> build_environment(const spawn_options& opt,
+                                           const std::vector<std::string>& inherited,
+                                           const std::string& manifest,
+                                           const std::string& parent_pid, bool fold_case) {
+    auto dropped = [&](std::string_view name) {
+        if (same_name(name, manifest_variable, fold_case) ||
+            same_name(name, manifest_parent_variable, fold_case))
+            return true;
+        for (const auto& u : opt.env_unset)
+            if (same_name(name, u, fold_case)) return true;
+        for (const auto& [k, v] : opt.env_set)
+            if (same_name(name, k, fold_case)) return true;
+        return false;
+    };
+    std::vector<std::string> env;
+    if (opt.inherit_environment) {
+        env.reserve(inherited.size() + opt.env_set.size() + 2);
+        for (const auto& e : inherited)
+            if (!dropped(name_of(e))) env.push_back(e);
+    }
+    for (const auto& [k, v] : opt.env_set) {
+        bool unset = std::any_of(opt.env_unset.begin(), opt.env_unset.end(),
+                                 [&](const std::string& u) { return same_name(u, k, fold_case); });
+        if (!unset) env.push_back(k + "=" + v);
+    }
+    if (!manifest.empty()) {
+        env.push_back(std::string(manifest_variable) + "=" + manifest);
+        env.push_back(std::string(manifest_parent_variable) + "=" + parent_pid);
+    }
+    return env;
+}
+
+std::string manifest_for(const spawn_options& opt, const std::vector<handle_mapping>& map) {
+    std::vector<manifest_entry> entries;
+    for (std::size_t i = 0; i < opt.handles.size() && i < map.size(); ++i)
+        if (!opt.handles[i].name.empty()) entries.push_back({opt.handles[i].name, map[i].child});
+    return format_manifest(entries);
+}
+
+}  // namespace detail
+}  // namespace tether
+
+namespace tether {
+std::string take_stdout_text(child& c) {
+    auto h = c.take_stdout();
+    if (!h) throw_error(errc::invalid_argument, "take_stdout_text: stdout of the child is not a pipe");
+    return read_to_end(h);
+}
+}  // namespace tether

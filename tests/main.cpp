@@ -1,0 +1,45 @@
+// Entry point of the one test binary: a child role if asked for, GoogleTest otherwise.
+#include "harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+
+namespace tether_test {
+
+namespace {
+std::map<std::string, role_fn>& roles() {
+    static std::map<std::string, role_fn> r;
+    return r;
+}
+}  // namespace
+
+bool register_role(const char* name, role_fn fn) {
+    roles()[name] = fn;
+    return true;
+}
+
+tether::spawn_options role_options(const std::string& role, const std::vector<std::string>& args) {
+    tether::spawn_options opt;
+    opt.argv = {tether::current_executable_path(), "--role", role};
+    opt.argv.insert(opt.argv.end(), args.begin(), args.end());
+    return opt;
+}
+
+}  // namespace tether_test
+
+int main(int argc, char** argv) {
+    if (argc >= 3 && std::strcmp(argv[1], "--role") == 0) {
+        auto it = tether_test::roles().find(argv[2]);
+        if (it == tether_test::roles().end()) {
+            std::fprintf(stderr, "tether_tests: unknown role '%s'\n", argv[2]);
+            return 120;
+        }
+        std::vector<std::string> args(argv + 3, argv + argc);
+        return it->second(args);
+    }
+    testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}
