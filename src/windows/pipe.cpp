@@ -37,6 +37,9 @@ struct server_client {
 
 // `server_reads`: the server is the read end (PIPE_ACCESS_INBOUND), the client the write end.
 server_client create_pipe(bool server_reads, DWORD size) {
+    // 0 would not mean "the default" for a named pipe: wine makes writes wait for the reader then.
+    // 64 KiB is Linux's default pipe capacity.
+    if (size == 0) size = 65536;
     SECURITY_ATTRIBUTES sa{sizeof sa, nullptr, FALSE};  // never inheritable
     std::wstring name = unique_pipe_name();
     DWORD open_mode = (server_reads ? PIPE_ACCESS_INBOUND : PIPE_ACCESS_OUTBOUND) | FILE_FLAG_OVERLAPPED |
