@@ -14,6 +14,12 @@ void unique_handle::reset(native_handle h) noexcept {
 }
 
 unique_handle unique_handle::duplicate(std::error_code& ec) const noexcept {
+    if (!is_valid_native(h_)) {
+        // INVALID_HANDLE_VALUE is also the current-process pseudo-handle: DuplicateHandle would
+        // happily return a handle to our own process.
+        ec = detail::win_error(ERROR_INVALID_HANDLE);
+        return {};
+    }
     HANDLE copy = nullptr;
     // bInheritHandle=FALSE: the copy is non-inheritable from birth, never fixed up afterwards.
     if (!::DuplicateHandle(::GetCurrentProcess(), h_, ::GetCurrentProcess(), &copy, 0, FALSE,
