@@ -170,7 +170,15 @@ std::error_code place_stdio(const spawn_options& opt, plan& p, std::string& what
     HANDLE sources[3] = {nullptr, nullptr, nullptr};
     for (int i = 0; i < 3; ++i) {
         if (auto ec = stdio_source(*streams[i], i, p, sources[1], sources[i], what)) return ec;
-        if (auto ec = p.vault.put(sources[i], p.stdio_in_vault[i], what)) return ec;
+        auto ec = p.vault.put(sources[i], p.stdio_in_vault[i], what);
+        // Our own std handle may be stale (a closed console, a detached service): the child
+        // then starts without that stream rather than not at all, as CreateProcess would.
+        if (ec && streams[i]->how == stdio::kind::inherit) {
+            p.stdio_in_vault[i] = nullptr;
+            what.clear();
+            continue;
+        }
+        if (ec) return ec;
     }
     return {};
 }
