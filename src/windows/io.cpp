@@ -33,11 +33,6 @@ DWORD remaining_ms(deadline_t deadline) {
     return left >= INFINITE ? INFINITE - 1 : static_cast<DWORD>(left);
 }
 
-// One manual-reset event per thread for overlapped calls: no CreateEvent per operation.
-HANDLE thread_event() {
-    thread_local unique_handle event(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
-    return event.get();
-}
 
 // Cancels the calling thread's synchronous I/O once the deadline passes, re-arming every few
 // milliseconds until the caller says done(): a cancel that lands just before the call starts
@@ -126,8 +121,12 @@ DWORD transfer(HANDLE h, Ptr data, DWORD len, deadline_t deadline, DWORD& n) {
         if (!ok && err == ERROR_OPERATION_ABORTED && guard.fired()) return WAIT_TIMEOUT;
         return err;
     }
+    // One event per call. (A thread_local one was tried: MinGW's emutls destroys thread_local
+    // objects at thread exit in an order that corrupted the heap under wine.)
+    unique_handle event(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+    if (!event) return ::GetLastError();
     OVERLAPPED ov{};
-    ov.hEvent = thread_event();
+    ov.hEvent = event.get();
     if (call(nullptr, &ov)) return ::GetOverlappedResult(h, &ov, &n, TRUE) ? 0 : ::GetLastError();
     DWORD err = ::GetLastError();
     if (err != ERROR_IO_PENDING) return err;
