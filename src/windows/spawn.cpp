@@ -97,8 +97,8 @@ private:
                                   DUPLICATE_CLOSE_SOURCE | DUPLICATE_SAME_ACCESS))
                 ::CloseHandle(back);
         }
+        // No wait for the rundown: the copies are already closed, nothing else in it is ours.
         ::TerminateProcess(process_.get(), 0);
-        ::WaitForSingleObject(process_.get(), 10000);
         process_.reset();
     }
 
