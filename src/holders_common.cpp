@@ -3,6 +3,7 @@
 #include <tether/holders.hpp>
 
 #include "detail/holders.hpp"
+#include "detail/os.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -11,6 +12,8 @@
 #include <vector>
 
 namespace tether {
+
+std::int64_t this_process_id() noexcept { return detail::current_pid(); }
 
 const char* to_string(object_end e) noexcept {
     switch (e) {
@@ -77,6 +80,15 @@ std::string describe_relation(relation r, int generations) {
 namespace detail {
 namespace {
 
+// Commands in sentences and tables are cut to a readable length (the JSON keeps them whole);
+// the cut never splits a UTF-8 sequence.
+std::string shorten(const std::string& command, std::size_t max = 60) {
+    if (command.size() <= max) return command;
+    std::size_t cut = max - 3;
+    while (cut > 0 && (static_cast<unsigned char>(command[cut]) & 0xC0) == 0x80) --cut;
+    return command.substr(0, cut) + "...";
+}
+
 std::string object_name(const held_object& o) {
     return std::string(o.kind == object_kind::pipe ? "pipe " : "socket ") + std::to_string(o.inode);
 }
@@ -92,7 +104,7 @@ std::string self_phrase(const std::vector<const holder*>& own) {
 
 // "PID 4242 `sleep 100` (fd 1), a grandchild".
 std::string other_phrase(const holder& h) {
-    return "PID " + std::to_string(h.pid) + " `" + h.command + "` (fd " + std::to_string(h.fd) +
+    return "PID " + std::to_string(h.pid) + " `" + shorten(h.command) + "` (fd " + std::to_string(h.fd) +
            "), " + describe_relation(h.rel, h.generations);
 }
 
@@ -204,7 +216,7 @@ std::vector<row> table_rows(const holders_report& report) {
             const holder& h = o.others[i];
             row r = i == 0 ? first : row{"", "", "", "|"};
             r.insert(r.end(), {std::to_string(h.pid), std::to_string(h.fd), to_string(h.end),
-                               short_relation(h.rel, h.generations), h.command});
+                               short_relation(h.rel, h.generations), detail::shorten(h.command)});
             rows.push_back(r);
         }
     }
@@ -226,7 +238,7 @@ std::string describe(const holders_report& report) {
     std::size_t pipes = 0;
     for (const auto& o : report.objects) pipes += o.kind == object_kind::pipe ? 1 : 0;
     std::size_t sockets = report.objects.size() - pipes;
-    std::string out = "PID " + std::to_string(report.pid) + " `" + report.command + "` holds " +
+    std::string out = "PID " + std::to_string(report.pid) + " `" + detail::shorten(report.command) + "` holds " +
                       std::to_string(pipes) + (pipes == 1 ? " pipe end" : " pipe ends") + " and " +
                       std::to_string(sockets) + (sockets == 1 ? " Unix socket" : " Unix sockets") + "\n";
     if (!report.objects.empty()) out += "\n" + render_table(table_rows(report), {true, false, false, false, true, true, false, false, false});

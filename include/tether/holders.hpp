@@ -94,6 +94,10 @@ holders_report holders(std::int64_t pid);
 ///         what it is).
 holders_report holders(std::int64_t pid, int fd);
 
+/// This process's id, so that a program can diagnose its own hang:
+/// `std::cerr << tether::describe(tether::holders(tether::this_process_id()));`
+std::int64_t this_process_id() noexcept;
+
 /// "read", "write", "both".
 const char* to_string(object_end e) noexcept;
 /// "pipe", "unix_socket".
