@@ -80,9 +80,12 @@ std::string describe_relation(relation r, int generations) {
 namespace detail {
 namespace {
 
-// Commands in sentences and tables are cut to a readable length (the JSON keeps them whole);
-// the cut never splits a UTF-8 sequence.
-std::string shorten(const std::string& command, std::size_t max = 60) {
+// Commands in sentences and tables are made printable (a newline in an argument would break
+// the table) and cut to a readable length; the cut never splits a UTF-8 sequence. The JSON
+// keeps them whole.
+std::string shorten(std::string command, std::size_t max = 60) {
+    for (char& c : command)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
     if (command.size() <= max) return command;
     std::size_t cut = max - 3;
     while (cut > 0 && (static_cast<unsigned char>(command[cut]) & 0xC0) == 0x80) --cut;
@@ -93,19 +96,23 @@ std::string object_name(const held_object& o) {
     return std::string(o.kind == object_kind::pipe ? "pipe " : "socket ") + std::to_string(o.inode);
 }
 
-// "this process itself (fd 7): close your local copy of the client handle" (all of the
-// process's own copies in one phrase, so the advice is given once).
-std::string self_phrase(const std::vector<const holder*>& own) {
-    std::string fds = own.size() == 1 ? "fd " : "fds ";
-    for (std::size_t i = 0; i < own.size(); ++i)
-        fds += (i == 0 ? "" : (i + 1 == own.size() ? " and " : ", ")) + std::to_string(own[i]->fd);
-    return "this process itself (" + fds + "): close your local copy of the client handle";
+// "fd 7" or "fds 1 and 4".
+std::string fd_list(const std::vector<const holder*>& copies) {
+    std::string fds = copies.size() == 1 ? "fd " : "fds ";
+    for (std::size_t i = 0; i < copies.size(); ++i)
+        fds += (i == 0 ? "" : (i + 1 == copies.size() ? " and " : ", ")) + std::to_string(copies[i]->fd);
+    return fds;
 }
 
-// "PID 4242 `sleep 100` (fd 1), a grandchild".
-std::string other_phrase(const holder& h) {
-    return "PID " + std::to_string(h.pid) + " `" + shorten(h.command) + "` (fd " + std::to_string(h.fd) +
-           "), " + describe_relation(h.rel, h.generations);
+// One process's copies in one phrase, so the advice is given once:
+// "this process itself (fd 7): close your local copy of the client handle" or
+// "PID 4242 `sleep 100` (fds 1 and 4), a grandchild".
+std::string holder_phrase(const std::vector<const holder*>& copies) {
+    const holder& h = *copies.front();
+    if (h.rel == relation::self)
+        return "this process itself (" + fd_list(copies) + "): close your local copy of the client handle";
+    return "PID " + std::to_string(h.pid) + " `" + shorten(h.command) + "` (" + fd_list(copies) + "), " +
+           describe_relation(h.rel, h.generations);
 }
 
 std::string maybe_incomplete(std::size_t uninspected) {
@@ -123,15 +130,16 @@ std::string read_end_verdict(const held_object& o, std::size_t uninspected) {
     if (writers.empty())
         return head + "no copy of the write end is open: end-of-file arrives once the pipe is empty" +
                maybe_incomplete(uninspected);
-    std::vector<const holder*> own;
-    std::vector<std::string> phrases;
+    // Grouped by process (others are sorted by PID), this process first.
+    std::vector<std::vector<const holder*>> by_pid;
     for (const holder* h : writers) {
-        if (h->rel == relation::self) own.push_back(h);
-        else phrases.push_back(other_phrase(*h));
+        if (by_pid.empty() || by_pid.back().front()->pid != h->pid) by_pid.emplace_back();
+        by_pid.back().push_back(h);
     }
-    if (!own.empty()) phrases.insert(phrases.begin(), self_phrase(own));
+    std::stable_partition(by_pid.begin(), by_pid.end(),
+                          [](const auto& g) { return g.front()->rel == relation::self; });
     std::string s = head + "end-of-file will not arrive while the write end is also held by ";
-    for (std::size_t i = 0; i < phrases.size(); ++i) s += (i == 0 ? "" : "; and by ") + phrases[i];
+    for (std::size_t i = 0; i < by_pid.size(); ++i) s += (i == 0 ? "" : "; and by ") + holder_phrase(by_pid[i]);
     return s;
 }
 

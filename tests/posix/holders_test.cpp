@@ -25,25 +25,33 @@ namespace {
 // test reads to end-of-file, so readiness needs no sleep) and keeps "w" open until the test
 // closes its end of "release".
 int hold_until_released() {
+    // Every handle is taken before "taken" is closed: inherited() checks the manifest against
+    // our parent's PID each time, and an orphaning parent exits once "taken" is closed.
     auto w = tether::inherited("w");
     auto release = tether::inherited("release");
-    {
-        auto ready = tether::inherited("ready");
-        tether::write_all(ready, std::to_string(tether::this_process_id()));
-    }
+    auto ready = tether::inherited("ready");
+    auto names = tether::inherited_names();
+    if (std::find(names.begin(), names.end(), "taken") != names.end()) tether::inherited("taken").reset();
+    tether::write_all(ready, std::to_string(tether::this_process_id()));
+    ready.reset();
     std::byte b[1];
     (void)tether::read(release, b);  // end-of-file when the test lets go
     return w ? 0 : 1;
 }
 
 // Passes this process's "w", "ready" and "release" on to a new holder; `wait` keeps us alive
-// as its parent (so it is our grandchild), otherwise we exit at once and orphan it.
+// as its parent (so it is our grandchild), otherwise we exit as soon as it has taken its
+// handles and orphan it. (Not earlier: the manifest names the spawning PID, so a child whose
+// parent is already gone, re-parented to init, rightly refuses it.)
 int spawn_holder(bool wait) {
     auto opt = tether_test::role_options("holders_hold");
     // The leak made on purpose: tether gives a child only what it is passed, so pass it.
     for (const char* name : {"w", "ready", "release"}) opt.pass(tether::inherited(name), name);
+    auto [taken_r, taken_w] = tether::make_pipe();
+    opt.pass(std::move(taken_w), "taken");
     tether::child c = tether::spawn(std::move(opt));
     if (!wait) {
+        (void)tether::read_to_end(taken_r);
         c.detach();
         return 0;
     }
