@@ -5,6 +5,7 @@
 
 #include "posix/process.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -37,6 +38,9 @@ struct child_access {
 };
 
 namespace {
+
+// About 292 years less a margin: long enough to mean "forever", short enough not to overflow.
+constexpr milliseconds max_timeout = std::chrono::hours(24 * 365 * 200);
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 int pidfd_send_signal(int fd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0)); }
@@ -120,8 +124,15 @@ child::child(child&& o) noexcept
 
 child& child::operator=(child&& o) noexcept {
     if (this != &o) {
-        this->~child();
-        new (this) child(std::move(o));
+        // The old child gets the destructor's policy (reaped, killed or detached) via `old`.
+        child old(std::move(*this));
+        pid_ = std::exchange(o.pid_, -1);
+        process_ = std::move(o.process_);
+        stdin_ = std::move(o.stdin_);
+        stdout_ = std::move(o.stdout_);
+        stderr_ = std::move(o.stderr_);
+        status_ = std::exchange(o.status_, std::nullopt);
+        kill_on_destroy_ = o.kill_on_destroy_;
     }
     return *this;
 }
@@ -167,7 +178,8 @@ std::optional<exit_status> child::try_wait() {
 
 std::optional<exit_status> child::wait_for(milliseconds timeout) {
     if (status_ || pid_ < 0) return status_;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
+    // Clamped so that now() + timeout cannot overflow (milliseconds::max() means "no limit").
+    auto deadline = std::chrono::steady_clock::now() + std::clamp(timeout, milliseconds(0), max_timeout);
     if (!process_) {
         // No pidfd (kernel < 5.3): poll with a growing pause, as Python's Popen.wait(timeout).
         auto pause = std::chrono::microseconds(500);
