@@ -139,7 +139,8 @@ std::string read_end_verdict(const held_object& o, std::size_t uninspected) {
     std::stable_partition(by_pid.begin(), by_pid.end(),
                           [](const auto& g) { return g.front()->rel == relation::self; });
     std::string s = head + "end-of-file will not arrive while the write end is also held by ";
-    for (std::size_t i = 0; i < by_pid.size(); ++i) s += (i == 0 ? "" : "; and by ") + holder_phrase(by_pid[i]);
+    for (std::size_t i = 0; i < by_pid.size(); ++i)
+        s += (i == 0 ? "" : "; and by ") + holder_phrase(by_pid[i]);
     return s;
 }
 
@@ -240,16 +241,23 @@ std::string not_inspected_line(const holders_report& report) {
     return s + "\n";
 }
 
-}  // namespace
-
-std::string describe(const holders_report& report) {
+// "PID 4242 `cat` holds 2 pipe ends and 1 Unix socket".
+std::string headline(const holders_report& report) {
     std::size_t pipes = 0;
     for (const auto& o : report.objects) pipes += o.kind == object_kind::pipe ? 1 : 0;
     std::size_t sockets = report.objects.size() - pipes;
-    std::string out = "PID " + std::to_string(report.pid) + " `" + detail::shorten(report.command) + "` holds " +
-                      std::to_string(pipes) + (pipes == 1 ? " pipe end" : " pipe ends") + " and " +
-                      std::to_string(sockets) + (sockets == 1 ? " Unix socket" : " Unix sockets") + "\n";
-    if (!report.objects.empty()) out += "\n" + render_table(table_rows(report), {true, false, false, false, true, true, false, false, false});
+    return "PID " + std::to_string(report.pid) + " `" + detail::shorten(report.command) + "` holds " +
+           std::to_string(pipes) + (pipes == 1 ? " pipe end" : " pipe ends") + " and " +
+           std::to_string(sockets) + (sockets == 1 ? " Unix socket" : " Unix sockets") + "\n";
+}
+
+}  // namespace
+
+std::string describe(const holders_report& report) {
+    std::string out = headline(report);
+    // Numbers (FD, PID, FD) right-aligned, words left-aligned.
+    const std::vector<bool> right{true, false, false, false, true, true, false, false, false};
+    if (!report.objects.empty()) out += "\n" + render_table(table_rows(report), right);
     bool any_verdict = false;
     for (const auto& o : report.objects) {
         if (o.verdict.empty()) continue;

@@ -19,7 +19,7 @@ namespace tether {
 
 /// The kind of kernel object behind a descriptor.
 enum class object_kind {
-    pipe,         ///< an anonymous pipe (or a FIFO): "pipe:[inode]"
+    pipe,         ///< an anonymous pipe: "pipe:[inode]" (a named FIFO shows its path and is not listed)
     unix_socket,  ///< an AF_UNIX socket (a socketpair end, a tether channel): "socket:[inode]"
 };
 
