@@ -57,8 +57,28 @@ TEST(HoldersVerdict, ReadWritePipeAndSockets) {
     EXPECT_EQ(tether::detail::holders_verdict(o, 0),
               "fd 5 (pipe 81234, opened read-write): it holds the write end itself, so end-of-file "
               "never arrives on it");
+}
+
+TEST(HoldersVerdict, SocketsDependOnTheirPeer) {
+    auto o = read_end({});
     o.kind = tether::object_kind::unix_socket;
-    EXPECT_EQ(tether::detail::holders_verdict(o, 0), "");
+    o.end = object_end::both;
+    EXPECT_EQ(tether::detail::holders_verdict(o, 0), "");  // unconnected, e.g. listening
+    o.read_shut_down = true;
+    EXPECT_EQ(tether::detail::holders_verdict(o, 0),
+              "fd 5 (socket 81234): the peer socket is closed or shut down: end-of-file arrives once "
+              "the data is read");
+    o.read_shut_down = false;
+    o.peer_inode = 81235;
+    EXPECT_EQ(tether::detail::holders_verdict(o, 1),
+              "fd 5 (socket 81234): no descriptor of the peer socket 81235 was found (but 1 process "
+              "could not be inspected and may hold it too)");
+    o.peer_holders = {{9, "me", 4, object_end::both, relation::self, 0},
+                      {12, "worker", 3, object_end::both, relation::child, 1}};
+    EXPECT_EQ(tether::detail::holders_verdict(o, 0),
+              "fd 5 (socket 81234): end-of-file will not arrive while the peer socket 81235 is held by "
+              "this process itself (fd 4): close your local copy of the client handle; and by PID 12 "
+              "`worker` (fd 3), a child");
 }
 
 TEST(HoldersVerdict, LongAndMultiLineCommandsAreShortenedInSentences) {

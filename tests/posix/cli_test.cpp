@@ -245,6 +245,9 @@ TEST(Cli, JsonOutputParsesAndCarriesTheFacts) {
     EXPECT_EQ(o["kind"].s, "pipe");
     EXPECT_EQ(o["end"].s, "read");
     EXPECT_GT(o["inode"].n, 0);
+    EXPECT_EQ(o["peer_inode"].n, 0);  // socket fields are present for pipes too
+    EXPECT_TRUE(o["peer_holders"].a.empty());
+    EXPECT_EQ(o["read_shut_down"].k, json::kind::boolean);
     ASSERT_EQ(o["others"].a.size(), 1u);
     const json& h = o["others"][0];
     EXPECT_EQ(h["pid"].n, self);
