@@ -8,6 +8,7 @@
 namespace tether {
 
 void unique_handle::reset(native_handle h) noexcept {
+    if (h == h_) return;  // resetting to the value we own must not close it under ourselves
     native_handle old = std::exchange(h_, h);
     // A failed CloseHandle is not retried: the value may already name someone else's handle.
     if (is_valid_native(old)) ::CloseHandle(old);

@@ -25,6 +25,7 @@ namespace {
 using clock = std::chrono::steady_clock;
 using deadline_t = std::optional<clock::time_point>;
 constexpr DWORD max_chunk = 1u << 30;
+constexpr DWORD timed_chunk = 4096;
 
 DWORD remaining_ms(deadline_t deadline) {
     if (!deadline) return INFINITE;
@@ -153,8 +154,12 @@ std::size_t write_impl(HANDLE h, std::span<const std::byte> data, deadline_t dea
                        std::error_code& ec) noexcept {
     ec.clear();
     std::size_t done = 0;
+    // With a deadline, write in small pieces: a pipe WriteFile completes only once all of its
+    // bytes are in the pipe, and a cancelled one reports none of them, so one big call would
+    // report no progress at all. 4 KiB is what Linux guarantees atomic (PIPE_BUF).
+    std::size_t chunk = deadline ? timed_chunk : max_chunk;
     while (done < data.size()) {  // never a zero-byte write
-        DWORD len = static_cast<DWORD>(std::min<std::size_t>(data.size() - done, max_chunk));
+        DWORD len = static_cast<DWORD>(std::min<std::size_t>(data.size() - done, chunk));
         DWORD n = 0;
         DWORD err = transfer<true>(h, data.data() + done, len, deadline, n);
         done += n;

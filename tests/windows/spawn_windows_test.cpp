@@ -264,7 +264,7 @@ TEST(WindowsSpawn, PathSearchAddsExeAndHonoursTheChildsPath) {
     EXPECT_EQ(tether::spawn(std::move(mine)).wait().code, 6);
 }
 
-TETHER_CHILD_ROLE(print_env) {
+TETHER_CHILD_ROLE(win_print_env) {
     for (const auto& name : args) {
         auto v = tether::detail::get_environment_variable(name);
         std::printf("%s=%s\n", name.c_str(), v ? v->c_str() : "<unset>");
@@ -274,7 +274,7 @@ TETHER_CHILD_ROLE(print_env) {
 
 TEST(WindowsSpawn, EnvironmentNamesFoldCase) {
     ::SetEnvironmentVariableW(L"TETHER_TEST_VAR", L"parent");
-    auto opt = tether_test::role_options("print_env", {"TETHER_TEST_VAR", "TETHER_OTHER"});
+    auto opt = tether_test::role_options("win_print_env", {"TETHER_TEST_VAR", "TETHER_OTHER"});
     opt.env_set["tether_test_var"] = "child";  // the same variable on Windows
     opt.env_set["TETHER_OTHER"] = "x";
     opt.env_unset = {"tether_other"};
