@@ -251,8 +251,7 @@ std::error_code resolve_program(const spawn_options& opt, plan& p, std::string& 
     return win_error(ERROR_FILE_NOT_FOUND);
 }
 
-std::error_code build_command_line(const spawn_options& opt, const std::vector<std::string>& argv,
-                                   plan& p, std::string& what) {
+std::error_code build_command_line(const std::vector<std::string>& argv, plan& p, std::string& what) {
     std::string line;
     if (is_batch_file(narrow(p.application))) {
         // Batch files run under cmd.exe, whose parser differs from the MSVC one: use System32's
@@ -265,7 +264,6 @@ std::error_code build_command_line(const spawn_options& opt, const std::vector<s
     } else if (auto ec = windows_command_line(argv, line, what)) {
         return ec;
     }
-    (void)opt;
     p.command_line = widen(line);
     return {};
 }
@@ -325,7 +323,7 @@ std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
     }
     std::vector<std::string> argv = opt.argv;
     if (auto ec = substitute_handle_args(argv, map, what)) return ec;
-    if (auto ec = build_command_line(opt, argv, p, what)) return ec;
+    if (auto ec = build_command_line(argv, p, what)) return ec;
     p.environment = environment_block(build_environment(opt, current_environment(), manifest_for(opt, map),
                                                         std::to_string(p.vault.pid()), true));
     return {};
