@@ -179,7 +179,7 @@ TEST(WindowsInheritance, ReverseRaceForeignChildrenNeverHoldTetherPipeEnds) {
     foreign_spawner foreign;
     foreign.start();
     int spawned = 0;
-    for (int i = 0; i < 25; ++i) {
+    for (int i = 0; i < 15; ++i) {
         auto [ours, theirs] = tether::make_pipe(tether::direction::in);
         auto opt = tether_test::role_options("write_to_named", {"log", "hello"});
         opt.pass(std::move(theirs), "log");
@@ -190,7 +190,16 @@ TEST(WindowsInheritance, ReverseRaceForeignChildrenNeverHoldTetherPipeEnds) {
         ASSERT_FALSE(ec) << "spawn " << i << ": end-of-file delayed, a foreign child holds our pipe end";
         EXPECT_EQ(text, "hello");
         EXPECT_TRUE(c.wait().success());
-        ++spawned;
+        // The stdio pipes take the same road through the vault.
+        auto echo = tether_test::role_options("echo_args", {"out"});
+        echo.out = tether::stdio::pipe();
+        auto e = tether::spawn(std::move(echo));
+        auto out = e.take_stdout();
+        ASSERT_EQ(tether::read_to_end_for(out, 10s, ec), "out\n")
+            << "spawn " << i << ": stdout end-of-file delayed, a foreign child holds it";
+        ASSERT_FALSE(ec) << ec.message();
+        EXPECT_TRUE(e.wait().success());
+        spawned += 2;
     }
     foreign.stop();
     std::printf("reverse race: %d tether spawns while the foreign thread created %d inheriting children\n",
