@@ -16,6 +16,12 @@ namespace {
 std::mutex taken_mutex;
 std::set<std::string> taken_names;
 
+// Our parent as it was when the program started (static initialisation runs before main in
+// any program that links this file, i.e. any program that calls inherited()). A child whose
+// parent dies before it calls inherited() is re-parented; checking against the parent at
+// start keeps its manifest valid, while a grandchild still sees a different parent.
+const std::int64_t parent_at_start = detail::parent_pid();
+
 std::error_code read_manifest(std::vector<detail::manifest_entry>& out) {
     auto text = detail::get_environment_variable(manifest_variable);
     auto parent = detail::get_environment_variable(manifest_parent_variable);
@@ -23,7 +29,7 @@ std::error_code read_manifest(std::vector<detail::manifest_entry>& out) {
     // The manifest is for the direct child of the process that wrote it; a grandchild that
     // inherited the environment must not act on descriptor numbers that are not its own.
     auto pid = detail::parse_pid(*parent);
-    if (!pid || *pid != detail::parent_pid()) return errc::no_manifest;
+    if (!pid || (*pid != parent_at_start && *pid != detail::parent_pid())) return errc::no_manifest;
     return detail::parse_manifest(*text, out);
 }
 

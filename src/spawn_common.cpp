@@ -179,10 +179,10 @@ std::vector<std::string> build_environment(const spawn_options& opt,
         for (const auto& e : inherited)
             if (!dropped(name_of(e))) env.push_back(e);
     }
-    for (const auto& [k, v] : opt.env_set) {
+    for (const auto& kv : opt.env_set) {  // no structured binding: clang 14 cannot capture one
         bool unset = std::any_of(opt.env_unset.begin(), opt.env_unset.end(),
-                                 [&](const std::string& u) { return same_name(u, k, fold_case); });
-        if (!unset) env.push_back(k + "=" + v);
+                                 [&](const std::string& u) { return same_name(u, kv.first, fold_case); });
+        if (!unset) env.push_back(kv.first + "=" + kv.second);
     }
     if (!manifest.empty()) {
         env.push_back(std::string(manifest_variable) + "=" + manifest);
