@@ -1,5 +1,6 @@
 // Portable parts of spawn(): option checks, handle_arg placeholders, environment assembly.
 #include "detail/manifest.hpp"
+#include "detail/os.hpp"
 #include "detail/spawn_plan.hpp"
 
 #include <tether/error.hpp>
@@ -194,7 +195,8 @@ std::vector<std::string> build_environment(const spawn_options& opt,
 std::string manifest_for(const spawn_options& opt, const std::vector<handle_mapping>& map) {
     std::vector<manifest_entry> entries;
     for (std::size_t i = 0; i < opt.handles.size() && i < map.size(); ++i)
-        if (!opt.handles[i].name.empty()) entries.push_back({opt.handles[i].name, map[i].child});
+        if (!opt.handles[i].name.empty())
+            entries.push_back({opt.handles[i].name, map[i].child, handle_identity(opt.handles[i].h.get())});
     return format_manifest(entries);
 }
 

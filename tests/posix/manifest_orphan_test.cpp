@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -15,17 +17,20 @@ using namespace std::chrono_literals;
 // Waits until its parent has exited (the kernel signals a pidfd after re-parenting), then
 // takes "out" and reports its parent before and after.
 TETHER_CHILD_ROLE(orphan_then_inherit) {
-    pid_t before = ::getppid();
-    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, before, 0));
-    if (pidfd < 0) return 3;
-    pollfd p{pidfd, POLLIN, 0};
-    if (::poll(&p, 1, 20000) != 1) return 4;  // bounded: the parent exits right after spawning us
-    ::close(pidfd);
-    pid_t after = ::getppid();
+    // The manifest's writer, not getppid(): by now the writer may already be gone.
+    const char* writer_text = ::getenv(tether::manifest_parent_variable);
+    if (writer_text == nullptr) return 2;
+    pid_t writer = static_cast<pid_t>(std::stol(writer_text));
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, writer, 0));
+    if (pidfd >= 0) {  // else ESRCH: already exited and reaped
+        pollfd p{pidfd, POLLIN, 0};
+        if (::poll(&p, 1, 20000) != 1) return 4;  // bounded: the writer exits right after spawning us
+        ::close(pidfd);
+    }
     std::error_code ec;
     auto out = tether::inherited("out", ec);
     if (ec) return 5;
-    tether::write_all(out, "parent " + std::to_string(before) + (after != before ? " gone" : " same"));
+    tether::write_all(out, "parent " + std::to_string(writer) + (::getppid() != writer ? " gone" : " same"));
     return 0;
 }
 
@@ -48,4 +53,22 @@ TEST(Manifest, ChildWhoseParentExitedStillTakesItsHandles) {
     auto text = tether::read_to_end_for(ours, 20s, ec);
     ASSERT_FALSE(ec) << ec.message();
     EXPECT_EQ(text, "parent " + std::to_string(middle.pid()) + " gone");
+}
+
+// The number in the manifest now names another object: refused, even from our own parent.
+TETHER_CHILD_ROLE(reuse_number_then_inherit) {
+    std::error_code ec;
+    ::close(3);
+    int fd = ::open("/dev/null", O_RDONLY);  // takes the lowest free number: 3
+    if (fd != 3) return 2;
+    auto h = tether::inherited("x", ec);
+    return ec == tether::errc::no_manifest && !h ? 0 : 1;
+}
+
+TEST(Manifest, ANumberReusedForAnotherObjectIsRefused) {
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    auto opt = tether_test::role_options("reuse_number_then_inherit");
+    opt.pass(std::move(theirs), "x");
+    auto c = tether::spawn(std::move(opt));
+    EXPECT_EQ(c.wait().describe(), "exited with code 0");
 }
