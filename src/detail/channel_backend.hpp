@@ -62,7 +62,10 @@ std::error_code channel_export_handles(channel_endpoint& e, std::vector<unique_h
 /// Most out-of-band handles one channel_write may carry (Linux: SCM_MAX_FD = 253).
 std::size_t channel_max_out_of_band() noexcept;
 
-/// Writes every byte of `parts`, in order, blocking. The `out_of_band` handles go with the first
+/// The most parts one channel_write takes (the portable layer uses up to 3).
+inline constexpr std::size_t max_write_parts = 4;
+
+/// Writes every byte of `parts` (at most max_write_parts), in order, blocking. The `out_of_band` handles go with the first
 /// byte; they are closed here once written — the kernel (or the peer) holds its own reference
 /// in flight — and also on failure, since a peer that is gone can never receive them.
 /// @returns errc::peer_gone if the peer is gone, else the OS error; clear on success.

@@ -12,6 +12,7 @@
 
 #include <tether/error.hpp>
 
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -143,14 +144,15 @@ std::size_t channel_max_out_of_band() noexcept { return scm_max_fd; }
 
 std::error_code channel_write(channel_endpoint& e, std::span<const std::span<const std::byte>> parts,
                               std::vector<unique_handle>& out_of_band) {
-    std::vector<iovec> iovs;
+    std::array<iovec, max_write_parts> iovs;  // no allocation per message
+    if (parts.size() > iovs.size()) return errc::invalid_argument;
+    std::size_t count = 0;
     for (auto p : parts)
-        if (!p.empty()) iovs.push_back({const_cast<std::byte*>(p.data()), p.size()});  // NOLINT: sendmsg takes non-const
+        if (!p.empty()) iovs[count++] = {const_cast<std::byte*>(p.data()), p.size()};  // NOLINT: sendmsg takes non-const
     alignas(cmsghdr) char control[control_size];
     msghdr msg{};
     if (!out_of_band.empty()) put_rights(msg, control, out_of_band);
     iovec* iov = iovs.data();
-    std::size_t count = iovs.size();
     std::error_code ec;
     while (count > 0) {
         msg.msg_iov = iov;
