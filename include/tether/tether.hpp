@@ -4,5 +4,6 @@
 #include <tether/channel.hpp>
 #include <tether/error.hpp>
 #include <tether/handle.hpp>
+#include <tether/holders.hpp>
 #include <tether/pipe.hpp>
 #include <tether/spawn.hpp>

@@ -5,6 +5,7 @@
 
 #include "posix/process.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -38,6 +39,9 @@ struct child_access {
 
 namespace {
 
+// About 292 years less a margin: long enough to mean "forever", short enough not to overflow.
+constexpr milliseconds max_timeout = std::chrono::hours(24 * 365 * 200);
+
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 int pidfd_send_signal(int fd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0)); }
 
@@ -54,8 +58,12 @@ exit_status from_siginfo(const siginfo_t& si) {
     return s;
 }
 
-// One waitid call: P_PIDFD when we hold a pidfd, else P_PID. nullopt = still running.
-std::optional<exit_status> wait_once(pid_t pid, const unique_handle& pidfd, bool block) {
+// One waitid call: P_PIDFD when we hold a pidfd, else P_PID. nullopt = still running (or an
+// error in `ec`). The pid is safe to use while the child is unreaped: the kernel does not
+// recycle the pid of a zombie, so P_PID cannot reach another process unless someone else
+// (a waitpid(-1) elsewhere, SIGCHLD set to SIG_IGN) reaped our child behind our back.
+std::optional<exit_status> wait_once(pid_t pid, const unique_handle& pidfd, bool block,
+                                     std::error_code& ec) noexcept {
     siginfo_t si{};
     int flags = WEXITED | (block ? 0 : WNOHANG);
     for (;;) {
@@ -63,10 +71,19 @@ std::optional<exit_status> wait_once(pid_t pid, const unique_handle& pidfd, bool
                        : ::waitid(P_PID, static_cast<id_t>(pid), &si, flags);
         if (rc == 0) break;
         if (errno == EINTR) continue;
-        throw_error(last_os_error(), "wait for child " + std::to_string(pid));
+        ec = last_os_error();
+        return std::nullopt;
     }
+    ec.clear();
     if (si.si_pid == 0) return std::nullopt;  // WNOHANG and still running
     return from_siginfo(si);
+}
+
+std::optional<exit_status> wait_once(pid_t pid, const unique_handle& pidfd, bool block) {
+    std::error_code ec;
+    auto st = wait_once(pid, pidfd, block, ec);
+    if (ec) throw_error(ec, "wait for child " + std::to_string(pid));
+    return st;
 }
 
 // Children whose child object was destroyed while they ran: reaped without blocking later.
@@ -90,11 +107,15 @@ std::size_t reap_detached() {
     if (detached_count.load(std::memory_order_relaxed) == 0) return 0;  // the common case: no lock
     std::lock_guard lock(detached_mutex);
     std::erase_if(detached, [](detached_entry& e) {
-        try {
-            return wait_once(e.pid, e.pidfd, false).has_value();
-        } catch (const std::system_error&) {
-            return true;  // ECHILD: someone else reaped it; nothing left to do
+        std::error_code ec;
+        auto st = wait_once(e.pid, e.pidfd, false, ec);
+        if (ec && e.pidfd && ec.value() != ECHILD) {
+            // The pidfd is unusable (e.g. EBADF: closed by code that did not own it); the pid is
+            // still ours while unreaped, so do not lose the child: wait by pid from now on.
+            e.pidfd.reset();
+            st = wait_once(e.pid, e.pidfd, false, ec);
         }
+        return st.has_value() || (ec && ec.value() == ECHILD);  // ECHILD: reaped elsewhere
     });
     detached_count.store(detached.size(), std::memory_order_relaxed);
     return detached.size();
@@ -120,8 +141,15 @@ child::child(child&& o) noexcept
 
 child& child::operator=(child&& o) noexcept {
     if (this != &o) {
-        this->~child();
-        new (this) child(std::move(o));
+        // The old child gets the destructor's policy (reaped, killed or detached) via `old`.
+        child old(std::move(*this));
+        pid_ = std::exchange(o.pid_, -1);
+        process_ = std::move(o.process_);
+        stdin_ = std::move(o.stdin_);
+        stdout_ = std::move(o.stdout_);
+        stderr_ = std::move(o.stderr_);
+        status_ = std::exchange(o.status_, std::nullopt);
+        kill_on_destroy_ = o.kill_on_destroy_;
     }
     return *this;
 }
@@ -167,7 +195,8 @@ std::optional<exit_status> child::try_wait() {
 
 std::optional<exit_status> child::wait_for(milliseconds timeout) {
     if (status_ || pid_ < 0) return status_;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
+    // Clamped so that now() + timeout cannot overflow (milliseconds::max() means "no limit").
+    auto deadline = std::chrono::steady_clock::now() + std::clamp(timeout, milliseconds(0), max_timeout);
     if (!process_) {
         // No pidfd (kernel < 5.3): poll with a growing pause, as Python's Popen.wait(timeout).
         auto pause = std::chrono::microseconds(500);

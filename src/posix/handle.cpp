@@ -11,6 +11,7 @@
 namespace tether {
 
 void unique_handle::reset(native_handle h) noexcept {
+    if (h == h_) return;  // resetting to the value we own must not close it under ourselves
     native_handle old = std::exchange(h_, h);
     // Never retry close(): on Linux the descriptor is released even when close() reports EINTR,
     // and a retry could close a number another thread has just been given.

@@ -3,6 +3,7 @@
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -142,7 +143,9 @@ std::size_t write_impl(int fd, std::span<const std::byte> data, std::optional<cl
 }
 
 std::optional<clock::time_point> deadline_after(milliseconds timeout) {
-    return clock::now() + (timeout.count() < 0 ? milliseconds(0) : timeout);
+    // Clamped so that now() + timeout cannot overflow: milliseconds::max() means "no limit".
+    constexpr milliseconds max_timeout = std::chrono::hours(24 * 365 * 200);
+    return clock::now() + std::clamp(timeout, milliseconds(0), max_timeout);
 }
 
 std::string describe(const char* op, borrowed_handle h) {

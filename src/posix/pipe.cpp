@@ -6,6 +6,7 @@
 #include "detail/os.hpp"
 
 #include <cerrno>
+#include <climits>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,7 +30,8 @@ pipe_server::pipe_server(direction d, std::size_t buffer_size) : dir_(d) {
     if (buffer_size > 0) {
         // Advisory, as in .NET: the kernel rounds up to a page and may refuse sizes above
         // /proc/sys/fs/pipe-max-size for an unprivileged user; the pipe still works then.
-        (void)::fcntl(ours.get(), F_SETPIPE_SZ, static_cast<int>(buffer_size));
+        int size = buffer_size > static_cast<std::size_t>(INT_MAX) ? INT_MAX : static_cast<int>(buffer_size);
+        (void)::fcntl(ours.get(), F_SETPIPE_SZ, size);
     }
     ours_ = std::move(ours);
     client_ = std::move(theirs);
@@ -62,7 +64,9 @@ std::error_code check_pipe_handle_string(direction d, std::string_view handle_st
     struct stat st {};
     if (::fstat(*value, &st) != 0) return errc::invalid_handle_string;
     if (!S_ISFIFO(st.st_mode)) return errc::not_a_pipe;
-    int acc = ::fcntl(*value, F_GETFL) & O_ACCMODE;
+    int flags = ::fcntl(*value, F_GETFL);
+    if (flags < 0) return errc::invalid_handle_string;  // closed by another thread meanwhile
+    int acc = flags & O_ACCMODE;
     bool ok = acc == O_RDWR || (d == direction::in ? acc == O_RDONLY : acc == O_WRONLY);
     if (!ok) return errc::wrong_direction;
     out = *value;

@@ -218,7 +218,11 @@ std::error_code add_close_others(posix_spawn_file_actions_t* fa, const plan& p, 
     // Gaps below the highest target (e.g. only fd 10 passed) may hold stray descriptors too.
     for (int fd = 3; fd < p.max_target; ++fd) {
         bool target = std::any_of(p.dups.begin(), p.dups.end(), [&](const plan::dup& d) { return d.to == fd; });
-        if (!target) posix_spawn_file_actions_addclose(fa, fd);
+        if (target) continue;
+        if (int rc = posix_spawn_file_actions_addclose(fa, fd)) {
+            what = "posix_spawn_file_actions_addclose " + std::to_string(fd);
+            return {rc, std::system_category()};
+        }
     }
     int from = p.max_target + 1;
     if (!closefrom_fallback_forced.load(std::memory_order_relaxed) &&
@@ -234,15 +238,17 @@ std::error_code add_close_others(posix_spawn_file_actions_t* fa, const plan& p, 
 }
 
 std::error_code build_file_actions(posix_spawn_file_actions_t* fa, const plan& p, std::string& what) {
-    for (const auto& d : p.dups) {
-        if (int rc = posix_spawn_file_actions_adddup2(fa, d.from, d.to)) {
-            what = "posix_spawn_file_actions_adddup2";
-            return {rc, std::system_category()};
-        }
-    }
+    // fchdir comes first: the directory descriptor may sit at a number that a dup2 below
+    // overwrites in the child (e.g. it is fd 5 and a handle is passed at 5).
     if (p.cwd) {
         if (int rc = posix_spawn_file_actions_addfchdir_np(fa, p.cwd.get())) {
             what = "posix_spawn_file_actions_addfchdir_np";
+            return {rc, std::system_category()};
+        }
+    }
+    for (const auto& d : p.dups) {
+        if (int rc = posix_spawn_file_actions_adddup2(fa, d.from, d.to)) {
+            what = "posix_spawn_file_actions_adddup2 " + std::to_string(d.from) + " -> " + std::to_string(d.to);
             return {rc, std::system_category()};
         }
     }
