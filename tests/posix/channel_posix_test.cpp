@@ -7,12 +7,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <string>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +32,17 @@ int count_fds() {
         if (e->d_name[0] != '.') ++n;
     ::closedir(d);
     return n;
+}
+
+// The highest open descriptor number.
+int highest_fd() {
+    DIR* d = ::opendir("/proc/self/fd");
+    if (d == nullptr) return -1;
+    int high = -1;
+    while (const dirent* e = ::readdir(d))
+        if (e->d_name[0] != '.') high = std::max(high, std::atoi(e->d_name));
+    ::closedir(d);
+    return high;
 }
 
 // An open, unlinked temporary file holding `text`, close-on-exec.
@@ -84,6 +97,42 @@ TETHER_CHILD_ROLE(ch_fd_worker) {
     ctl.send("fds " + std::to_string(count_fds()));
     auto bye = ctl.receive();
     return bye.is_goodbye() ? 0 : 13;
+}
+
+// Lowers RLIMIT_NOFILE so that a message with many descriptors cannot be received whole: the
+// kernel installs what fits and reports MSG_CTRUNC. The channel must close those and fail.
+TETHER_CHILD_ROLE(ch_ctrunc) {
+    auto ctl = tether::channel::inherited("control");
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 20;
+    rl.rlim_cur = static_cast<rlim_t>(highest_fd() + 2);  // room for a few, never for 60
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) return 21;
+    const int before = count_fds();
+    ctl.send("ready");
+    std::error_code ec;
+    auto m = ctl.receive(ec);
+    if (ec != tether::errc::protocol_error) return 10;
+    if (ctl.is_open() || !m.handles.empty()) return 11;
+    if (count_fds() != before - 1) return 12;  // only the channel is gone; nothing received kept
+    return 0;
+}
+
+TEST(ChannelPosix, TruncatedDescriptorListIsAProtocolErrorAndLeaksNothing) {
+    auto [ours, theirs] = tether::make_channel();
+    auto child = spawn_with_channel("ch_ctrunc", std::move(theirs));
+    ASSERT_EQ(ours.receive().text(), "ready");
+    auto [r, w] = tether::make_pipe();
+    std::vector<tether::unique_handle> many;
+    for (int i = 0; i < 60; ++i) many.push_back(w.duplicate());
+    w.reset();
+    ours.send_with_handles({}, std::move(many));
+    auto st = child.wait();
+    EXPECT_TRUE(st.success()) << st.describe() << " (10: no protocol error, 11: still open, 12: fd count)";
+    // Every copy of the write end is closed: the installed ones by the channel, the rest by
+    // the kernel.
+    std::error_code ec;
+    EXPECT_EQ(tether::read_to_end_for(r, 10s, ec), "");
+    EXPECT_FALSE(ec) << ec.message();
 }
 
 TEST(ChannelPosix, CrashesAreDescribedBySignal) {
