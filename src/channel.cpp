@@ -75,7 +75,9 @@ struct channel::state {
 };
 
 void channel::state::drop() noexcept {
-    // After a protocol error nothing the peer sends can be trusted: drop everything, close.
+    // Closes the endpoint and releases everything buffered, including descriptors that arrived
+    // but were not claimed. Used by close() and after a protocol error (when nothing the peer
+    // sent can be trusted any more).
     ep.reset();
     out.clear();
     out_handles.clear();

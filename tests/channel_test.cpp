@@ -36,6 +36,20 @@ tether::child spawn_with_channel(const std::string& role, tether::unique_handle&
 
 }  // namespace
 
+// Skips every channel test where the backend has no channel yet (its make_channel() reports
+// errc::not_supported), with that reason printed.
+class Channel : public testing::Test {
+protected:
+    void SetUp() override {
+        try {
+            (void)tether::make_channel();
+        } catch (const std::system_error& e) {
+            if (e.code() == tether::errc::not_supported) GTEST_SKIP() << e.what();
+            throw;
+        }
+    }
+};
+
 // Echoes every data message (payload and handles) back; answers goodbye with goodbye.
 TETHER_CHILD_ROLE(ch_echo) {
     auto ctl = tether::channel::inherited("control");
@@ -63,7 +77,7 @@ TETHER_CHILD_ROLE(ch_hello_then) {
     return 4;
 }
 
-TEST(Channel, MessagesRoundTripInProcess) {
+TEST_F(Channel, MessagesRoundTripInProcess) {
     auto [a, theirs] = tether::make_channel();
     tether::channel b(std::move(theirs));
     a.send("one");
@@ -81,7 +95,7 @@ TEST(Channel, MessagesRoundTripInProcess) {
     EXPECT_EQ(a.receive().text(), "back");
 }
 
-TEST(Channel, GoodbyeIsReportedAsGoodbyeAndIsSticky) {
+TEST_F(Channel, GoodbyeIsReportedAsGoodbyeAndIsSticky) {
     auto [ours, theirs] = tether::make_channel();
     auto c = spawn_with_channel("ch_hello_then", std::move(theirs), {"goodbye"});
     EXPECT_EQ(ours.receive(c).text(), "hello");
@@ -92,7 +106,7 @@ TEST(Channel, GoodbyeIsReportedAsGoodbyeAndIsSticky) {
     EXPECT_TRUE(c.wait().success());
 }
 
-TEST(Channel, ExitWithoutCloseIsVanishedWithTheExitCode) {
+TEST_F(Channel, ExitWithoutCloseIsVanishedWithTheExitCode) {
     for (int code : {0, 3}) {
         auto [ours, theirs] = tether::make_channel();
         auto c = spawn_with_channel("ch_hello_then", std::move(theirs), {"exit", std::to_string(code)});
@@ -105,7 +119,7 @@ TEST(Channel, ExitWithoutCloseIsVanishedWithTheExitCode) {
     }
 }
 
-TEST(Channel, KilledPeerIsVanishedAndSaysHow) {
+TEST_F(Channel, KilledPeerIsVanishedAndSaysHow) {
     auto [ours, theirs] = tether::make_channel();
     auto c = spawn_with_channel("ch_hello_then", std::move(theirs), {"wait"});
     EXPECT_EQ(ours.receive().text(), "hello");
@@ -117,7 +131,7 @@ TEST(Channel, KilledPeerIsVanishedAndSaysHow) {
     EXPECT_EQ(m.describe(), "vanished: " + m.peer_status->describe());  // exact text: posix test
 }
 
-TEST(Channel, DroppedEndWithoutGoodbyeIsVanishedInProcess) {
+TEST_F(Channel, DroppedEndWithoutGoodbyeIsVanishedInProcess) {
     auto [ours, theirs] = tether::make_channel();
     {
         tether::channel peer(std::move(theirs));
@@ -129,7 +143,7 @@ TEST(Channel, DroppedEndWithoutGoodbyeIsVanishedInProcess) {
     EXPECT_EQ(m.describe(), "vanished");
 }
 
-TEST(Channel, ReceiveForTimesOutThenDelivers) {
+TEST_F(Channel, ReceiveForTimesOutThenDelivers) {
     auto [a, theirs] = tether::make_channel();
     tether::channel b(std::move(theirs));
     std::error_code ec;
@@ -144,7 +158,7 @@ TEST(Channel, ReceiveForTimesOutThenDelivers) {
     EXPECT_EQ(m->text(), "now");
 }
 
-TEST(Channel, PartialFrameSurvivesATimeout) {
+TEST_F(Channel, PartialFrameSurvivesATimeout) {
     auto [ours, theirs] = tether::make_channel();
     auto frame = raw_header(1, 0, 0, 5);
     tether::write_all(theirs, std::span<const std::byte>(frame));
@@ -163,7 +177,7 @@ struct hostile_case {
     tether::errc expected;
 };
 
-TEST(Channel, HostileFramesFailCleanlyAndCloseTheChannel) {
+TEST_F(Channel, HostileFramesFailCleanlyAndCloseTheChannel) {
     std::vector<std::byte> text(12, std::byte{'x'});
     auto truncated = raw_header(1, 0, 0, 100);
     truncated.resize(12 + 40);
@@ -194,7 +208,7 @@ TEST(Channel, HostileFramesFailCleanlyAndCloseTheChannel) {
     }
 }
 
-TEST(Channel, ThrowingReceiveNamesTheChannelOnProtocolError) {
+TEST_F(Channel, ThrowingReceiveNamesTheChannelOnProtocolError) {
     auto [ours, theirs] = tether::make_channel();
     tether::write_all(theirs, "GET / HTTP/1.1\r\n");
     try {
@@ -206,7 +220,7 @@ TEST(Channel, ThrowingReceiveNamesTheChannelOnProtocolError) {
     }
 }
 
-TEST(Channel, ErrorCodeOverloadsFillTheCode) {
+TEST_F(Channel, ErrorCodeOverloadsFillTheCode) {
     auto [ours, theirs] = tether::make_channel(tether::channel_options{16});
     std::error_code ec;
     ours.send(std::string(17, 'x'), ec);
@@ -240,7 +254,7 @@ TEST(Channel, ErrorCodeOverloadsFillTheCode) {
     EXPECT_THROW(empty.receive(), std::system_error);
 }
 
-TEST(Channel, CloseAfterThePeerEndedSendsNoGoodbyeAndIsNoError) {
+TEST_F(Channel, CloseAfterThePeerEndedSendsNoGoodbyeAndIsNoError) {
     auto [ours, theirs] = tether::make_channel();
     theirs.reset();
     std::error_code ec;
@@ -251,7 +265,7 @@ TEST(Channel, CloseAfterThePeerEndedSendsNoGoodbyeAndIsNoError) {
     EXPECT_FALSE(ours.is_open());
 }
 
-TEST(Channel, AdoptingSomethingThatIsNotAChannelFails) {
+TEST_F(Channel, AdoptingSomethingThatIsNotAChannelFails) {
     auto [r, w] = tether::make_pipe();
     try {
         tether::channel c(std::move(r));
@@ -262,11 +276,11 @@ TEST(Channel, AdoptingSomethingThatIsNotAChannelFails) {
     }
 }
 
-TEST(Channel, InheritedWithoutManifestNamesTheProblem) {
+TEST_F(Channel, InheritedWithoutManifestNamesTheProblem) {
     EXPECT_THROW(tether::channel::inherited("control"), std::system_error);
 }
 
-TEST(Channel, SendMoreIsCoalescedAndReceiveFlushesBeforeWaiting) {
+TEST_F(Channel, SendMoreIsCoalescedAndReceiveFlushesBeforeWaiting) {
     auto [ours, theirs] = tether::make_channel();
     auto c = spawn_with_channel("ch_echo", std::move(theirs));
     for (int i = 0; i < 2000; ++i) ours.send_more("message " + std::to_string(i));
@@ -280,7 +294,7 @@ TEST(Channel, SendMoreIsCoalescedAndReceiveFlushesBeforeWaiting) {
     EXPECT_TRUE(c.wait().success());
 }
 
-TEST(Channel, LargeMessagesRoundTrip) {
+TEST_F(Channel, LargeMessagesRoundTrip) {
     auto [ours, theirs] = tether::make_channel();
     auto c = spawn_with_channel("ch_echo", std::move(theirs));
     for (std::size_t size : {32u * 1024, 64u * 1024 - 12, 64u * 1024, 3u * 1024 * 1024 + 7}) {

@@ -148,6 +148,7 @@ public:
     /// @throws std::system_error: errc::protocol_error / errc::message_too_large (the channel
     ///         is closed then), errc::closed, or an OS error.
     message receive();
+    /// On error sets `ec` and returns an empty data message (check `ec` first).
     message receive(std::error_code& ec);
     /// As receive(); nullopt if nothing complete arrived within `timeout` (the error_code
     /// overload also sets errc::timed_out then). A partial frame stays buffered for the next call.
