@@ -77,6 +77,18 @@ TETHER_CHILD_ROLE(ch_hello_then) {
     return 4;
 }
 
+// Receives one channel end as a handle over the control channel and talks on it.
+TETHER_CHILD_ROLE(ch_adopt_channel) {
+    auto ctl = tether::channel::inherited("control");
+    auto m = ctl.receive();
+    if (m.handles.size() != 1) return 10;
+    tether::channel second(std::move(m.handles[0]));
+    second.send("hello on the second channel");
+    second.close();
+    ctl.close();
+    return 0;
+}
+
 TEST_F(Channel, MessagesRoundTripInProcess) {
     auto [a, theirs] = tether::make_channel();
     tether::channel b(std::move(theirs));
@@ -310,3 +322,36 @@ TEST_F(Channel, LargeMessagesRoundTrip) {
     ours.close();
     EXPECT_TRUE(c.wait().success());
 }
+
+TEST_F(Channel, SendMoreWritesByItselfWhenTheBufferFills) {
+    auto [a, theirs] = tether::make_channel();
+    tether::channel b(std::move(theirs));
+    const std::string msg(100, 'q');
+    const int total = 1000;  // about 110 KiB of frames: more than the 64 KiB send buffer
+    for (int i = 0; i < total; ++i) a.send_more(msg);
+    int got = 0;
+    while (auto m = b.receive_for(100ms)) {  // no flush yet: only what the full buffer wrote
+        ASSERT_EQ(m->text(), msg);
+        ++got;
+    }
+    EXPECT_GT(got, 0) << "a full buffer must be written without an explicit flush";
+    EXPECT_LT(got, total) << "the tail must still be queued until flush()";
+    a.flush();
+    while (got < total) {
+        auto m = b.receive_for(5s);
+        ASSERT_TRUE(m) << "message " << got << " missing after flush()";
+        ++got;
+    }
+}
+
+TEST_F(Channel, AChannelEndTravelsOverAChannel) {
+    auto [ctl, theirs] = tether::make_channel();
+    auto c = spawn_with_channel("ch_adopt_channel", std::move(theirs));
+    auto [second, second_theirs] = tether::make_channel();
+    ctl.send_handle(std::move(second_theirs));
+    EXPECT_EQ(second.receive().text(), "hello on the second channel");
+    EXPECT_TRUE(second.receive().is_goodbye());
+    EXPECT_TRUE(ctl.receive().is_goodbye());
+    EXPECT_TRUE(c.wait().success());
+}
+
