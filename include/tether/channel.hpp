@@ -14,7 +14,8 @@
 // something else. For bursts, send_more() queues into a buffer that is written when it fills,
 // on the next send(), flush(), receive*(), and close() — so a receive() can never wait for a
 // reply to a request that is still sitting in our own buffer. Only send_more() data that was
-// never flushed is lost if the channel is destroyed.
+// never flushed is lost if the channel is destroyed. Like any pipe, a send blocks while the
+// peer's receive buffer is full (two peers that only send can deadlock each other).
 //
 // Ending. close() flushes, sends a goodbye frame and closes: the peer then receives
 // message::kind::goodbye. The destructor closes WITHOUT goodbye and without flushing (it must
