@@ -1,5 +1,6 @@
 // Portable parts of spawn(): option checks, handle_arg placeholders, environment assembly.
 #include "detail/manifest.hpp"
+#include "detail/os.hpp"
 #include "detail/spawn_plan.hpp"
 
 #include <tether/error.hpp>
@@ -179,12 +180,10 @@ std::vector<std::string> build_environment(const spawn_options& opt,
         for (const auto& e : inherited)
             if (!dropped(name_of(e))) env.push_back(e);
     }
-    for (const auto& kv : opt.env_set) {
-        // Not a structured binding: clang 14 cannot capture one in a lambda.
-        const std::string& k = kv.first;
+    for (const auto& kv : opt.env_set) {  // no structured binding: clang 14 cannot capture one
         bool unset = std::any_of(opt.env_unset.begin(), opt.env_unset.end(),
-                                 [&](const std::string& u) { return same_name(u, k, fold_case); });
-        if (!unset) env.push_back(k + "=" + kv.second);
+                                 [&](const std::string& u) { return same_name(u, kv.first, fold_case); });
+        if (!unset) env.push_back(kv.first + "=" + kv.second);
     }
     if (!manifest.empty()) {
         env.push_back(std::string(manifest_variable) + "=" + manifest);
@@ -196,7 +195,8 @@ std::vector<std::string> build_environment(const spawn_options& opt,
 std::string manifest_for(const spawn_options& opt, const std::vector<handle_mapping>& map) {
     std::vector<manifest_entry> entries;
     for (std::size_t i = 0; i < opt.handles.size() && i < map.size(); ++i)
-        if (!opt.handles[i].name.empty()) entries.push_back({opt.handles[i].name, map[i].child});
+        if (!opt.handles[i].name.empty())
+            entries.push_back({opt.handles[i].name, map[i].child, handle_identity(opt.handles[i].h.get())});
     return format_manifest(entries);
 }
 

@@ -106,6 +106,11 @@ std::error_code adopt_inherited(native_handle h) noexcept {
 
 std::string signal_name(int /*sig*/) { return {}; }
 
+// Windows records no identity: a process's parent id never changes (no re-parenting to init),
+// so TETHER_PARENT_PID alone tells a child from a grandchild. With the handle vault that id is
+// the vault's, which is what InheritedFromUniqueProcessId says in the child.
+std::string handle_identity(native_handle /*h*/) { return {}; }
+
 }  // namespace detail
 
 std::string current_executable_path() {
