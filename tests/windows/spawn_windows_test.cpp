@@ -325,3 +325,15 @@ TEST(WindowsSpawn, TheHandleVaultIsTheRecordedParentAndDoesNotOutliveSpawn) {
     c.kill();
     EXPECT_EQ(c.wait().code, 1);
 }
+
+TEST(WindowsSpawn, AStaleInheritedStdHandleDoesNotStopTheSpawn) {
+    // Our stderr slot names nothing (as in a service whose console went away): the child starts
+    // without that stream instead of spawn() failing on a handle the caller never asked for.
+    HANDLE saved = ::GetStdHandle(STD_ERROR_HANDLE);
+    ASSERT_TRUE(::SetStdHandle(STD_ERROR_HANDLE, reinterpret_cast<HANDLE>(static_cast<std::intptr_t>(0x7ff4))));
+    std::error_code ec;
+    auto c = tether::spawn(tether_test::role_options("exit_with", {"5"}), ec);
+    ::SetStdHandle(STD_ERROR_HANDLE, saved);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(c.wait().code, 5);
+}
