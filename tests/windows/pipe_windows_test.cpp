@@ -189,3 +189,28 @@ TEST(WindowsPipe, EndOfFileWhenTheChildIsTerminated) {
     auto st = c.wait();
     EXPECT_EQ(st.code, 1);
 }
+
+TETHER_CHILD_ROLE(dotnet_style_client) {
+    // What a child of a .NET parent does: the handle string arrives on argv.
+    tether::pipe_client out(tether::direction::out, args.at(0));
+    out.write("from the child");
+    return 0;
+}
+
+TEST(WindowsPipe, ClientOpensACreatePipeEndAsADotNetParentPassesIt) {
+    // .NET's AnonymousPipeServerStream makes its pipe with CreatePipe: synchronous ends whose
+    // access rights are what our direction check reads. Both directions are told apart...
+    auto classic = create_pipe_classic();
+    auto copy = classic.read.duplicate();
+    EXPECT_THROW(tether::pipe_client(tether::direction::out, tether::to_handle_string(copy)), std::system_error);
+    tether::pipe_client reader(tether::direction::in, tether::to_handle_string(copy));
+    (void)copy.release();  // the client owns it now
+    // ...and a child given the write end's value on argv opens and uses it.
+    auto opt = tether_test::role_options("dotnet_style_client", {tether::handle_arg(classic.write)});
+    opt.pass(std::move(classic.write));
+    auto c = tether::spawn(std::move(opt));
+    std::error_code ec;
+    EXPECT_EQ(tether::read_to_end_for(classic.read, 20s, ec), "from the child");
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_TRUE(c.wait().success());
+}
