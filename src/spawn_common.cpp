@@ -159,26 +159,19 @@ const std::string* find_env(const std::vector<std::string>& env, std::string_vie
     return nullptr;
 }
 
-std::vector<std::string> build_environment(const spawn_options& opt,
-                                           const std::vector<std::string>& inherited,
-                                           const std::string& manifest,
+bool inherited_variable_dropped(const spawn_options& opt, std::string_view name, bool fold_case) {
+    if (same_name(name, manifest_variable, fold_case) || same_name(name, manifest_parent_variable, fold_case))
+        return true;  // a stale manifest of ours must never reach a child (it names our numbers)
+    for (const auto& u : opt.env_unset)
+        if (same_name(name, u, fold_case)) return true;
+    for (const auto& [k, v] : opt.env_set)
+        if (same_name(name, k, fold_case)) return true;
+    return false;
+}
+
+std::vector<std::string> added_environment(const spawn_options& opt, const std::string& manifest,
                                            const std::string& parent_pid, bool fold_case) {
-    auto dropped = [&](std::string_view name) {
-        if (same_name(name, manifest_variable, fold_case) ||
-            same_name(name, manifest_parent_variable, fold_case))
-            return true;
-        for (const auto& u : opt.env_unset)
-            if (same_name(name, u, fold_case)) return true;
-        for (const auto& [k, v] : opt.env_set)
-            if (same_name(name, k, fold_case)) return true;
-        return false;
-    };
     std::vector<std::string> env;
-    if (opt.inherit_environment) {
-        env.reserve(inherited.size() + opt.env_set.size() + 2);
-        for (const auto& e : inherited)
-            if (!dropped(name_of(e))) env.push_back(e);
-    }
     for (const auto& [k, v] : opt.env_set) {
         bool unset = std::any_of(opt.env_unset.begin(), opt.env_unset.end(),
                                  [&](const std::string& u) { return same_name(u, k, fold_case); });
@@ -188,6 +181,21 @@ std::vector<std::string> build_environment(const spawn_options& opt,
         env.push_back(std::string(manifest_variable) + "=" + manifest);
         env.push_back(std::string(manifest_parent_variable) + "=" + parent_pid);
     }
+    return env;
+}
+
+std::vector<std::string> build_environment(const spawn_options& opt,
+                                           const std::vector<std::string>& inherited,
+                                           const std::string& manifest,
+                                           const std::string& parent_pid, bool fold_case) {
+    std::vector<std::string> env;
+    if (opt.inherit_environment) {
+        env.reserve(inherited.size() + opt.env_set.size() + 2);
+        for (const auto& e : inherited)
+            if (!inherited_variable_dropped(opt, name_of(e), fold_case)) env.push_back(e);
+    }
+    auto added = added_environment(opt, manifest, parent_pid, fold_case);
+    env.insert(env.end(), std::make_move_iterator(added.begin()), std::make_move_iterator(added.end()));
     return env;
 }
 

@@ -18,11 +18,14 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+extern char** environ;  // NOLINT: POSIX names it so
 
 // Resolved at run time: a binary built on a new glibc may run on an old one.
 #pragma weak posix_spawn_file_actions_addclosefrom_np
@@ -53,7 +56,8 @@ struct spawn_attr {
 struct plan {
     std::string program;                  // resolved path
     std::vector<std::string> argv;        // placeholders substituted
-    std::vector<std::string> env;
+    std::vector<std::string> env_added;   // variables we add; the inherited ones are not copied
+    std::vector<char*> envp;              // the child's environment, null-terminated
     unique_handle cwd;                    // O_PATH directory, for fchdir in the child
     unique_handle null_dev;               // /dev/null, shared by all null streams
     unique_handle parent_stdio[3];        // our ends of stdio::pipe() streams
@@ -75,17 +79,37 @@ bool is_executable_file(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
 }
 
+// The child's environment as pointers: the inherited strings stay where they are in `environ`
+// (no copy per spawn), only the added ones are stored in the plan.
+void build_envp(const spawn_options& opt, const std::string& manifest, plan& p) {
+    p.env_added = added_environment(opt, manifest, std::to_string(current_pid()), false);
+    if (opt.inherit_environment) {
+        for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+            const char* eq = std::strchr(*e, '=');
+            std::string_view name(*e, eq != nullptr ? static_cast<std::size_t>(eq - *e) : std::strlen(*e));
+            if (!inherited_variable_dropped(opt, name, false)) p.envp.push_back(*e);
+        }
+    }
+    for (auto& s : p.env_added) p.envp.push_back(s.data());
+    p.envp.push_back(nullptr);
+}
+
+const char* child_path_variable(const plan& p) {
+    for (char* const* e = p.envp.data(); *e != nullptr; ++e)
+        if (std::strncmp(*e, "PATH=", 5) == 0) return *e + 5;
+    return nullptr;
+}
+
 // execvp's rules, but over the child's PATH and done before spawning, so the error can name it.
-std::error_code resolve_program(const spawn_options& opt, const std::vector<std::string>& env,
-                                plan& p, std::string& what) {
+// A name with a '/' is used as it is (no search, no system call).
+std::error_code resolve_program(const spawn_options& opt, plan& p, std::string& what) {
     const std::string& name = opt.argv[0];
     if (name.find('/') != std::string::npos) {
         p.program = name;
         return {};
     }
-    std::string storage;
-    const std::string* path = find_env(env, "PATH", false, &storage);
-    std::string dirs = path != nullptr ? *path : std::string("/usr/local/bin:/usr/bin:/bin");
+    const char* path = child_path_variable(p);
+    std::string dirs = path != nullptr ? std::string(path) : std::string("/usr/local/bin:/usr/bin:/bin");
     std::size_t start = 0;
     for (;;) {
         auto colon = dirs.find(':', start);
@@ -296,9 +320,8 @@ std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
     for (std::size_t i = 0; i < opt.handles.size(); ++i) map.push_back({opt.handles[i].h.get(), child_fds[i]});
     p.argv = opt.argv;
     if (auto ec = substitute_handle_args(p.argv, map, what)) return ec;
-    p.env = build_environment(opt, current_environment(), manifest_for(opt, map),
-                              std::to_string(current_pid()), false);
-    if (auto ec = resolve_program(opt, p.env, p, what)) return ec;
+    build_envp(opt, manifest_for(opt, map), p);
+    if (auto ec = resolve_program(opt, p, what)) return ec;
     if (auto ec = open_cwd(opt, p, what)) return ec;
     return plan_descriptors(opt, child_fds, p, what);
 }
@@ -333,9 +356,8 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     if ((ec = build_file_actions(&fa.fa, p, what))) return {};
     build_attributes(&attr.attr);
     auto argv = c_strings(p.argv);
-    auto envp = c_strings(p.env);
     pid_t pid = -1;
-    int rc = ::posix_spawn(&pid, p.program.c_str(), &fa.fa, &attr.attr, argv.data(), envp.data());
+    int rc = ::posix_spawn(&pid, p.program.c_str(), &fa.fa, &attr.attr, argv.data(), p.envp.data());
     if (rc != 0) {
         // glibc has already reaped the failed child: no zombie is left behind.
         ec = {rc, std::system_category()};
