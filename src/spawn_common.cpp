@@ -172,10 +172,10 @@ bool inherited_variable_dropped(const spawn_options& opt, std::string_view name,
 std::vector<std::string> added_environment(const spawn_options& opt, const std::string& manifest,
                                            const std::string& parent_pid, bool fold_case) {
     std::vector<std::string> env;
-    for (const auto& [k, v] : opt.env_set) {
+    for (const auto& var : opt.env_set) {  // not a structured binding: clang 14 cannot capture one
         bool unset = std::any_of(opt.env_unset.begin(), opt.env_unset.end(),
-                                 [&](const std::string& u) { return same_name(u, k, fold_case); });
-        if (!unset) env.push_back(k + "=" + v);
+                                 [&](const std::string& u) { return same_name(u, var.first, fold_case); });
+        if (!unset) env.push_back(var.first + "=" + var.second);
     }
     if (!manifest.empty()) {
         env.push_back(std::string(manifest_variable) + "=" + manifest);

@@ -229,8 +229,11 @@ std::error_code close_listed_descriptors(posix_spawn_file_actions_t* fa, int fro
         long fd = std::strtol(e->d_name, &end, 10);
         if (end == e->d_name || *end != '\0' || fd < from || fd == own) continue;
         if (int rc = posix_spawn_file_actions_addclose(fa, static_cast<int>(fd))) {
+            // EBADF here means a descriptor above the RLIMIT_NOFILE soft limit (opened before the
+            // limit was lowered): a close action cannot name it, and it must not leak.
             ec = {rc, std::system_category()};
-            what = "posix_spawn_file_actions_addclose";
+            what = "descriptor " + std::to_string(fd) +
+                   " cannot be closed in the child by the close fallback (above RLIMIT_NOFILE?)";
             break;
         }
     }
