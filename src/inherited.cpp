@@ -5,6 +5,7 @@
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
+#include <algorithm>
 #include <mutex>
 #include <set>
 
@@ -60,8 +61,13 @@ unique_handle inherited(std::string_view name) {
     std::vector<detail::manifest_entry> entries;
     (void)read_manifest(entries);
     std::string what = "inherited('" + std::string(name) + "')";
-    if (ec == errc::unknown_handle_name)
-        what += ": not passed, or already taken (passed: " + names_of(entries) + ")";
+    bool listed = std::any_of(entries.begin(), entries.end(), [&](const auto& e) { return e.name == name; });
+    if (ec == errc::unknown_handle_name && listed)
+        what += ": already taken by an earlier inherited() call (a handle has one owner)";
+    else if (ec == errc::unknown_handle_name)
+        what += ": the parent passed no handle of that name (passed: " + names_of(entries) + ")";
+    else if (ec == errc::invalid_handle_string)
+        what += std::string(": malformed ") + manifest_variable + " in the environment";
     else if (ec == errc::no_manifest)
         what += std::string(": no ") + manifest_variable + " for this process";
     throw_error(ec, what);

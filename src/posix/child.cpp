@@ -71,6 +71,11 @@ std::optional<exit_status> wait_once(pid_t pid, const unique_handle& pidfd, bool
                        : ::waitid(P_PID, static_cast<id_t>(pid), &si, flags);
         if (rc == 0) break;
         if (errno == EINTR) continue;
+        if (errno == EINVAL && pidfd) {
+            // Linux 5.3 has pidfd_open but not waitid(P_PIDFD) (5.4): the pid is still safe
+            // while the child is unreaped (see above), so wait by pid.
+            return wait_once(pid, unique_handle(), block, ec);
+        }
         ec = last_os_error();
         return std::nullopt;
     }

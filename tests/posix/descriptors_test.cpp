@@ -169,6 +169,17 @@ TEST(PosixChildDescriptors, OnlyStdioByDefault) {
     EXPECT_EQ(child_fds(tether_test::role_options("list_fds")), "0,1,2");
 }
 
+TEST(PosixChildDescriptors, NullStdioAndAWorkingDirectoryLeaveNothingExtra) {
+    // /dev/null and the directory are opened by spawn in the parent: never in the child.
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    auto opt = tether_test::role_options("list_fds");
+    opt.in = tether::stdio::null();
+    opt.err = tether::stdio::null();
+    opt.cwd = "/";
+    opt.pass(std::move(theirs), "x");
+    EXPECT_EQ(child_fds(std::move(opt)), "0,1,2,3");
+}
+
 namespace {
 
 void expect_exact_listing_with_strays() {
