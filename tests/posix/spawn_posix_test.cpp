@@ -583,3 +583,14 @@ TEST(PosixManifest, AGrandchildIgnoresItsParentsManifest) {
     auto text = output_of(std::move(opt));
     EXPECT_EQ(text, "ec=" + tether::make_error_code(tether::errc::no_manifest).message() + "\n");
 }
+
+TEST(PosixManifest, AMalformedManifestIsReportedNotTrusted) {
+    for (std::string bad : {"log", "log:", "log:x", "log:3,", "a b:3", "log:3,log:4", "log:-3"}) {
+        auto opt = tether_test::role_options("print_inherited_names", {"log"});
+        opt.env_set[tether::manifest_variable] = bad;
+        opt.env_set[tether::manifest_parent_variable] = std::to_string(::getpid());
+        auto text = output_of(std::move(opt));
+        EXPECT_EQ(text, "ec=" + tether::make_error_code(tether::errc::invalid_handle_string).message() + "\n")
+            << bad;
+    }
+}
