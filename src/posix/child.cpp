@@ -159,17 +159,18 @@ child& child::operator=(child&& o) noexcept {
     return *this;
 }
 
+// Never throws and never leaves a zombie without a way to reap it: a child whose state cannot
+// be settled here goes to the detached list (which falls back to the pid if the pidfd fails).
 child::~child() {
     if (pid_ < 0 || status_) return;
-    try {
-        if (kill_on_destroy_) {
-            kill();
-            wait();
-            return;
-        }
-        if (try_wait()) return;
-    } catch (const std::system_error&) {
-        return;  // already reaped elsewhere (ECHILD): nothing to hand over
+    auto pid = static_cast<pid_t>(pid_);
+    std::error_code ec;
+    if (kill_on_destroy_) {
+        // SIGKILL cannot be caught or ignored, so the blocking wait below is short.
+        (void)(process_ ? pidfd_send_signal(process_.get(), SIGKILL) : ::kill(pid, SIGKILL));
+        if (wait_once(pid, process_, true, ec) || (ec && ec.value() == ECHILD)) return;
+    } else if (wait_once(pid, process_, false, ec) || (ec && ec.value() == ECHILD)) {
+        return;  // already ended: reaped now (or, ECHILD, reaped elsewhere)
     }
     detach();
 }
