@@ -260,21 +260,42 @@ tether::pipe_pair high_pipe(int at) {
     return {moved_high(std::move(p.ours), at), moved_high(std::move(p.theirs), at + 1)};
 }
 
-// Puts `h` at exactly descriptor `fd` (which must be free), close-on-exec.
-tether::unique_handle placed_at(tether::unique_handle h, int fd) {
-    return tether::unique_handle(::dup3(h.get(), fd, O_CLOEXEC));
-}
+// Puts `h` at exactly descriptor `fd`, close-on-exec. Whatever held `fd` before (the test
+// runner may leak descriptors 3 and 4 into us) is parked high and put back by the destructor.
+class placed_at {
+public:
+    placed_at(tether::unique_handle h, int fd) : fd_(fd) {
+        if (!tether_test::fd_closed(fd)) {
+            parked_flags_ = ::fcntl(fd, F_GETFD);
+            parked_ = tether::unique_handle(::fcntl(fd, F_DUPFD_CLOEXEC, 800));
+        }
+        placed_ = tether::unique_handle(::dup3(h.get(), fd, O_CLOEXEC));
+    }
+    ~placed_at() {
+        if (!parked_) return;
+        ::dup3(parked_.get(), fd_, (parked_flags_ & FD_CLOEXEC) != 0 ? O_CLOEXEC : 0);
+    }
+    placed_at(const placed_at&) = delete;
+    placed_at& operator=(const placed_at&) = delete;
+    tether::unique_handle take() { return std::move(placed_); }
+
+private:
+    int fd_;
+    int parked_flags_{0};
+    tether::unique_handle parked_;
+    tether::unique_handle placed_;
+};
 
 }  // namespace
 
 TEST(PosixSpawn, SourcesAtTheTargetNumbersPassedSwapped) {
     auto x = high_pipe(700);
     auto y = high_pipe(710);
-    if (!tether_test::fd_closed(3) || !tether_test::fd_closed(4))
-        GTEST_SKIP() << "descriptors 3 and 4 are in use in this process; cannot place sources there";
     // The parent's 3 goes to the child's 4 and the parent's 4 to the child's 3.
-    auto at3 = placed_at(std::move(x.theirs), 3);
-    auto at4 = placed_at(std::move(y.theirs), 4);
+    placed_at slot3(std::move(x.theirs), 3);
+    placed_at slot4(std::move(y.theirs), 4);
+    auto at3 = slot3.take();
+    auto at4 = slot4.take();
     ASSERT_EQ(at3.get(), 3);
     ASSERT_EQ(at4.get(), 4);
     auto opt = tether_test::role_options("check_numbers", {"x=4", "y=3"});
@@ -287,8 +308,8 @@ TEST(PosixSpawn, SourcesAtTheTargetNumbersPassedSwapped) {
 
 TEST(PosixSpawn, SourceAtItsOwnTargetNumber) {
     auto x = high_pipe(720);
-    if (!tether_test::fd_closed(3)) GTEST_SKIP() << "descriptor 3 is in use in this process";
-    auto at3 = placed_at(std::move(x.theirs), 3);
+    placed_at slot3(std::move(x.theirs), 3);
+    auto at3 = slot3.take();
     ASSERT_EQ(at3.get(), 3);
     auto opt = tether_test::role_options("check_numbers", {"x=3"});
     opt.pass_at(3, std::move(at3), "x");  // close-on-exec must still be cleared in the child
