@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -188,8 +189,24 @@ std::vector<int> assign_child_fds(const spawn_options& opt) {
     return out;
 }
 
+// A target number the child could not hold (and that we could not relocate above) is the
+// caller's mistake: say so, rather than fail later in a dup with EINVAL.
+std::error_code check_target_limit(const std::vector<int>& child_fds, std::string& what) {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return {};
+    for (int fd : child_fds) {
+        if (static_cast<rlim_t>(fd) + 1 >= lim.rlim_cur) {
+            what = "child descriptor " + std::to_string(fd) + " is too high: the limit is " +
+                   std::to_string(lim.rlim_cur) + " (RLIMIT_NOFILE) and spawn needs one number above it";
+            return errc::invalid_argument;
+        }
+    }
+    return {};
+}
+
 std::error_code plan_descriptors(const spawn_options& opt, const std::vector<int>& child_fds, plan& p,
                                  std::string& what) {
+    if (auto ec = check_target_limit(child_fds, what)) return ec;
     for (int fd : child_fds) p.max_target = std::max(p.max_target, fd);
     const stdio* streams[3] = {&opt.in, &opt.out, &opt.err};
     for (int target = 0; target < 3; ++target) {

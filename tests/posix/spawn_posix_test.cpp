@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <fstream>
+#include <pthread.h>
 #include <cstring>
 #include <iostream>
 #include <poll.h>
@@ -614,4 +616,77 @@ TEST(PosixManifest, AMalformedManifestIsReportedNotTrusted) {
         EXPECT_EQ(text, "ec=" + tether::make_error_code(tether::errc::invalid_handle_string).message() + "\n")
             << bad;
     }
+}
+
+// ---- signal state and limits
+
+TETHER_CHILD_ROLE(print_signal_state) {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("SigBlk:", 0) == 0 || line.rfind("SigIgn:", 0) == 0) std::cout << line << "\n";
+    return 0;
+}
+
+TEST(PosixSpawn, ChildStartsWithNoBlockedSignalsAndDefaultSigpipe) {
+    // Our thread blocks SIGPIPE and SIGUSR1 and the process ignores SIGPIPE; none of it reaches
+    // the child (an ignored SIGPIPE would make a child's writes fail silently instead of dying).
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    auto old_handler = std::signal(SIGPIPE, SIG_IGN);
+    auto text = output_of(tether_test::role_options("print_signal_state"));
+    std::signal(SIGPIPE, old_handler);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    EXPECT_TRUE(contains(text, "SigBlk:\t0000000000000000\n")) << text;
+    auto ign = text.substr(text.find("SigIgn:") + 8, 16);
+    auto mask = std::stoull(ign, nullptr, 16);
+    EXPECT_EQ(mask & (1ULL << (SIGPIPE - 1)), 0u) << text;
+}
+
+TEST(PosixSpawn, PassAtAboveTheDescriptorLimitIsAClearErrorAndKeepsTheHandle) {
+    rlimit lim{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lim), 0);
+    if (lim.rlim_cur > 1u << 20) GTEST_SKIP() << "RLIMIT_NOFILE is too large to exceed in a test";
+    int too_high = static_cast<int>(lim.rlim_cur) + 10;
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    auto opt = tether_test::role_options("exit_with", {"0"});
+    opt.pass_at(too_high, std::move(theirs), "high");
+    try {
+        (void)tether::spawn(std::move(opt));
+        FAIL() << "spawned";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), tether::errc::invalid_argument);
+        EXPECT_TRUE(contains(e.what(), std::to_string(too_high))) << e.what();
+        EXPECT_TRUE(contains(e.what(), "RLIMIT_NOFILE")) << e.what();
+    }
+    EXPECT_TRUE(opt.handles[0].h);  // NOLINT(bugprone-use-after-move)
+}
+
+TEST(PosixSpawn, ManyPassedHandlesGetConsecutiveNumbers) {
+    std::vector<tether::pipe_pair> pipes;
+    std::vector<std::string> expect;
+    auto opt = tether_test::role_options("check_numbers");
+    for (int i = 0; i < 60; ++i) {
+        pipes.push_back(tether::make_pipe(tether::direction::in));
+        auto name = "h" + std::to_string(i);
+        opt.pass(std::move(pipes.back().theirs), name);
+        opt.argv.push_back(name + "=" + std::to_string(3 + i));
+    }
+    auto c = tether::spawn(std::move(opt));
+    for (int i = 0; i < 60; ++i) EXPECT_EQ(tether::read_to_end(pipes[i].ours), "h" + std::to_string(i));
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(PosixSpawn, AnOverriddenVariableAppearsOnce) {
+    ASSERT_EQ(::setenv("TETHER_T_TWICE", "old", 1), 0);
+    auto opt = tether_test::role_options("print_environ");
+    opt.env_set["TETHER_T_TWICE"] = "new";
+    auto text = output_of(std::move(opt));
+    ::unsetenv("TETHER_T_TWICE");
+    EXPECT_TRUE(contains(text, "\nTETHER_T_TWICE=new\n"));
+    EXPECT_FALSE(contains(text, "TETHER_T_TWICE=old"));
+    EXPECT_EQ(text.find("TETHER_T_TWICE="), text.rfind("TETHER_T_TWICE="));
 }
