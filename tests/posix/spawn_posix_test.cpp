@@ -379,6 +379,8 @@ void expect_spawn_failure(const failure_case& fc) {
     tether::spawn_options opt;
     opt.argv = {fc.program, "arg"};
     opt.cwd = fc.cwd;
+    opt.in = tether::stdio::null();       // temporaries of every kind, all to be closed on failure
+    opt.err = tether::stdio::pipe();
     opt.pass(std::move(theirs), "kept");
     try {
         (void)tether::spawn(std::move(opt));
@@ -399,9 +401,11 @@ void expect_spawn_failure(const failure_case& fc) {
     // The same options, fixed, succeed and consume the handle.
     opt.argv = {tether::current_executable_path(), "--role", "write_names", "kept"};
     opt.cwd.clear();
-    auto ok = tether::spawn(std::move(opt));
-    EXPECT_EQ(tether::read_to_end(ours), "kept");
-    EXPECT_TRUE(ok.wait().success());
+    {
+        auto ok = tether::spawn(std::move(opt));
+        EXPECT_EQ(tether::read_to_end(ours), "kept");
+        EXPECT_TRUE(ok.wait().success());
+    }  // and with it our end of its stderr pipe
     ours.reset();
     EXPECT_EQ(tether_test::join(tether_test::open_fds()), tether_test::join(before));
 }
