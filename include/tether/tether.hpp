@@ -3,5 +3,6 @@
 
 #include <tether/error.hpp>
 #include <tether/handle.hpp>
+#include <tether/holders.hpp>
 #include <tether/pipe.hpp>
 #include <tether/spawn.hpp>

@@ -1,9 +1,37 @@
-// The tether command-line tool (placeholder entry point; subcommands are added per issue).
-#include <tether/tether.hpp>
+// The tether command-line tool: parses the command line and hands over to one subcommand.
+#include "commands.hpp"
 
 #include <cstdio>
+#include <exception>
 
-int main() {
-    std::puts("tether: no command yet");
-    return 0;
+int main(int argc, char** argv) {
+    CLI::App app{"tether: talk to child processes over pipes whose ends never leak, and find out "
+                 "who holds a pipe open when end-of-file never comes.",
+                 "tether"};
+    app.require_subcommand(1);
+    app.footer("Run `tether SUBCOMMAND --help` for the details of each.\n"
+               "Exit codes: 0 success, 1 failure, 2 bad input.");
+
+    tether_cli::demo_args demo;
+    tether_cli::demo_child_args demo_child;
+    tether_cli::holders_args holders;
+    CLI::App* demo_cmd = tether_cli::add_demo(app, demo);
+    CLI::App* demo_child_cmd = tether_cli::add_demo_child(app, demo_child);
+    CLI::App* holders_cmd = tether_cli::add_holders(app, holders);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // CLI11 prints help (exit 0) or the error; every usage error is exit code 2.
+        return app.exit(e) == 0 ? tether_cli::exit_ok : tether_cli::exit_usage;
+    }
+    try {
+        if (*demo_cmd) return tether_cli::run_demo(demo);
+        if (*demo_child_cmd) return tether_cli::run_demo_child(demo_child);
+        if (*holders_cmd) return tether_cli::run_holders(holders);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "tether: %s\n", e.what());
+        return tether_cli::exit_failure;
+    }
+    return tether_cli::exit_usage;
 }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a tether command needs, when they are missing.
+# Usage: scripts/deps.sh build|test
+# As root it runs apt-get; otherwise it names the missing packages and the command to run.
+set -euo pipefail
+
+build_pkgs=(cmake ninja-build g++ libgtest-dev googletest libcli11-dev)
+test_pkgs=("${build_pkgs[@]}" clang libbenchmark-dev g++-mingw-w64-x86-64 wine wine64 mono-mcs mono-runtime)
+
+case "${1:-}" in
+  build) wanted=("${build_pkgs[@]}") ;;
+  test) wanted=("${test_pkgs[@]}") ;;
+  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${wanted[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "tether: missing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "tether: run as root, or install them first: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "tether: installed ${missing[*]}"

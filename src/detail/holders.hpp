@@ -1,0 +1,16 @@
+// Internal, portable: what every holders backend does once it has gathered the raw facts.
+#pragma once
+
+#include <tether/holders.hpp>
+
+namespace tether::detail {
+
+/// Sorts the report (objects by fd, holders by PID then fd, not_inspected by PID) and fills
+/// each object's verdict. Backends call it last.
+void finish_holders_report(holders_report& report);
+
+/// The sentence for one object (see held_object::verdict); `uninspected` is how many
+/// processes could not be inspected, so a "nobody else" verdict can say it may be incomplete.
+std::string holders_verdict(const held_object& object, std::size_t uninspected);
+
+}  // namespace tether::detail

@@ -1,0 +1,255 @@
+// Portable: the words of `holders` — names, relations, verdicts and the aligned table. The
+// backends (src/posix/holders.cpp, src/windows/holders.cpp) only gather facts.
+#include <tether/holders.hpp>
+
+#include "detail/holders.hpp"
+#include "detail/os.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace tether {
+
+std::int64_t this_process_id() noexcept { return detail::current_pid(); }
+
+const char* to_string(object_end e) noexcept {
+    switch (e) {
+        case object_end::read: return "read";
+        case object_end::write: return "write";
+        case object_end::both: return "both";
+    }
+    return "both";
+}
+
+const char* to_string(object_kind k) noexcept {
+    return k == object_kind::pipe ? "pipe" : "unix_socket";
+}
+
+const char* to_string(relation r) noexcept {
+    switch (r) {
+        case relation::self: return "self";
+        case relation::child: return "child";
+        case relation::descendant: return "descendant";
+        case relation::parent: return "parent";
+        case relation::ancestor: return "ancestor";
+        case relation::unrelated: return "unrelated";
+    }
+    return "unrelated";
+}
+
+namespace {
+
+// "grand", "great-grand", ... for generations 2 and 3; beyond that a number reads better.
+std::string kin(int generations, const char* word) {
+    if (generations == 2) return std::string("grand") + word;
+    if (generations == 3) return std::string("great-grand") + word;
+    return {};
+}
+
+// The short form used in the table's RELATION column: "grandchild", "descendant(4)".
+std::string short_relation(relation r, int generations) {
+    if (r == relation::descendant || r == relation::ancestor) {
+        std::string k = kin(generations, r == relation::descendant ? "child" : "parent");
+        if (!k.empty()) return k;
+        return std::string(to_string(r)) + "(" + std::to_string(generations) + ")";
+    }
+    return to_string(r);
+}
+
+}  // namespace
+
+std::string describe_relation(relation r, int generations) {
+    switch (r) {
+        case relation::self: return "this process itself";
+        case relation::child: return "a child";
+        case relation::parent: return "the parent";
+        case relation::unrelated: return "an unrelated process";
+        case relation::descendant:
+        case relation::ancestor: break;
+    }
+    bool down = r == relation::descendant;
+    std::string k = kin(generations, down ? "child" : "parent");
+    if (!k.empty()) return (down ? "a " : "the ") + k;
+    return std::string(down ? "a descendant (" : "an ancestor (") + std::to_string(generations) +
+           (down ? " generations down)" : " generations up)");
+}
+
+namespace detail {
+namespace {
+
+// Commands in sentences and tables are cut to a readable length (the JSON keeps them whole);
+// the cut never splits a UTF-8 sequence.
+std::string shorten(const std::string& command, std::size_t max = 60) {
+    if (command.size() <= max) return command;
+    std::size_t cut = max - 3;
+    while (cut > 0 && (static_cast<unsigned char>(command[cut]) & 0xC0) == 0x80) --cut;
+    return command.substr(0, cut) + "...";
+}
+
+std::string object_name(const held_object& o) {
+    return std::string(o.kind == object_kind::pipe ? "pipe " : "socket ") + std::to_string(o.inode);
+}
+
+// "this process itself (fd 7): close your local copy of the client handle" (all of the
+// process's own copies in one phrase, so the advice is given once).
+std::string self_phrase(const std::vector<const holder*>& own) {
+    std::string fds = own.size() == 1 ? "fd " : "fds ";
+    for (std::size_t i = 0; i < own.size(); ++i)
+        fds += (i == 0 ? "" : (i + 1 == own.size() ? " and " : ", ")) + std::to_string(own[i]->fd);
+    return "this process itself (" + fds + "): close your local copy of the client handle";
+}
+
+// "PID 4242 `sleep 100` (fd 1), a grandchild".
+std::string other_phrase(const holder& h) {
+    return "PID " + std::to_string(h.pid) + " `" + shorten(h.command) + "` (fd " + std::to_string(h.fd) +
+           "), " + describe_relation(h.rel, h.generations);
+}
+
+std::string maybe_incomplete(std::size_t uninspected) {
+    if (uninspected == 0) return {};
+    return " (but " + std::to_string(uninspected) +
+           (uninspected == 1 ? " process" : " processes") +
+           " could not be inspected and may hold it too)";
+}
+
+std::string read_end_verdict(const held_object& o, std::size_t uninspected) {
+    std::vector<const holder*> writers;
+    for (const auto& h : o.others)
+        if (h.end != object_end::read) writers.push_back(&h);
+    std::string head = "fd " + std::to_string(o.fd) + " (read end of " + object_name(o) + "): ";
+    if (writers.empty())
+        return head + "no copy of the write end is open: end-of-file arrives once the pipe is empty" +
+               maybe_incomplete(uninspected);
+    std::vector<const holder*> own;
+    std::vector<std::string> phrases;
+    for (const holder* h : writers) {
+        if (h->rel == relation::self) own.push_back(h);
+        else phrases.push_back(other_phrase(*h));
+    }
+    if (!own.empty()) phrases.insert(phrases.begin(), self_phrase(own));
+    std::string s = head + "end-of-file will not arrive while the write end is also held by ";
+    for (std::size_t i = 0; i < phrases.size(); ++i) s += (i == 0 ? "" : "; and by ") + phrases[i];
+    return s;
+}
+
+std::string write_end_verdict(const held_object& o, std::size_t uninspected) {
+    bool reader = std::any_of(o.others.begin(), o.others.end(),
+                              [](const holder& h) { return h.end != object_end::write; });
+    if (reader) return {};
+    return "fd " + std::to_string(o.fd) + " (write end of " + object_name(o) +
+           "): no copy of the read end is open: a write fails with peer_gone (EPIPE)" +
+           maybe_incomplete(uninspected);
+}
+
+}  // namespace
+
+std::string holders_verdict(const held_object& object, std::size_t uninspected) {
+    // A socket's peer is another object (another inode); only copies of the same end are
+    // visible here, so there is no verdict to give about end-of-file.
+    if (object.kind != object_kind::pipe) return {};
+    switch (object.end) {
+        case object_end::read: return read_end_verdict(object, uninspected);
+        case object_end::write: return write_end_verdict(object, uninspected);
+        case object_end::both: break;
+    }
+    return "fd " + std::to_string(object.fd) + " (" + object_name(object) +
+           ", opened read-write): it holds the write end itself, so end-of-file never arrives on it";
+}
+
+void finish_holders_report(holders_report& report) {
+    auto by_fd = [](const held_object& a, const held_object& b) { return a.fd < b.fd; };
+    std::sort(report.objects.begin(), report.objects.end(), by_fd);
+    for (auto& o : report.objects) {
+        std::sort(o.others.begin(), o.others.end(), [](const holder& a, const holder& b) {
+            return std::tie(a.pid, a.fd) < std::tie(b.pid, b.fd);
+        });
+        o.verdict = holders_verdict(o, report.not_inspected.size());
+    }
+    std::sort(report.not_inspected.begin(), report.not_inspected.end(),
+              [](const uninspected_process& a, const uninspected_process& b) { return a.pid < b.pid; });
+}
+
+}  // namespace detail
+
+namespace {
+
+using row = std::vector<std::string>;
+
+// Pads every column but the last to its widest cell; numbers (first cells) are right-aligned.
+std::string render_table(const std::vector<row>& rows, const std::vector<bool>& right) {
+    std::vector<std::size_t> width;
+    for (const auto& r : rows)
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            if (width.size() <= i) width.push_back(0);
+            width[i] = std::max(width[i], r[i].size());
+        }
+    std::string out;
+    for (const auto& r : rows) {
+        std::string line = " ";
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            bool last = i + 1 == r.size();
+            std::string pad(width[i] - r[i].size(), ' ');
+            line += " ";
+            line += right[i] ? pad + r[i] : (last ? r[i] : r[i] + pad);
+        }
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        out += line + "\n";
+    }
+    return out;
+}
+
+std::vector<row> table_rows(const holders_report& report) {
+    std::vector<row> rows{{"FD", "OBJECT", "END", "|", "PID", "FD", "END", "RELATION", "COMMAND"}};
+    for (const auto& o : report.objects) {
+        row first{std::to_string(o.fd), std::string(o.kind == object_kind::pipe ? "pipe:[" : "socket:[") +
+                                            std::to_string(o.inode) + "]",
+                  to_string(o.end), "|"};
+        if (o.others.empty()) {
+            first.insert(first.end(), {"", "", "", "", "(no other holder)"});
+            rows.push_back(first);
+            continue;
+        }
+        for (std::size_t i = 0; i < o.others.size(); ++i) {
+            const holder& h = o.others[i];
+            row r = i == 0 ? first : row{"", "", "", "|"};
+            r.insert(r.end(), {std::to_string(h.pid), std::to_string(h.fd), to_string(h.end),
+                               short_relation(h.rel, h.generations), detail::shorten(h.command)});
+            rows.push_back(r);
+        }
+    }
+    return rows;
+}
+
+std::string not_inspected_line(const holders_report& report) {
+    const auto& list = report.not_inspected;
+    std::string s = "Not inspected (permission denied): " + std::to_string(list.size()) +
+                    (list.size() == 1 ? " process:" : " processes:");
+    for (std::size_t i = 0; i < list.size(); ++i)
+        s += (i == 0 ? " " : ", ") + std::to_string(list[i].pid) + " (" + list[i].name + ")";
+    return s + "\n";
+}
+
+}  // namespace
+
+std::string describe(const holders_report& report) {
+    std::size_t pipes = 0;
+    for (const auto& o : report.objects) pipes += o.kind == object_kind::pipe ? 1 : 0;
+    std::size_t sockets = report.objects.size() - pipes;
+    std::string out = "PID " + std::to_string(report.pid) + " `" + detail::shorten(report.command) + "` holds " +
+                      std::to_string(pipes) + (pipes == 1 ? " pipe end" : " pipe ends") + " and " +
+                      std::to_string(sockets) + (sockets == 1 ? " Unix socket" : " Unix sockets") + "\n";
+    if (!report.objects.empty()) out += "\n" + render_table(table_rows(report), {true, false, false, false, true, true, false, false, false});
+    bool any_verdict = false;
+    for (const auto& o : report.objects) {
+        if (o.verdict.empty()) continue;
+        out += (any_verdict ? "" : "\n") + std::string("  ") + o.verdict + "\n";
+        any_verdict = true;
+    }
+    if (!report.not_inspected.empty()) out += "\n" + not_inspected_line(report);
+    return out;
+}
+
+}  // namespace tether

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds and runs every test: Linux with g++ (warnings are errors), a warning check with clang,
+# short fuzz runs, then the Windows backend cross-compiled with MinGW
+# and run under wine. Ends with CTest's summary line. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")"
+jobs=$(nproc)
+scripts/deps.sh test
+
+echo "== clang 14: warning check (-Werror) and fuzz targets"
+CXX=clang++ cmake -S . -B build/clang -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTETHER_WERROR=ON \
+      -DTETHER_BUILD_FUZZ=ON >/dev/null
+cmake --build build/clang -j "$jobs"
+scripts/fuzz-smoke.sh build/clang
+
+echo "== Windows backend: MinGW cross-build, tests under wine"
+scripts/windows-tests.sh build/windows
+
+echo "== Linux: g++ 12 (-Werror), every test"
+cmake -S . -B build/gcc -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHER_WERROR=ON >/dev/null
+cmake --build build/gcc -j "$jobs"
+ctest --test-dir build/gcc --output-on-failure -j "$jobs"

@@ -1,0 +1,283 @@
+// The built `tether` tool, run as a real process: --help, bad input with exit code 2,
+// `holders --json` parsed and checked, and `tether demo` from start to end.
+#include <tether/tether.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <fcntl.h>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct run_result {
+    int code{-1};
+    std::string out, err;
+};
+
+// Runs the tether tool with `args`; stdout and stderr captured.
+run_result run_tether(const std::vector<std::string>& args) {
+#ifdef TETHER_CLI_PATH
+    tether::spawn_options opt;
+    opt.argv = {TETHER_CLI_PATH};
+    opt.argv.insert(opt.argv.end(), args.begin(), args.end());
+    opt.out = tether::stdio::pipe();
+    opt.err = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto err_pipe = c.take_stderr();
+    run_result r;
+    std::error_code ec;
+    r.out = tether::read_to_end_for(c.take_stdout(), 60s, ec);
+    r.err = tether::read_to_end_for(err_pipe, 60s, ec);
+    auto st = c.wait();
+    r.code = st.exited() ? st.code : 128 + st.code;
+    return r;
+#else
+    (void)args;
+    return {};
+#endif
+}
+
+bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
+
+#ifdef TETHER_CLI_PATH
+#define REQUIRE_CLI() (void)0
+#else
+#define REQUIRE_CLI() GTEST_SKIP() << "the tether tool was not built (CLI11 not found)"
+#endif
+
+// ---- A minimal JSON reader, enough to check the tool's output: objects, arrays, strings
+// (escapes kept simple: \" \\ \uXXXX below 0x80), integers, null, true/false.
+struct json {
+    enum class kind { null, boolean, number, string, array, object } k{kind::null};
+    bool b{false};
+    long long n{0};
+    std::string s;
+    std::vector<json> a;
+    std::map<std::string, json> o;
+
+    const json& operator[](const std::string& key) const {
+        auto it = o.find(key);
+        if (k != kind::object || it == o.end()) throw std::runtime_error("no key " + key);
+        return it->second;
+    }
+    const json& operator[](std::size_t i) const { return a.at(i); }
+};
+
+class json_reader {
+public:
+    explicit json_reader(std::string_view text) : t_(text) {}
+    json document() {
+        json v = value();
+        skip();
+        if (p_ != t_.size()) fail("trailing text");
+        return v;
+    }
+
+private:
+    [[noreturn]] void fail(const std::string& why) { throw std::runtime_error(why + " at " + std::to_string(p_)); }
+    void skip() {
+        while (p_ < t_.size() && std::isspace(static_cast<unsigned char>(t_[p_]))) ++p_;
+    }
+    bool eat(char c) {
+        skip();
+        if (p_ < t_.size() && t_[p_] == c) return ++p_, true;
+        return false;
+    }
+    void expect(char c) {
+        if (!eat(c)) fail(std::string("expected ") + c);
+    }
+    json value() {
+        skip();
+        if (p_ >= t_.size()) fail("unexpected end");
+        char c = t_[p_];
+        json v;
+        if (c == '{') return object();
+        if (c == '[') return array();
+        if (c == '"') return v.k = json::kind::string, v.s = string(), v;
+        if (t_.substr(p_, 4) == "null") return p_ += 4, v;
+        if (t_.substr(p_, 4) == "true") return p_ += 4, v.k = json::kind::boolean, v.b = true, v;
+        if (t_.substr(p_, 5) == "false") return p_ += 5, v.k = json::kind::boolean, v;
+        std::size_t used = 0;
+        v.n = std::stoll(std::string(t_.substr(p_, 24)), &used);
+        p_ += used;
+        v.k = json::kind::number;
+        return v;
+    }
+    json object() {
+        json v;
+        v.k = json::kind::object;
+        expect('{');
+        if (eat('}')) return v;
+        do {
+            skip();
+            std::string key = string();
+            expect(':');
+            v.o[key] = value();
+        } while (eat(','));
+        expect('}');
+        return v;
+    }
+    json array() {
+        json v;
+        v.k = json::kind::array;
+        expect('[');
+        if (eat(']')) return v;
+        do v.a.push_back(value());
+        while (eat(','));
+        expect(']');
+        return v;
+    }
+    std::string string() {
+        expect('"');
+        std::string s;
+        while (p_ < t_.size() && t_[p_] != '"') {
+            char c = t_[p_++];
+            if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
+            if (c != '\\') {
+                s += c;
+                continue;
+            }
+            char e = t_.at(p_++);
+            if (e == 'u') {
+                s += static_cast<char>(std::stoi(std::string(t_.substr(p_, 4)), nullptr, 16) & 0x7F);
+                p_ += 4;
+            } else {
+                s += e == 'n' ? '\n' : e == 't' ? '\t' : e;
+            }
+        }
+        expect('"');
+        return s;
+    }
+
+    std::string_view t_;
+    std::size_t p_{0};
+};
+
+}  // namespace
+
+TEST(Cli, HelpListsSubcommandsAndExitsZero) {
+    REQUIRE_CLI();
+    auto r = run_tether({"--help"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "demo")) << r.out;
+    EXPECT_TRUE(contains(r.out, "holders")) << r.out;
+    EXPECT_FALSE(contains(r.out, "demo-child")) << "the child role is hidden: " << r.out;
+
+    r = run_tether({"holders", "--help"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "--json")) << r.out;
+    EXPECT_TRUE(contains(r.out, "PID:FD")) << r.out;
+    EXPECT_TRUE(contains(r.out, "Linux only")) << r.out;
+
+    r = run_tether({"demo", "--help"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "DisposeLocalCopyOfClientHandle")) << r.out;
+}
+
+TEST(Cli, UsageErrorsExitWithTwo) {
+    REQUIRE_CLI();
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {}, {"frobnicate"}, {"holders"}, {"holders", "1", "2"}, {"demo", "--timeout", "0"}}) {
+        auto r = run_tether(args);
+        EXPECT_EQ(r.code, 2) << (args.empty() ? "(no arguments)" : args[0]) << ": " << r.err;
+        EXPECT_FALSE(r.err.empty());
+    }
+}
+
+TEST(Cli, MalformedTargetExitsWithTwoAndNamesIt) {
+    REQUIRE_CLI();
+    for (std::string bad : {"abc", "12:x", "12:", ":5", "-5", "0", "12:-1", "1 2", "99999999999999999999"}) {
+        auto r = run_tether({"holders", "--", bad});
+        EXPECT_EQ(r.code, 2) << bad << ": " << r.err;
+        EXPECT_TRUE(contains(r.err, "'" + bad + "' is not PID or PID:FD")) << r.err;
+        EXPECT_TRUE(r.out.empty()) << r.out;
+    }
+}
+
+TEST(Cli, ProcessThatDoesNotExistExitsWithTwo) {
+    REQUIRE_CLI();
+    auto r = run_tether({"holders", "2147483647"});
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_TRUE(contains(r.err, "no process with id 2147483647")) << r.err;
+}
+
+TEST(Cli, DescriptorThatIsNotAPipeOrNotOpenExitsWithTwo) {
+    REQUIRE_CLI();
+    tether::unique_handle null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(null);
+    std::string self = std::to_string(tether::this_process_id());
+    auto r = run_tether({"holders", self + ":" + std::to_string(null.get())});
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_TRUE(contains(r.err, "/dev/null, not a pipe or a Unix socket")) << r.err;
+
+    r = run_tether({"holders", self + ":9999"});
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_TRUE(contains(r.err, "descriptor 9999 is not open")) << r.err;
+}
+
+TEST(Cli, JsonOutputParsesAndCarriesTheFacts) {
+    REQUIRE_CLI();
+    auto [r, w] = tether::make_pipe();
+    auto self = tether::this_process_id();
+    auto res = run_tether({"holders", std::to_string(self) + ":" + std::to_string(r.get()), "--json"});
+    ASSERT_EQ(res.code, 0) << res.err;
+    json doc;
+    ASSERT_NO_THROW(doc = json_reader(res.out).document()) << res.out;
+    EXPECT_EQ(doc["schema"].s, "tether.holders/1");
+    EXPECT_EQ(doc["pid"].n, self);
+    EXPECT_TRUE(contains(doc["command"].s, "tether_tests"));
+    EXPECT_EQ(doc["not_inspected_count"].n, static_cast<long long>(doc["not_inspected"].a.size()));
+    ASSERT_EQ(doc["objects"].a.size(), 1u);
+    const json& o = doc["objects"][0];
+    EXPECT_EQ(o["fd"].n, r.get());
+    EXPECT_EQ(o["kind"].s, "pipe");
+    EXPECT_EQ(o["end"].s, "read");
+    EXPECT_GT(o["inode"].n, 0);
+    ASSERT_EQ(o["others"].a.size(), 1u);
+    const json& h = o["others"][0];
+    EXPECT_EQ(h["pid"].n, self);
+    EXPECT_EQ(h["fd"].n, w.get());
+    EXPECT_EQ(h["end"].s, "write");
+    EXPECT_EQ(h["relation"].s, "self");
+    EXPECT_EQ(h["generations"].n, 0);
+    EXPECT_TRUE(contains(o["verdict"].s, "held by this process itself (fd " + std::to_string(w.get()) + ")"));
+
+    w.reset();  // a writer's verdict-free object is null, not ""
+    res = run_tether({"holders", std::to_string(self), "--json"});
+    ASSERT_EQ(res.code, 0) << res.err;
+    ASSERT_NO_THROW(doc = json_reader(res.out).document()) << res.out;
+    EXPECT_GE(doc["objects"].a.size(), 1u);
+}
+
+TEST(Cli, HumanOutputIsATableWithTheVerdict) {
+    REQUIRE_CLI();
+    auto [r, w] = tether::make_pipe();
+    auto res = run_tether({"holders", std::to_string(tether::this_process_id())});
+    ASSERT_EQ(res.code, 0) << res.err;
+    EXPECT_TRUE(contains(res.out, "FD OBJECT")) << res.out;
+    EXPECT_TRUE(contains(res.out, "pipe:[")) << res.out;
+    EXPECT_TRUE(contains(res.out, "fd " + std::to_string(r.get()) + " (read end of pipe")) << res.out;
+    EXPECT_TRUE(contains(res.out, "close your local copy of the client handle")) << res.out;
+}
+
+TEST(Cli, DemoTellsTheStoryAndExitsZero) {
+    REQUIRE_CLI();
+    auto r = run_tether({"demo"});
+    EXPECT_EQ(r.code, 0) << r.out << r.err;
+    for (std::string_view sentence :
+         {"write end (client): 2 copies", "DisposeLocalCopyOfClientHandle()", "then end-of-file after",
+          "timed out, no end-of-file", "would wait here forever",
+          "end-of-file will not arrive while the write end is also held by this process itself (fd",
+          "close your local copy of the client handle", "end-of-file arrives at once",
+          "write end (client): 0 copies", "(seen from the child, holders(", "Part 3: the tether way"})
+        EXPECT_TRUE(contains(r.out, sentence)) << "missing: " << sentence << "\n" << r.out;
+}

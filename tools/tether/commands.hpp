@@ -1,0 +1,42 @@
+// The tether tool's subcommands. Each lives in its own file and has two halves: add_* declares
+// its arguments on the CLI11 app, run_* does the work and returns the process exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <tether/holders.hpp>
+
+#include <string>
+
+namespace tether_cli {
+
+/// Exit codes: 0 success, 1 a failure at run time, 2 bad input (usage, a PID that does not
+/// exist, a malformed PID:FD, a descriptor that is not a pipe or socket).
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failure = 1;
+inline constexpr int exit_usage = 2;
+
+struct demo_args {
+    double timeout_s{1.5};  ///< the bounded wait that proves end-of-file does not come
+};
+CLI::App* add_demo(CLI::App& app, demo_args& args);
+int run_demo(const demo_args& args);
+
+/// The hidden child role of the demo: the tool relaunches itself as `tether demo-child HANDLE`.
+struct demo_child_args {
+    std::string client;  ///< the client end's handle string (.NET GetClientHandleAsString style)
+};
+CLI::App* add_demo_child(CLI::App& app, demo_child_args& args);
+int run_demo_child(const demo_child_args& args);
+
+struct holders_args {
+    std::string target;  ///< "PID" or "PID:FD"
+    bool json{false};
+};
+CLI::App* add_holders(CLI::App& app, holders_args& args);
+int run_holders(const holders_args& args);
+
+/// The report as JSON, schema "tether.holders/1" (docs/holders.md), ending in a newline.
+std::string holders_json(const tether::holders_report& report);
+
+}  // namespace tether_cli

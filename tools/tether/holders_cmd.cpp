@@ -1,0 +1,88 @@
+// `tether holders PID[:FD] [--json]`: who else holds the pipes and Unix sockets of a process.
+#include "commands.hpp"
+
+#include <tether/error.hpp>
+#include <tether/holders.hpp>
+
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string_view>
+#include <system_error>
+
+namespace tether_cli {
+namespace {
+
+struct target {
+    std::int64_t pid{0};
+    std::optional<int> fd;
+};
+
+template <typename T>
+std::optional<T> parse_decimal(std::string_view text) {
+    T value{};
+    if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;  // no sign
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return value;
+}
+
+std::optional<target> parse_target(std::string_view text) {
+    auto colon = text.find(':');
+    auto pid = parse_decimal<std::int64_t>(text.substr(0, colon));
+    if (!pid || *pid <= 0) return std::nullopt;
+    if (colon == std::string_view::npos) return target{*pid, std::nullopt};
+    auto fd = parse_decimal<int>(text.substr(colon + 1));
+    if (!fd) return std::nullopt;
+    return target{*pid, *fd};
+}
+
+// Errors that are about what the user typed get exit code 2; anything else is a failure.
+bool is_input_error(const std::error_code& ec) {
+    return ec == std::errc::no_such_process || ec == std::errc::bad_file_descriptor ||
+           ec == tether::errc::not_a_pipe;
+}
+
+}  // namespace
+
+CLI::App* add_holders(CLI::App& app, holders_args& args) {
+    CLI::App* cmd = app.add_subcommand(
+        "holders",
+        "List every pipe and Unix socket a process holds, every other process that holds the same "
+        "object (PID, command, descriptor, read or write end, relation), and say in words why "
+        "end-of-file will or will not arrive. Linux only for now (it reads /proc).");
+    cmd->add_option("target", args.target,
+                    "PID, or PID:FD for a single descriptor (e.g. 4242 or 4242:5)")
+        ->required();
+    cmd->add_flag("--json", args.json,
+                  "print JSON for scripts (schema \"tether.holders/1\", see docs/holders.md)");
+    cmd->footer("Processes whose descriptors may not be read (other users' processes, unless run "
+                "as root) are counted and named, not skipped.\n"
+                "Exit codes: 0 success; 2 a PID that does not exist, a malformed PID:FD, a "
+                "descriptor that is not open or not a pipe/socket; 1 anything else (e.g. the "
+                "process belongs to another user).");
+    return cmd;
+}
+
+int run_holders(const holders_args& args) {
+    auto t = parse_target(args.target);
+    if (!t) {
+        std::fprintf(stderr,
+                     "tether holders: '%s' is not PID or PID:FD (decimal numbers, e.g. 4242 or 4242:5)\n",
+                     args.target.c_str());
+        return exit_usage;
+    }
+    tether::holders_report report;
+    try {
+        report = t->fd ? tether::holders(t->pid, *t->fd) : tether::holders(t->pid);
+    } catch (const std::system_error& e) {
+        std::fprintf(stderr, "tether holders: %s\n", e.what());
+        return is_input_error(e.code()) ? exit_usage : exit_failure;
+    }
+    std::string out = args.json ? holders_json(report) : tether::describe(report);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return exit_ok;
+}
+
+}  // namespace tether_cli

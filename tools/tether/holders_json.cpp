@@ -1,0 +1,94 @@
+// The JSON form of a holders report, schema "tether.holders/1" (documented in docs/holders.md).
+// Stable: fields are only ever added, never renamed or removed, within one schema version.
+#include "commands.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tether_cli {
+namespace {
+
+// Length of the valid UTF-8 sequence at the start of `s`, or 0 if it is not valid.
+std::size_t utf8_length(std::string_view s) {
+    auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+    unsigned char c = b(0);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || n > s.size()) return 0;
+    for (std::size_t i = 1; i < n; ++i)
+        if ((b(i) & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+// A JSON string. Command lines are bytes, not necessarily UTF-8: an invalid byte becomes U+FFFD
+// so the output is always valid JSON.
+std::string quote(std::string_view s) {
+    std::string out = "\"";
+    while (!s.empty()) {
+        std::size_t n = utf8_length(s);
+        unsigned char c = static_cast<unsigned char>(s[0]);
+        if (n == 0) {
+            out += "\\ufffd";
+            n = 1;
+        } else if (c == '"' || c == '\\') {
+            out += '\\';
+            out += s[0];
+        } else if (c < 0x20) {
+            static const char hex[] = "0123456789abcdef";
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 0xF];
+        } else {
+            out.append(s.substr(0, n));
+        }
+        s.remove_prefix(n);
+    }
+    return out + "\"";
+}
+
+std::string field(std::string_view name, const std::string& json_value) {
+    return quote(name) + ": " + json_value;
+}
+
+std::string holder_json(const tether::holder& h) {
+    return "{" + field("pid", std::to_string(h.pid)) + ", " + field("command", quote(h.command)) + ", " +
+           field("fd", std::to_string(h.fd)) + ", " + field("end", quote(tether::to_string(h.end))) + ", " +
+           field("relation", quote(tether::to_string(h.rel))) + ", " +
+           field("generations", std::to_string(h.generations)) + "}";
+}
+
+std::string object_json(const tether::held_object& o) {
+    std::string others = "[";
+    for (std::size_t i = 0; i < o.others.size(); ++i)
+        others += (i == 0 ? "\n        " : ",\n        ") + holder_json(o.others[i]);
+    others += o.others.empty() ? "]" : "\n      ]";
+    return "{\n      " + field("fd", std::to_string(o.fd)) + ",\n      " +
+           field("kind", quote(tether::to_string(o.kind))) + ",\n      " +
+           field("inode", std::to_string(o.inode)) + ",\n      " +
+           field("end", quote(tether::to_string(o.end))) + ",\n      " + field("others", others) +
+           ",\n      " + field("verdict", o.verdict.empty() ? "null" : quote(o.verdict)) + "\n    }";
+}
+
+}  // namespace
+
+std::string holders_json(const tether::holders_report& report) {
+    std::string objects = "[";
+    for (std::size_t i = 0; i < report.objects.size(); ++i)
+        objects += (i == 0 ? "\n    " : ",\n    ") + object_json(report.objects[i]);
+    objects += report.objects.empty() ? "]" : "\n  ]";
+    std::string denied = "[";
+    for (std::size_t i = 0; i < report.not_inspected.size(); ++i) {
+        const auto& p = report.not_inspected[i];
+        denied += (i == 0 ? "" : ", ") + std::string("{") + field("pid", std::to_string(p.pid)) + ", " +
+                  field("name", quote(p.name)) + "}";
+    }
+    denied += "]";
+    return "{\n  " + field("schema", quote("tether.holders/1")) + ",\n  " +
+           field("pid", std::to_string(report.pid)) + ",\n  " + field("command", quote(report.command)) +
+           ",\n  " + field("objects", objects) + ",\n  " +
+           field("not_inspected_count", std::to_string(report.not_inspected.size())) + ",\n  " +
+           field("not_inspected", denied) + "\n}\n";
+}
+
+}  // namespace tether_cli
