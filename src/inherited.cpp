@@ -19,12 +19,19 @@ std::set<std::string> taken_names;
 
 std::error_code read_manifest(std::vector<detail::manifest_entry>& out) {
     auto text = detail::get_environment_variable(manifest_variable);
-    auto parent = detail::get_environment_variable(manifest_parent_variable);
-    if (!text || !parent) return errc::no_manifest;
+    if (!text) return errc::no_manifest;
     // The manifest is for the direct child of the process that wrote it; a grandchild that
     // inherited the environment must not act on descriptor numbers that are not its own.
-    auto pid = detail::parse_pid(*parent);
-    if (!pid || *pid != detail::parent_pid()) return errc::no_manifest;
+    // Our own pid (written by the child before exec, POSIX) decides when present: it survives
+    // the spawner's exit. Otherwise the spawner's pid must be our parent's.
+    if (auto self = detail::get_environment_variable(manifest_pid_variable)) {
+        auto pid = detail::parse_pid(*self);
+        if (!pid || *pid != detail::current_pid()) return errc::no_manifest;
+    } else {
+        auto parent = detail::get_environment_variable(manifest_parent_variable);
+        auto pid = parent ? detail::parse_pid(*parent) : std::nullopt;
+        if (!pid || *pid != detail::parent_pid()) return errc::no_manifest;
+    }
     return detail::parse_manifest(*text, out);
 }
 

@@ -160,7 +160,8 @@ const std::string* find_env(const std::vector<std::string>& env, std::string_vie
 }
 
 bool inherited_variable_dropped(const spawn_options& opt, std::string_view name, bool fold_case) {
-    if (same_name(name, manifest_variable, fold_case) || same_name(name, manifest_parent_variable, fold_case))
+    if (same_name(name, manifest_variable, fold_case) || same_name(name, manifest_parent_variable, fold_case) ||
+        same_name(name, manifest_pid_variable, fold_case))
         return true;  // a stale manifest of ours must never reach a child (it names our numbers)
     for (const auto& u : opt.env_unset)
         if (same_name(name, u, fold_case)) return true;

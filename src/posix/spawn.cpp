@@ -1,16 +1,18 @@
-// POSIX backend: spawn() with posix_spawn (glibc uses clone(CLONE_VM|CLONE_VFORK), so the cost
-// does not grow with our memory and exec failure comes back as an error, not an exit code).
+// POSIX backend: spawn(). The parent prepares everything (the program's path, argv, envp,
+// which descriptor goes where, what to close); exec_child.cpp then starts the child with
+// clone(CLONE_VM | CLONE_VFORK), so the cost does not grow with our memory and exec failure
+// comes back as an error, not an exit code.
 //
 // The child receives exactly: fds 0-2 as configured and each passed handle at its number.
-// Everything else is closed by posix_spawn_file_actions_addclosefrom_np (close_range in the
-// child), or, where that is missing at run time, by a close action per descriptor found in
-// /proc/self/fd. No code of ours runs between fork and exec, so there is nothing to keep
-// async-signal-safe, and since nothing we create is ever inheritable, no lock is needed.
+// Everything else is closed in the child by close_range, or, where that fails at run time, by
+// closing what /proc/self/fd lists. Since nothing tether creates is ever inheritable, another
+// thread's spawn can never pick up our descriptors: no lock is needed.
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
 #include "detail/os.hpp"
 #include "detail/spawn_plan.hpp"
+#include "posix/exec_child.hpp"
 #include "posix/knobs.hpp"
 #include "posix/process.hpp"
 
@@ -19,17 +21,12 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <dirent.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 extern char** environ;  // NOLINT: POSIX names it so
-
-// Resolved at run time: a binary built on a new glibc may run on an old one.
-#pragma weak posix_spawn_file_actions_addclosefrom_np
 
 namespace tether {
 namespace detail {
@@ -37,35 +34,21 @@ namespace {
 
 std::atomic<bool> closefrom_fallback_forced{false};
 
-// RAII for the two posix_spawn objects.
-struct file_actions {
-    posix_spawn_file_actions_t fa{};
-    file_actions() { posix_spawn_file_actions_init(&fa); }
-    ~file_actions() { posix_spawn_file_actions_destroy(&fa); }
-    file_actions(const file_actions&) = delete;
-    file_actions& operator=(const file_actions&) = delete;
-};
-struct spawn_attr {
-    posix_spawnattr_t attr{};
-    spawn_attr() { posix_spawnattr_init(&attr); }
-    ~spawn_attr() { posix_spawnattr_destroy(&attr); }
-    spawn_attr(const spawn_attr&) = delete;
-    spawn_attr& operator=(const spawn_attr&) = delete;
-};
-
 // What the parent prepares before posix_spawn; owns every temporary descriptor.
 struct plan {
     std::string program;                  // resolved path
     std::vector<std::string> argv;        // placeholders substituted
     std::vector<std::string> env_added;   // variables we add; the inherited ones are not copied
     std::vector<char*> envp;              // the child's environment, null-terminated
+    char* pid_slot{nullptr};              // where the child writes its pid (TETHER_PID)
+    std::size_t pid_slot_size{0};
     unique_handle cwd;                    // O_PATH directory, for fchdir in the child
     unique_handle null_dev;               // /dev/null, shared by all null streams
     unique_handle parent_stdio[3];        // our ends of stdio::pipe() streams
     unique_handle child_stdio_pipe[3];    // their ends of those pipes
     std::vector<unique_handle> relocated; // copies moved above the highest target number
-    struct dup { int from, to; };
-    std::vector<dup> dups;                // in order: stdio first, then passed handles
+    std::vector<exec_plan::dup_step> dups;  // in order: stdio first, then passed handles
+    std::vector<int> closes;              // gaps below the highest target
     int max_target{2};
 };
 
@@ -84,6 +67,9 @@ bool is_executable_file(const std::string& path) {
 // (no copy per spawn), only the added ones are stored in the plan.
 void build_envp(const spawn_options& opt, const std::string& manifest, plan& p) {
     p.env_added = added_environment(opt, manifest, std::to_string(current_pid()), false);
+    // The child's own pid is known only in the child: reserve room for it (exec_child.cpp).
+    constexpr std::size_t pid_digits = 20;
+    if (!manifest.empty()) p.env_added.push_back(std::string(manifest_pid_variable) + "=" + std::string(pid_digits, '0'));
     if (opt.inherit_environment) {
         for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
             const char* eq = std::strchr(*e, '=');
@@ -93,6 +79,11 @@ void build_envp(const spawn_options& opt, const std::string& manifest, plan& p) 
     }
     for (auto& s : p.env_added) p.envp.push_back(s.data());
     p.envp.push_back(nullptr);
+    if (!manifest.empty()) {
+        std::string& slot = p.env_added.back();
+        p.pid_slot = slot.data() + std::strlen(manifest_pid_variable) + 1;
+        p.pid_slot_size = pid_digits + 1;  // with the terminating NUL
+    }
 }
 
 const char* child_path_variable(const plan& p) {
@@ -233,83 +224,14 @@ std::error_code open_cwd(const spawn_options& opt, plan& p, std::string& what) {
     return {};
 }
 
-// Close actions for every descriptor above the targets: the run-time fallback for a libc
-// without addclosefrom_np. Racy against other threads opening descriptors without O_CLOEXEC
-// at this very moment; the primary path has no such window.
-std::error_code close_listed_descriptors(posix_spawn_file_actions_t* fa, int from, std::string& what) {
-    DIR* d = ::opendir("/proc/self/fd");
-    if (d == nullptr) return os_error(what, "opendir /proc/self/fd");
-    int own = ::dirfd(d);
-    std::error_code ec;
-    while (dirent* e = ::readdir(d)) {
-        char* end = nullptr;
-        long fd = std::strtol(e->d_name, &end, 10);
-        if (end == e->d_name || *end != '\0' || fd < from || fd == own) continue;
-        if (int rc = posix_spawn_file_actions_addclose(fa, static_cast<int>(fd))) {
-            // EBADF here means a descriptor above the RLIMIT_NOFILE soft limit (opened before the
-            // limit was lowered): a close action cannot name it, and it must not leak.
-            ec = {rc, std::system_category()};
-            what = "descriptor " + std::to_string(fd) +
-                   " cannot be closed in the child by the close fallback (above RLIMIT_NOFILE?)";
-            break;
-        }
-    }
-    ::closedir(d);
-    return ec;
-}
-
-std::error_code add_close_others(posix_spawn_file_actions_t* fa, const plan& p, std::string& what) {
-    // Gaps below the highest target (e.g. only fd 10 passed) may hold stray descriptors too.
+// Numbers between 3 and the highest target that are not targets: closed in the child one by
+// one (a pass_at(10) leaves 3..9 to clean); everything above the highest target goes by
+// close_range there.
+void plan_closes(plan& p) {
     for (int fd = 3; fd < p.max_target; ++fd) {
-        bool target = std::any_of(p.dups.begin(), p.dups.end(), [&](const plan::dup& d) { return d.to == fd; });
-        if (target) continue;
-        if (int rc = posix_spawn_file_actions_addclose(fa, fd)) {
-            what = "posix_spawn_file_actions_addclose " + std::to_string(fd);
-            return {rc, std::system_category()};
-        }
+        bool target = std::any_of(p.dups.begin(), p.dups.end(), [&](const exec_plan::dup_step& d) { return d.to == fd; });
+        if (!target) p.closes.push_back(fd);
     }
-    int from = p.max_target + 1;
-    if (!closefrom_fallback_forced.load(std::memory_order_relaxed) &&
-        &posix_spawn_file_actions_addclosefrom_np != nullptr) {
-        int rc = posix_spawn_file_actions_addclosefrom_np(fa, from);
-        if (rc == 0) return {};
-        if (rc != ENOSYS && rc != EINVAL) {
-            what = "posix_spawn_file_actions_addclosefrom_np";
-            return {rc, std::system_category()};
-        }
-    }
-    return close_listed_descriptors(fa, from, what);
-}
-
-std::error_code build_file_actions(posix_spawn_file_actions_t* fa, const plan& p, std::string& what) {
-    // fchdir comes first: the directory descriptor may sit at a number that a dup2 below
-    // overwrites in the child (e.g. it is fd 5 and a handle is passed at 5).
-    if (p.cwd) {
-        if (int rc = posix_spawn_file_actions_addfchdir_np(fa, p.cwd.get())) {
-            what = "posix_spawn_file_actions_addfchdir_np";
-            return {rc, std::system_category()};
-        }
-    }
-    for (const auto& d : p.dups) {
-        if (int rc = posix_spawn_file_actions_adddup2(fa, d.from, d.to)) {
-            what = "posix_spawn_file_actions_adddup2 " + std::to_string(d.from) + " -> " + std::to_string(d.to);
-            return {rc, std::system_category()};
-        }
-    }
-    return add_close_others(fa, p, what);
-}
-
-void build_attributes(posix_spawnattr_t* attr) {
-    // The child starts with no signal blocked (our thread may block SIGPIPE during a write), and
-    // with SIGPIPE and SIGXFSZ at their defaults even if we ignore them, as Python and Rust do.
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGPIPE);
-    sigaddset(&defaults, SIGXFSZ);
-    posix_spawnattr_setsigmask(attr, &none);
-    posix_spawnattr_setsigdefault(attr, &defaults);
-    posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }
 
 std::vector<char*> c_strings(std::vector<std::string>& v) {
@@ -321,7 +243,10 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
 }
 
 // Turns posix_spawn's errno into a sentence about the program.
-std::string explain_exec_error(int err, const spawn_options& opt, const plan& p) {
+std::string explain_exec_error(int err, const spawn_options& opt, const plan& p, exec_plan::step step) {
+    if (step == exec_plan::step::chdir) return "cannot change to working directory '" + opt.cwd + "'";
+    if (step == exec_plan::step::dup) return "cannot place a descriptor in the child";
+    if (step == exec_plan::step::close) return "cannot close the other descriptors in the child";
     std::string s = "cannot run '" + p.program + "'";
     struct stat st {};
     if (err == EACCES && ::stat(p.program.c_str(), &st) == 0) {
@@ -343,7 +268,9 @@ std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
     build_envp(opt, manifest_for(opt, map), p);
     if (auto ec = resolve_program(opt, p, what)) return ec;
     if (auto ec = open_cwd(opt, p, what)) return ec;
-    return plan_descriptors(opt, child_fds, p, what);
+    if (auto ec = plan_descriptors(opt, child_fds, p, what)) return ec;
+    plan_closes(p);
+    return {};
 }
 
 }  // namespace
@@ -371,17 +298,25 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     reap_detached();
     plan p;
     if ((ec = prepare(opt, p, what))) return {};
-    file_actions fa;
-    spawn_attr attr;
-    if ((ec = build_file_actions(&fa.fa, p, what))) return {};
-    build_attributes(&attr.attr);
     auto argv = c_strings(p.argv);
-    pid_t pid = -1;
-    int rc = ::posix_spawn(&pid, p.program.c_str(), &fa.fa, &attr.attr, argv.data(), p.envp.data());
-    if (rc != 0) {
-        // glibc has already reaped the failed child: no zombie is left behind.
-        ec = {rc, std::system_category()};
-        what = explain_exec_error(rc, opt, p);
+    exec_plan ep;
+    ep.program = p.program.c_str();
+    ep.argv = argv.data();
+    ep.envp = p.envp.data();
+    ep.pid_slot = p.pid_slot;
+    ep.pid_slot_size = p.pid_slot_size;
+    ep.cwd_fd = p.cwd ? p.cwd.get() : -1;
+    ep.dups = p.dups.data();
+    ep.dup_count = p.dups.size();
+    ep.closes = p.closes.data();
+    ep.close_count = p.closes.size();
+    ep.close_from = p.max_target + 1;
+    ep.force_listing = closefrom_fallback_forced.load(std::memory_order_relaxed);
+    pid_t pid = clone_and_exec(ep);
+    if (pid < 0 || ep.err != 0) {
+        // A failed child was reaped by clone_and_exec: no zombie is left behind.
+        ec = {pid < 0 ? errno : ep.err, std::system_category()};
+        what = pid < 0 ? std::string("clone") : explain_exec_error(ep.err, opt, p, ep.failed_step);
         return {};
     }
     ec.clear();

@@ -151,9 +151,14 @@ TEST(PosixSpawn, ReplacedEnvironmentStillCarriesTheManifest) {
     auto opt = tether_test::role_options("print_environ");
     opt.inherit_environment = false;
     opt.pass(std::move(theirs), "h");
-    auto text = output_of(std::move(opt));
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto text = tether::take_stdout_text(c);
+    EXPECT_TRUE(c.wait().success());
+    // TETHER_PID is the child's own pid, written by the child before exec.
     EXPECT_EQ(text, std::string(tether::manifest_variable) + "=h:3\n" + tether::manifest_parent_variable + "=" +
-                        std::to_string(::getpid()) + "\n");
+                        std::to_string(::getpid()) + "\n" + tether::manifest_pid_variable + "=" +
+                        std::to_string(c.pid()) + "\n");
 }
 
 TEST(PosixSpawn, InheritedVariablesFromOurEnvironment) {
@@ -166,10 +171,14 @@ TEST(PosixSpawn, InheritedVariablesFromOurEnvironment) {
 TEST(PosixSpawn, AStaleManifestInOurEnvironmentIsNotPassedOn) {
     ASSERT_EQ(::setenv(tether::manifest_variable, "old:3", 1), 0);
     ASSERT_EQ(::setenv(tether::manifest_parent_variable, "1", 1), 0);
-    auto text = output_of(tether_test::role_options("print_env", {tether::manifest_variable}));
+    ASSERT_EQ(::setenv(tether::manifest_pid_variable, "1", 1), 0);
+    auto text = output_of(tether_test::role_options(
+        "print_env", {tether::manifest_variable, tether::manifest_parent_variable, tether::manifest_pid_variable}));
     ::unsetenv(tether::manifest_variable);
     ::unsetenv(tether::manifest_parent_variable);
-    EXPECT_EQ(text, std::string(tether::manifest_variable) + " unset\n");
+    ::unsetenv(tether::manifest_pid_variable);
+    EXPECT_EQ(text, std::string(tether::manifest_variable) + " unset\n" + tether::manifest_parent_variable +
+                        " unset\n" + tether::manifest_pid_variable + " unset\n");
 }
 
 TEST(PosixSpawn, WorkingDirectory) {
@@ -693,4 +702,50 @@ TEST(PosixSpawn, AnOverriddenVariableAppearsOnce) {
     EXPECT_TRUE(contains(text, "\nTETHER_T_TWICE=new\n"));
     EXPECT_FALSE(contains(text, "TETHER_T_TWICE=old"));
     EXPECT_EQ(text.find("TETHER_T_TWICE="), text.rfind("TETHER_T_TWICE="));
+}
+
+// ---- the child's own pid in the manifest
+
+TETHER_CHILD_ROLE(orphan_then_take) {
+    // Spawns a child that waits until we (its parent) are gone, then takes its handle.
+    auto release = tether::inherited("release");
+    auto opt = tether_test::role_options("take_after_release");
+    opt.pass(tether::inherited("out"), "out").pass(std::move(release), "release");
+    auto c = tether::spawn(std::move(opt));
+    c.detach();
+    return 0;  // exit at once: the grandchild of the test is re-parented
+}
+
+TETHER_CHILD_ROLE(take_after_release) {
+    std::byte b[1];
+    auto release = tether::inherited("release");
+    (void)tether::read(release, b);  // end-of-file once the test let go (our parent is gone)
+    try {
+        tether::write_all(tether::inherited("out"), "took it, parent " + std::to_string(::getppid()));
+    } catch (const std::system_error&) {
+        return 3;
+    }
+    return 0;
+}
+
+TEST(PosixManifest, AChildWhoseParentExitedStillTakesItsHandles) {
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    auto [release_ours, release_theirs] = tether::make_pipe(tether::direction::out);
+    auto opt = tether_test::role_options("orphan_then_take");
+    opt.pass(std::move(theirs), "out").pass(std::move(release_theirs), "release");
+    auto middle = tether::spawn(std::move(opt));
+    ASSERT_TRUE(middle.wait().success());  // the middle process is gone now
+    release_ours.reset();                  // only now may the orphan look at its manifest
+    std::error_code ec;
+    auto text = tether::read_to_end_for(ours, 20s, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(text.rfind("took it", 0), 0u) << "the orphan could not take its handle: '" << text << "'";
+}
+
+TEST(PosixManifest, AForeignPidInTheManifestIsIgnored) {
+    auto opt = tether_test::role_options("print_inherited_names", {"log"});
+    opt.env_set[tether::manifest_variable] = "log:3";
+    opt.env_set[tether::manifest_parent_variable] = std::to_string(::getpid());  // would match...
+    opt.env_set[tether::manifest_pid_variable] = "1";                             // ...but this decides
+    EXPECT_EQ(output_of(std::move(opt)), "ec=" + tether::make_error_code(tether::errc::no_manifest).message() + "\n");
 }

@@ -1,0 +1,153 @@
+// POSIX backend: the code that runs between clone and exec — and only here.
+//
+// Why not posix_spawn: the manifest must carry the child's own PID (like systemd's LISTEN_PID),
+// so that a grandchild ignores it while the child itself keeps it even after its parent exits
+// and it is re-parented. The PID is known only inside the child, so the child writes it into a
+// slot of its prepared environment before exec. Everything else mirrors glibc's posix_spawn:
+// clone(CLONE_VM | CLONE_VFORK) so the cost does not grow with our memory, all signals blocked
+// around the clone, handlers reset in the child (it shares our memory, so one of our handlers
+// must never run there), errors reported through the shared memory, never an exit code.
+//
+// The child side is allocation-free and calls only async-signal-safe functions; it ends in
+// execve or _exit, never returns into caller code.
+#include "posix/exec_child.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace tether::detail {
+namespace {
+
+constexpr std::size_t child_stack_size = 64 * 1024;  // the child needs a few KiB at most
+
+// The kernel's signal mask is 64 bits here; glibc's sigfillset leaves out its two internal
+// signals, which must be blocked too while the child shares our memory.
+void set_kernel_mask(std::uint64_t mask, std::uint64_t* old) noexcept {
+    ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, old, sizeof mask);
+}
+
+[[noreturn]] void fail(exec_plan& p, exec_plan::step s) noexcept {
+    p.err = errno;
+    p.failed_step = s;
+    ::_exit(127);
+}
+
+// A handler of ours must never run in the child (it would run on our memory): every caught
+// signal goes back to SIG_DFL; ignored ones stay ignored except SIGPIPE and SIGXFSZ, which a
+// program expects at their defaults (as Python and Rust do).
+void reset_signals() noexcept {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+        struct sigaction cur {};
+        if (::sigaction(sig, nullptr, &cur) != 0) continue;  // SIGKILL, SIGSTOP, glibc-internal
+        bool keep = cur.sa_handler == SIG_DFL || (cur.sa_handler == SIG_IGN && sig != SIGPIPE && sig != SIGXFSZ);
+        if (!keep) ::sigaction(sig, &dfl, nullptr);
+    }
+}
+
+void write_pid(char* slot, std::size_t size) noexcept {
+    if (slot == nullptr || size < 2) return;
+    auto v = static_cast<unsigned long>(::syscall(SYS_getpid));  // not cached: we are a new process
+    char digits[24];
+    std::size_t n = 0;
+    do {
+        digits[n++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v != 0 && n < sizeof digits);
+    if (n >= size) n = size - 1;
+    for (std::size_t i = 0; i < n; ++i) slot[i] = digits[n - 1 - i];
+    slot[n] = '\0';
+}
+
+int parse_fd(const char* name) noexcept {
+    if (*name < '0' || *name > '9') return -1;
+    long v = 0;
+    for (; *name >= '0' && *name <= '9'; ++name) v = v * 10 + (*name - '0');
+    return *name == '\0' && v <= 0x7fffffff ? static_cast<int>(v) : -1;
+}
+
+// The fallback of close_range (Linux < 5.9, or refused by a seccomp filter): list
+// /proc/self/fd with getdents64 into a stack buffer and close what is at or above `from`.
+// The listing changes as we close, so start over until a pass closes nothing.
+bool close_by_listing(int from) noexcept {
+    int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return false;
+    alignas(dirent64) char buf[2048];
+    for (;;) {
+        long n = ::syscall(SYS_getdents64, dir, buf, sizeof buf);
+        if (n < 0) {
+            ::close(dir);
+            return false;
+        }
+        if (n == 0) break;
+        bool closed = false;
+        for (long off = 0; off < n;) {
+            auto* d = reinterpret_cast<dirent64*>(buf + off);  // NOLINT: the getdents64 layout
+            off += d->d_reclen;
+            int fd = parse_fd(d->d_name);
+            if (fd >= from && fd != dir) closed = ::close(fd) == 0 || closed;
+        }
+        if (closed) ::lseek(dir, 0, SEEK_SET);
+    }
+    ::close(dir);
+    return true;
+}
+
+bool close_others(const exec_plan& p) noexcept {
+    for (std::size_t i = 0; i < p.close_count; ++i) ::close(p.closes[i]);  // EBADF: was not open
+    if (!p.force_listing && ::syscall(SYS_close_range, p.close_from, ~0U, 0) == 0) return true;
+    return close_by_listing(p.close_from);
+}
+
+int child_main(void* arg) noexcept {
+    auto& p = *static_cast<exec_plan*>(arg);
+    reset_signals();
+    if (p.cwd_fd >= 0 && ::fchdir(p.cwd_fd) != 0) fail(p, exec_plan::step::chdir);
+    for (std::size_t i = 0; i < p.dup_count; ++i)
+        if (::dup2(p.dups[i].from, p.dups[i].to) < 0) fail(p, exec_plan::step::dup);
+    if (!close_others(p)) fail(p, exec_plan::step::close);
+    write_pid(p.pid_slot, p.pid_slot_size);
+    set_kernel_mask(0, nullptr);  // the child starts with nothing blocked
+    ::execve(p.program, p.argv, p.envp);
+    fail(p, exec_plan::step::exec);
+}
+
+}  // namespace
+
+pid_t clone_and_exec(exec_plan& plan) noexcept {
+    void* stack = ::mmap(nullptr, child_stack_size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -1;
+    int old_cancel = 0;
+    ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_cancel);
+    std::uint64_t old_mask = 0;
+    set_kernel_mask(~std::uint64_t{0}, &old_mask);
+    plan.err = 0;
+    plan.failed_step = exec_plan::step::none;
+    pid_t pid = ::clone(child_main, static_cast<char*>(stack) + child_stack_size,
+                        CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+    int clone_errno = errno;
+    // CLONE_VFORK: we resume only after the child exec'd or exited, so plan.err is final.
+    if (pid > 0 && plan.err != 0) {
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }  // reap the failed child: no zombie
+    }
+    set_kernel_mask(old_mask, nullptr);
+    ::pthread_setcancelstate(old_cancel, nullptr);
+    ::munmap(stack, child_stack_size);
+    errno = clone_errno;
+    return pid;
+}
+
+}  // namespace tether::detail

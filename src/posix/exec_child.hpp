@@ -1,0 +1,42 @@
+// Internal, POSIX: the one place where tether runs code between clone and exec.
+#pragma once
+
+#include <cstddef>
+#include <sys/types.h>
+
+namespace tether::detail {
+
+/// Everything the child needs, prepared by the parent: plain numbers and pointers only, so the
+/// child allocates nothing. The child shares the parent's memory (CLONE_VM) while the parent
+/// is suspended (CLONE_VFORK), so it reports failure by writing `err` and `failed_step` here.
+struct exec_plan {
+    const char* program{nullptr};
+    char* const* argv{nullptr};
+    char* const* envp{nullptr};
+    /// The digits of "TETHER_PID=..." in envp: the child writes its own pid here (it is not
+    /// known before the clone), or nullptr if there is no manifest.
+    char* pid_slot{nullptr};
+    std::size_t pid_slot_size{0};
+    int cwd_fd{-1};  ///< fchdir here first, or -1
+
+    struct dup_step {
+        int from, to;
+    };
+    const dup_step* dups{nullptr};  ///< in order; every `from` is above every `to`
+    std::size_t dup_count{0};
+    const int* closes{nullptr};  ///< numbers below close_from that are not targets
+    std::size_t close_count{0};
+    int close_from{3};         ///< everything at or above is closed (close_range, else /proc listing)
+    bool force_listing{false};  ///< skip close_range: test the run-time fallback
+
+    enum class step { none, chdir, dup, close, exec };
+    step failed_step{step::none};  ///< written by the child
+    int err{0};                    ///< errno of the failed step, written by the child
+};
+
+/// Starts the child with clone(CLONE_VM | CLONE_VFORK) and returns when it has exec'd or failed.
+/// @returns the pid; on exec failure the child has been reaped and plan.err is set (pid > 0
+///          still); on clone failure -1 with errno set.
+pid_t clone_and_exec(exec_plan& plan) noexcept;
+
+}  // namespace tether::detail
