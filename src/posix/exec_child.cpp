@@ -36,9 +36,17 @@ void set_kernel_mask(std::uint64_t mask, std::uint64_t* old) noexcept {
     ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, old, sizeof mask);
 }
 
+struct failure_record {
+    int err;
+    int step;
+};
+
 [[noreturn]] void fail(exec_plan& p, exec_plan::step s) noexcept {
-    p.err = errno;
+    failure_record rec{errno, static_cast<int>(s)};
+    p.err = rec.err;
     p.failed_step = s;
+    while (::write(p.report_fd, &rec, sizeof rec) < 0 && errno == EINTR) {
+    }
     ::_exit(127);
 }
 
@@ -80,7 +88,7 @@ int parse_fd(const char* name) noexcept {
 // The fallback of close_range (Linux < 5.9, or refused by a seccomp filter): list
 // /proc/self/fd with getdents64 into a stack buffer and close what is at or above `from`.
 // The listing changes as we close, so start over until a pass closes nothing.
-bool close_by_listing(int from) noexcept {
+bool close_by_listing(int from, int keep) noexcept {
     int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0) return false;
     alignas(dirent64) char buf[2048];
@@ -96,7 +104,7 @@ bool close_by_listing(int from) noexcept {
             auto* d = reinterpret_cast<dirent64*>(buf + off);  // NOLINT: the getdents64 layout
             off += d->d_reclen;
             int fd = parse_fd(d->d_name);
-            if (fd >= from && fd != dir) closed = ::close(fd) == 0 || closed;
+            if (fd >= from && fd != dir && fd != keep) closed = ::close(fd) == 0 || closed;
         }
         if (closed) ::lseek(dir, 0, SEEK_SET);
     }
@@ -104,10 +112,16 @@ bool close_by_listing(int from) noexcept {
     return true;
 }
 
+// Everything at or above close_from goes, except the report pipe (itself close-on-exec).
+bool close_range_around(int from, int keep) noexcept {
+    if (keep > from && ::syscall(SYS_close_range, from, keep - 1, 0) != 0) return false;
+    return ::syscall(SYS_close_range, keep + 1, ~0U, 0) == 0;
+}
+
 bool close_others(const exec_plan& p) noexcept {
     for (std::size_t i = 0; i < p.close_count; ++i) ::close(p.closes[i]);  // EBADF: was not open
-    if (!p.force_listing && ::syscall(SYS_close_range, p.close_from, ~0U, 0) == 0) return true;
-    return close_by_listing(p.close_from);
+    if (!p.force_listing && close_range_around(p.close_from, p.report_fd)) return true;
+    return close_by_listing(p.close_from, p.report_fd);
 }
 
 int child_main(void* arg) noexcept {
@@ -125,10 +139,55 @@ int child_main(void* arg) noexcept {
 
 }  // namespace
 
+// The report pipe, its write end moved to close_from or above so that no dup2 in the child
+// overwrites it. Both ends close-on-exec: exec closes the child's write end.
+bool open_report_pipe(exec_plan& plan, int& read_end) noexcept {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+    int w = ::fcntl(fds[1], F_DUPFD_CLOEXEC, plan.close_from);
+    ::close(fds[1]);
+    if (w < 0) {
+        ::close(fds[0]);
+        return false;
+    }
+    read_end = fds[0];
+    plan.report_fd = w;
+    return true;
+}
+
+// After the clone: 0 bytes = the child exec'd; a whole record = it failed and is reaped here.
+void collect_report(exec_plan& plan, pid_t pid, int read_end) noexcept {
+    ::close(plan.report_fd);
+    failure_record rec{};
+    ssize_t n;
+    while ((n = ::read(read_end, &rec, sizeof rec)) < 0 && errno == EINTR) {
+    }
+    ::close(read_end);
+    if (n == static_cast<ssize_t>(sizeof rec)) {
+        plan.err = rec.err != 0 ? rec.err : EIO;
+        plan.failed_step = static_cast<exec_plan::step>(rec.step);
+    } else if (n != 0) {
+        plan.err = EIO;  // a torn record: cannot happen for a pipe write of this size
+        plan.failed_step = exec_plan::step::exec;
+    }
+    if (plan.err != 0) {
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }  // reap the failed child: no zombie
+    }
+}
+
 pid_t clone_and_exec(exec_plan& plan) noexcept {
+    int read_end = -1;
+    if (!open_report_pipe(plan, read_end)) return -1;
     void* stack = ::mmap(nullptr, child_stack_size, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) return -1;
+    if (stack == MAP_FAILED) {
+        int e = errno;
+        ::close(read_end);
+        ::close(plan.report_fd);
+        errno = e;
+        return -1;
+    }
     int old_cancel = 0;
     ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_cancel);
     std::uint64_t old_mask = 0;
@@ -138,13 +197,14 @@ pid_t clone_and_exec(exec_plan& plan) noexcept {
     pid_t pid = ::clone(child_main, static_cast<char*>(stack) + child_stack_size,
                         CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
     int clone_errno = errno;
-    // CLONE_VFORK: we resume only after the child exec'd or exited, so plan.err is final.
-    if (pid > 0 && plan.err != 0) {
-        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-        }  // reap the failed child: no zombie
-    }
     set_kernel_mask(old_mask, nullptr);
     ::pthread_setcancelstate(old_cancel, nullptr);
+    if (pid > 0) {
+        collect_report(plan, pid, read_end);
+    } else {
+        ::close(read_end);
+        ::close(plan.report_fd);
+    }
     ::munmap(stack, child_stack_size);
     errno = clone_errno;
     return pid;
