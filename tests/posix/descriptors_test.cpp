@@ -69,8 +69,10 @@ TEST(PosixCloexec, ChildStdioPipesAndPidfd) {
     opt.out = tether::stdio::pipe();
     opt.err = tether::stdio::pipe();
     auto c = tether::spawn(std::move(opt));
-    ASSERT_TRUE(c.process_handle()) << "pidfd_open is available on this kernel";
-    EXPECT_TRUE(cloexec(c.process_handle().get()));
+    if (c.process_handle())  // no pidfd under valgrind (no pidfd_open) or before Linux 5.3
+        EXPECT_TRUE(cloexec(c.process_handle().get()));
+    else
+        std::cout << "[ note     ] no pidfd for the child; its close-on-exec flag is not checked\n";
     auto in = c.take_stdin(), out = c.take_stdout(), err = c.take_stderr();
     EXPECT_TRUE(cloexec(in.get()));
     EXPECT_TRUE(cloexec(out.get()));
