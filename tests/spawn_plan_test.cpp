@@ -59,7 +59,7 @@ TEST(SpawnPlan, BuildEnvironment) {
     opt.env_set = {{"NEW", "1"}, {"KEEP", "overridden"}, {"GONE_TOO", "x"}};
     opt.env_unset = {"DROP", "GONE_TOO"};
     std::vector<std::string> ours = {"KEEP=old", "DROP=x", "OTHER=y", "TETHER_HANDLES=stale:3",
-                                     "TETHER_PARENT_PID=1", "EMPTY="};
+                                     "TETHER_PARENT_PID=1", "TETHER_PID=5", "EMPTY="};
     auto env = d::build_environment(opt, ours, "log:3", "77", false);
     std::vector<std::string> expected = {"OTHER=y", "EMPTY=", "KEEP=overridden", "NEW=1",
                                          "TETHER_HANDLES=log:3", "TETHER_PARENT_PID=77"};
