@@ -58,6 +58,12 @@ std::error_code os_error(std::string& what, std::string text) {
     return ec;
 }
 
+// A relative path as the child will resolve it: it changes to its working directory first.
+std::string as_seen_by_child(const std::string& path, const spawn_options& opt) {
+    if (path.empty() || path[0] == '/' || opt.cwd.empty()) return path;
+    return opt.cwd + "/" + path;
+}
+
 bool is_executable_file(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
@@ -69,7 +75,8 @@ void build_envp(const spawn_options& opt, const std::string& manifest, plan& p) 
     p.env_added = added_environment(opt, manifest, std::to_string(current_pid()), false);
     // The child's own pid is known only in the child: reserve room for it (exec_child.cpp).
     constexpr std::size_t pid_digits = 20;
-    if (!manifest.empty()) p.env_added.push_back(std::string(manifest_pid_variable) + "=" + std::string(pid_digits, '0'));
+    if (!manifest.empty())
+        p.env_added.push_back(std::string(manifest_pid_variable) + "=" + std::string(pid_digits, '0'));
     if (opt.inherit_environment) {
         for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
             const char* eq = std::strchr(*e, '=');
@@ -107,7 +114,7 @@ std::error_code resolve_program(const spawn_options& opt, plan& p, std::string& 
         auto colon = dirs.find(':', start);
         std::string dir = dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
         std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
-        if (is_executable_file(candidate)) {
+        if (is_executable_file(as_seen_by_child(candidate, opt))) {
             p.program = candidate;
             return {};
         }
@@ -248,13 +255,13 @@ std::string explain_exec_error(int err, const spawn_options& opt, const plan& p,
     if (step == exec_plan::step::dup) return "cannot place a descriptor in the child";
     if (step == exec_plan::step::close) return "cannot close the other descriptors in the child";
     std::string s = "cannot run '" + p.program + "'";
+    std::string seen = as_seen_by_child(p.program, opt);
     struct stat st {};
-    if (err == EACCES && ::stat(p.program.c_str(), &st) == 0) {
+    if (err == EACCES && ::stat(seen.c_str(), &st) == 0) {
         if (S_ISDIR(st.st_mode)) return s + ": it is a directory";
-        if (::access(p.program.c_str(), X_OK) != 0) return s + ": it is not executable";
+        if (::access(seen.c_str(), X_OK) != 0) return s + ": it is not executable";
     }
-    if (err == ENOENT && !opt.cwd.empty() && p.program.find('/') != std::string::npos && p.program[0] != '/')
-        return s + " (relative to working directory '" + opt.cwd + "')";
+    if (seen != p.program) return s + " (relative to working directory '" + opt.cwd + "')";
     return s;
 }
 

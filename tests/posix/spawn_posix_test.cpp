@@ -759,3 +759,30 @@ TEST(PosixManifest, AForeignPidInTheManifestIsIgnored) {
     opt.env_set[tether::manifest_pid_variable] = "1";                             // ...but this decides
     EXPECT_EQ(output_of(std::move(opt)), "ec=" + tether::make_error_code(tether::errc::no_manifest).message() + "\n");
 }
+
+TEST(PosixSpawn, RelativePathEntriesAreSearchedInTheWorkingDirectory) {
+    tether_test::temp_dir dir;
+    auto bin = dir.subdir("bin");
+    ::symlink(tether::current_executable_path().c_str(), (bin + "/tether-rel-probe").c_str());
+    tether::spawn_options opt;
+    opt.argv = {"tether-rel-probe", "--role", "echo_args", "via relative PATH"};
+    opt.cwd = dir.path();
+    opt.env_set["PATH"] = "bin";  // relative: as the child, which starts in `cwd`, sees it
+    auto text = output_of(std::move(opt));
+    ::unlink((bin + "/tether-rel-probe").c_str());
+    EXPECT_EQ(text, "via relative PATH\n");
+}
+
+TEST(PosixSpawnFailure, RelativeProgramMissingInTheWorkingDirectory) {
+    tether_test::temp_dir dir;
+    tether::spawn_options opt;
+    opt.argv = {"./absent"};
+    opt.cwd = dir.path();
+    try {
+        (void)tether::spawn(std::move(opt));
+        FAIL() << "spawned";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), std::error_code(ENOENT, std::system_category()));
+        EXPECT_TRUE(contains(e.what(), "relative to working directory '" + dir.path() + "'")) << e.what();
+    }
+}
