@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <set>
 
 namespace tether {
@@ -27,7 +28,9 @@ spawn_options& spawn_options::pass(unique_handle&& h, std::string name) {
 }
 
 spawn_options& spawn_options::pass_at(int child_fd, unique_handle&& h, std::string name) {
-    handles.push_back({std::move(h), std::move(name), child_fd});
+    // -1 in `passed::child_fd` means "next free"; pass_at(-1) is a mistake, not a pass(): keep it
+    // negative but distinct so that spawn() refuses it.
+    handles.push_back({std::move(h), std::move(name), child_fd == -1 ? std::numeric_limits<int>::min() : child_fd});
     return *this;
 }
 
@@ -76,9 +79,11 @@ std::error_code check_passed(const spawn_options& opt, std::string& what) {
             return fail(what, which + ": a name may hold only letters, digits, '_', '-', '.'");
         if (!p.name.empty() && !names.insert(p.name).second)
             return fail(what, which + ": the name is used twice");
-        if (p.child_fd != -1 && p.child_fd < 3)
-            return fail(what, which + ": child descriptor " + std::to_string(p.child_fd) +
+        if (p.child_fd != -1 && p.child_fd < 3) {
+            int shown = p.child_fd == std::numeric_limits<int>::min() ? -1 : p.child_fd;
+            return fail(what, which + ": child descriptor " + std::to_string(shown) +
                                   " is below 3 (0-2 are stdio; use spawn_options::in/out/err)");
+        }
         if (p.child_fd != -1 && !fds.insert(p.child_fd).second)
             return fail(what, which + ": child descriptor " + std::to_string(p.child_fd) +
                                   " is used twice");

@@ -330,7 +330,7 @@ TEST(PosixSpawn, SourceAtItsOwnTargetNumber) {
 }
 
 TEST(PosixSpawn, PassAtBelowThreeIsRejected) {
-    for (int fd : {0, 1, 2, -5}) {
+    for (int fd : {0, 1, 2, -1, -5}) {
         auto [ours, theirs] = tether::make_pipe(tether::direction::in);
         auto opt = tether_test::role_options("exit_with", {"0"});
         opt.pass_at(fd, std::move(theirs), "low");
@@ -338,6 +338,13 @@ TEST(PosixSpawn, PassAtBelowThreeIsRejected) {
         auto c = tether::spawn(std::move(opt), ec);
         EXPECT_EQ(ec, tether::errc::invalid_argument) << fd;
         EXPECT_FALSE(c);
+        std::string what;
+        try {
+            (void)tether::spawn(std::move(opt));
+        } catch (const std::system_error& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "child descriptor " + std::to_string(fd) + " is below 3")) << what;
         EXPECT_TRUE(opt.handles[0].h);  // NOLINT(bugprone-use-after-move)
     }
 }
