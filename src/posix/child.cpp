@@ -20,6 +20,13 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
+// Older kernel headers: the numbers are the same on every architecture (unified table).
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 
 namespace tether {
 

@@ -25,6 +25,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+// Built against older kernel headers, the number is still known: 436 on every architecture
+// (the syscall table was unified from 424 on). Whether the kernel has it is decided at run time.
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
 namespace tether::detail {
 namespace {
 
