@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -483,4 +484,26 @@ TEST(ErrorCodeOverloads, FillTheCodeOnFailure) {
     EXPECT_EQ(tether::check_pipe_handle_string(tether::direction::in, tether::to_handle_string(w), out),
               tether::errc::wrong_direction);
     EXPECT_EQ(out, tether::invalid_native_handle()) << "nothing is handed out on failure";
+}
+
+TEST(Pipe, LargeWritesCompleteWhileAReaderDrains) {
+    // Far more than a pipe holds: write_all and write_all_for must loop over partial writes.
+    std::string data(1 << 20, '\0');
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 26);
+    for (bool timed : {false, true}) {
+        auto [r, w] = tether::make_pipe();
+        std::string got;
+        std::thread reader([&] { got = tether::read_to_end(r); });
+        if (timed) {
+            std::error_code ec;
+            EXPECT_EQ(tether::write_all_for(w, bytes(data), 20s, ec), data.size());
+            EXPECT_FALSE(ec) << ec.message();
+        } else {
+            tether::write_all(w, data);
+        }
+        w.reset();
+        reader.join();
+        EXPECT_EQ(got.size(), data.size());
+        EXPECT_TRUE(got == data);
+    }
 }
