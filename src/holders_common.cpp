@@ -80,9 +80,12 @@ std::string describe_relation(relation r, int generations) {
 namespace detail {
 namespace {
 
-// Commands in sentences and tables are cut to a readable length (the JSON keeps them whole);
-// the cut never splits a UTF-8 sequence.
-std::string shorten(const std::string& command, std::size_t max = 60) {
+// Commands in sentences and tables are made printable (a newline in an argument would break
+// the table) and cut to a readable length; the cut never splits a UTF-8 sequence. The JSON
+// keeps them whole.
+std::string shorten(std::string command, std::size_t max = 60) {
+    for (char& c : command)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
     if (command.size() <= max) return command;
     std::size_t cut = max - 3;
     while (cut > 0 && (static_cast<unsigned char>(command[cut]) & 0xC0) == 0x80) --cut;
@@ -93,19 +96,23 @@ std::string object_name(const held_object& o) {
     return std::string(o.kind == object_kind::pipe ? "pipe " : "socket ") + std::to_string(o.inode);
 }
 
-// "this process itself (fd 7): close your local copy of the client handle" (all of the
-// process's own copies in one phrase, so the advice is given once).
-std::string self_phrase(const std::vector<const holder*>& own) {
-    std::string fds = own.size() == 1 ? "fd " : "fds ";
-    for (std::size_t i = 0; i < own.size(); ++i)
-        fds += (i == 0 ? "" : (i + 1 == own.size() ? " and " : ", ")) + std::to_string(own[i]->fd);
-    return "this process itself (" + fds + "): close your local copy of the client handle";
+// "fd 7" or "fds 1 and 4".
+std::string fd_list(const std::vector<const holder*>& copies) {
+    std::string fds = copies.size() == 1 ? "fd " : "fds ";
+    for (std::size_t i = 0; i < copies.size(); ++i)
+        fds += (i == 0 ? "" : (i + 1 == copies.size() ? " and " : ", ")) + std::to_string(copies[i]->fd);
+    return fds;
 }
 
-// "PID 4242 `sleep 100` (fd 1), a grandchild".
-std::string other_phrase(const holder& h) {
-    return "PID " + std::to_string(h.pid) + " `" + shorten(h.command) + "` (fd " + std::to_string(h.fd) +
-           "), " + describe_relation(h.rel, h.generations);
+// One process's copies in one phrase, so the advice is given once:
+// "this process itself (fd 7): close your local copy of the client handle" or
+// "PID 4242 `sleep 100` (fds 1 and 4), a grandchild".
+std::string holder_phrase(const std::vector<const holder*>& copies) {
+    const holder& h = *copies.front();
+    if (h.rel == relation::self)
+        return "this process itself (" + fd_list(copies) + "): close your local copy of the client handle";
+    return "PID " + std::to_string(h.pid) + " `" + shorten(h.command) + "` (" + fd_list(copies) + "), " +
+           describe_relation(h.rel, h.generations);
 }
 
 std::string maybe_incomplete(std::size_t uninspected) {
@@ -113,6 +120,22 @@ std::string maybe_incomplete(std::size_t uninspected) {
     return " (but " + std::to_string(uninspected) +
            (uninspected == 1 ? " process" : " processes") +
            " could not be inspected and may hold it too)";
+}
+
+// "this process itself (fd 4): ...; and by PID 7 `w` (fds 1 and 3), a child": grouped by
+// process (the holders are sorted by PID), this process first.
+std::string held_by(const std::vector<const holder*>& holders) {
+    std::vector<std::vector<const holder*>> by_pid;
+    for (const holder* h : holders) {
+        if (by_pid.empty() || by_pid.back().front()->pid != h->pid) by_pid.emplace_back();
+        by_pid.back().push_back(h);
+    }
+    std::stable_partition(by_pid.begin(), by_pid.end(),
+                          [](const auto& g) { return g.front()->rel == relation::self; });
+    std::string s;
+    for (std::size_t i = 0; i < by_pid.size(); ++i)
+        s += (i == 0 ? "" : "; and by ") + holder_phrase(by_pid[i]);
+    return s;
 }
 
 std::string read_end_verdict(const held_object& o, std::size_t uninspected) {
@@ -123,16 +146,7 @@ std::string read_end_verdict(const held_object& o, std::size_t uninspected) {
     if (writers.empty())
         return head + "no copy of the write end is open: end-of-file arrives once the pipe is empty" +
                maybe_incomplete(uninspected);
-    std::vector<const holder*> own;
-    std::vector<std::string> phrases;
-    for (const holder* h : writers) {
-        if (h->rel == relation::self) own.push_back(h);
-        else phrases.push_back(other_phrase(*h));
-    }
-    if (!own.empty()) phrases.insert(phrases.begin(), self_phrase(own));
-    std::string s = head + "end-of-file will not arrive while the write end is also held by ";
-    for (std::size_t i = 0; i < phrases.size(); ++i) s += (i == 0 ? "" : "; and by ") + phrases[i];
-    return s;
+    return head + "end-of-file will not arrive while the write end is also held by " + held_by(writers);
 }
 
 std::string write_end_verdict(const held_object& o, std::size_t uninspected) {
@@ -144,12 +158,25 @@ std::string write_end_verdict(const held_object& o, std::size_t uninspected) {
            maybe_incomplete(uninspected);
 }
 
+// A socket's end-of-file depends on its peer, another object (another inode): every copy of
+// the peer must be closed, or the peer shut down for writing.
+std::string socket_verdict(const held_object& o, std::size_t uninspected) {
+    std::string head = "fd " + std::to_string(o.fd) + " (" + object_name(o) + "): ";
+    if (o.peer_inode == 0 && o.read_shut_down)
+        return head + "the peer socket is closed or shut down: end-of-file arrives once the data is read";
+    if (o.peer_inode == 0) return {};  // listening, unconnected, or unknown
+    std::string peer = "the peer socket " + std::to_string(o.peer_inode);
+    if (o.peer_holders.empty())
+        return head + "no descriptor of " + peer + " was found" + maybe_incomplete(uninspected);
+    std::vector<const holder*> holders;
+    for (const auto& h : o.peer_holders) holders.push_back(&h);
+    return head + "end-of-file will not arrive while " + peer + " is held by " + held_by(holders);
+}
+
 }  // namespace
 
 std::string holders_verdict(const held_object& object, std::size_t uninspected) {
-    // A socket's peer is another object (another inode); only copies of the same end are
-    // visible here, so there is no verdict to give about end-of-file.
-    if (object.kind != object_kind::pipe) return {};
+    if (object.kind == object_kind::unix_socket) return socket_verdict(object, uninspected);
     switch (object.end) {
         case object_end::read: return read_end_verdict(object, uninspected);
         case object_end::write: return write_end_verdict(object, uninspected);
@@ -163,9 +190,11 @@ void finish_holders_report(holders_report& report) {
     auto by_fd = [](const held_object& a, const held_object& b) { return a.fd < b.fd; };
     std::sort(report.objects.begin(), report.objects.end(), by_fd);
     for (auto& o : report.objects) {
-        std::sort(o.others.begin(), o.others.end(), [](const holder& a, const holder& b) {
+        auto by_pid_fd = [](const holder& a, const holder& b) {
             return std::tie(a.pid, a.fd) < std::tie(b.pid, b.fd);
-        });
+        };
+        std::sort(o.others.begin(), o.others.end(), by_pid_fd);
+        std::sort(o.peer_holders.begin(), o.peer_holders.end(), by_pid_fd);
         o.verdict = holders_verdict(o, report.not_inspected.size());
     }
     std::sort(report.not_inspected.begin(), report.not_inspected.end(),
@@ -201,25 +230,31 @@ std::string render_table(const std::vector<row>& rows, const std::vector<bool>& 
     return out;
 }
 
+// One table row per other holder; a socket's peer holders follow with END "peer".
+void add_object_rows(std::vector<row>& rows, const held_object& o) {
+    row first{std::to_string(o.fd),
+              std::string(o.kind == object_kind::pipe ? "pipe:[" : "socket:[") + std::to_string(o.inode) + "]",
+              to_string(o.end), "|"};
+    if (o.others.empty() && o.peer_holders.empty()) {
+        first.insert(first.end(), {"", "", "", "", "(no other holder)"});
+        rows.push_back(first);
+        return;
+    }
+    bool first_done = false;
+    auto add = [&](const holder& h, const char* end) {
+        row r = first_done ? row{"", "", "", "|"} : first;
+        first_done = true;
+        r.insert(r.end(), {std::to_string(h.pid), std::to_string(h.fd), end,
+                           short_relation(h.rel, h.generations), detail::shorten(h.command)});
+        rows.push_back(r);
+    };
+    for (const holder& h : o.others) add(h, to_string(h.end));
+    for (const holder& h : o.peer_holders) add(h, "peer");
+}
+
 std::vector<row> table_rows(const holders_report& report) {
     std::vector<row> rows{{"FD", "OBJECT", "END", "|", "PID", "FD", "END", "RELATION", "COMMAND"}};
-    for (const auto& o : report.objects) {
-        row first{std::to_string(o.fd), std::string(o.kind == object_kind::pipe ? "pipe:[" : "socket:[") +
-                                            std::to_string(o.inode) + "]",
-                  to_string(o.end), "|"};
-        if (o.others.empty()) {
-            first.insert(first.end(), {"", "", "", "", "(no other holder)"});
-            rows.push_back(first);
-            continue;
-        }
-        for (std::size_t i = 0; i < o.others.size(); ++i) {
-            const holder& h = o.others[i];
-            row r = i == 0 ? first : row{"", "", "", "|"};
-            r.insert(r.end(), {std::to_string(h.pid), std::to_string(h.fd), to_string(h.end),
-                               short_relation(h.rel, h.generations), detail::shorten(h.command)});
-            rows.push_back(r);
-        }
-    }
+    for (const auto& o : report.objects) add_object_rows(rows, o);
     return rows;
 }
 
@@ -232,16 +267,23 @@ std::string not_inspected_line(const holders_report& report) {
     return s + "\n";
 }
 
-}  // namespace
-
-std::string describe(const holders_report& report) {
+// "PID 4242 `cat` holds 2 pipe ends and 1 Unix socket".
+std::string headline(const holders_report& report) {
     std::size_t pipes = 0;
     for (const auto& o : report.objects) pipes += o.kind == object_kind::pipe ? 1 : 0;
     std::size_t sockets = report.objects.size() - pipes;
-    std::string out = "PID " + std::to_string(report.pid) + " `" + detail::shorten(report.command) + "` holds " +
-                      std::to_string(pipes) + (pipes == 1 ? " pipe end" : " pipe ends") + " and " +
-                      std::to_string(sockets) + (sockets == 1 ? " Unix socket" : " Unix sockets") + "\n";
-    if (!report.objects.empty()) out += "\n" + render_table(table_rows(report), {true, false, false, false, true, true, false, false, false});
+    return "PID " + std::to_string(report.pid) + " `" + detail::shorten(report.command) + "` holds " +
+           std::to_string(pipes) + (pipes == 1 ? " pipe end" : " pipe ends") + " and " +
+           std::to_string(sockets) + (sockets == 1 ? " Unix socket" : " Unix sockets") + "\n";
+}
+
+}  // namespace
+
+std::string describe(const holders_report& report) {
+    std::string out = headline(report);
+    // Numbers (FD, PID, FD) right-aligned, words left-aligned.
+    const std::vector<bool> right{true, false, false, false, true, true, false, false, false};
+    if (!report.objects.empty()) out += "\n" + render_table(table_rows(report), right);
     bool any_verdict = false;
     for (const auto& o : report.objects) {
         if (o.verdict.empty()) continue;

@@ -5,7 +5,6 @@
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
-#include <algorithm>
 #include <mutex>
 #include <set>
 
@@ -17,22 +16,39 @@ namespace {
 std::mutex taken_mutex;
 std::set<std::string> taken_names;
 
-std::error_code read_manifest(std::vector<detail::manifest_entry>& out) {
+// Our parent as it was when the program started (static initialisation runs before main in
+// any program that links this file, i.e. any program that calls inherited()).
+const std::int64_t parent_at_start = detail::parent_pid();
+
+// An entry is ours if it names, at that number, the very object the writer passed (the
+// identity recorded by the parent: device and inode on POSIX). Without a recorded identity
+// (Windows, where a parent PID never changes) the writer must be our parent, now or at start.
+// A grandchild that inherited the environment fails both: another parent, another object.
+bool entry_is_ours(const detail::manifest_entry& e, bool writer_is_parent) {
+    if (!e.identity.empty()) return detail::handle_identity(e.value) == e.identity;
+    return writer_is_parent;
+}
+
+// The manifest's entries and whether its writer is our parent (now or at start).
+std::error_code read_manifest(std::vector<detail::manifest_entry>& out, bool& writer_is_parent) {
     auto text = detail::get_environment_variable(manifest_variable);
-    if (!text) return errc::no_manifest;
-    // The manifest is for the direct child of the process that wrote it; a grandchild that
-    // inherited the environment must not act on descriptor numbers that are not its own.
-    // Our own pid (written by the child before exec, POSIX) decides when present: it survives
-    // the spawner's exit. Otherwise the spawner's pid must be our parent's.
-    if (auto self = detail::get_environment_variable(manifest_pid_variable)) {
-        auto pid = detail::parse_pid(*self);
-        if (!pid || *pid != detail::current_pid()) return errc::no_manifest;
-    } else {
-        auto parent = detail::get_environment_variable(manifest_parent_variable);
-        auto pid = parent ? detail::parse_pid(*parent) : std::nullopt;
-        if (!pid || *pid != detail::parent_pid()) return errc::no_manifest;
-    }
+    auto parent = detail::get_environment_variable(manifest_parent_variable);
+    if (!text || !parent) return errc::no_manifest;
+    auto pid = detail::parse_pid(*parent);
+    if (!pid) return errc::no_manifest;
+    writer_is_parent = *pid == parent_at_start || *pid == detail::parent_pid();
     return detail::parse_manifest(*text, out);
+}
+
+// The entries that are ours (see entry_is_ours); no_manifest if none is.
+std::error_code read_manifest(std::vector<detail::manifest_entry>& out) {
+    bool writer_is_parent = false;
+    std::vector<detail::manifest_entry> entries;
+    if (auto ec = read_manifest(entries, writer_is_parent)) return ec;
+    std::erase_if(entries, [&](const auto& e) { return !entry_is_ours(e, writer_is_parent); });
+    if (entries.empty()) return errc::no_manifest;
+    out = std::move(entries);
+    return {};
 }
 
 std::string names_of(const std::vector<detail::manifest_entry>& entries) {
@@ -44,17 +60,17 @@ std::string names_of(const std::vector<detail::manifest_entry>& entries) {
 }  // namespace
 
 unique_handle inherited(std::string_view name, std::error_code& ec) {
+    std::lock_guard lock(taken_mutex);
+    if (taken_names.count(std::string(name)) != 0) {
+        ec = errc::unknown_handle_name;  // taken once already: a second owner would double-close
+        return {};
+    }
     std::vector<detail::manifest_entry> entries;
     if ((ec = read_manifest(entries))) return {};
     for (const auto& e : entries) {
         if (e.name != name) continue;
-        std::lock_guard lock(taken_mutex);
-        if (!taken_names.insert(e.name).second) {
-            ec = errc::unknown_handle_name;
-            return {};
-        }
         if ((ec = detail::adopt_inherited(e.value))) return {};
-        ec.clear();
+        taken_names.insert(e.name);
         return unique_handle(e.value);
     }
     ec = errc::unknown_handle_name;
@@ -67,16 +83,20 @@ unique_handle inherited(std::string_view name) {
     if (!ec) return h;
     std::vector<detail::manifest_entry> entries;
     (void)read_manifest(entries);
+    bool taken = false;
+    {
+        std::lock_guard lock(taken_mutex);
+        taken = taken_names.count(std::string(name)) != 0;
+    }
     std::string what = "inherited('" + std::string(name) + "')";
-    bool listed = std::any_of(entries.begin(), entries.end(), [&](const auto& e) { return e.name == name; });
-    if (ec == errc::unknown_handle_name && listed)
+    if (ec == errc::unknown_handle_name && taken)
         what += ": already taken by an earlier inherited() call (a handle has one owner)";
     else if (ec == errc::unknown_handle_name)
         what += ": the parent passed no handle of that name (passed: " + names_of(entries) + ")";
-    else if (ec == errc::invalid_handle_string)
-        what += std::string(": malformed ") + manifest_variable + " in the environment";
     else if (ec == errc::no_manifest)
         what += std::string(": no ") + manifest_variable + " for this process";
+    else if (ec == errc::invalid_handle_string)
+        what += std::string(": malformed ") + manifest_variable + " in the environment";
     throw_error(ec, what);
 }
 

@@ -20,6 +20,14 @@ bool valid_handle_name(std::string_view name) noexcept {
 }
 
 namespace {
+// Lower-case hex digits and dots, as handle_identity() writes them.
+bool valid_identity(std::string_view id) noexcept {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '.')) return false;
+    return true;
+}
+
 std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t max) noexcept {
     if (text.empty() || text.size() > 20) return std::nullopt;
     std::uint64_t v = 0;
@@ -63,6 +71,7 @@ std::string format_manifest(const std::vector<manifest_entry>& entries) {
         out += e.name;
         out += ':';
         out += format_handle_value(e.value);
+        if (!e.identity.empty()) out += '@' + e.identity;
     }
     return out;
 }
@@ -78,11 +87,18 @@ std::error_code parse_manifest(std::string_view text, std::vector<manifest_entry
         auto colon = item.find(':');
         if (colon == std::string_view::npos) return errc::invalid_handle_string;
         std::string_view name = item.substr(0, colon);
-        auto value = parse_handle_value(item.substr(colon + 1));
+        std::string_view rest = item.substr(colon + 1);
+        std::string_view identity;
+        if (auto at = rest.find('@'); at != std::string_view::npos) {
+            identity = rest.substr(at + 1);
+            rest = rest.substr(0, at);
+            if (!valid_identity(identity)) return errc::invalid_handle_string;
+        }
+        auto value = parse_handle_value(rest);
         if (!valid_handle_name(name) || !value) return errc::invalid_handle_string;
         for (const auto& e : result)
             if (e.name == name) return errc::invalid_handle_string;
-        result.push_back({std::string(name), *value});
+        result.push_back({std::string(name), *value, std::string(identity)});
     }
     out = std::move(result);
     return {};

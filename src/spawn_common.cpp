@@ -1,5 +1,6 @@
 // Portable parts of spawn(): option checks, handle_arg placeholders, environment assembly.
 #include "detail/manifest.hpp"
+#include "detail/os.hpp"
 #include "detail/spawn_plan.hpp"
 
 #include <tether/error.hpp>
@@ -165,8 +166,7 @@ const std::string* find_env(const std::vector<std::string>& env, std::string_vie
 }
 
 bool inherited_variable_dropped(const spawn_options& opt, std::string_view name, bool fold_case) {
-    if (same_name(name, manifest_variable, fold_case) || same_name(name, manifest_parent_variable, fold_case) ||
-        same_name(name, manifest_pid_variable, fold_case))
+    if (same_name(name, manifest_variable, fold_case) || same_name(name, manifest_parent_variable, fold_case))
         return true;  // a stale manifest of ours must never reach a child (it names our numbers)
     for (const auto& u : opt.env_unset)
         if (same_name(name, u, fold_case)) return true;
@@ -208,7 +208,8 @@ std::vector<std::string> build_environment(const spawn_options& opt,
 std::string manifest_for(const spawn_options& opt, const std::vector<handle_mapping>& map) {
     std::vector<manifest_entry> entries;
     for (std::size_t i = 0; i < opt.handles.size() && i < map.size(); ++i)
-        if (!opt.handles[i].name.empty()) entries.push_back({opt.handles[i].name, map[i].child});
+        if (!opt.handles[i].name.empty())
+            entries.push_back({opt.handles[i].name, map[i].child, handle_identity(opt.handles[i].h.get())});
     return format_manifest(entries);
 }
 

@@ -19,7 +19,7 @@ namespace tether {
 
 /// The kind of kernel object behind a descriptor.
 enum class object_kind {
-    pipe,         ///< an anonymous pipe (or a FIFO): "pipe:[inode]"
+    pipe,         ///< an anonymous pipe: "pipe:[inode]" (a named FIFO shows its path and is not listed)
     unix_socket,  ///< an AF_UNIX socket (a socketpair end, a tether channel): "socket:[inode]"
 };
 
@@ -59,9 +59,19 @@ struct held_object {
     /// Every other descriptor of the same object, in this process (relation::self) or any other
     /// process that could be inspected; ordered by PID, then fd.
     std::vector<holder> others;
+    /// Unix sockets: the inode of the connected peer socket (the other end of a socketpair or a
+    /// connection, from the kernel's sock_diag interface); 0 if there is none (any more), or it
+    /// is unknown. Always 0 for pipes.
+    std::uint64_t peer_inode{0};
+    /// Unix sockets: every descriptor of the peer socket, in this process too; ordered by PID,
+    /// then fd. End-of-file on this socket needs all of them closed (or the peer shut down).
+    std::vector<holder> peer_holders;
+    /// Unix sockets: reading is shut down (the peer closed its end or called shutdown(SHUT_WR),
+    /// or this side called shutdown(SHUT_RD)): reads return end-of-file once the data is read.
+    bool read_shut_down{false};
     /// A sentence for a person, e.g. "fd 5 (read end of pipe 81234): end-of-file will not arrive
     /// while the write end is also held by PID 4242 `sleep 100` (fd 1), a grandchild". Empty when
-    /// there is nothing to say (sockets: only the copies of the same end are visible).
+    /// there is nothing to say (a pipe's write end with a reader; an unconnected socket).
     std::string verdict;
 };
 

@@ -42,11 +42,6 @@ inline constexpr const char* manifest_variable = "TETHER_HANDLES";
 /// The name of the environment variable with the spawning process's id; a process whose parent
 /// is another process (a grandchild) ignores the manifest.
 inline constexpr const char* manifest_parent_variable = "TETHER_PARENT_PID";
-/// POSIX: the name of the environment variable with the child's own process id (systemd's
-/// LISTEN_PID), written by the child itself before exec. Where present it decides instead of
-/// TETHER_PARENT_PID: a grandchild has another pid, and the child keeps its handles even after
-/// its parent exited and it was re-parented (when getppid() no longer names the spawner).
-inline constexpr const char* manifest_pid_variable = "TETHER_PID";
 
 /// A placeholder for the value `h` will have in the child, to put in argv (the .NET style:
 /// "--log-to", handle_arg(child_end)). spawn() replaces it; `h` must also be passed.

@@ -1,6 +1,7 @@
 // tether/tether.hpp — everything in one include.
 #pragma once
 
+#include <tether/channel.hpp>
 #include <tether/error.hpp>
 #include <tether/handle.hpp>
 #include <tether/holders.hpp>

@@ -17,12 +17,14 @@ namespace tether::detail {
 struct manifest_entry {
     std::string name;
     native_handle value;
+    /// What the handle refers to, as handle_identity() spells it (empty: not recorded).
+    std::string identity;
 };
 
 /// True for a non-empty name of letters, digits, '_', '-', '.' (so ',' and ':' never appear).
 bool valid_handle_name(std::string_view name) noexcept;
 
-/// "name:value,name:value" with values in decimal.
+/// "name:value[@identity],..." with values in decimal.
 std::string format_manifest(const std::vector<manifest_entry>& entries);
 
 /// Parses format_manifest's output; errc::protocol_error-free: malformed text gives

@@ -24,5 +24,9 @@ std::int64_t parent_pid() noexcept;
 /// non-inheritable so that our own children (the parent's grandchildren) never keep it —
 /// the third way a pipe end leaks. Clear on success.
 std::error_code adopt_inherited(native_handle h) noexcept;
+/// What kernel object `h` refers to, as text of hex digits and dots (POSIX: device and inode),
+/// so a child can tell that a number in its manifest still names the object the parent passed.
+/// Empty where the platform needs no such check (Windows, whose parent PID never changes).
+std::string handle_identity(native_handle h);
 
 }  // namespace tether::detail

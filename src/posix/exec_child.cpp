@@ -1,12 +1,13 @@
 // POSIX backend: the code that runs between clone and exec — and only here.
 //
-// Why not posix_spawn: the manifest must carry the child's own PID (like systemd's LISTEN_PID),
-// so that a grandchild ignores it while the child itself keeps it even after its parent exits
-// and it is re-parented. The PID is known only inside the child, so the child writes it into a
-// slot of its prepared environment before exec. Everything else mirrors glibc's posix_spawn:
-// clone(CLONE_VM | CLONE_VFORK) so the cost does not grow with our memory, all signals blocked
-// around the clone, handlers reset in the child (it shares our memory, so one of our handlers
-// must never run there), errors reported through the shared memory, never an exit code.
+// Why not posix_spawn: it closes the other descriptors only with addclosefrom_np (glibc 2.34);
+// without it the parent would have to list /proc/self/fd and add a close action per descriptor,
+// racing every thread that opens one meanwhile. Here the child itself closes: close_range, or,
+// where that fails at run time, its own /proc/self/fd listing. It also says which step failed
+// (working directory, descriptors, exec) instead of one errno for all. Everything else mirrors
+// glibc's posix_spawn: clone(CLONE_VM | CLONE_VFORK) so the cost does not grow with our memory,
+// all signals blocked around the clone, handlers reset in the child (it shares our memory, so
+// one of our handlers must never run there).
 //
 // The child side is allocation-free and calls only async-signal-safe functions; it ends in
 // execve or _exit, never returns into caller code.
@@ -70,20 +71,6 @@ void reset_signals() noexcept {
     }
 }
 
-void write_pid(char* slot, std::size_t size) noexcept {
-    if (slot == nullptr || size < 2) return;
-    auto v = static_cast<unsigned long>(::syscall(SYS_getpid));  // not cached: we are a new process
-    char digits[24];
-    std::size_t n = 0;
-    do {
-        digits[n++] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    } while (v != 0 && n < sizeof digits);
-    if (n >= size) n = size - 1;
-    for (std::size_t i = 0; i < n; ++i) slot[i] = digits[n - 1 - i];
-    slot[n] = '\0';
-}
-
 int parse_fd(const char* name) noexcept {
     if (*name < '0' || *name > '9') return -1;
     long v = 0;
@@ -137,7 +124,6 @@ int child_main(void* arg) noexcept {
     for (std::size_t i = 0; i < p.dup_count; ++i)
         if (::dup2(p.dups[i].from, p.dups[i].to) < 0) fail(p, exec_plan::step::dup);
     if (!close_others(p)) fail(p, exec_plan::step::close);
-    write_pid(p.pid_slot, p.pid_slot_size);
     set_kernel_mask(0, nullptr);  // the child starts with nothing blocked
     ::execve(p.program, p.argv, p.envp);
     fail(p, exec_plan::step::exec);

@@ -13,10 +13,6 @@ struct exec_plan {
     const char* program{nullptr};
     char* const* argv{nullptr};
     char* const* envp{nullptr};
-    /// The digits of "TETHER_PID=..." in envp: the child writes its own pid here (it is not
-    /// known before the clone), or nullptr if there is no manifest.
-    char* pid_slot{nullptr};
-    std::size_t pid_slot_size{0};
     int cwd_fd{-1};  ///< fchdir here first, or -1
 
     struct dup_step {

@@ -3,6 +3,7 @@
 //   /proc/PID/fd/N      readlink gives "pipe:[INODE]" or "socket:[INODE]": equal inode = same object
 //   /proc/PID/fdinfo/N  "flags:\t0100000" (octal): O_ACCMODE tells a pipe's read end from its write end
 //   /proc/PID/net/unix  the inodes of AF_UNIX sockets (so TCP or netlink sockets are left out)
+//   NETLINK_SOCK_DIAG   a Unix socket's peer inode (UNIX_DIAG_PEER) and shutdown state, as `ss -x`
 //   /proc/PID/stat      the parent PID, for child / grandchild / parent / unrelated
 //   /proc/PID/cmdline   the command line (NUL-separated), /proc/PID/comm the short name
 //
@@ -19,12 +20,17 @@
 #include <algorithm>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -146,6 +152,59 @@ std::set<std::uint64_t> unix_socket_inodes(std::int64_t pid) {
     return inodes;
 }
 
+// A Unix socket's peer and shutdown state from the kernel's sock_diag interface (what `ss -x`
+// uses): one exact lookup by inode. Unprivileged; if it is unavailable (no unix_diag in the
+// kernel), the peer stays unknown and the socket gets no verdict.
+class unix_diag {
+public:
+    unix_diag() : nl_(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) {}
+    unix_diag(const unix_diag&) = delete;
+    unix_diag& operator=(const unix_diag&) = delete;
+    ~unix_diag() {
+        if (nl_ >= 0) ::close(nl_);
+    }
+
+    /// Fills o.peer_inode and o.read_shut_down; leaves them alone if the lookup fails.
+    void describe(held_object& o) const {
+        if (nl_ < 0 || o.inode > UINT32_MAX) return;
+        struct {
+            nlmsghdr nlh;
+            unix_diag_req req;
+        } msg{};
+        msg.nlh.nlmsg_len = sizeof msg;
+        msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+        msg.nlh.nlmsg_flags = NLM_F_REQUEST;
+        msg.req.sdiag_family = AF_UNIX;
+        msg.req.udiag_states = ~0u;
+        msg.req.udiag_ino = static_cast<std::uint32_t>(o.inode);
+        msg.req.udiag_show = UDIAG_SHOW_PEER;
+        msg.req.udiag_cookie[0] = msg.req.udiag_cookie[1] = ~0u;  // INET_DIAG_NOCOOKIE: any socket
+        if (::send(nl_, &msg, sizeof msg, 0) != static_cast<ssize_t>(sizeof msg)) return;
+        alignas(nlmsghdr) char buf[8192];
+        ssize_t n = ::recv(nl_, buf, sizeof buf, 0);
+        parse(buf, n, o);
+    }
+
+private:
+    static void parse(const char* buf, ssize_t n, held_object& o) {
+        const auto* h = reinterpret_cast<const nlmsghdr*>(buf);
+        if (n < static_cast<ssize_t>(NLMSG_LENGTH(sizeof(unix_diag_msg))) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+            h->nlmsg_len > static_cast<std::uint32_t>(n))
+            return;
+        const auto* m = static_cast<const unix_diag_msg*>(NLMSG_DATA(h));
+        if (m->udiag_ino != o.inode) return;
+        auto len = static_cast<unsigned>(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+        for (auto* a = reinterpret_cast<const rtattr*>(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+            if (a->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(a) >= sizeof(std::uint32_t))
+                o.peer_inode = *static_cast<const std::uint32_t*>(RTA_DATA(a));
+            if (a->rta_type == UNIX_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
+                o.read_shut_down = (*static_cast<const std::uint8_t*>(RTA_DATA(a)) & 1) != 0;  // RCV_SHUTDOWN
+        }
+    }
+
+    int nl_;
+};
+
 // From the octal "flags:" line of /proc/PID/fdinfo/FD; nullopt if the descriptor is gone.
 std::optional<object_end> pipe_end(std::int64_t pid, int fd) {
     auto info = read_small_file(proc_path(pid, "fdinfo/" + std::to_string(fd)));
@@ -247,6 +306,7 @@ std::string what(std::int64_t pid, std::optional<int> fd) {
 std::vector<held_object> target_objects(std::int64_t pid, std::optional<int> only_fd) {
     if (pid <= 0) throw_target_error(ESRCH, pid, only_fd);
     auto unix_inodes = unix_socket_inodes(pid);
+    unix_diag diag;
     std::vector<held_object> objects;
     auto add = [&](int fd, std::string_view link) {
         if (only_fd && fd != *only_fd) return;
@@ -255,7 +315,14 @@ std::vector<held_object> target_objects(std::int64_t pid, std::optional<int> onl
         auto [kind, inode] = *parsed;
         if (kind == object_kind::unix_socket && !unix_inodes.contains(inode)) return;
         auto end = kind == object_kind::pipe ? pipe_end(pid, fd) : object_end::both;
-        if (end) objects.push_back({fd, kind, inode, *end, {}, {}});
+        if (!end) return;
+        held_object o;
+        o.fd = fd;
+        o.kind = kind;
+        o.inode = inode;
+        o.end = *end;
+        if (kind == object_kind::unix_socket) diag.describe(o);
+        objects.push_back(std::move(o));
     };
     if (only_fd) {
         auto link = read_link(proc_path(pid, "fd/" + std::to_string(*only_fd)));
@@ -270,25 +337,41 @@ std::vector<held_object> target_objects(std::int64_t pid, std::optional<int> onl
     return objects;
 }
 
-// One pass over every process: who else holds each wanted inode.
+// Where a found descriptor goes: the copies of an object, or the holders of its peer socket.
+struct wanted_entry {
+    held_object* object;
+    bool peer;
+};
+
+// Records descriptor `fd` of `pid` (which refers to `link`) in every object that wants it.
+void record(const std::map<std::uint64_t, std::vector<wanted_entry>>& wanted, std::int64_t target,
+            family& fam, std::int64_t pid, int fd, std::string_view link) {
+    auto parsed = parse_link(link);
+    if (!parsed) return;
+    auto it = wanted.find(parsed->second);
+    if (it == wanted.end()) return;
+    auto end = parsed->first == object_kind::pipe ? pipe_end(pid, fd) : object_end::both;
+    if (!end) return;  // closed while we looked
+    auto [rel, gen] = fam.of(pid);
+    for (const wanted_entry& w : it->second) {
+        if (w.object->kind != parsed->first) continue;
+        if (!w.peer && pid == target && fd == w.object->fd) continue;  // the descriptor itself
+        auto& list = w.peer ? w.object->peer_holders : w.object->others;
+        list.push_back({pid, command_line(pid), fd, *end, rel, gen});
+    }
+}
+
+// One pass over every process: who else holds each wanted inode (objects and socket peers).
 void find_other_holders(holders_report& report) {
-    std::map<std::uint64_t, std::vector<held_object*>> wanted;
-    for (auto& o : report.objects) wanted[o.inode].push_back(&o);
+    std::map<std::uint64_t, std::vector<wanted_entry>> wanted;
+    for (auto& o : report.objects) {
+        wanted[o.inode].push_back({&o, false});
+        if (o.peer_inode != 0) wanted[o.peer_inode].push_back({&o, true});
+    }
     family fam(report.pid);
     for (std::int64_t pid : all_pids()) {
         int err = for_each_fd(pid, [&](int fd, std::string_view link) {
-            auto parsed = parse_link(link);
-            if (!parsed) return;
-            auto it = wanted.find(parsed->second);
-            if (it == wanted.end()) return;
-            auto end = parsed->first == object_kind::pipe ? pipe_end(pid, fd) : object_end::both;
-            if (!end) return;  // closed while we looked
-            auto [rel, gen] = fam.of(pid);
-            for (held_object* o : it->second) {
-                if (pid == report.pid && fd == o->fd) continue;  // the descriptor itself
-                if (o->kind != parsed->first) continue;
-                o->others.push_back({pid, command_line(pid), fd, *end, rel, gen});
-            }
+            record(wanted, report.pid, fam, pid, fd, link);
         });
         if (err == EACCES || err == EPERM) report.not_inspected.push_back({pid, process_name(pid)});
         // ENOENT: the process exited during the scan; it holds nothing any more.

@@ -6,9 +6,11 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char** environ;  // NOLINT: POSIX names it so
@@ -38,6 +40,15 @@ std::error_code adopt_inherited(native_handle h) noexcept {
     // keeps it out of our own children, so a grandchild can never hold the parent's pipe open.
     if ((flags & FD_CLOEXEC) == 0 && ::fcntl(h, F_SETFD, flags | FD_CLOEXEC) < 0) return last_os_error();
     return {};
+}
+
+std::string handle_identity(native_handle h) {
+    struct stat st {};
+    if (::fstat(h, &st) != 0) return {};
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%llx.%llx", static_cast<unsigned long long>(st.st_dev),
+                  static_cast<unsigned long long>(st.st_ino));
+    return buf;
 }
 
 std::string signal_name(int sig) {

@@ -40,8 +40,6 @@ struct plan {
     std::vector<std::string> argv;        // placeholders substituted
     std::vector<std::string> env_added;   // variables we add; the inherited ones are not copied
     std::vector<char*> envp;              // the child's environment, null-terminated
-    char* pid_slot{nullptr};              // where the child writes its pid (TETHER_PID)
-    std::size_t pid_slot_size{0};
     unique_handle cwd;                    // O_PATH directory, for fchdir in the child
     unique_handle null_dev;               // /dev/null, shared by all null streams
     unique_handle parent_stdio[3];        // our ends of stdio::pipe() streams
@@ -73,10 +71,6 @@ bool is_executable_file(const std::string& path) {
 // (no copy per spawn), only the added ones are stored in the plan.
 void build_envp(const spawn_options& opt, const std::string& manifest, plan& p) {
     p.env_added = added_environment(opt, manifest, std::to_string(current_pid()), false);
-    // The child's own pid is known only in the child: reserve room for it (exec_child.cpp).
-    constexpr std::size_t pid_digits = 20;
-    if (!manifest.empty())
-        p.env_added.push_back(std::string(manifest_pid_variable) + "=" + std::string(pid_digits, '0'));
     if (opt.inherit_environment) {
         for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
             const char* eq = std::strchr(*e, '=');
@@ -86,11 +80,6 @@ void build_envp(const spawn_options& opt, const std::string& manifest, plan& p) 
     }
     for (auto& s : p.env_added) p.envp.push_back(s.data());
     p.envp.push_back(nullptr);
-    if (!manifest.empty()) {
-        std::string& slot = p.env_added.back();
-        p.pid_slot = slot.data() + std::strlen(manifest_pid_variable) + 1;
-        p.pid_slot_size = pid_digits + 1;  // with the terminating NUL
-    }
 }
 
 const char* child_path_variable(const plan& p) {
@@ -310,8 +299,6 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     ep.program = p.program.c_str();
     ep.argv = argv.data();
     ep.envp = p.envp.data();
-    ep.pid_slot = p.pid_slot;
-    ep.pid_slot_size = p.pid_slot_size;
     ep.cwd_fd = p.cwd ? p.cwd.get() : -1;
     ep.dups = p.dups.data();
     ep.dup_count = p.dups.size();

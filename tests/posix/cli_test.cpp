@@ -1,5 +1,7 @@
 // The built `tether` tool, run as a real process: --help, bad input with exit code 2,
 // `holders --json` parsed and checked, and `tether demo` from start to end.
+#include "harness.hpp"
+
 #include <tether/tether.hpp>
 
 #include <gtest/gtest.h>
@@ -148,7 +150,8 @@ private:
             }
             char e = t_.at(p_++);
             if (e == 'u') {
-                s += static_cast<char>(std::stoi(std::string(t_.substr(p_, 4)), nullptr, 16) & 0x7F);
+                int code = std::stoi(std::string(t_.substr(p_, 4)), nullptr, 16);
+                s += code < 0x80 ? static_cast<char>(code) : '?';  // enough for these checks
                 p_ += 4;
             } else {
                 s += e == 'n' ? '\n' : e == 't' ? '\t' : e;
@@ -242,6 +245,9 @@ TEST(Cli, JsonOutputParsesAndCarriesTheFacts) {
     EXPECT_EQ(o["kind"].s, "pipe");
     EXPECT_EQ(o["end"].s, "read");
     EXPECT_GT(o["inode"].n, 0);
+    EXPECT_EQ(o["peer_inode"].n, 0);  // socket fields are present for pipes too
+    EXPECT_TRUE(o["peer_holders"].a.empty());
+    EXPECT_EQ(o["read_shut_down"].k, json::kind::boolean);
     ASSERT_EQ(o["others"].a.size(), 1u);
     const json& h = o["others"][0];
     EXPECT_EQ(h["pid"].n, self);
@@ -280,4 +286,29 @@ TEST(Cli, DemoTellsTheStoryAndExitsZero) {
           "close your local copy of the client handle", "end-of-file arrives at once",
           "write end (client): 0 copies", "(seen from the child, holders(", "Part 3: the tether way"})
         EXPECT_TRUE(contains(r.out, sentence)) << "missing: " << sentence << "\n" << r.out;
+}
+
+TEST(Cli, JsonEscapesAwkwardCommandLines) {
+    REQUIRE_CLI();
+    // A holder whose arguments carry a newline, a quote and a byte that is not UTF-8 (the role
+    // from holders_test.cpp; it ignores its arguments).
+    auto [r, w] = tether::make_pipe();
+    auto [ready_r, ready_w] = tether::make_pipe();
+    auto [release_r, release_w] = tether::make_pipe();
+    auto opt = tether_test::role_options("holders_hold", {"line\nbreak", "say \"hi\"", "bad\xff"});
+    opt.pass(std::move(w), "w").pass(std::move(ready_w), "ready").pass(std::move(release_r), "release");
+    auto c = tether::spawn(std::move(opt));
+    std::error_code ec;
+    (void)tether::read_to_end_for(ready_r, 20s, ec);
+    ASSERT_FALSE(ec) << ec.message();
+
+    auto res = run_tether({"holders", std::to_string(tether::this_process_id()) + ":" + std::to_string(r.get()), "--json"});
+    release_w.reset();
+    EXPECT_TRUE(c.wait().success());
+    ASSERT_EQ(res.code, 0) << res.err;
+    json doc;
+    ASSERT_NO_THROW(doc = json_reader(res.out).document()) << res.out;
+    std::string cmd = doc["objects"][0]["others"][0]["command"].s;
+    EXPECT_NE(cmd.find("line\nbreak say \"hi\" bad?"), std::string::npos) << cmd;
+    EXPECT_NE(res.out.find("bad\\ufffd"), std::string::npos) << res.out;
 }

@@ -25,25 +25,33 @@ namespace {
 // test reads to end-of-file, so readiness needs no sleep) and keeps "w" open until the test
 // closes its end of "release".
 int hold_until_released() {
+    // Every handle is taken before "taken" is closed: inherited() checks the manifest against
+    // our parent's PID each time, and an orphaning parent exits once "taken" is closed.
     auto w = tether::inherited("w");
     auto release = tether::inherited("release");
-    {
-        auto ready = tether::inherited("ready");
-        tether::write_all(ready, std::to_string(tether::this_process_id()));
-    }
+    auto ready = tether::inherited("ready");
+    auto names = tether::inherited_names();
+    if (std::find(names.begin(), names.end(), "taken") != names.end()) tether::inherited("taken").reset();
+    tether::write_all(ready, std::to_string(tether::this_process_id()));
+    ready.reset();
     std::byte b[1];
     (void)tether::read(release, b);  // end-of-file when the test lets go
     return w ? 0 : 1;
 }
 
 // Passes this process's "w", "ready" and "release" on to a new holder; `wait` keeps us alive
-// as its parent (so it is our grandchild), otherwise we exit at once and orphan it.
+// as its parent (so it is our grandchild), otherwise we exit as soon as it has taken its
+// handles and orphan it. (Not earlier: the manifest names the spawning PID, so a child whose
+// parent is already gone, re-parented to init, rightly refuses it.)
 int spawn_holder(bool wait) {
     auto opt = tether_test::role_options("holders_hold");
     // The leak made on purpose: tether gives a child only what it is passed, so pass it.
     for (const char* name : {"w", "ready", "release"}) opt.pass(tether::inherited(name), name);
+    auto [taken_r, taken_w] = tether::make_pipe();
+    opt.pass(std::move(taken_w), "taken");
     tether::child c = tether::spawn(std::move(opt));
     if (!wait) {
+        (void)tether::read_to_end(taken_r);
         c.detach();
         return 0;
     }
@@ -66,8 +74,10 @@ struct held_pipe {
     std::int64_t holder_pid{0};
 };
 
-held_pipe start_holder(const std::string& role) {
-    auto [r, w] = tether::make_pipe();
+// `ours` stays with the test; `theirs` goes to the holder as "w".
+held_pipe start_holder(const std::string& role, tether::unique_handle ours, tether::unique_handle theirs) {
+    auto r = std::move(ours);
+    auto w = std::move(theirs);
     auto [ready_r, ready_w] = tether::make_pipe();
     auto [release_r, release_w] = tether::make_pipe();
     auto opt = tether_test::role_options(role);
@@ -78,6 +88,11 @@ held_pipe start_holder(const std::string& role) {
     EXPECT_FALSE(ec) << "the holder never said it was ready: " << ec.message();
     h.holder_pid = pid.empty() ? 0 : std::stoll(pid);
     return h;
+}
+
+held_pipe start_holder(const std::string& role) {
+    auto [r, w] = tether::make_pipe();
+    return start_holder(role, std::move(r), std::move(w));
 }
 
 tether::held_object only_object(const tether::holders_report& rep) {
@@ -226,8 +241,38 @@ TEST(Holders, WholeProcessListsEveryPipeAndUnixSocketOrderedByFd) {
     ASSERT_EQ(sock->others.size(), 1u);  // the duplicate; the peer s1 is another object
     EXPECT_EQ(sock->others[0].fd, s0_copy.get());
     EXPECT_NE(find(s1.get())->inode, sock->inode);
-    EXPECT_TRUE(sock->verdict.empty());
+    EXPECT_EQ(sock->peer_inode, find(s1.get())->inode);
+    ASSERT_EQ(sock->peer_holders.size(), 1u);
+    EXPECT_EQ(sock->peer_holders[0].fd, s1.get());
+    EXPECT_EQ(sock->peer_holders[0].rel, tether::relation::self);
+    EXPECT_TRUE(contains(sock->verdict, "end-of-file will not arrive while the peer socket " +
+                                            std::to_string(sock->peer_inode) + " is held by this process itself (fd " +
+                                            std::to_string(s1.get()) + ")"))
+        << sock->verdict;
     EXPECT_TRUE(contains(tether::describe(rep), "socket:[" + std::to_string(sock->inode) + "]"));
+}
+
+TEST(Holders, SocketPeerHeldByAChildIsNamedThenSeenClosed) {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    held_pipe h = start_holder("holders_hold", tether::unique_handle(sv[0]), tether::unique_handle(sv[1]));
+    auto o = only_object(tether::holders(tether::this_process_id(), h.read.get()));
+    EXPECT_EQ(o.kind, tether::object_kind::unix_socket);
+    EXPECT_TRUE(o.others.empty());
+    ASSERT_NE(o.peer_inode, 0u);
+    ASSERT_EQ(o.peer_holders.size(), 1u);
+    EXPECT_EQ(o.peer_holders[0].pid, h.holder_pid);
+    EXPECT_EQ(o.peer_holders[0].fd, 3);
+    EXPECT_EQ(o.peer_holders[0].rel, tether::relation::child);
+    EXPECT_TRUE(contains(o.verdict, "is held by PID " + std::to_string(h.holder_pid))) << o.verdict;
+    EXPECT_FALSE(o.read_shut_down);
+
+    h.release.reset();
+    EXPECT_TRUE(h.proc.wait().success());
+    o = only_object(tether::holders(tether::this_process_id(), h.read.get()));
+    EXPECT_TRUE(o.peer_holders.empty());
+    EXPECT_TRUE(o.read_shut_down);
+    EXPECT_TRUE(contains(o.verdict, "the peer socket is closed or shut down: end-of-file arrives")) << o.verdict;
 }
 
 namespace {

@@ -47,14 +47,15 @@ std::string join(const std::vector<std::string>& parts) {
     return s.empty() ? "none: every copy is closed" : s;
 }
 
-// Counts every copy of both ends of the pipe whose read end is `server_fd` in this process.
+// Counts every copy of both ends of the pipe whose read end `server_end` is in this process.
 void show_copies(tether::borrowed_handle server_end) {
     auto report = tether::holders(our_pid(), server_end.get());
     const tether::held_object& pipe = report.objects.at(0);
     std::vector<std::string> readers{"this process (PID " + std::to_string(report.pid) + "), fd " +
                                      std::to_string(pipe.fd)};
     std::vector<std::string> writers;
-    for (const auto& h : pipe.others) (h.end == tether::object_end::read ? readers : writers).push_back(where(h));
+    for (const auto& h : pipe.others)
+        (h.end == tether::object_end::read ? readers : writers).push_back(where(h));
     say("     read end  (server): " + copies_word(readers.size()) + "  " + join(readers) + "\n" +
         "     write end (client): " + copies_word(writers.size()) + "  " + join(writers) + "\n");
 }
@@ -166,7 +167,8 @@ bool part_forgotten(milliseconds patience) {
 
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.1f", std::chrono::duration<double>(patience).count());
-    say("3. The parent reads to end-of-file, but gives up after " + std::string(secs) + " s (read_to_end_for):\n");
+    say("3. The parent reads to end-of-file, but gives up after " + std::string(secs) +
+        " s (read_to_end_for):\n");
     std::error_code ec;
     auto t0 = clock::now();
     std::string text = tether::read_to_end_for(server.handle(), patience, ec);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tether_cli {
 namespace {
@@ -58,16 +59,22 @@ std::string holder_json(const tether::holder& h) {
            field("generations", std::to_string(h.generations)) + "}";
 }
 
+std::string holders_array(const std::vector<tether::holder>& list) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < list.size(); ++i)
+        out += (i == 0 ? "\n        " : ",\n        ") + holder_json(list[i]);
+    return out + (list.empty() ? "]" : "\n      ]");
+}
+
 std::string object_json(const tether::held_object& o) {
-    std::string others = "[";
-    for (std::size_t i = 0; i < o.others.size(); ++i)
-        others += (i == 0 ? "\n        " : ",\n        ") + holder_json(o.others[i]);
-    others += o.others.empty() ? "]" : "\n      ]";
+    std::string others = holders_array(o.others);
     return "{\n      " + field("fd", std::to_string(o.fd)) + ",\n      " +
            field("kind", quote(tether::to_string(o.kind))) + ",\n      " +
            field("inode", std::to_string(o.inode)) + ",\n      " +
            field("end", quote(tether::to_string(o.end))) + ",\n      " + field("others", others) +
-           ",\n      " + field("verdict", o.verdict.empty() ? "null" : quote(o.verdict)) + "\n    }";
+           ",\n      " + field("peer_inode", std::to_string(o.peer_inode)) + ",\n      " +
+           field("peer_holders", holders_array(o.peer_holders)) + ",\n      " +
+           field("read_shut_down", o.read_shut_down ? "true" : "false") + ",\n      " + field("verdict", o.verdict.empty() ? "null" : quote(o.verdict)) + "\n    }";
 }
 
 }  // namespace

@@ -1,0 +1,184 @@
+// tether/channel.hpp — a duplex message channel to a child (or parent) process that tells an
+// orderly goodbye from a crash and carries handles as first-class messages.
+//
+//     auto [ctl, theirs] = tether::make_channel();
+//     opt.pass(std::move(theirs), "control");          // the child: channel::inherited("control")
+//     auto worker = tether::spawn(std::move(opt));
+//     ctl.send("job 1");
+//     ctl.send_handle(std::move(file));                // to a running child
+//     auto msg = ctl.receive(worker);                  // data | goodbye | vanished (+ exit status)
+//     std::cout << msg.describe();                     // "vanished: killed by signal 9 (SIGKILL)"
+//
+// Sending. send() returns when the message (and anything queued before it) has been handed to
+// the operating system, so a message never waits in our memory while the sender blocks on
+// something else. For bursts, send_more() queues into a buffer that is written when it fills,
+// on the next send(), flush(), receive*(), and close() — so a receive() can never wait for a
+// reply to a request that is still sitting in our own buffer. Only send_more() data that was
+// never flushed is lost if the channel is destroyed. Like any pipe, a send blocks while the
+// peer's receive buffer is full (two peers that only send can deadlock each other).
+//
+// Ending. close() flushes, sends a goodbye frame and closes: the peer then receives
+// message::kind::goodbye. The destructor closes WITHOUT goodbye and without flushing (it must
+// not block or throw): the peer receives kind::vanished, exactly as if this process had
+// crashed. Saying goodbye is a deliberate act; an exception unwinding past a channel is
+// reported to the peer as an abnormal end, which it is.
+//
+// Limits and errors. Every frame header is validated before anything is trusted or allocated;
+// a malformed, truncated or unknown frame is errc::protocol_error, a payload above
+// channel_options::max_message_size is errc::message_too_large, and either one closes the
+// channel (later calls report errc::closed). A peer leaving is not an error for receive():
+// it is a message (goodbye / vanished). For send() it is errc::peer_gone: the error_code
+// overloads report it without throwing.
+//
+// Threads: a channel is not synchronised; use it from one thread at a time (like an Asio socket).
+#pragma once
+
+#include <tether/handle.hpp>
+#include <tether/pipe.hpp>
+#include <tether/spawn.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace tether {
+
+/// Limits applied to what this end receives (and sends).
+struct channel_options {
+    /// Largest payload accepted or sent, in bytes (at most 4 GiB - 1: the length is 32-bit).
+    std::size_t max_message_size{16u * 1024 * 1024};
+};
+
+/// One thing received from a channel.
+struct message {
+    enum class kind {
+        data,      ///< a payload and/or handles
+        goodbye,   ///< the peer called close(): it ended in order
+        vanished,  ///< end-of-file without goodbye: the peer crashed, was killed, or dropped its end
+    };
+    kind what{kind::data};
+    /// The bytes sent (data only).
+    std::vector<std::byte> payload;
+    /// Handles sent with the message, owned by the receiver now (never inheritable).
+    std::vector<unique_handle> handles;
+    /// With channel::receive(child&): how the peer process ended, once known.
+    std::optional<exit_status> peer_status;
+    /// With channel::receive(child&): the peer process had not ended within the reap timeout.
+    bool peer_running{false};
+
+    [[nodiscard]] bool is_data() const noexcept { return what == kind::data; }
+    [[nodiscard]] bool is_goodbye() const noexcept { return what == kind::goodbye; }
+    [[nodiscard]] bool is_vanished() const noexcept { return what == kind::vanished; }
+    /// The payload as text (a view into payload).
+    [[nodiscard]] std::string_view text() const noexcept;
+    /// "data (5 bytes, 1 handle)", "goodbye", "vanished", "vanished: exited with code 3",
+    /// "vanished: killed by signal 9 (SIGKILL)", "vanished: still running".
+    [[nodiscard]] std::string describe() const;
+};
+
+class channel;
+
+/// Our end and the end meant for the peer, as make_channel() splits them.
+struct channel_pair;
+
+/// A new connected channel. `theirs` is a raw handle to give to a child with
+/// spawn_options::pass(std::move(theirs), "control"); the child opens it with
+/// channel::inherited("control"). Neither end is inheritable (socketpair(SOCK_CLOEXEC)).
+/// @throws std::system_error if the system is out of descriptors.
+channel_pair make_channel(channel_options options = {});
+
+class channel {
+public:
+    channel() noexcept;
+    /// Adopts one end of a channel (e.g. a handle received in a message). Validates it.
+    /// @throws std::system_error(errc::invalid_argument) if `h` is not a channel end; `h` is
+    ///         closed then.
+    explicit channel(unique_handle&& h, channel_options options = {});
+    channel(channel&&) noexcept;
+    channel& operator=(channel&&) noexcept;
+    channel(const channel&) = delete;
+    channel& operator=(const channel&) = delete;
+    /// Closes without goodbye and without flushing (see the header comment). Never throws,
+    /// never blocks.
+    ~channel();
+
+    /// The child's side: the channel the parent passed under `name`.
+    /// @throws std::system_error: errc::no_manifest, errc::unknown_handle_name (from
+    ///         tether::inherited), errc::invalid_argument if that handle is not a channel end.
+    static channel inherited(std::string_view name, channel_options options = {});
+
+    [[nodiscard]] bool is_open() const noexcept;
+    /// The OS object (socket / pipe) for diagnostics; invalid once closed.
+    [[nodiscard]] borrowed_handle native() const noexcept;
+
+    /// Sends one message; returns when it, and everything queued before it, is written.
+    /// @throws std::system_error: errc::peer_gone, errc::message_too_large, errc::closed.
+    void send(std::span<const std::byte> data);
+    void send(std::string_view text);
+    void send(std::span<const std::byte> data, std::error_code& ec);
+    void send(std::string_view text, std::error_code& ec);
+
+    /// Queues one message; it is written when the buffer fills, or by the next send(),
+    /// flush(), receive*() or close(). Same errors as send() (a full buffer is written here).
+    void send_more(std::span<const std::byte> data);
+    void send_more(std::string_view text);
+    void send_more(std::span<const std::byte> data, std::error_code& ec);
+    void send_more(std::string_view text, std::error_code& ec);
+
+    /// Writes everything queued by send_more().
+    void flush();
+    void flush(std::error_code& ec);
+
+    /// Sends a handle (with an empty payload); the peer receives it in message::handles. Our copy
+    /// is closed once the frame is written; it is closed as well if sending fails (a gone peer
+    /// cannot receive it), so the handle is never leaked on either side.
+    void send_handle(unique_handle&& h);
+    void send_handle(unique_handle&& h, std::error_code& ec);
+    /// Sends a payload with up to 64 handles in one message. `handles` is consumed either way.
+    void send_with_handles(std::span<const std::byte> data, std::vector<unique_handle>&& handles);
+    void send_with_handles(std::span<const std::byte> data, std::vector<unique_handle>&& handles,
+                           std::error_code& ec);
+
+    /// Blocks for the next message. Once goodbye or vanished was received, returns it again.
+    /// @throws std::system_error: errc::protocol_error / errc::message_too_large (the channel
+    ///         is closed then), errc::closed, or an OS error.
+    message receive();
+    /// On error sets `ec` and returns an empty data message (check `ec` first).
+    message receive(std::error_code& ec);
+    /// As receive(); nullopt if nothing complete arrived within `timeout` (the error_code
+    /// overload also sets errc::timed_out then). A partial frame stays buffered for the next call.
+    std::optional<message> receive_for(milliseconds timeout);
+    std::optional<message> receive_for(milliseconds timeout, std::error_code& ec);
+
+    /// As receive(), joined with the peer's process: on vanished, waits up to `reap_timeout`
+    /// for `peer` to end and records its exit status in message::peer_status, so describe()
+    /// says "vanished: killed by signal 9 (SIGKILL)". (End-of-file can come a moment before
+    /// the process is reapable, hence the wait.)
+    message receive(child& peer, milliseconds reap_timeout = std::chrono::seconds(5));
+    std::optional<message> receive_for(milliseconds timeout, child& peer,
+                                       milliseconds reap_timeout = std::chrono::seconds(5));
+
+    /// Flushes, sends goodbye, closes. The handle is closed even when this fails. If the peer's
+    /// goodbye (or its vanishing) was already received, just closes: nobody is there to hear it.
+    /// @throws std::system_error (e.g. errc::peer_gone if the peer is already gone).
+    void close();
+    void close(std::error_code& ec) noexcept;
+
+private:
+    friend channel_pair make_channel(channel_options);
+    struct state;
+    std::unique_ptr<state> s_;
+};
+
+struct channel_pair {
+    channel ours;
+    unique_handle theirs;
+};
+
+}  // namespace tether

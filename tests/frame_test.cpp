@@ -1,0 +1,166 @@
+// The frame decoder on its own: a table of headers good and bad, and the stream reader fed in
+// every possible split. No processes involved.
+#include "detail/frame.hpp"
+
+#include <tether/error.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+namespace {
+
+using tether::detail::frame;
+using tether::detail::frame_header_size;
+using tether::detail::frame_kind;
+using tether::detail::frame_limits;
+using tether::detail::frame_reader;
+
+std::vector<std::byte> bytes(std::initializer_list<int> v) {
+    std::vector<std::byte> out;
+    for (int b : v) out.push_back(static_cast<std::byte>(b));
+    return out;
+}
+
+std::vector<std::byte> data_frame(std::string_view text, std::size_t handles = 0) {
+    std::vector<std::byte> out;
+    std::vector<std::uint64_t> wire(handles, 0);
+    tether::detail::append_frame(out, frame_kind::data, wire, std::as_bytes(std::span(text.data(), text.size())));
+    return out;
+}
+
+struct header_case {
+    const char* name;
+    std::vector<std::byte> header;
+    std::error_code expected;
+};
+
+TEST(FrameHeader, TableOfValidAndInvalidHeaders) {
+    using tether::errc;
+    const std::error_code ok{};
+    const header_case cases[] = {
+        {"data, 5 bytes", bytes({0x54, 0x54, 1, 1, 0, 0, 0, 0, 5, 0, 0, 0}), ok},
+        {"goodbye", bytes({0x54, 0x54, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0}), ok},
+        {"data, 64 handles", bytes({0x54, 0x54, 1, 1, 0, 0, 64, 0, 0, 0, 0, 0}), ok},
+        {"length exactly the maximum", bytes({0x54, 0x54, 1, 1, 0, 0, 0, 0, 0, 4, 0, 0}), ok},
+        {"bad magic", bytes({0x54, 0x55, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0}), errc::protocol_error},
+        {"text instead of a frame", bytes({'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', '\n'}), errc::protocol_error},
+        {"version 2", bytes({0x54, 0x54, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0}), errc::protocol_error},
+        {"kind 0", bytes({0x54, 0x54, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}), errc::protocol_error},
+        {"kind 3 (unknown)", bytes({0x54, 0x54, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0}), errc::protocol_error},
+        {"kind 255", bytes({0x54, 0x54, 1, 255, 0, 0, 0, 0, 0, 0, 0, 0}), errc::protocol_error},
+        {"reserved flag bit 0", bytes({0x54, 0x54, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0}), errc::protocol_error},
+        {"reserved flag bit 15", bytes({0x54, 0x54, 1, 1, 0, 0x80, 0, 0, 0, 0, 0, 0}), errc::protocol_error},
+        {"65 handles", bytes({0x54, 0x54, 1, 1, 0, 0, 65, 0, 0, 0, 0, 0}), errc::protocol_error},
+        {"65535 handles", bytes({0x54, 0x54, 1, 1, 0, 0, 0xff, 0xff, 0, 0, 0, 0}), errc::protocol_error},
+        {"goodbye with payload", bytes({0x54, 0x54, 1, 2, 0, 0, 0, 0, 1, 0, 0, 0}), errc::protocol_error},
+        {"goodbye with a handle", bytes({0x54, 0x54, 1, 2, 0, 0, 1, 0, 0, 0, 0, 0}), errc::protocol_error},
+        {"length maximum + 1", bytes({0x54, 0x54, 1, 1, 0, 0, 0, 0, 1, 4, 0, 0}), errc::message_too_large},
+        {"length 4 GiB - 1", bytes({0x54, 0x54, 1, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}), errc::message_too_large},
+    };
+    frame_limits limits{1024, 64};
+    for (const auto& c : cases) {
+        tether::detail::frame_header h;
+        auto ec = tether::detail::decode_header(std::span<const std::byte, frame_header_size>(c.header.data(), frame_header_size),
+                                                limits, h);
+        EXPECT_EQ(ec, c.expected) << c.name << ": got " << ec.message();
+    }
+}
+
+TEST(FrameHeader, EncodeDecodeRoundTrip) {
+    tether::detail::frame_header in{frame_kind::data, 0, 3, 70000}, out;
+    std::array<std::byte, frame_header_size> buf{};
+    tether::detail::encode_header(in, buf);
+    EXPECT_EQ(std::to_integer<int>(buf[0]), 0x54);
+    EXPECT_EQ(std::to_integer<int>(buf[8]), 70000 & 0xff);  // little-endian length
+    ASSERT_FALSE(tether::detail::decode_header(buf, frame_limits{}, out));
+    EXPECT_EQ(out.kind, in.kind);
+    EXPECT_EQ(out.handle_count, 3);
+    EXPECT_EQ(out.payload_length, 70000u);
+}
+
+// Feeds `stream` to a reader in chunks of `chunk` bytes; collects frames until an error.
+std::vector<frame> feed(frame_reader& r, const std::vector<std::byte>& stream, std::size_t chunk, std::error_code& ec) {
+    std::vector<frame> got;
+    std::size_t at = 0;
+    for (;;) {
+        frame f;
+        auto st = r.next(f, ec);
+        if (st == frame_reader::status::frame) {
+            got.push_back(std::move(f));
+            continue;
+        }
+        if (st == frame_reader::status::error) return got;
+        if (at == stream.size()) {
+            ec = r.at_eof();
+            return got;
+        }
+        auto space = r.space();
+        std::size_t n = std::min({chunk, space.size(), stream.size() - at});
+        std::memcpy(space.data(), stream.data() + at, n);
+        r.commit(n);
+        at += n;
+    }
+}
+
+TEST(FrameReader, ManyFramesInAnySplitDecodeIdentically) {
+    std::vector<std::byte> stream;
+    for (auto part : {data_frame("one"), data_frame(""), data_frame("three", 2), data_frame(std::string(9000, 'x'))})
+        stream.insert(stream.end(), part.begin(), part.end());
+    for (std::size_t chunk : {1u, 2u, 7u, 12u, 13u, 4096u, 100000u}) {
+        frame_reader r(frame_limits{}, 4096);
+        std::error_code ec;
+        auto frames = feed(r, stream, chunk, ec);
+        ASSERT_FALSE(ec) << "chunk " << chunk << ": " << ec.message();
+        ASSERT_EQ(frames.size(), 4u) << "chunk " << chunk;
+        EXPECT_EQ(frames[0].payload.size(), 3u);
+        EXPECT_EQ(frames[1].payload.size(), 0u);
+        EXPECT_EQ(frames[2].wire_handles.size(), 2u);
+        EXPECT_EQ(frames[3].payload.size(), 9000u);
+        EXPECT_EQ(std::to_integer<char>(frames[3].payload[8999]), 'x');
+    }
+}
+
+TEST(FrameReader, TruncatedFrameAtEndOfFileIsAProtocolError) {
+    auto whole = data_frame("hello");
+    for (std::size_t cut = 1; cut < whole.size(); ++cut) {
+        frame_reader r;
+        std::error_code ec;
+        auto frames = feed(r, std::vector<std::byte>(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(cut)), 64, ec);
+        EXPECT_TRUE(frames.empty());
+        EXPECT_EQ(ec, tether::errc::protocol_error) << "cut at " << cut;
+    }
+    frame_reader r;
+    std::error_code ec;
+    EXPECT_EQ(feed(r, whole, 64, ec).size(), 1u);
+    EXPECT_FALSE(ec) << "a stream that ends between frames is clean";
+}
+
+// The error comes from the 12 header bytes alone, before the payload is allocated (that no
+// allocation follows an unvalidated length is checked by fuzz/frame_fuzz.cpp run with
+// -malloc_limit_mb=1).
+TEST(FrameReader, OversizedLengthFailsAtTheHeaderAndStaysFailed) {
+    frame_reader r(frame_limits{100, 64});
+    std::error_code ec;
+    auto frames = feed(r, data_frame(std::string(101, 'y')), 4096, ec);
+    EXPECT_TRUE(frames.empty());
+    EXPECT_EQ(ec, tether::errc::message_too_large);
+    frame f;
+    EXPECT_EQ(r.next(f, ec), frame_reader::status::error);  // sticky
+    EXPECT_EQ(ec, tether::errc::message_too_large);
+    EXPECT_TRUE(r.space().empty());
+}
+
+TEST(FrameReader, GarbageAfterAGoodFrameIsAProtocolError) {
+    auto stream = data_frame("ok");
+    auto junk = bytes({0x54, 0x54, 1, 9, 0, 0, 0, 0, 0, 0, 0, 0});
+    stream.insert(stream.end(), junk.begin(), junk.end());
+    frame_reader r;
+    std::error_code ec;
+    auto frames = feed(r, stream, 5, ec);
+    EXPECT_EQ(frames.size(), 1u);
+    EXPECT_EQ(ec, tether::errc::protocol_error);
+}
+
+}  // namespace
