@@ -129,8 +129,6 @@ int child_main(void* arg) noexcept {
     fail(p, exec_plan::step::exec);
 }
 
-}  // namespace
-
 // The report pipe, its write end moved to close_from or above so that no dup2 in the child
 // overwrites it. Both ends close-on-exec: exec closes the child's write end.
 bool open_report_pipe(exec_plan& plan, int& read_end) noexcept {
@@ -167,6 +165,8 @@ void collect_report(exec_plan& plan, pid_t pid, int read_end) noexcept {
         }  // reap the failed child: no zombie
     }
 }
+
+}  // namespace
 
 pid_t clone_and_exec(exec_plan& plan) noexcept {
     int read_end = -1;
