@@ -9,10 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdint>
 #include <iostream>
 #include <sys/socket.h>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -214,4 +216,30 @@ TEST(PosixChildDescriptors, FallbackLeavesNoDescriptorInTheParent) {
     auto before = tether_test::open_fds();
     EXPECT_EQ(child_fds(tether_test::role_options("list_fds")), "0,1,2");
     EXPECT_EQ(tether_test::join(tether_test::open_fds()), tether_test::join(before));
+}
+
+TEST(PosixChildDescriptors, StraysOpenedByAnotherThreadMeanwhileNeverReachTheChild) {
+    // Another thread keeps opening descriptors without O_CLOEXEC while we spawn. The child closes
+    // from its own copy of the descriptor table (taken at clone), so none can slip through, on
+    // either path.
+    std::atomic<bool> stop{false};
+    std::thread churn([&] {
+        while (!stop.load()) {
+            int fds[8];
+            for (int& fd : fds) fd = ::open("/dev/null", O_RDONLY);
+            for (int fd : fds) ::close(fd);
+        }
+    });
+    int leaks = 0;
+    std::string first;
+    for (bool fallback : {false, true}) {
+        fallback_forced mode(fallback);
+        for (int i = 0; i < 100; ++i) {
+            auto text = child_fds(tether_test::role_options("list_fds"));
+            if (text != "0,1,2" && leaks++ == 0) first = text;
+        }
+    }
+    stop = true;
+    churn.join();
+    EXPECT_EQ(leaks, 0) << "first leak: " << first;
 }
