@@ -83,11 +83,20 @@ unique_handle inherited(std::string_view name) {
     if (!ec) return h;
     std::vector<detail::manifest_entry> entries;
     (void)read_manifest(entries);
+    bool taken = false;
+    {
+        std::lock_guard lock(taken_mutex);
+        taken = taken_names.count(std::string(name)) != 0;
+    }
     std::string what = "inherited('" + std::string(name) + "')";
-    if (ec == errc::unknown_handle_name)
-        what += ": not passed, or already taken (passed: " + names_of(entries) + ")";
+    if (ec == errc::unknown_handle_name && taken)
+        what += ": already taken by an earlier inherited() call (a handle has one owner)";
+    else if (ec == errc::unknown_handle_name)
+        what += ": the parent passed no handle of that name (passed: " + names_of(entries) + ")";
     else if (ec == errc::no_manifest)
         what += std::string(": no ") + manifest_variable + " for this process";
+    else if (ec == errc::invalid_handle_string)
+        what += std::string(": malformed ") + manifest_variable + " in the environment";
     throw_error(ec, what);
 }
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <set>
 
 namespace tether {
@@ -28,7 +29,9 @@ spawn_options& spawn_options::pass(unique_handle&& h, std::string name) {
 }
 
 spawn_options& spawn_options::pass_at(int child_fd, unique_handle&& h, std::string name) {
-    handles.push_back({std::move(h), std::move(name), child_fd});
+    // -1 in `passed::child_fd` means "next free"; pass_at(-1) is a mistake, not a pass(): keep it
+    // negative but distinct so that spawn() refuses it.
+    handles.push_back({std::move(h), std::move(name), child_fd == -1 ? std::numeric_limits<int>::min() : child_fd});
     return *this;
 }
 
@@ -77,9 +80,11 @@ std::error_code check_passed(const spawn_options& opt, std::string& what) {
             return fail(what, which + ": a name may hold only letters, digits, '_', '-', '.'");
         if (!p.name.empty() && !names.insert(p.name).second)
             return fail(what, which + ": the name is used twice");
-        if (p.child_fd != -1 && p.child_fd < 3)
-            return fail(what, which + ": child descriptor " + std::to_string(p.child_fd) +
+        if (p.child_fd != -1 && p.child_fd < 3) {
+            int shown = p.child_fd == std::numeric_limits<int>::min() ? -1 : p.child_fd;
+            return fail(what, which + ": child descriptor " + std::to_string(shown) +
                                   " is below 3 (0-2 are stdio; use spawn_options::in/out/err)");
+        }
         if (p.child_fd != -1 && !fds.insert(p.child_fd).second)
             return fail(what, which + ": child descriptor " + std::to_string(p.child_fd) +
                                   " is used twice");
@@ -160,35 +165,43 @@ const std::string* find_env(const std::vector<std::string>& env, std::string_vie
     return nullptr;
 }
 
-std::vector<std::string> build_environment(const spawn_options& opt,
-                                           const std::vector<std::string>& inherited,
-                                           const std::string& manifest,
+bool inherited_variable_dropped(const spawn_options& opt, std::string_view name, bool fold_case) {
+    if (same_name(name, manifest_variable, fold_case) || same_name(name, manifest_parent_variable, fold_case))
+        return true;  // a stale manifest of ours must never reach a child (it names our numbers)
+    for (const auto& u : opt.env_unset)
+        if (same_name(name, u, fold_case)) return true;
+    for (const auto& [k, v] : opt.env_set)
+        if (same_name(name, k, fold_case)) return true;
+    return false;
+}
+
+std::vector<std::string> added_environment(const spawn_options& opt, const std::string& manifest,
                                            const std::string& parent_pid, bool fold_case) {
-    auto dropped = [&](std::string_view name) {
-        if (same_name(name, manifest_variable, fold_case) ||
-            same_name(name, manifest_parent_variable, fold_case))
-            return true;
-        for (const auto& u : opt.env_unset)
-            if (same_name(name, u, fold_case)) return true;
-        for (const auto& [k, v] : opt.env_set)
-            if (same_name(name, k, fold_case)) return true;
-        return false;
-    };
     std::vector<std::string> env;
-    if (opt.inherit_environment) {
-        env.reserve(inherited.size() + opt.env_set.size() + 2);
-        for (const auto& e : inherited)
-            if (!dropped(name_of(e))) env.push_back(e);
-    }
-    for (const auto& kv : opt.env_set) {  // no structured binding: clang 14 cannot capture one
+    for (const auto& var : opt.env_set) {  // not a structured binding: clang 14 cannot capture one
         bool unset = std::any_of(opt.env_unset.begin(), opt.env_unset.end(),
-                                 [&](const std::string& u) { return same_name(u, kv.first, fold_case); });
-        if (!unset) env.push_back(kv.first + "=" + kv.second);
+                                 [&](const std::string& u) { return same_name(u, var.first, fold_case); });
+        if (!unset) env.push_back(var.first + "=" + var.second);
     }
     if (!manifest.empty()) {
         env.push_back(std::string(manifest_variable) + "=" + manifest);
         env.push_back(std::string(manifest_parent_variable) + "=" + parent_pid);
     }
+    return env;
+}
+
+std::vector<std::string> build_environment(const spawn_options& opt,
+                                           const std::vector<std::string>& inherited,
+                                           const std::string& manifest,
+                                           const std::string& parent_pid, bool fold_case) {
+    std::vector<std::string> env;
+    if (opt.inherit_environment) {
+        env.reserve(inherited.size() + opt.env_set.size() + 2);
+        for (const auto& e : inherited)
+            if (!inherited_variable_dropped(opt, name_of(e), fold_case)) env.push_back(e);
+    }
+    auto added = added_environment(opt, manifest, parent_pid, fold_case);
+    env.insert(env.end(), std::make_move_iterator(added.begin()), std::make_move_iterator(added.end()));
     return env;
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -435,5 +436,75 @@ TEST(Errors, CategoryAndMessages) {
     } catch (const std::system_error& e) {
         EXPECT_EQ(e.code(), tether::errc::timed_out);
         EXPECT_NE(std::string(e.what()).find("reading X"), std::string::npos);
+    }
+}
+
+// ---- every error_code overload clears the code on success (a stale error must not survive)
+
+TEST(ErrorCodeOverloads, ClearTheCodeOnSuccess) {
+    const std::error_code stale = tether::errc::closed;
+    auto [r, w] = tether::make_pipe();
+    std::error_code ec = stale;
+    auto d = w.duplicate(ec);
+    EXPECT_FALSE(ec);
+    ec = stale;
+    EXPECT_EQ(tether::write_all(w, bytes("abc"), ec), 3u);
+    EXPECT_FALSE(ec);
+    ec = stale;
+    EXPECT_EQ(tether::write_all_for(w, bytes("def"), 1s, ec), 3u);
+    EXPECT_FALSE(ec);
+    std::byte buf[3];
+    ec = stale;
+    EXPECT_EQ(tether::read(r, buf, ec), 3u);
+    EXPECT_FALSE(ec);
+    ec = stale;
+    EXPECT_EQ(tether::read_for(r, buf, 1s, ec), 3u);
+    EXPECT_FALSE(ec);
+    w.reset();
+    d.reset();
+    ec = stale;
+    EXPECT_EQ(tether::read_to_end_for(r, 1s, ec), "");
+    EXPECT_FALSE(ec);
+    tether::native_handle out = tether::invalid_native_handle();
+    auto p = tether::make_pipe();
+    EXPECT_FALSE(tether::check_pipe_handle_string(tether::direction::in, tether::to_handle_string(p.read), out));
+    EXPECT_EQ(out, p.read.get());
+}
+
+TEST(ErrorCodeOverloads, FillTheCodeOnFailure) {
+    auto [r, w] = tether::make_pipe();
+    std::error_code ec;
+    std::byte buf[3];
+    EXPECT_EQ(tether::read_for(r, buf, 1ms, ec), 0u);
+    EXPECT_EQ(ec, tether::errc::timed_out);
+    ec.clear();
+    EXPECT_EQ(tether::read_to_end_for(r, 1ms, ec), "");
+    EXPECT_EQ(ec, tether::errc::timed_out);
+    tether::native_handle out = tether::invalid_native_handle();
+    EXPECT_EQ(tether::check_pipe_handle_string(tether::direction::in, tether::to_handle_string(w), out),
+              tether::errc::wrong_direction);
+    EXPECT_EQ(out, tether::invalid_native_handle()) << "nothing is handed out on failure";
+}
+
+TEST(Pipe, LargeWritesCompleteWhileAReaderDrains) {
+    // Far more than a pipe holds: write_all and write_all_for must loop over partial writes.
+    std::string data(1 << 20, '\0');
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 26);
+    for (bool timed : {false, true}) {
+        auto ends = tether::make_pipe();  // not a structured binding: clang 14 cannot capture one
+        auto& w = ends.write;
+        std::string got;
+        std::thread reader([&] { got = tether::read_to_end(ends.read); });
+        if (timed) {
+            std::error_code ec;
+            EXPECT_EQ(tether::write_all_for(w, bytes(data), 20s, ec), data.size());
+            EXPECT_FALSE(ec) << ec.message();
+        } else {
+            tether::write_all(w, data);
+        }
+        w.reset();
+        reader.join();
+        EXPECT_EQ(got.size(), data.size());
+        EXPECT_TRUE(got == data);
     }
 }

@@ -83,6 +83,22 @@ TETHER_CHILD_ROLE(write_names) {
     return 0;
 }
 
+// inherited(name, ec) clears a stale code on success and fills it for a second take.
+TETHER_CHILD_ROLE(inherited_ec) {
+    std::error_code ec = tether::errc::closed;
+    auto h = tether::inherited(args.at(0), ec);
+    if (ec || !h) return 10;
+    auto again = tether::inherited(args.at(0), ec);
+    if (ec != tether::errc::unknown_handle_name || again) return 11;
+    try {
+        (void)tether::inherited(args.at(0));
+        return 12;
+    } catch (const std::system_error& e) {
+        if (std::string(e.what()).find("already taken") == std::string::npos) return 13;
+    }
+    return 0;
+}
+
 TETHER_CHILD_ROLE(print_inherited_names) {
     for (const auto& n : tether::inherited_names()) std::cout << n << "\n";
     std::error_code ec;
@@ -231,6 +247,14 @@ TEST(Spawn, InheritedNamesListsThePassedNames) {
     EXPECT_TRUE(contains(text, "only\n")) << text;
     EXPECT_TRUE(contains(text, "ec=" + tether::make_error_code(tether::errc::unknown_handle_name).message()))
         << text;
+}
+
+TEST(Spawn, InheritedErrorCodeOverloadClearsAndFills) {
+    auto a = tether::make_pipe(tether::direction::in);
+    auto opt = tether_test::role_options("inherited_ec", {"once"});
+    opt.pass(std::move(a.theirs), "once");
+    auto c = tether::spawn(std::move(opt));
+    EXPECT_EQ(c.wait().code, 0) << "10: not cleared; 11: second take not refused; 13: unclear message";
 }
 
 TEST(Spawn, AProcessWithoutAManifestHasNoHandles) {

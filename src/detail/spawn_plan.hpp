@@ -35,6 +35,15 @@ std::vector<std::string> build_environment(const spawn_options& opt,
                                            const std::string& manifest,
                                            const std::string& parent_pid, bool fold_case);
 
+/// True if an inherited variable `name` is not passed on: in env_unset, overridden by env_set,
+/// or a stale tether manifest. (build_environment's filter, for backends that avoid copying.)
+bool inherited_variable_dropped(const spawn_options& opt, std::string_view name, bool fold_case);
+
+/// The "NAME=value" strings spawn adds after the inherited ones: env_set minus env_unset, then
+/// the manifest and the parent id if `manifest` is not empty.
+std::vector<std::string> added_environment(const spawn_options& opt, const std::string& manifest,
+                                           const std::string& parent_pid, bool fold_case);
+
 /// The value of NAME in a "NAME=value" list, or nullptr.
 const std::string* find_env(const std::vector<std::string>& env, std::string_view name,
                             bool fold_case, std::string* storage);

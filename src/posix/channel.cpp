@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <optional>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -142,6 +143,28 @@ std::error_code channel_export_handles(channel_endpoint&, std::vector<unique_han
 
 std::size_t channel_max_out_of_band() noexcept { return scm_max_fd; }
 
+// A small frame without descriptors goes out with one plain send() from a stack copy: the
+// ping-pong case, where sendmsg's msghdr and iovec handling is measurable against a raw write.
+// nullopt = not small, or not all sent at once (the caller's general loop then goes on).
+std::optional<std::error_code> send_small(channel_endpoint& e, iovec*& iovs, std::size_t& count) {
+    constexpr std::size_t small_limit = 512;
+    std::array<std::byte, small_limit> buf;
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        if (total + iovs[i].iov_len > small_limit) return std::nullopt;
+        std::memcpy(buf.data() + total, iovs[i].iov_base, iovs[i].iov_len);
+        total += iovs[i].iov_len;
+    }
+    ssize_t n;
+    while ((n = ::send(e.fd.get(), buf.data(), total, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR) {
+    }
+    if (n == static_cast<ssize_t>(total)) return std::error_code{};
+    if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) return make_error_code(errc::peer_gone);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return last_os_error();
+    if (n > 0) advance(iovs, count, static_cast<std::size_t>(n));  // the rest by the general path
+    return std::nullopt;
+}
+
 std::error_code channel_write(channel_endpoint& e, std::span<const std::span<const std::byte>> parts,
                               std::vector<unique_handle>& out_of_band) {
     std::array<iovec, max_write_parts> iovs;  // no allocation per message
@@ -149,10 +172,13 @@ std::error_code channel_write(channel_endpoint& e, std::span<const std::span<con
     std::size_t count = 0;
     for (auto p : parts)
         if (!p.empty()) iovs[count++] = {const_cast<std::byte*>(p.data()), p.size()};  // NOLINT: sendmsg takes non-const
+    iovec* iov = iovs.data();
+    if (out_of_band.empty()) {
+        if (auto small = send_small(e, iov, count)) return *small;
+    }
     alignas(cmsghdr) char control[control_size];
     msghdr msg{};
     if (!out_of_band.empty()) put_rights(msg, control, out_of_band);
-    iovec* iov = iovs.data();
     std::error_code ec;
     while (count > 0) {
         msg.msg_iov = iov;

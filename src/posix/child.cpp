@@ -20,6 +20,13 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
+// Older kernel headers: the numbers are the same on every architecture (unified table).
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 
 namespace tether {
 
@@ -71,6 +78,11 @@ std::optional<exit_status> wait_once(pid_t pid, const unique_handle& pidfd, bool
                        : ::waitid(P_PID, static_cast<id_t>(pid), &si, flags);
         if (rc == 0) break;
         if (errno == EINTR) continue;
+        if (errno == EINVAL && pidfd) {
+            // Linux 5.3 has pidfd_open but not waitid(P_PIDFD) (5.4): the pid is still safe
+            // while the child is unreaped (see above), so wait by pid.
+            return wait_once(pid, unique_handle(), block, ec);
+        }
         ec = last_os_error();
         return std::nullopt;
     }
@@ -154,17 +166,18 @@ child& child::operator=(child&& o) noexcept {
     return *this;
 }
 
+// Never throws and never leaves a zombie without a way to reap it: a child whose state cannot
+// be settled here goes to the detached list (which falls back to the pid if the pidfd fails).
 child::~child() {
     if (pid_ < 0 || status_) return;
-    try {
-        if (kill_on_destroy_) {
-            kill();
-            wait();
-            return;
-        }
-        if (try_wait()) return;
-    } catch (const std::system_error&) {
-        return;  // already reaped elsewhere (ECHILD): nothing to hand over
+    auto pid = static_cast<pid_t>(pid_);
+    std::error_code ec;
+    if (kill_on_destroy_) {
+        // SIGKILL cannot be caught or ignored, so the blocking wait below is short.
+        (void)(process_ ? pidfd_send_signal(process_.get(), SIGKILL) : ::kill(pid, SIGKILL));
+        if (wait_once(pid, process_, true, ec) || (ec && ec.value() == ECHILD)) return;
+    } else if (wait_once(pid, process_, false, ec) || (ec && ec.value() == ECHILD)) {
+        return;  // already ended: reaped now (or, ECHILD, reaped elsewhere)
     }
     detach();
 }

@@ -3,9 +3,8 @@
 
 namespace tether::detail {
 
-/// Forces the fallback used when posix_spawn_file_actions_addclosefrom_np is missing
-/// (glibc < 2.34) or refused at run time: stray descriptors are listed from /proc/self/fd in
-/// the parent and closed one by one in the child.
+/// Forces the fallback used when close_range is missing (Linux < 5.9) or refused at run time
+/// (a seccomp filter): the child lists /proc/self/fd with getdents64 and closes one by one.
 void force_closefrom_fallback(bool on) noexcept;
 
 }  // namespace tether::detail

@@ -9,10 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdint>
 #include <iostream>
 #include <sys/socket.h>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -69,8 +71,10 @@ TEST(PosixCloexec, ChildStdioPipesAndPidfd) {
     opt.out = tether::stdio::pipe();
     opt.err = tether::stdio::pipe();
     auto c = tether::spawn(std::move(opt));
-    ASSERT_TRUE(c.process_handle()) << "pidfd_open is available on this kernel";
-    EXPECT_TRUE(cloexec(c.process_handle().get()));
+    if (c.process_handle())  // no pidfd under valgrind (no pidfd_open) or before Linux 5.3
+        EXPECT_TRUE(cloexec(c.process_handle().get()));
+    else
+        std::cout << "[ note     ] no pidfd for the child; its close-on-exec flag is not checked\n";
     auto in = c.take_stdin(), out = c.take_stdout(), err = c.take_stderr();
     EXPECT_TRUE(cloexec(in.get()));
     EXPECT_TRUE(cloexec(out.get()));
@@ -169,6 +173,17 @@ TEST(PosixChildDescriptors, OnlyStdioByDefault) {
     EXPECT_EQ(child_fds(tether_test::role_options("list_fds")), "0,1,2");
 }
 
+TEST(PosixChildDescriptors, NullStdioAndAWorkingDirectoryLeaveNothingExtra) {
+    // /dev/null and the directory are opened by spawn in the parent: never in the child.
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    auto opt = tether_test::role_options("list_fds");
+    opt.in = tether::stdio::null();
+    opt.err = tether::stdio::null();
+    opt.cwd = "/";
+    opt.pass(std::move(theirs), "x");
+    EXPECT_EQ(child_fds(std::move(opt)), "0,1,2,3");
+}
+
 namespace {
 
 void expect_exact_listing_with_strays() {
@@ -201,4 +216,30 @@ TEST(PosixChildDescriptors, FallbackLeavesNoDescriptorInTheParent) {
     auto before = tether_test::open_fds();
     EXPECT_EQ(child_fds(tether_test::role_options("list_fds")), "0,1,2");
     EXPECT_EQ(tether_test::join(tether_test::open_fds()), tether_test::join(before));
+}
+
+TEST(PosixChildDescriptors, StraysOpenedByAnotherThreadMeanwhileNeverReachTheChild) {
+    // Another thread keeps opening descriptors without O_CLOEXEC while we spawn. The child closes
+    // from its own copy of the descriptor table (taken at clone), so none can slip through, on
+    // either path.
+    std::atomic<bool> stop{false};
+    std::thread churn([&] {
+        while (!stop.load()) {
+            int fds[8];
+            for (int& fd : fds) fd = ::open("/dev/null", O_RDONLY);
+            for (int fd : fds) ::close(fd);
+        }
+    });
+    int leaks = 0;
+    std::string first;
+    for (bool fallback : {false, true}) {
+        fallback_forced mode(fallback);
+        for (int i = 0; i < 100; ++i) {
+            auto text = child_fds(tether_test::role_options("list_fds"));
+            if (text != "0,1,2" && leaks++ == 0) first = text;
+        }
+    }
+    stop = true;
+    churn.join();
+    EXPECT_EQ(leaks, 0) << "first leak: " << first;
 }

@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <fstream>
+#include <pthread.h>
 #include <cstring>
 #include <iostream>
 #include <poll.h>
@@ -88,6 +90,7 @@ TETHER_CHILD_ROLE(check_numbers) {
 TETHER_CHILD_ROLE(crash_segv) {
     rlimit none{0, 0};
     ::setrlimit(RLIMIT_CORE, &none);  // no core file from the test suite
+    std::signal(SIGSEGV, SIG_DFL);    // a sanitizer's handler would turn the crash into exit(1)
     std::raise(SIGSEGV);
     return 0;
 }
@@ -166,10 +169,12 @@ TEST(PosixSpawn, InheritedVariablesFromOurEnvironment) {
 TEST(PosixSpawn, AStaleManifestInOurEnvironmentIsNotPassedOn) {
     ASSERT_EQ(::setenv(tether::manifest_variable, "old:3", 1), 0);
     ASSERT_EQ(::setenv(tether::manifest_parent_variable, "1", 1), 0);
-    auto text = output_of(tether_test::role_options("print_env", {tether::manifest_variable}));
+    auto text = output_of(
+        tether_test::role_options("print_env", {tether::manifest_variable, tether::manifest_parent_variable}));
     ::unsetenv(tether::manifest_variable);
     ::unsetenv(tether::manifest_parent_variable);
-    EXPECT_EQ(text, std::string(tether::manifest_variable) + " unset\n");
+    EXPECT_EQ(text, std::string(tether::manifest_variable) + " unset\n" + tether::manifest_parent_variable +
+                        " unset\n");
 }
 
 TEST(PosixSpawn, WorkingDirectory) {
@@ -262,21 +267,42 @@ tether::pipe_pair high_pipe(int at) {
     return {moved_high(std::move(p.ours), at), moved_high(std::move(p.theirs), at + 1)};
 }
 
-// Puts `h` at exactly descriptor `fd` (which must be free), close-on-exec.
-tether::unique_handle placed_at(tether::unique_handle h, int fd) {
-    return tether::unique_handle(::dup3(h.get(), fd, O_CLOEXEC));
-}
+// Puts `h` at exactly descriptor `fd`, close-on-exec. Whatever held `fd` before (the test
+// runner may leak descriptors 3 and 4 into us) is parked high and put back by the destructor.
+class placed_at {
+public:
+    placed_at(tether::unique_handle h, int fd) : fd_(fd) {
+        if (!tether_test::fd_closed(fd)) {
+            parked_flags_ = ::fcntl(fd, F_GETFD);
+            parked_ = tether::unique_handle(::fcntl(fd, F_DUPFD_CLOEXEC, 800));
+        }
+        placed_ = tether::unique_handle(::dup3(h.get(), fd, O_CLOEXEC));
+    }
+    ~placed_at() {
+        if (!parked_) return;
+        ::dup3(parked_.get(), fd_, (parked_flags_ & FD_CLOEXEC) != 0 ? O_CLOEXEC : 0);
+    }
+    placed_at(const placed_at&) = delete;
+    placed_at& operator=(const placed_at&) = delete;
+    tether::unique_handle take() { return std::move(placed_); }
+
+private:
+    int fd_;
+    int parked_flags_{0};
+    tether::unique_handle parked_;
+    tether::unique_handle placed_;
+};
 
 }  // namespace
 
 TEST(PosixSpawn, SourcesAtTheTargetNumbersPassedSwapped) {
     auto x = high_pipe(700);
     auto y = high_pipe(710);
-    if (!tether_test::fd_closed(3) || !tether_test::fd_closed(4))
-        GTEST_SKIP() << "descriptors 3 and 4 are in use in this process; cannot place sources there";
     // The parent's 3 goes to the child's 4 and the parent's 4 to the child's 3.
-    auto at3 = placed_at(std::move(x.theirs), 3);
-    auto at4 = placed_at(std::move(y.theirs), 4);
+    placed_at slot3(std::move(x.theirs), 3);
+    placed_at slot4(std::move(y.theirs), 4);
+    auto at3 = slot3.take();
+    auto at4 = slot4.take();
     ASSERT_EQ(at3.get(), 3);
     ASSERT_EQ(at4.get(), 4);
     auto opt = tether_test::role_options("check_numbers", {"x=4", "y=3"});
@@ -289,8 +315,8 @@ TEST(PosixSpawn, SourcesAtTheTargetNumbersPassedSwapped) {
 
 TEST(PosixSpawn, SourceAtItsOwnTargetNumber) {
     auto x = high_pipe(720);
-    if (!tether_test::fd_closed(3)) GTEST_SKIP() << "descriptor 3 is in use in this process";
-    auto at3 = placed_at(std::move(x.theirs), 3);
+    placed_at slot3(std::move(x.theirs), 3);
+    auto at3 = slot3.take();
     ASSERT_EQ(at3.get(), 3);
     auto opt = tether_test::role_options("check_numbers", {"x=3"});
     opt.pass_at(3, std::move(at3), "x");  // close-on-exec must still be cleared in the child
@@ -300,7 +326,7 @@ TEST(PosixSpawn, SourceAtItsOwnTargetNumber) {
 }
 
 TEST(PosixSpawn, PassAtBelowThreeIsRejected) {
-    for (int fd : {0, 1, 2, -5}) {
+    for (int fd : {0, 1, 2, -1, -5}) {
         auto [ours, theirs] = tether::make_pipe(tether::direction::in);
         auto opt = tether_test::role_options("exit_with", {"0"});
         opt.pass_at(fd, std::move(theirs), "low");
@@ -308,6 +334,13 @@ TEST(PosixSpawn, PassAtBelowThreeIsRejected) {
         auto c = tether::spawn(std::move(opt), ec);
         EXPECT_EQ(ec, tether::errc::invalid_argument) << fd;
         EXPECT_FALSE(c);
+        std::string what;
+        try {
+            (void)tether::spawn(std::move(opt));
+        } catch (const std::system_error& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "child descriptor " + std::to_string(fd) + " is below 3")) << what;
         EXPECT_TRUE(opt.handles[0].h);  // NOLINT(bugprone-use-after-move)
     }
 }
@@ -358,6 +391,8 @@ void expect_spawn_failure(const failure_case& fc) {
     tether::spawn_options opt;
     opt.argv = {fc.program, "arg"};
     opt.cwd = fc.cwd;
+    opt.in = tether::stdio::null();       // temporaries of every kind, all to be closed on failure
+    opt.err = tether::stdio::pipe();
     opt.pass(std::move(theirs), "kept");
     try {
         (void)tether::spawn(std::move(opt));
@@ -378,9 +413,11 @@ void expect_spawn_failure(const failure_case& fc) {
     // The same options, fixed, succeed and consume the handle.
     opt.argv = {tether::current_executable_path(), "--role", "write_names", "kept"};
     opt.cwd.clear();
-    auto ok = tether::spawn(std::move(opt));
-    EXPECT_EQ(tether::read_to_end(ours), "kept");
-    EXPECT_TRUE(ok.wait().success());
+    {
+        auto ok = tether::spawn(std::move(opt));
+        EXPECT_EQ(tether::read_to_end(ours), "kept");
+        EXPECT_TRUE(ok.wait().success());
+    }  // and with it our end of its stderr pipe
     ours.reset();
     EXPECT_EQ(tether_test::join(tether_test::open_fds()), tether_test::join(before));
 }
@@ -493,6 +530,11 @@ tether::unique_handle watch(const tether::child& c) {
     return tether::unique_handle(::fcntl(c.process_handle().get(), F_DUPFD_CLOEXEC, 0));
 }
 
+#define TETHER_NEED_PIDFD(c)                                                                        \
+    if (!(c).process_handle())                                                                     \
+    GTEST_SKIP() << "no pidfd for the child (kernel < 5.3, or valgrind, which lacks pidfd_open): " \
+                    "this test watches the child through one"
+
 void wait_exit(const tether::unique_handle& pidfd) {
     pollfd p{pidfd.get(), POLLIN, 0};
     ASSERT_EQ(::poll(&p, 1, 20000), 1) << "the child did not end";
@@ -514,6 +556,7 @@ TEST(PosixChild, DestroyedWhileRunningIsDetachedAndReapedLater) {
         auto opt = tether_test::role_options("wait_stdin_eof");
         opt.in = tether::stdio::pipe();
         auto c = tether::spawn(std::move(opt));
+        TETHER_NEED_PIDFD(c);
         pidfd = watch(c);
         stdin_end = c.take_stdin();
     }  // destroyed while running: neither killed nor waited for
@@ -530,6 +573,7 @@ TEST(PosixChild, DestroyedAfterExitIsReapedAtOnce) {
     std::size_t before = tether::reap_detached();
     {
         auto c = tether::spawn(tether_test::role_options("exit_with", {"0"}));
+        TETHER_NEED_PIDFD(c);
         pidfd = watch(c);
         wait_exit(pidfd);
     }
@@ -544,6 +588,7 @@ TEST(PosixChild, KillOnDestroyKillsAndReaps) {
         opt.in = tether::stdio::pipe();
         opt.kill_on_destroy = true;
         auto c = tether::spawn(std::move(opt));
+        TETHER_NEED_PIDFD(c);
         pidfd = watch(c);
     }
     EXPECT_TRUE(reaped(pidfd));
@@ -555,6 +600,7 @@ TEST(PosixChild, MoveAssignOverARunningChildAppliesItsPolicy) {
     opt.in = tether::stdio::pipe();
     opt.kill_on_destroy = true;
     auto first = tether::spawn(std::move(opt));
+    TETHER_NEED_PIDFD(first);
     pidfd = watch(first);
     first = tether::spawn(tether_test::role_options("exit_with", {"0"}));
     EXPECT_TRUE(reaped(pidfd)) << "the overwritten child was killed and reaped";
@@ -566,6 +612,7 @@ TEST(PosixChild, ExplicitDetach) {
     auto opt = tether_test::role_options("wait_stdin_eof");
     opt.in = tether::stdio::pipe();
     auto c = tether::spawn(std::move(opt));
+    TETHER_NEED_PIDFD(c);
     auto pidfd = watch(c);
     auto in = c.take_stdin();
     c.detach();
@@ -584,4 +631,115 @@ TEST(PosixManifest, AGrandchildIgnoresItsParentsManifest) {
     opt.pass(std::move(theirs), "log");
     auto text = output_of(std::move(opt));
     EXPECT_EQ(text, "ec=" + tether::make_error_code(tether::errc::no_manifest).message() + "\n");
+}
+
+TEST(PosixManifest, AMalformedManifestIsReportedNotTrusted) {
+    for (std::string bad : {"log", "log:", "log:x", "log:3,", "a b:3", "log:3,log:4", "log:-3"}) {
+        auto opt = tether_test::role_options("print_inherited_names", {"log"});
+        opt.env_set[tether::manifest_variable] = bad;
+        opt.env_set[tether::manifest_parent_variable] = std::to_string(::getpid());
+        auto text = output_of(std::move(opt));
+        EXPECT_EQ(text, "ec=" + tether::make_error_code(tether::errc::invalid_handle_string).message() + "\n")
+            << bad;
+    }
+}
+
+// ---- signal state and limits
+
+TETHER_CHILD_ROLE(print_signal_state) {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("SigBlk:", 0) == 0 || line.rfind("SigIgn:", 0) == 0) std::cout << line << "\n";
+    return 0;
+}
+
+TEST(PosixSpawn, ChildStartsWithNoBlockedSignalsAndDefaultSigpipe) {
+    // Our thread blocks SIGPIPE and SIGUSR1 and the process ignores SIGPIPE; none of it reaches
+    // the child (an ignored SIGPIPE would make a child's writes fail silently instead of dying).
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    auto old_handler = std::signal(SIGPIPE, SIG_IGN);
+    auto text = output_of(tether_test::role_options("print_signal_state"));
+    std::signal(SIGPIPE, old_handler);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    EXPECT_TRUE(contains(text, "SigBlk:\t0000000000000000\n")) << text;
+    auto ign = text.substr(text.find("SigIgn:") + 8, 16);
+    auto mask = std::stoull(ign, nullptr, 16);
+    EXPECT_EQ(mask & (1ULL << (SIGPIPE - 1)), 0u) << text;
+}
+
+TEST(PosixSpawn, PassAtAboveTheDescriptorLimitIsAClearErrorAndKeepsTheHandle) {
+    rlimit lim{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lim), 0);
+    if (lim.rlim_cur > 1u << 20) GTEST_SKIP() << "RLIMIT_NOFILE is too large to exceed in a test";
+    int too_high = static_cast<int>(lim.rlim_cur) + 10;
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    auto opt = tether_test::role_options("exit_with", {"0"});
+    opt.pass_at(too_high, std::move(theirs), "high");
+    try {
+        (void)tether::spawn(std::move(opt));
+        FAIL() << "spawned";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), tether::errc::invalid_argument);
+        EXPECT_TRUE(contains(e.what(), std::to_string(too_high))) << e.what();
+        EXPECT_TRUE(contains(e.what(), "RLIMIT_NOFILE")) << e.what();
+    }
+    EXPECT_TRUE(opt.handles[0].h);  // NOLINT(bugprone-use-after-move)
+}
+
+TEST(PosixSpawn, ManyPassedHandlesGetConsecutiveNumbers) {
+    std::vector<tether::pipe_pair> pipes;
+    std::vector<std::string> expect;
+    auto opt = tether_test::role_options("check_numbers");
+    for (int i = 0; i < 60; ++i) {
+        pipes.push_back(tether::make_pipe(tether::direction::in));
+        auto name = "h" + std::to_string(i);
+        opt.pass(std::move(pipes.back().theirs), name);
+        opt.argv.push_back(name + "=" + std::to_string(3 + i));
+    }
+    auto c = tether::spawn(std::move(opt));
+    for (int i = 0; i < 60; ++i) EXPECT_EQ(tether::read_to_end(pipes[i].ours), "h" + std::to_string(i));
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(PosixSpawn, AnOverriddenVariableAppearsOnce) {
+    ASSERT_EQ(::setenv("TETHER_T_TWICE", "old", 1), 0);
+    auto opt = tether_test::role_options("print_environ");
+    opt.env_set["TETHER_T_TWICE"] = "new";
+    auto text = output_of(std::move(opt));
+    ::unsetenv("TETHER_T_TWICE");
+    EXPECT_TRUE(contains(text, "\nTETHER_T_TWICE=new\n"));
+    EXPECT_FALSE(contains(text, "TETHER_T_TWICE=old"));
+    EXPECT_EQ(text.find("TETHER_T_TWICE="), text.rfind("TETHER_T_TWICE="));
+}
+
+TEST(PosixSpawn, RelativePathEntriesAreSearchedInTheWorkingDirectory) {
+    tether_test::temp_dir dir;
+    auto bin = dir.subdir("bin");
+    ::symlink(tether::current_executable_path().c_str(), (bin + "/tether-rel-probe").c_str());
+    tether::spawn_options opt;
+    opt.argv = {"tether-rel-probe", "--role", "echo_args", "via relative PATH"};
+    opt.cwd = dir.path();
+    opt.env_set["PATH"] = "bin";  // relative: as the child, which starts in `cwd`, sees it
+    auto text = output_of(std::move(opt));
+    ::unlink((bin + "/tether-rel-probe").c_str());
+    EXPECT_EQ(text, "via relative PATH\n");
+}
+
+TEST(PosixSpawnFailure, RelativeProgramMissingInTheWorkingDirectory) {
+    tether_test::temp_dir dir;
+    tether::spawn_options opt;
+    opt.argv = {"./absent"};
+    opt.cwd = dir.path();
+    try {
+        (void)tether::spawn(std::move(opt));
+        FAIL() << "spawned";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), std::error_code(ENOENT, std::system_category()));
+        EXPECT_TRUE(contains(e.what(), "relative to working directory '" + dir.path() + "'")) << e.what();
+    }
 }

@@ -4,6 +4,7 @@
 // child's handle), and its parent must see end-of-file while all long-lived children still run:
 // a long-lived child that had inherited a short child's pipe would hold that EOF back forever.
 #include "harness.hpp"
+#include "posix/knobs.hpp"
 #include "posix/posix_util.hpp"
 
 #include <tether/tether.hpp>
@@ -28,7 +29,6 @@ TETHER_CHILD_ROLE(stress_short) {
 namespace {
 
 constexpr int short_threads = 2;
-constexpr int spawns_per_thread = 1000;
 constexpr int long_every = 50;  // a new long-lived child per this many short spawns (all threads)
 
 struct shared_state {
@@ -50,7 +50,7 @@ struct shared_state {
     }
 };
 
-void run_short(shared_state& s, int thread_no) {
+void run_short(shared_state& s, int thread_no, int spawns_per_thread) {
     for (int i = 0; i < spawns_per_thread; ++i) {
         auto token = "t" + std::to_string(thread_no) + "-" + std::to_string(i);
         try {
@@ -103,15 +103,13 @@ void run_long(shared_state& s, std::vector<long_lived>& out) {
     }
 }
 
-}  // namespace
-
-TEST(Stress, ConcurrentSpawnsNeverShareHandlesOrDelayEndOfFile) {
+void stress(int spawns_per_thread) {
     shared_state s;
     std::vector<long_lived> long_children;
     auto start = std::chrono::steady_clock::now();
     std::thread longs([&] { run_long(s, long_children); });
     std::vector<std::thread> shorts;
-    for (int t = 0; t < short_threads; ++t) shorts.emplace_back([&, t] { run_short(s, t); });
+    for (int t = 0; t < short_threads; ++t) shorts.emplace_back([&, t] { run_short(s, t, spawns_per_thread); });
     for (auto& t : shorts) t.join();
     {
         std::lock_guard lock(s.m);
@@ -134,4 +132,16 @@ TEST(Stress, ConcurrentSpawnsNeverShareHandlesOrDelayEndOfFile) {
     for (auto& l : long_children) EXPECT_TRUE(l.c.wait().success());
     std::cout << "[ stress   ] " << short_threads * spawns_per_thread << " short spawns, "
               << long_children.size() << " long-lived, " << elapsed.count() << " ms\n";
+}
+
+}  // namespace
+
+TEST(Stress, ConcurrentSpawnsNeverShareHandlesOrDelayEndOfFile) { stress(1000); }
+
+TEST(Stress, TheSameOnTheCloseFallback) {
+    // The fallback lists /proc/self/fd in the parent; what tether itself creates is close-on-exec,
+    // so even this path never hands one child's pipe to another.
+    tether::detail::force_closefrom_fallback(true);
+    stress(250);
+    tether::detail::force_closefrom_fallback(false);
 }

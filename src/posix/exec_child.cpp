@@ -1,0 +1,205 @@
+// POSIX backend: the code that runs between clone and exec — and only here.
+//
+// Why not posix_spawn: it closes the other descriptors only with addclosefrom_np (glibc 2.34);
+// without it the parent would have to list /proc/self/fd and add a close action per descriptor,
+// racing every thread that opens one meanwhile. Here the child itself closes: close_range, or,
+// where that fails at run time, its own /proc/self/fd listing. It also says which step failed
+// (working directory, descriptors, exec) instead of one errno for all. Everything else mirrors
+// glibc's posix_spawn: clone(CLONE_VM | CLONE_VFORK) so the cost does not grow with our memory,
+// all signals blocked around the clone, handlers reset in the child (it shares our memory, so
+// one of our handlers must never run there).
+//
+// The child side is allocation-free and calls only async-signal-safe functions; it ends in
+// execve or _exit, never returns into caller code.
+#include "posix/exec_child.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// Built against older kernel headers, the number is still known: 436 on every architecture
+// (the syscall table was unified from 424 on). Whether the kernel has it is decided at run time.
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+namespace tether::detail {
+namespace {
+
+constexpr std::size_t child_stack_size = 64 * 1024;  // the child needs a few KiB at most
+
+// The kernel's signal mask is 64 bits here; glibc's sigfillset leaves out its two internal
+// signals, which must be blocked too while the child shares our memory.
+void set_kernel_mask(std::uint64_t mask, std::uint64_t* old) noexcept {
+    ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, old, sizeof mask);
+}
+
+struct failure_record {
+    int err;
+    int step;
+};
+
+[[noreturn]] void fail(exec_plan& p, exec_plan::step s) noexcept {
+    failure_record rec{errno, static_cast<int>(s)};
+    p.err = rec.err;
+    p.failed_step = s;
+    while (::write(p.report_fd, &rec, sizeof rec) < 0 && errno == EINTR) {
+    }
+    ::_exit(127);
+}
+
+// A handler of ours must never run in the child (it would run on our memory): every caught
+// signal goes back to SIG_DFL; ignored ones stay ignored except SIGPIPE and SIGXFSZ, which a
+// program expects at their defaults (as Python and Rust do).
+void reset_signals() noexcept {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+        struct sigaction cur {};
+        if (::sigaction(sig, nullptr, &cur) != 0) continue;  // SIGKILL, SIGSTOP, glibc-internal
+        bool keep = cur.sa_handler == SIG_DFL || (cur.sa_handler == SIG_IGN && sig != SIGPIPE && sig != SIGXFSZ);
+        if (!keep) ::sigaction(sig, &dfl, nullptr);
+    }
+}
+
+int parse_fd(const char* name) noexcept {
+    if (*name < '0' || *name > '9') return -1;
+    long v = 0;
+    for (; *name >= '0' && *name <= '9'; ++name) v = v * 10 + (*name - '0');
+    return *name == '\0' && v <= 0x7fffffff ? static_cast<int>(v) : -1;
+}
+
+// The fallback of close_range (Linux < 5.9, or refused by a seccomp filter): list
+// /proc/self/fd with getdents64 into a stack buffer and close what is at or above `from`.
+// The listing changes as we close, so start over until a pass closes nothing.
+bool close_by_listing(int from, int keep) noexcept {
+    int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return false;
+    alignas(dirent64) char buf[2048];
+    for (;;) {
+        long n = ::syscall(SYS_getdents64, dir, buf, sizeof buf);
+        if (n < 0) {
+            ::close(dir);
+            return false;
+        }
+        if (n == 0) break;
+        bool closed = false;
+        for (long off = 0; off < n;) {
+            auto* d = reinterpret_cast<dirent64*>(buf + off);  // NOLINT: the getdents64 layout
+            off += d->d_reclen;
+            int fd = parse_fd(d->d_name);
+            if (fd >= from && fd != dir && fd != keep) closed = ::close(fd) == 0 || closed;
+        }
+        if (closed) ::lseek(dir, 0, SEEK_SET);
+    }
+    ::close(dir);
+    return true;
+}
+
+// Everything at or above close_from goes, except the report pipe (itself close-on-exec).
+bool close_range_around(int from, int keep) noexcept {
+    if (keep > from && ::syscall(SYS_close_range, from, keep - 1, 0) != 0) return false;
+    return ::syscall(SYS_close_range, keep + 1, ~0U, 0) == 0;
+}
+
+bool close_others(const exec_plan& p) noexcept {
+    for (std::size_t i = 0; i < p.close_count; ++i) ::close(p.closes[i]);  // EBADF: was not open
+    if (!p.force_listing && close_range_around(p.close_from, p.report_fd)) return true;
+    return close_by_listing(p.close_from, p.report_fd);
+}
+
+int child_main(void* arg) noexcept {
+    auto& p = *static_cast<exec_plan*>(arg);
+    reset_signals();
+    if (p.cwd_fd >= 0 && ::fchdir(p.cwd_fd) != 0) fail(p, exec_plan::step::chdir);
+    for (std::size_t i = 0; i < p.dup_count; ++i)
+        if (::dup2(p.dups[i].from, p.dups[i].to) < 0) fail(p, exec_plan::step::dup);
+    if (!close_others(p)) fail(p, exec_plan::step::close);
+    set_kernel_mask(0, nullptr);  // the child starts with nothing blocked
+    ::execve(p.program, p.argv, p.envp);
+    fail(p, exec_plan::step::exec);
+}
+
+// The report pipe, its write end moved to close_from or above so that no dup2 in the child
+// overwrites it. Both ends close-on-exec: exec closes the child's write end.
+bool open_report_pipe(exec_plan& plan, int& read_end) noexcept {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+    int w = ::fcntl(fds[1], F_DUPFD_CLOEXEC, plan.close_from);
+    ::close(fds[1]);
+    if (w < 0) {
+        ::close(fds[0]);
+        return false;
+    }
+    read_end = fds[0];
+    plan.report_fd = w;
+    return true;
+}
+
+// After the clone: 0 bytes = the child exec'd; a whole record = it failed and is reaped here.
+void collect_report(exec_plan& plan, pid_t pid, int read_end) noexcept {
+    ::close(plan.report_fd);
+    failure_record rec{};
+    ssize_t n;
+    while ((n = ::read(read_end, &rec, sizeof rec)) < 0 && errno == EINTR) {
+    }
+    ::close(read_end);
+    if (n == static_cast<ssize_t>(sizeof rec)) {
+        plan.err = rec.err != 0 ? rec.err : EIO;
+        plan.failed_step = static_cast<exec_plan::step>(rec.step);
+    } else if (n != 0) {
+        plan.err = EIO;  // a torn record: cannot happen for a pipe write of this size
+        plan.failed_step = exec_plan::step::exec;
+    }
+    if (plan.err != 0) {
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }  // reap the failed child: no zombie
+    }
+}
+
+}  // namespace
+
+pid_t clone_and_exec(exec_plan& plan) noexcept {
+    int read_end = -1;
+    if (!open_report_pipe(plan, read_end)) return -1;
+    void* stack = ::mmap(nullptr, child_stack_size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        int e = errno;
+        ::close(read_end);
+        ::close(plan.report_fd);
+        errno = e;
+        return -1;
+    }
+    int old_cancel = 0;
+    ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_cancel);
+    std::uint64_t old_mask = 0;
+    set_kernel_mask(~std::uint64_t{0}, &old_mask);
+    plan.err = 0;
+    plan.failed_step = exec_plan::step::none;
+    pid_t pid = ::clone(child_main, static_cast<char*>(stack) + child_stack_size,
+                        CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+    int clone_errno = errno;
+    set_kernel_mask(old_mask, nullptr);
+    ::pthread_setcancelstate(old_cancel, nullptr);
+    if (pid > 0) {
+        collect_report(plan, pid, read_end);
+    } else {
+        ::close(read_end);
+        ::close(plan.report_fd);
+    }
+    ::munmap(stack, child_stack_size);
+    errno = clone_errno;
+    return pid;
+}
+
+}  // namespace tether::detail
