@@ -71,7 +71,7 @@ TEST(SpawnPlan, BuildEnvironmentFoldsCaseWhenAsked) {
 }
 
 TEST(SpawnPlan, SubstituteHandleArgs) {
-    tether::native_handle a(100), b(200);
+    auto a = tether::native_handle(100), b = tether::native_handle(200);  // a cast: HANDLE on Windows
     std::vector<std::string> argv = {"prog", tether::handle_arg(tether::borrowed_handle(a)),
                                      "--pair=" + tether::handle_arg(tether::borrowed_handle(a)) + "," +
                                          tether::handle_arg(tether::borrowed_handle(b)),
