@@ -13,17 +13,11 @@
 
 using namespace std::chrono_literals;
 
-namespace {
+using tether_test::contains;
+using tether_test::is_open;
+using tether_test::output_of;
 
-// Portable "is this handle open?": is_inheritable throws for a handle that is not.
-bool is_open(tether::native_handle h) {
-    try {
-        (void)tether::is_inheritable(tether::borrowed_handle(h));
-        return true;
-    } catch (const std::system_error&) {
-        return false;
-    }
-}
+namespace {
 
 std::span<const std::byte> bytes(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
 

@@ -6,6 +6,7 @@
 #include <tether/spawn.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tether_test {
@@ -15,6 +16,16 @@ bool register_role(const char* name, role_fn fn);
 
 /// spawn_options that run this binary in `role` with `args`.
 tether::spawn_options role_options(const std::string& role, const std::vector<std::string>& args = {});
+
+/// Runs `opt` with stdout as a pipe and returns what the child printed; expects exit code 0.
+std::string output_of(tether::spawn_options opt);
+
+/// Portable "is this handle open?" (is_inheritable throws for a handle that is not).
+bool is_open(tether::native_handle h);
+
+inline bool contains(std::string_view text, std::string_view part) {
+    return text.find(part) != std::string_view::npos;
+}
 
 }  // namespace tether_test
 

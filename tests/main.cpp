@@ -28,6 +28,24 @@ tether::spawn_options role_options(const std::string& role, const std::vector<st
     return opt;
 }
 
+std::string output_of(tether::spawn_options opt) {
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto text = tether::take_stdout_text(c);
+    auto st = c.wait();
+    EXPECT_TRUE(st.success()) << st.describe() << "\n" << text;
+    return text;
+}
+
+bool is_open(tether::native_handle h) {
+    try {
+        (void)tether::is_inheritable(tether::borrowed_handle(h));
+        return true;
+    } catch (const std::system_error&) {
+        return false;
+    }
+}
+
 }  // namespace tether_test
 
 int main(int argc, char** argv) {

@@ -14,30 +14,11 @@
 
 using namespace std::chrono_literals;
 
+using tether_test::contains;
+using tether_test::is_open;
+using tether_test::output_of;
+
 namespace {
-
-bool is_open(tether::native_handle h) {
-    try {
-        (void)tether::is_inheritable(tether::borrowed_handle(h));
-        return true;
-    } catch (const std::system_error&) {
-        return false;
-    }
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-
-// Runs a role with stdout as a pipe and returns what it printed; expects exit code 0.
-std::string run_role_output(tether::spawn_options opt) {
-    opt.out = tether::stdio::pipe();
-    auto c = tether::spawn(std::move(opt));
-    auto text = tether::take_stdout_text(c);
-    auto st = c.wait();
-    EXPECT_TRUE(st.success()) << st.describe() << "\n" << text;
-    return text;
-}
 
 }  // namespace
 
@@ -132,7 +113,7 @@ TEST(Spawn, ArgvIsVerbatimWithNoShell) {
     std::vector<std::string> args = {"$HOME", "*", "a;b", "`id`", "a'b", "x\"y", "  spaced  ", "|", ">f", "%PATH%"};
     std::string expected;
     for (const auto& a : args) expected += a + "\n";
-    auto text = run_role_output(tether_test::role_options("echo_args", args));
+    auto text = output_of(tether_test::role_options("echo_args", args));
     EXPECT_EQ(text, expected);
 }
 
@@ -141,7 +122,7 @@ TEST(Spawn, EnvironmentSetOverridesAndUnsetRemoves) {
     opt.env_set["TETHER_T_SET"] = "value with spaces=and equals";
     opt.env_set["TETHER_T_GONE"] = "set then unset";
     opt.env_unset.push_back("TETHER_T_GONE");
-    auto text = run_role_output(std::move(opt));
+    auto text = output_of(std::move(opt));
     EXPECT_TRUE(contains(text, "TETHER_T_SET=value with spaces=and equals\n")) << text;
     EXPECT_TRUE(contains(text, "TETHER_T_GONE unset\n")) << text;
     const char* path = std::getenv("PATH");
@@ -153,7 +134,7 @@ TEST(Spawn, EnvironmentUnsetOfAnInheritedVariable) {
     auto opt = tether_test::role_options("print_env", {"PATH"});
     opt.env_unset.push_back("PATH");
     // The program is an absolute path, so no PATH search is needed.
-    auto text = run_role_output(std::move(opt));
+    auto text = output_of(std::move(opt));
     EXPECT_EQ(text, "PATH unset\n");
 }
 
@@ -178,7 +159,7 @@ TEST(Spawn, StdinAndStdoutPipes) {
 TEST(Spawn, StdinNullGivesImmediateEndOfFile) {
     auto opt = tether_test::role_options("echo_stdin");
     opt.in = tether::stdio::null();
-    EXPECT_EQ(run_role_output(std::move(opt)), "got:");
+    EXPECT_EQ(output_of(std::move(opt)), "got:");
 }
 
 TEST(Spawn, StdoutNullAndStderrPipe) {
@@ -194,7 +175,7 @@ TEST(Spawn, StdoutNullAndStderrPipe) {
 TEST(Spawn, StderrIntoStdout) {
     auto opt = tether_test::role_options("out_and_err");
     opt.err = tether::stdio::to_stdout();
-    EXPECT_EQ(run_role_output(std::move(opt)), "to-out\nto-err\n");
+    EXPECT_EQ(output_of(std::move(opt)), "to-out\nto-err\n");
 }
 
 TEST(Spawn, StdoutToAGivenHandleIsConsumed) {
@@ -243,7 +224,7 @@ TEST(Spawn, InheritedNamesListsThePassedNames) {
     auto a = tether::make_pipe(tether::direction::in);
     auto opt = tether_test::role_options("print_inherited_names", {"other"});
     opt.pass(std::move(a.theirs), "only");
-    auto text = run_role_output(std::move(opt));
+    auto text = output_of(std::move(opt));
     EXPECT_TRUE(contains(text, "only\n")) << text;
     EXPECT_TRUE(contains(text, "ec=" + tether::make_error_code(tether::errc::unknown_handle_name).message()))
         << text;
@@ -258,7 +239,7 @@ TEST(Spawn, InheritedErrorCodeOverloadClearsAndFills) {
 }
 
 TEST(Spawn, AProcessWithoutAManifestHasNoHandles) {
-    auto text = run_role_output(tether_test::role_options("print_inherited_names", {"x"}));
+    auto text = output_of(tether_test::role_options("print_inherited_names", {"x"}));
     EXPECT_EQ(text, "ec=" + tether::make_error_code(tether::errc::no_manifest).message() + "\n");
 }
 
@@ -267,7 +248,7 @@ TEST(Spawn, AManifestForAnotherParentIsIgnored) {
     auto opt = tether_test::role_options("print_inherited_names", {"log"});
     opt.env_set[tether::manifest_variable] = "log:3";
     opt.env_set[tether::manifest_parent_variable] = "1";
-    auto text = run_role_output(std::move(opt));
+    auto text = output_of(std::move(opt));
     EXPECT_EQ(text, "ec=" + tether::make_error_code(tether::errc::no_manifest).message() + "\n");
 }
 

@@ -24,20 +24,11 @@ extern char** environ;  // NOLINT: POSIX names it so
 
 using namespace std::chrono_literals;
 
+using tether_test::contains;
+using tether_test::is_open;
+using tether_test::output_of;
+
 namespace {
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-
-std::string output_of(tether::spawn_options opt) {
-    opt.out = tether::stdio::pipe();
-    auto c = tether::spawn(std::move(opt));
-    auto text = tether::take_stdout_text(c);
-    auto st = c.wait();
-    EXPECT_TRUE(st.success()) << st.describe() << "\n" << text;
-    return text;
-}
 
 // Moves a handle to a descriptor number >= `at`, so that numbers the library frees cannot be
 // reused by anything it opens next (a pidfd) before the test looks at them.
