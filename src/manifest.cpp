@@ -40,7 +40,9 @@ std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t 
 
 std::optional<native_handle> parse_handle_value(std::string_view text) noexcept {
 #ifdef _WIN32
-    auto v = parse_decimal(text, static_cast<std::uint64_t>(std::numeric_limits<std::intptr_t>::max()));
+    // Kernel handles are 32-bit significant even in 64-bit processes (so that 32- and 64-bit
+    // processes can share them), so a larger value is no handle.
+    auto v = parse_decimal(text, static_cast<std::uint64_t>(std::numeric_limits<std::uint32_t>::max()));
     if (!v) return std::nullopt;
     return reinterpret_cast<native_handle>(static_cast<std::intptr_t>(*v));  // NOLINT
 #else

@@ -149,7 +149,7 @@ TEST(IsInheritable, ThrowsForAClosedHandle) {
         (void)tether::is_inheritable(tether::borrowed_handle(value));
         FAIL() << "no exception";
     } catch (const std::system_error& e) {
-        EXPECT_NE(std::string(e.what()).find(std::to_string(value)), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(tether::to_handle_string(tether::borrowed_handle(value))), std::string::npos) << e.what();
     }
 }
 

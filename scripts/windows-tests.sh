@@ -1,0 +1,38 @@
+#!/bin/sh
+# Cross-builds tether for Windows with MinGW-w64 and runs the test binary under wine.
+#   scripts/windows-tests.sh [build-dir]        (default: build-windows)
+# Environment: WINEPREFIX (default: <build-dir>/wineprefix, created with `wineboot -i` on first
+# use; no display is needed), JOBS (default 2), GTEST_FILTER (passed through to the tests).
+# Exit status: the test binary's, as wine reports it.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build-windows}
+case $build in /*) ;; *) build=$root/$build ;; esac
+
+for tool in x86_64-w64-mingw32-g++-posix wine cmake ninja; do
+    command -v "$tool" >/dev/null 2>&1 || {
+        echo "windows-tests: '$tool' is missing (apt-get install g++-mingw-w64-x86-64 wine cmake ninja-build)" >&2
+        exit 127
+    }
+done
+
+cmake -S "$root" -B "$build" -G Ninja -DTETHER_WERROR=ON \
+      -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64.cmake"
+cmake --build "$build" -j "${JOBS:-2}"
+
+export WINEDEBUG=-all
+export WINEPREFIX="${WINEPREFIX:-$build/wineprefix}"
+export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"  # no Mono/Gecko install dialogs
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    echo "windows-tests: initialising wine prefix $WINEPREFIX"
+    mkdir -p "$WINEPREFIX"
+    wine wineboot -i >/dev/null 2>&1
+    wineserver -w
+fi
+
+echo "windows-tests: running $build/tests/tether_tests.exe under $(wine --version)"
+status=0
+wine "$build/tests/tether_tests.exe" ${GTEST_FILTER:+--gtest_filter="$GTEST_FILTER"} || status=$?
+
+exit $status

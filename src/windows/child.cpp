@@ -1,0 +1,131 @@
+// Windows backend: the child object. The process HANDLE pins the process object, so its id is
+// never reused while we hold it and waits never reach another process.
+//
+// Destructor policy: Windows has no zombies, so a running child needs no reaping: ~child closes
+// the handle and lets the child run on (unless spawn_options::kill_on_destroy). reap_detached()
+// has nothing to do here and always returns 0.
+#include <tether/error.hpp>
+#include <tether/spawn.hpp>
+
+#include "windows/process.hpp"
+#include "windows/win.hpp"
+
+#include <chrono>
+
+namespace tether {
+
+struct child_access {
+    static child make(std::int64_t pid, unique_handle process, bool kill_on_destroy, unique_handle in,
+                      unique_handle out, unique_handle err) {
+        child c;
+        c.pid_ = pid;
+        c.process_ = std::move(process);
+        c.kill_on_destroy_ = kill_on_destroy;
+        c.stdin_ = std::move(in);
+        c.stdout_ = std::move(out);
+        c.stderr_ = std::move(err);
+        return c;
+    }
+};
+
+namespace detail {
+child make_child(std::int64_t pid, unique_handle process, bool kill_on_destroy, unique_handle in,
+                 unique_handle out, unique_handle err) {
+    return child_access::make(pid, std::move(process), kill_on_destroy, std::move(in), std::move(out),
+                              std::move(err));
+}
+}  // namespace detail
+
+namespace {
+
+std::string who(std::int64_t pid) { return "child " + std::to_string(pid); }
+
+// One wait on the process handle; nullopt if it is still running after `ms`.
+std::optional<exit_status> wait_once(HANDLE process, DWORD ms, std::int64_t pid) {
+    DWORD w = ::WaitForSingleObject(process, ms);
+    if (w == WAIT_TIMEOUT) return std::nullopt;
+    if (w != WAIT_OBJECT_0) throw_error(last_os_error(), "wait for " + who(pid));
+    DWORD code = 0;
+    if (!::GetExitCodeProcess(process, &code)) throw_error(last_os_error(), "exit code of " + who(pid));
+    exit_status s;
+    s.how = exit_status::kind::exited;
+    s.code = static_cast<int>(code);  // NTSTATUS-like codes (0xC0000005) come out negative
+    return s;
+}
+
+}  // namespace
+
+std::size_t reap_detached() { return 0; }
+
+child::child(child&& o) noexcept
+    : pid_(std::exchange(o.pid_, -1)),
+      process_(std::move(o.process_)),
+      stdin_(std::move(o.stdin_)),
+      stdout_(std::move(o.stdout_)),
+      stderr_(std::move(o.stderr_)),
+      status_(std::exchange(o.status_, std::nullopt)),
+      kill_on_destroy_(o.kill_on_destroy_) {}
+
+child& child::operator=(child&& o) noexcept {
+    if (this != &o) {
+        this->~child();
+        new (this) child(std::move(o));
+    }
+    return *this;
+}
+
+child::~child() {
+    if (pid_ < 0 || status_ || !kill_on_destroy_) return;  // the handle closes itself
+    try {
+        kill();
+        wait();
+    } catch (const std::system_error&) {
+        // Nothing more a destructor can do; the handle is still closed.
+    }
+}
+
+child::operator bool() const noexcept { return pid_ >= 0; }
+
+void child::detach() noexcept {
+    pid_ = -1;
+    process_.reset();
+}
+
+exit_status child::wait() {
+    if (status_) return *status_;
+    if (pid_ < 0) throw_error(errc::invalid_argument, "wait on an empty child");
+    status_ = wait_once(process_.get(), INFINITE, pid_);
+    return *status_;
+}
+
+std::optional<exit_status> child::try_wait() {
+    if (status_ || pid_ < 0) return status_;
+    status_ = wait_once(process_.get(), 0, pid_);
+    return status_;
+}
+
+std::optional<exit_status> child::wait_for(milliseconds timeout) {
+    if (status_ || pid_ < 0) return status_;
+    auto ms = timeout.count() <= 0 ? 0 : timeout.count();
+    // Waits longer than INFINITE-1 ms (49 days) are cut to that.
+    status_ = wait_once(process_.get(), ms >= INFINITE ? INFINITE - 1 : static_cast<DWORD>(ms), pid_);
+    return status_;
+}
+
+void child::kill() {
+    if (status_ || pid_ < 0) return;
+    if (::TerminateProcess(process_.get(), 1)) return;
+    DWORD err = ::GetLastError();
+    // A process that has already exited refuses with ERROR_ACCESS_DENIED: nothing to do then.
+    if (::WaitForSingleObject(process_.get(), 0) == WAIT_OBJECT_0) return;
+    throw_error(detail::win_error(err), "TerminateProcess " + who(pid_));
+}
+
+void child::terminate() { kill(); }
+
+void child::signal(int sig) {
+    throw_error(errc::not_supported, "signal " + std::to_string(sig) + " to " + who(pid_) +
+                                         ": Windows has no signals; use kill() or terminate()");
+}
+
+}  // namespace tether

@@ -1,0 +1,424 @@
+// Windows backend: spawn() with CreateProcessW, STARTUPINFOEXW and
+// PROC_THREAD_ATTRIBUTE_HANDLE_LIST, and no inheritable handle in our process, ever.
+//
+// Raymond Chen's "reverse race" (The Old New Thing, 2011-12-16, "Programmatically controlling
+// which handles are inherited by new processes"): a handle list limits what *our* CreateProcess
+// passes, but while a handle is inheritable, any other thread's CreateProcess(bInheritHandles=
+// TRUE) without a list takes it too, and that foreign child then holds our pipe end open (the
+// parent never sees end-of-file). Making a handle inheritable "just for the call" is not enough.
+//
+// The handle vault: for each spawn we create a suspended process (our own executable,
+// CREATE_SUSPENDED, never resumed, inheriting nothing) and DuplicateHandle the child's handles
+// into *it* as inheritable. The child is created with PROC_THREAD_ATTRIBUTE_PARENT_PROCESS = the
+// vault, so it inherits from the vault's table, and with PROC_THREAD_ATTRIBUTE_HANDLE_LIST = the
+// values in the vault. In our own process every handle stays non-inheritable throughout. After
+// CreateProcessW the vault's copies are closed (DUPLICATE_CLOSE_SOURCE) and the vault is
+// terminated. Cost: one more (suspended) process creation per spawn. Wine 8 honours both
+// attributes (checked with a probe and by tests/windows/reverse_race_test.cpp).
+//
+// The child's recorded parent is the vault, so TETHER_PARENT_PID holds the vault's id: that is
+// what the child's own process table entry says (InheritedFromUniqueProcessId).
+#include <tether/error.hpp>
+#include <tether/spawn.hpp>
+
+#include "detail/os.hpp"
+#include "detail/quote.hpp"
+#include "detail/spawn_plan.hpp"
+#include "windows/process.hpp"
+#include "windows/win.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace tether {
+namespace detail {
+namespace {
+
+// A suspended process that holds inheritable duplicates for the duration of one CreateProcessW.
+class handle_vault {
+public:
+    handle_vault() = default;
+    handle_vault(const handle_vault&) = delete;
+    handle_vault& operator=(const handle_vault&) = delete;
+    ~handle_vault() { destroy(); }
+
+    std::error_code create(std::string& what) {
+        std::wstring exe = widen(current_executable_path());
+        std::wstring cmd = L"\"" + exe + L"\" --tether-handle-vault";
+        STARTUPINFOW si{};
+        si.cb = sizeof si;
+        PROCESS_INFORMATION pi{};
+        if (!::CreateProcessW(exe.c_str(), cmd.data(), nullptr, nullptr, FALSE, CREATE_SUSPENDED, nullptr,
+                              nullptr, &si, &pi)) {
+            what = "create the suspended handle-vault process";
+            return last_os_error();
+        }
+        process_.reset(pi.hProcess);
+        ::CloseHandle(pi.hThread);
+        pid_ = pi.dwProcessId;
+        return {};
+    }
+    [[nodiscard]] HANDLE process() const noexcept { return process_.get(); }
+    [[nodiscard]] DWORD pid() const noexcept { return pid_; }
+
+    /// An inheritable copy of `ours` inside the vault (deduplicated); NULL stays NULL.
+    std::error_code put(HANDLE ours, HANDLE& theirs, std::string& what) {
+        theirs = ours;
+        if (!is_valid_native(ours) || is_console_pseudo_handle(ours)) return {};
+        auto it = copies_.find(ours);
+        if (it != copies_.end()) {
+            theirs = it->second;
+            return {};
+        }
+        if (!::DuplicateHandle(::GetCurrentProcess(), ours, process_.get(), &theirs, 0, TRUE,
+                               DUPLICATE_SAME_ACCESS)) {
+            what = "duplicate " + describe_handle(ours) + " for the child";
+            return last_os_error();
+        }
+        copies_.emplace(ours, theirs);
+        return {};
+    }
+    /// The vault values, each once: the handle list.
+    [[nodiscard]] std::vector<HANDLE> values() const {
+        std::vector<HANDLE> v;
+        for (const auto& [ours, theirs] : copies_) v.push_back(theirs);
+        return v;
+    }
+
+private:
+    void destroy() noexcept {
+        if (!process_) return;
+        // Close every copy first: synchronous, so no copy outlives spawn() even for an instant
+        // of process rundown. Wine refuses a NULL target process, so the copies come to us
+        // (non-inheritable) and are closed here.
+        for (const auto& [ours, theirs] : copies_) {
+            HANDLE back = nullptr;
+            if (::DuplicateHandle(process_.get(), theirs, ::GetCurrentProcess(), &back, 0, FALSE,
+                                  DUPLICATE_CLOSE_SOURCE | DUPLICATE_SAME_ACCESS))
+                ::CloseHandle(back);
+        }
+        // No wait for the rundown: the copies are already closed, nothing else in it is ours.
+        ::TerminateProcess(process_.get(), 0);
+        process_.reset();
+    }
+
+    unique_handle process_;
+    DWORD pid_{0};
+    std::map<HANDLE, HANDLE> copies_;
+};
+
+// What spawn_impl prepares before CreateProcessW; owns every temporary handle.
+struct plan {
+    std::wstring application;
+    std::wstring command_line;
+    std::wstring environment;  // double-NUL-terminated block
+    std::wstring cwd;
+    unique_handle null_dev;
+    unique_handle parent_stdio[3];      // our ends of stdio::pipe() streams
+    unique_handle child_stdio_pipe[3];  // their ends of those pipes
+    HANDLE stdio_in_vault[3]{nullptr, nullptr, nullptr};
+    handle_vault vault;
+};
+
+std::error_code os_error(std::string& what, std::string text) {
+    auto ec = last_os_error();
+    what = std::move(text);
+    return ec;
+}
+
+std::error_code open_null(plan& p, std::string& what) {
+    if (p.null_dev) return {};
+    SECURITY_ATTRIBUTES sa{sizeof sa, nullptr, FALSE};
+    p.null_dev.reset(::CreateFileW(L"NUL", GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE,
+                                   &sa, OPEN_EXISTING, 0, nullptr));
+    if (!p.null_dev) return os_error(what, "open NUL");
+    return {};
+}
+
+// Our handle for stdio stream `target` (0, 1, 2); NULL for none.
+std::error_code stdio_source(const stdio& s, int target, plan& p, HANDLE stdout_source, HANDLE& src,
+                             std::string& what) {
+    static constexpr DWORD std_ids[3] = {STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE};
+    src = nullptr;
+    switch (s.how) {
+        case stdio::kind::inherit: src = ::GetStdHandle(std_ids[target]); break;
+        case stdio::kind::to_stdout: src = stdout_source; break;
+        case stdio::kind::handle: src = s.h.get(); break;
+        case stdio::kind::null:
+            if (auto ec = open_null(p, what)) return ec;
+            src = p.null_dev.get();
+            break;
+        case stdio::kind::pipe: {
+            try {
+                auto pair = make_pipe(target == 0 ? direction::out : direction::in);
+                p.parent_stdio[target] = std::move(pair.ours);
+                p.child_stdio_pipe[target] = std::move(pair.theirs);
+            } catch (const std::system_error& e) {
+                what = std::string("pipe for stdio: ") + e.what();
+                return e.code();
+            }
+            src = p.child_stdio_pipe[target].get();
+            break;
+        }
+    }
+    if (!is_valid_native(src)) src = nullptr;
+    return {};
+}
+
+std::error_code place_stdio(const spawn_options& opt, plan& p, std::string& what) {
+    const stdio* streams[3] = {&opt.in, &opt.out, &opt.err};
+    HANDLE sources[3] = {nullptr, nullptr, nullptr};
+    for (int i = 0; i < 3; ++i) {
+        if (auto ec = stdio_source(*streams[i], i, p, sources[1], sources[i], what)) return ec;
+        auto ec = p.vault.put(sources[i], p.stdio_in_vault[i], what);
+        // Our own std handle may be stale (a closed console, a detached service): the child
+        // then starts without that stream rather than not at all, as CreateProcess would.
+        if (ec && streams[i]->how == stdio::kind::inherit) {
+            p.stdio_in_vault[i] = nullptr;
+            what.clear();
+            continue;
+        }
+        if (ec) return ec;
+    }
+    return {};
+}
+
+bool is_file(const std::wstring& path) {
+    DWORD a = ::GetFileAttributesW(path.c_str());
+    return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY) == 0;
+}
+
+std::wstring directory_of(std::wstring path) {
+    auto slash = path.find_last_of(L"\\/");
+    return slash == std::wstring::npos ? std::wstring() : path.substr(0, slash);
+}
+
+std::wstring system_dir(bool windows) {
+    wchar_t buf[MAX_PATH];
+    UINT n = windows ? ::GetWindowsDirectoryW(buf, MAX_PATH) : ::GetSystemDirectoryW(buf, MAX_PATH);
+    return n > 0 && n < MAX_PATH ? std::wstring(buf, n) : std::wstring();
+}
+
+// Where a bare program name is looked for, in the order Rust's Command uses: the child's PATH
+// if the options set one, our executable's directory, System32, the Windows directory, our PATH.
+// Not the current directory (CreateProcess's own search starts there, which lets a file
+// dropped into the working directory win).
+std::vector<std::wstring> search_dirs(const spawn_options& opt) {
+    std::vector<std::wstring> dirs;
+    auto add_path = [&](const std::string& path) {
+        std::wstring w = widen(path);
+        for (std::size_t start = 0; start <= w.size();) {
+            auto semi = w.find(L';', start);
+            std::wstring d = w.substr(start, semi == std::wstring::npos ? std::wstring::npos : semi - start);
+            if (!d.empty()) dirs.push_back(d);
+            if (semi == std::wstring::npos) break;
+            start = semi + 1;
+        }
+    };
+    for (const auto& [k, v] : opt.env_set)
+        if (CompareStringOrdinal(widen(k).c_str(), -1, L"PATH", -1, TRUE) == CSTR_EQUAL) add_path(v);
+    dirs.push_back(directory_of(widen(current_executable_path())));
+    dirs.push_back(system_dir(false));
+    dirs.push_back(system_dir(true));
+    if (auto path = get_environment_variable("PATH")) add_path(*path);
+    return dirs;
+}
+
+std::error_code resolve_program(const spawn_options& opt, plan& p, std::string& what) {
+    const std::string& name = opt.argv[0];
+    std::wstring wname = widen(name);
+    if (wname.find_first_of(L"\\/:") != std::wstring::npos) {
+        p.application = wname;
+        DWORD a = ::GetFileAttributesW(wname.c_str());
+        if (a == INVALID_FILE_ATTRIBUTES) return os_error(what, "cannot run '" + name + "': not found");
+        if (a & FILE_ATTRIBUTE_DIRECTORY) {
+            what = "cannot run '" + name + "': it is a directory";
+            return win_error(ERROR_ACCESS_DENIED);
+        }
+        return {};
+    }
+    bool has_extension = wname.find(L'.') != std::wstring::npos;
+    std::wstring file = has_extension ? wname : wname + L".exe";
+    for (const auto& dir : search_dirs(opt)) {
+        std::wstring candidate = dir + L"\\" + file;
+        if (is_file(candidate)) {
+            p.application = candidate;
+            return {};
+        }
+    }
+    what = "program '" + name + "' not found (searched for '" + narrow(file) +
+           "' in the executable's directory, System32, the Windows directory and PATH)";
+    return win_error(ERROR_FILE_NOT_FOUND);
+}
+
+std::error_code build_command_line(const std::vector<std::string>& argv, plan& p, std::string& what) {
+    std::string line;
+    if (is_batch_file(narrow(p.application))) {
+        // Batch files run under cmd.exe, whose parser differs from the MSVC one: use System32's
+        // cmd.exe explicitly (not %ComSpec%, which the environment controls) and refuse
+        // arguments it would interpret.
+        std::wstring cmd = system_dir(false) + L"\\cmd.exe";
+        std::vector<std::string> args(argv.begin() + 1, argv.end());
+        if (auto ec = batch_command_line(narrow(cmd), narrow(p.application), args, line, what)) return ec;
+        p.application = cmd;
+    } else if (auto ec = windows_command_line(argv, line, what)) {
+        return ec;
+    }
+    p.command_line = widen(line);
+    return {};
+}
+
+// "NAME=value" strings -> a CREATE_UNICODE_ENVIRONMENT block, sorted by name without case as
+// CreateProcess documents.
+std::wstring environment_block(const std::vector<std::string>& env) {
+    std::vector<std::wstring> w;
+    w.reserve(env.size());
+    for (const auto& e : env) w.push_back(widen(e));
+    auto name = [](const std::wstring& s) {
+        auto eq = s.find(L'=', s.empty() || s[0] != L'=' ? 0 : 1);
+        return s.substr(0, eq);
+    };
+    std::stable_sort(w.begin(), w.end(), [&](const std::wstring& a, const std::wstring& b) {
+        return ::CompareStringOrdinal(name(a).c_str(), -1, name(b).c_str(), -1, TRUE) == CSTR_LESS_THAN;
+    });
+    std::wstring block;
+    for (const auto& e : w) {
+        block += e;
+        block += L'\0';
+    }
+    if (block.empty()) block += L'\0';
+    block += L'\0';
+    return block;
+}
+
+std::error_code check_cwd(const spawn_options& opt, plan& p, std::string& what) {
+    if (opt.cwd.empty()) return {};
+    p.cwd = widen(opt.cwd);
+    DWORD a = ::GetFileAttributesW(p.cwd.c_str());
+    if (a == INVALID_FILE_ATTRIBUTES) return os_error(what, "working directory '" + opt.cwd + "'");
+    if ((a & FILE_ATTRIBUTE_DIRECTORY) == 0) {
+        what = "working directory '" + opt.cwd + "' is not a directory";
+        return win_error(ERROR_DIRECTORY);
+    }
+    return {};
+}
+
+std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
+    if (auto ec = validate_spawn_options(opt, what)) return ec;
+    for (const auto& h : opt.handles) {
+        if (h.child_fd == -1) continue;
+        what = "pass_at(" + std::to_string(h.child_fd) +
+               "): Windows has no descriptor numbers; use pass() and the manifest or handle_arg()";
+        return errc::not_supported;
+    }
+    if (auto ec = resolve_program(opt, p, what)) return ec;
+    if (auto ec = check_cwd(opt, p, what)) return ec;
+    if (auto ec = p.vault.create(what)) return ec;
+    if (auto ec = place_stdio(opt, p, what)) return ec;
+    std::vector<handle_mapping> map;
+    for (const auto& h : opt.handles) {
+        HANDLE theirs = nullptr;
+        if (auto ec = p.vault.put(h.h.get(), theirs, what)) return ec;
+        map.push_back({h.h.get(), theirs});
+    }
+    std::vector<std::string> argv = opt.argv;
+    if (auto ec = substitute_handle_args(argv, map, what)) return ec;
+    if (auto ec = build_command_line(argv, p, what)) return ec;
+    p.environment = environment_block(build_environment(opt, current_environment(), manifest_for(opt, map),
+                                                        std::to_string(p.vault.pid()), true));
+    return {};
+}
+
+// RAII for the attribute list.
+class attribute_list {
+public:
+    explicit attribute_list(DWORD count) {
+        SIZE_T size = 0;
+        ::InitializeProcThreadAttributeList(nullptr, count, 0, &size);
+        buffer_.resize(size);
+        auto* list = reinterpret_cast<LPPROC_THREAD_ATTRIBUTE_LIST>(buffer_.data());
+        if (::InitializeProcThreadAttributeList(list, count, 0, &size)) list_ = list;
+    }
+    attribute_list(const attribute_list&) = delete;
+    attribute_list& operator=(const attribute_list&) = delete;
+    ~attribute_list() {
+        if (list_ != nullptr) ::DeleteProcThreadAttributeList(list_);
+    }
+    [[nodiscard]] LPPROC_THREAD_ATTRIBUTE_LIST get() const noexcept { return list_; }
+
+private:
+    std::vector<unsigned char> buffer_;
+    LPPROC_THREAD_ATTRIBUTE_LIST list_{nullptr};
+};
+
+std::string explain_create_error(DWORD err, const spawn_options& opt, const plan& p) {
+    std::string s = "CreateProcessW '" + narrow(p.application) + "'";
+    if (err == ERROR_BAD_EXE_FORMAT) return s + ": not a Windows program";
+    if (err == ERROR_DIRECTORY && !opt.cwd.empty()) return s + ": bad working directory '" + opt.cwd + "'";
+    return s;
+}
+
+}  // namespace
+}  // namespace detail
+
+child spawn(spawn_options&& opt, std::error_code& ec) {
+    std::string what;
+    return detail::spawn_impl(opt, ec, what);
+}
+
+child spawn(spawn_options&& opt) {
+    std::error_code ec;
+    std::string what;
+    child c = detail::spawn_impl(opt, ec, what);
+    if (ec) throw_error(ec, detail::spawn_context(opt) + (what.empty() ? "" : ": " + what));
+    return c;
+}
+
+namespace detail {
+
+child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
+    plan p;
+    if ((ec = prepare(opt, p, what))) return {};
+    std::vector<HANDLE> list = p.vault.values();
+    attribute_list attrs(2);
+    HANDLE parent = p.vault.process();
+    if (attrs.get() == nullptr ||
+        !::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_PARENT_PROCESS, &parent,
+                                     sizeof parent, nullptr, nullptr) ||
+        (!list.empty() && !::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
+                                                       list.data(), list.size() * sizeof(HANDLE), nullptr,
+                                                       nullptr))) {
+        ec = os_error(what, "prepare the process attribute list");
+        return {};
+    }
+    STARTUPINFOEXW si{};
+    si.StartupInfo.cb = sizeof si;
+    si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+    si.StartupInfo.hStdInput = p.stdio_in_vault[0];
+    si.StartupInfo.hStdOutput = p.stdio_in_vault[1];
+    si.StartupInfo.hStdError = p.stdio_in_vault[2];
+    si.lpAttributeList = attrs.get();
+    PROCESS_INFORMATION pi{};
+    // bInheritHandles=TRUE reaches only the list, and the list only names vault values.
+    BOOL ok = ::CreateProcessW(p.application.c_str(), p.command_line.data(), nullptr, nullptr, !list.empty(),
+                               EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT, p.environment.data(),
+                               p.cwd.empty() ? nullptr : p.cwd.c_str(), &si.StartupInfo, &pi);
+    if (!ok) {
+        DWORD err = ::GetLastError();
+        ec = win_error(err);
+        what = explain_create_error(err, opt, p);
+        return {};  // the vault closes its copies; the options still own every handle
+    }
+    ::CloseHandle(pi.hThread);
+    ec.clear();
+    // Success: the parent's copies of everything the child received are closed now.
+    for (auto& h : opt.handles) h.h.reset();
+    opt.in.h.reset();
+    opt.out.h.reset();
+    opt.err.h.reset();
+    return make_child(pi.dwProcessId, unique_handle(pi.hProcess), opt.kill_on_destroy,
+                      std::move(p.parent_stdio[0]), std::move(p.parent_stdio[1]), std::move(p.parent_stdio[2]));
+}
+
+}  // namespace detail
+}  // namespace tether
