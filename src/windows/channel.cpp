@@ -116,9 +116,11 @@ std::error_code take_hello(channel_endpoint& e, deadline_t deadline) {
     }
     DWORD pid = 0;
     for (std::size_t i = 4; i-- > 0;) pid = (pid << 8) | std::to_integer<DWORD>(h[4 + i]);
+    // A client that has exited already cannot be opened; its data and its end-of-file are
+    // still to be read, so that is no error here: handles then fail with errc::peer_gone.
     e.peer_process.reset(::OpenProcess(PROCESS_DUP_HANDLE | SYNCHRONIZE, FALSE, pid));
-    if (!e.peer_process) return errc::peer_gone;  // gone already (or not ours to open)
     e.hello = channel_endpoint::hello_state::received;
+    h.clear();
     return {};
 }
 
@@ -130,7 +132,7 @@ std::error_code need_peer(channel_endpoint& e) {
     if (e.hello == channel_endpoint::hello_state::unknown) {
         if (auto ec = take_hello(e, std::nullopt)) return ec;
     }
-    if (e.hello == channel_endpoint::hello_state::received) return {};
+    if (e.hello == channel_endpoint::hello_state::received) return e.peer_process ? std::error_code() : make_error_code(errc::peer_gone);
     if (e.eof) return errc::peer_gone;
     return errc::not_supported;  // a raw peer that never opened the channel with tether
 }
@@ -276,6 +278,7 @@ std::error_code channel_import_handles(channel_endpoint& e, std::span<const std:
             continue;
         }
         if (e.hello != channel_endpoint::hello_state::received) return errc::protocol_error;
+        if (!e.peer_process) return errc::peer_gone;
         HANDLE mine = nullptr;
         if (!::DuplicateHandle(e.peer_process.get(), value, ::GetCurrentProcess(), &mine, 0, FALSE,
                                DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE))
