@@ -132,9 +132,22 @@ std::error_code need_peer(channel_endpoint& e) {
     if (e.hello == channel_endpoint::hello_state::unknown) {
         if (auto ec = take_hello(e, std::nullopt)) return ec;
     }
-    if (e.hello == channel_endpoint::hello_state::received) return e.peer_process ? std::error_code() : make_error_code(errc::peer_gone);
+    if (e.hello == channel_endpoint::hello_state::received)
+        return e.peer_process ? std::error_code() : make_error_code(errc::peer_gone);
     if (e.eof) return errc::peer_gone;
     return errc::not_supported;  // a raw peer that never opened the channel with tether
+}
+
+// Closes copies we pushed into the peer for a frame that will never be sent (the peer has not
+// seen their values, so nobody else can own them). Pulled back and closed here, since wine
+// refuses DuplicateHandle with a NULL target process.
+void take_back(channel_endpoint& e, std::span<const std::uint64_t> pushed) noexcept {
+    for (auto v : pushed) {
+        HANDLE back = nullptr;
+        if (::DuplicateHandle(e.peer_process.get(), reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)),  // NOLINT
+                              ::GetCurrentProcess(), &back, 0, FALSE, DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE))
+            ::CloseHandle(back);
+    }
 }
 
 const char* pipe_problem(HANDLE h, bool& server) {
@@ -218,11 +231,16 @@ std::error_code channel_export_handles(channel_endpoint& e, std::vector<unique_h
         return {};
     }
     if (auto ec = need_peer(e)) return ec;
+    const std::size_t first = wire.size();
     for (auto& h : owned) {
         HANDLE remote = nullptr;
         if (!::DuplicateHandle(::GetCurrentProcess(), h.get(), e.peer_process.get(), &remote, 0, FALSE,
-                               DUPLICATE_SAME_ACCESS))
-            return process_ended(e.peer_process.get()) ? make_error_code(errc::peer_gone) : last_os_error();
+                               DUPLICATE_SAME_ACCESS)) {
+            auto ec = process_ended(e.peer_process.get()) ? make_error_code(errc::peer_gone) : last_os_error();
+            take_back(e, std::span(wire).subspan(first));
+            wire.resize(first);
+            return ec;
+        }
         wire.push_back(reinterpret_cast<std::uintptr_t>(remote));  // NOLINT: a handle value
         out_of_band.push_back(std::move(h));  // closed once the frame is written
     }

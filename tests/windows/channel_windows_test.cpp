@@ -388,3 +388,22 @@ TEST(ChannelWindows, ChannelEndsAreNonInheritableDuplexPipes) {
     EXPECT_FALSE(tether::is_inheritable(theirs));
     EXPECT_EQ(::GetFileType(theirs.get()), static_cast<DWORD>(FILE_TYPE_PIPE));
 }
+
+TEST(ChannelWindows, CopiesPushedForAFrameThatFailsAreTakenBack) {
+    // The second handle cannot be duplicated, so the frame is never sent: the copy of the first
+    // one, already pushed into the peer (this process, through an in-process client), must not
+    // stay behind there.
+    warm_up();
+    auto [server, theirs] = tether::make_channel();
+    tether::channel client(std::move(theirs));  // its hello names this process
+    auto [r, w] = tether::make_pipe();
+    const DWORD before = handle_count();
+    std::vector<tether::unique_handle> give;
+    give.push_back(std::move(w));
+    give.push_back(tether::unique_handle(reinterpret_cast<HANDLE>(std::uintptr_t{0x7ffffff0})));  // not open
+    std::error_code ec;
+    server.send_with_handles({}, std::move(give), ec);
+    EXPECT_TRUE(ec) << "a handle that is not open cannot be sent";
+    EXPECT_EQ(handle_count(), before - 1) << "our write end is closed and its pushed copy taken back";
+    EXPECT_EQ(read_until_eof(r), "") << "no copy of the write end is left anywhere";
+}
