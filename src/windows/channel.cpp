@@ -33,9 +33,10 @@
 // PROCESS_DUP_HANDLE | SYNCHRONIZE. A frame starts with "TT", a hello with "Tt": a stream that
 // does not start with a hello is passed on untouched (a raw peer that never opened the channel
 // with tether: it can exchange bytes, but no handles). The pid is the peer's claim; a child lying
-// about it can only direct the server's DuplicateHandle at processes of the same user. The
-// client knows its server from the kernel (GetNamedPipeServerProcessId) but needs no process
-// handle at all.
+// about it can only aim the server's DuplicateHandle at processes the server may open with
+// PROCESS_DUP_HANDLE anyway. The client needs no process handle and no parent pid at all (so
+// TETHER_PARENT_PID, which names the spawn's handle vault, plays no part): it never duplicates
+// across processes.
 #include "detail/channel_backend.hpp"
 
 #include <tether/error.hpp>
