@@ -8,7 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace d = tether::detail;
@@ -70,17 +72,27 @@ TEST(SpawnPlan, BuildEnvironmentFoldsCaseWhenAsked) {
     EXPECT_EQ(d::find_env(ours, "PATH", false, &storage), nullptr);
 }
 
+// A native handle with the given value on either platform (an int, or a HANDLE pointer).
+template <class T = tether::native_handle>
+T handle_of(int v) {
+    if constexpr (std::is_pointer_v<T>) {
+        return reinterpret_cast<T>(static_cast<std::intptr_t>(v));  // NOLINT: a handle value
+    } else {
+        return v;
+    }
+}
+
 TEST(SpawnPlan, SubstituteHandleArgs) {
-    auto a = tether::native_handle(100), b = tether::native_handle(200);  // a cast: HANDLE on Windows
+    tether::native_handle a = handle_of(100), b = handle_of(200);
     std::vector<std::string> argv = {"prog", tether::handle_arg(tether::borrowed_handle(a)),
                                      "--pair=" + tether::handle_arg(tether::borrowed_handle(a)) + "," +
                                          tether::handle_arg(tether::borrowed_handle(b)),
                                      "{tether-handle:unterminated"};
     std::string what;
-    std::vector<d::handle_mapping> map = {{a, tether::native_handle(3)}, {b, tether::native_handle(4)}};
+    std::vector<d::handle_mapping> map = {{a, handle_of(3)}, {b, handle_of(4)}};
     ASSERT_FALSE(d::substitute_handle_args(argv, map, what)) << what;
     EXPECT_EQ(argv, (std::vector<std::string>{"prog", "3", "--pair=3,4", "{tether-handle:unterminated"}));
-    std::vector<std::string> missing = {tether::handle_arg(tether::borrowed_handle(tether::native_handle(300)))};
+    std::vector<std::string> missing = {tether::handle_arg(tether::borrowed_handle(handle_of(300)))};
     EXPECT_EQ(d::substitute_handle_args(missing, map, what), tether::errc::invalid_argument);
     EXPECT_NE(what.find("300"), std::string::npos) << what;
 }

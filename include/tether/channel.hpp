@@ -89,7 +89,8 @@ struct channel_pair;
 
 /// A new connected channel. `theirs` is a raw handle to give to a child with
 /// spawn_options::pass(std::move(theirs), "control"); the child opens it with
-/// channel::inherited("control"). Neither end is inheritable (socketpair(SOCK_CLOEXEC)).
+/// channel::inherited("control"). Neither end is inheritable (Linux: socketpair(SOCK_CLOEXEC);
+/// Windows: a duplex named pipe created with bInheritHandle=FALSE).
 /// @throws std::system_error if the system is out of descriptors.
 channel_pair make_channel(channel_options options = {});
 

@@ -13,9 +13,12 @@
 //
 //   Linux: out of band = SCM_RIGHTS on an AF_UNIX stream socket; wire values are 0;
 //          import pops handle_count descriptors from the queue.
-//   Windows (to do): e.g. export duplicates each handle into the peer process and sends the
-//          peer's value as the wire value (keeping the local copy in the out-of-band list so
-//          channel_write closes it only after the frame is written); import wraps wire values.
+//   Windows: one duplex named pipe; only the end that made the channel (the pipe's server)
+//          duplicates across processes. Its export pushes each handle into the peer and sends
+//          the peer's value (the local copy waits in the out-of-band list until the frame is
+//          written); its import pulls the peer's values with DUPLICATE_CLOSE_SOURCE. The
+//          client's export sends its own values (released, not closed, once written) and its
+//          import wraps the values pushed to it. See src/windows/channel.cpp.
 #pragma once
 
 #include <tether/handle.hpp>
