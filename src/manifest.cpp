@@ -39,26 +39,12 @@ std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t 
 }  // namespace
 
 std::optional<native_handle> parse_handle_value(std::string_view text) noexcept {
-#ifdef _WIN32
-    // Kernel handles are 32-bit significant even in 64-bit processes (so that 32- and 64-bit
-    // processes can share them), so a larger value is no handle.
-    auto v = parse_decimal(text, static_cast<std::uint64_t>(std::numeric_limits<std::uint32_t>::max()));
+    auto v = parse_decimal(text, max_handle_value);
     if (!v) return std::nullopt;
-    return reinterpret_cast<native_handle>(static_cast<std::intptr_t>(*v));  // NOLINT
-#else
-    auto v = parse_decimal(text, static_cast<std::uint64_t>(std::numeric_limits<int>::max()));
-    if (!v) return std::nullopt;
-    return static_cast<native_handle>(*v);
-#endif
+    return handle_from_integer(*v);
 }
 
-std::string format_handle_value(native_handle h) {
-#ifdef _WIN32
-    return std::to_string(reinterpret_cast<std::intptr_t>(h));  // NOLINT
-#else
-    return std::to_string(h);
-#endif
-}
+std::string format_handle_value(native_handle h) { return std::to_string(handle_to_integer(h)); }
 
 std::optional<std::int64_t> parse_pid(std::string_view text) noexcept {
     auto v = parse_decimal(text, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));

@@ -25,12 +25,27 @@ inline native_handle invalid_native_handle() noexcept {
 inline bool is_valid_native(native_handle h) noexcept {
     return h != nullptr && h != invalid_native_handle();
 }
+/// The largest value a handle can have: kernel handles are 32-bit significant even in 64-bit
+/// processes (so that 32- and 64-bit processes can share them).
+inline constexpr std::uint64_t max_handle_value = 0xFFFFFFFFu;
+/// A handle's value as a number, for its text form (the .NET handle string), and back.
+inline std::int64_t handle_to_integer(native_handle h) noexcept {
+    return static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(h));  // NOLINT: a handle value
+}
+inline native_handle handle_from_integer(std::uint64_t v) noexcept {
+    return reinterpret_cast<native_handle>(static_cast<std::intptr_t>(v));  // NOLINT: a handle value
+}
 #else
 /// The native handle type: a POSIX file descriptor.
 using native_handle = int;
 /// The value that means "no handle".
 constexpr native_handle invalid_native_handle() noexcept { return -1; }
 inline bool is_valid_native(native_handle h) noexcept { return h >= 0; }
+/// The largest value a descriptor can have.
+inline constexpr std::uint64_t max_handle_value = 0x7FFFFFFFu;
+/// A descriptor's value as a number, for its text form, and back.
+inline std::int64_t handle_to_integer(native_handle h) noexcept { return h; }
+inline native_handle handle_from_integer(std::uint64_t v) noexcept { return static_cast<native_handle>(v); }
 #endif
 
 class unique_handle;
