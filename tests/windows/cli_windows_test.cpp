@@ -33,8 +33,8 @@ std::string tool_path() {
 #endif
 }
 
-// Runs the tool with `args`; stdout and stderr captured (read on two threads' worth of time:
-// stderr is read after stdout, which is fine for the small outputs here).
+// Runs the tool with `args`; stdout and stderr captured (stderr is read after stdout, which is
+// fine for the few lines the tool writes there).
 run_result run_tether(const std::vector<std::string>& args) {
     tether::spawn_options opt;
     opt.argv = {tool_path()};

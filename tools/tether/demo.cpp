@@ -176,12 +176,16 @@ std::string theirs_at(const started& c, const child_view& v) {
 
 // The read end is always ours; the write end is counted through our copy if we still hold one,
 // else through the child's (it measures in its own process), else there is nothing left to ask.
-void show_handles(tether::borrowed_handle server_end, tether::borrowed_handle local_copy, started* c,
-                  milliseconds patience) {
+// Pass `c` only while the child runs; false if it did not answer.
+[[nodiscard]] bool show_handles(tether::borrowed_handle server_end, tether::borrowed_handle local_copy,
+                                started* c, milliseconds patience) {
     say("     read end  (server): " + count_or_unknown(tether::open_handle_count(server_end)) + "  " +
         ours_at(server_end) + "\n");
     std::optional<child_view> theirs;
-    if (c) theirs = ask_child(*c, patience);
+    if (c && !(theirs = ask_child(*c, patience))) {
+        say("   UNEXPECTED: the child did not report its handle\n");
+        return false;
+    }
     std::vector<std::string> named;
     if (local_copy) named.push_back(ours_at(local_copy));
     if (theirs) named.push_back(theirs_at(*c, *theirs));
@@ -191,9 +195,10 @@ void show_handles(tether::borrowed_handle server_end, tether::borrowed_handle lo
     if (named.empty()) {
         say("     write end (client): no handle is left to ask (a count needs a handle); the\n"
             "                         end-of-file above says every copy is closed: 0 copies.\n");
-        return;
+        return true;
     }
     say("     write end (client): " + count_or_unknown(count) + "  " + join(named) + "\n");
+    return true;
 }
 
 void introduction_handles() {
@@ -329,18 +334,18 @@ bool handles_done_right(milliseconds patience) {
         "1. The parent creates the pipe: tether::pipe_server(direction::in).\n");
     tether::pipe_server server(tether::direction::in);
     tether::unique_handle local_copy = server.take_client_handle();
-    show_handles(server.handle(), local_copy, nullptr, patience);
+    if (!show_handles(server.handle(), local_copy, nullptr, patience)) return false;
 
     say("2. The parent starts a child (this program again) and gives it a copy of the client end,\n"
         "   as CreateProcess with inherited handles would: now there are three handles.\n");
     started c = start_child(local_copy.duplicate(), true);
-    show_handles(server.handle(), local_copy, &c, patience);
+    if (!show_handles(server.handle(), local_copy, &c, patience)) return false;
 
     say("3. The parent disposes of its local copy of the client end\n"
         "   (AnonymousPipeServerStream.DisposeLocalCopyOfClientHandle() in .NET).\n"
         "   The count is now asked through the child's handle, by the child:\n");
     local_copy.reset();
-    show_handles(server.handle(), local_copy, &c, patience);
+    if (!show_handles(server.handle(), local_copy, &c, patience)) return false;
 
     say("4. The child writes one line, closes its end and exits; the parent reads to end-of-file.\n");
     auto t0 = clock::now();
@@ -353,8 +358,7 @@ bool handles_done_right(milliseconds patience) {
     }
     say("     read " + quoted(text) + ", then end-of-file after " + ms_since(t0) + "; the child " +
         c.proc.wait().describe() + ".\n");
-    show_handles(server.handle(), local_copy, nullptr, patience);
-    return true;
+    return show_handles(server.handle(), local_copy, nullptr, patience);
 }
 
 // Part 2 with Win32 handles: the bug; the stuck copy is ours by construction, and its count says so.
@@ -366,12 +370,12 @@ bool handles_forgotten(milliseconds patience) {
     tether::pipe_server server(tether::direction::in);
     tether::unique_handle local_copy = server.take_client_handle();
     started c = start_child(local_copy.duplicate(), true);
-    show_handles(server.handle(), local_copy, &c, patience);
+    if (!show_handles(server.handle(), local_copy, &c, patience)) return false;
 
     say("2. The child writes one line, closes its end and exits.\n");
     let_child_finish(c);
     say("     the child " + c.proc.wait().describe() + ".\n");
-    show_handles(server.handle(), local_copy, nullptr, patience);
+    if (!show_handles(server.handle(), local_copy, nullptr, patience)) return false;
 
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.1f", std::chrono::duration<double>(patience).count());
@@ -413,7 +417,7 @@ bool handles_tether_way(milliseconds patience) {
         "   a successful spawn closes the parent's copy before it returns. Right after spawn():\n");
     tether::pipe_server server(tether::direction::in);
     started c = start_child(server.take_client_handle(), true);
-    show_handles(server.handle(), tether::borrowed_handle(), &c, patience);
+    if (!show_handles(server.handle(), tether::borrowed_handle(), &c, patience)) return false;
     say("2. The child writes and exits; the parent reads to end-of-file.\n");
     let_child_finish(c);
     std::error_code ec;
