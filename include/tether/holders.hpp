@@ -9,9 +9,14 @@
 // Linux only for now: it reads /proc/PID/fd (which object), /proc/PID/fdinfo (which end: the
 // O_ACCMODE bits of "flags") and /proc/PID/stat (parent chains). On Windows every call fails with
 // errc::not_supported (the system handle table would need NtQuerySystemInformation).
+// open_handle_count() is the Windows-only counterpart: how many handles refer to one object.
 #pragma once
 
+#include <tether/handle.hpp>
+
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -103,6 +108,16 @@ holders_report holders(std::int64_t pid);
 ///         `pid`; errc::not_a_pipe if it is neither a pipe nor a Unix socket (the message says
 ///         what it is).
 holders_report holders(std::int64_t pid, int fd);
+
+/// How many handles, in every process, refer to the same kernel object as `h`: for a pipe end,
+/// how many copies of that end are open (a duplicate, a copy in a child, ... each counts once).
+/// Windows: the HandleCount of NtQueryObject(ObjectBasicInformation), counted by the kernel
+/// (wine 8 counts it too). A pipe's two ends are two objects: ask each end for its own count.
+/// Linux has no such count per open file: use holders() there.
+/// @param h an open handle of this process.
+/// @returns the count, including `h` itself; std::nullopt on Linux, or if the query fails
+///          (e.g. `h` is not open).
+std::optional<std::size_t> open_handle_count(borrowed_handle h) noexcept;
 
 /// This process's id, so that a program can diagnose its own hang:
 /// `std::cerr << tether::describe(tether::holders(tether::this_process_id()));`

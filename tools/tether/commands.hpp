@@ -22,9 +22,10 @@ struct demo_args {
 CLI::App* add_demo(CLI::App& app, demo_args& args);
 int run_demo(const demo_args& args);
 
-/// The hidden child role of the demo: the tool relaunches itself as `tether demo-child HANDLE`.
+/// The hidden child role of the demo: the tool relaunches itself as `tether demo-child HANDLE [REPORT]`.
 struct demo_child_args {
     std::string client;  ///< the client end's handle string (.NET GetClientHandleAsString style)
+    std::string report;  ///< optional: a pipe's write end on which to answer the parent's `?`
 };
 CLI::App* add_demo_child(CLI::App& app, demo_child_args& args);
 int run_demo_child(const demo_child_args& args);

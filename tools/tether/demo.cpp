@@ -6,6 +6,12 @@
 // end-of-file arrives; part 2 forgets it, proves with a bounded wait that end-of-file does not
 // come, lets holders() name the stuck copy, disposes of it, and end-of-file arrives at once;
 // part 3 shows that tether::spawn closes the local copy by itself.
+//
+// Where holders() is not supported (Windows: it throws errc::not_supported, detected at run time)
+// the same story is told with Win32 handles: each end's copies are counted by the kernel's
+// handle count (tether::open_handle_count, NtQueryObject), each process names its own handle
+// values (the child answers on a report pipe), and the stuck copy of part 2 is this process's
+// own by construction, which its handle count confirms.
 #include "commands.hpp"
 
 #include <tether/tether.hpp>
@@ -13,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -30,6 +37,21 @@ void say(const std::string& text) {
 }
 
 std::int64_t our_pid() { return tether::this_process_id(); }
+
+// The descriptor number for holders() (only called where holders() works, i.e. on Linux), spelled
+// without naming the native type.
+int fd_of(tether::borrowed_handle h) { return std::stoi(tether::to_handle_string(h)); }
+
+// True where holders() can count the copies; false where it is not supported (Windows).
+bool holders_supported() {
+    try {
+        (void)tether::holders(our_pid());
+        return true;
+    } catch (const std::system_error& e) {
+        if (e.code() == tether::errc::not_supported) return false;
+        throw;
+    }
+}
 
 std::string copies_word(std::size_t n) { return std::to_string(n) + (n == 1 ? " copy " : " copies"); }
 
@@ -49,7 +71,7 @@ std::string join(const std::vector<std::string>& parts) {
 
 // Counts every copy of both ends of the pipe whose read end `server_end` is in this process.
 void show_copies(tether::borrowed_handle server_end) {
-    auto report = tether::holders(our_pid(), server_end.get());
+    auto report = tether::holders(our_pid(), fd_of(server_end));
     const tether::held_object& pipe = report.objects.at(0);
     std::vector<std::string> readers{"this process (PID " + std::to_string(report.pid) + "), fd " +
                                      std::to_string(pipe.fd)};
@@ -62,7 +84,7 @@ void show_copies(tether::borrowed_handle server_end) {
 
 // The child's own view: which of its descriptors is this pipe (holders on the child's PID).
 void show_child_view(const tether::child& c, tether::borrowed_handle server_end) {
-    auto ours = tether::holders(our_pid(), server_end.get());
+    auto ours = tether::holders(our_pid(), fd_of(server_end));
     for (const auto& o : tether::holders(c.pid()).objects)
         if (o.inode == ours.objects.at(0).inode)
             say("     (seen from the child, holders(" + std::to_string(c.pid()) + "): its fd " +
@@ -72,17 +94,26 @@ void show_child_view(const tether::child& c, tether::borrowed_handle server_end)
 
 struct started {
     tether::child proc;
-    tether::unique_handle go;  ///< closing or writing it lets the child write and exit
+    tether::unique_handle go;      ///< closing or writing it lets the child write and exit
+    tether::unique_handle report;  ///< Windows story: the child's answers to `?` on `go`
 };
 
-// Starts `tether demo-child HANDLE`, giving it `client_end`; the child waits for the go signal.
-started start_child(tether::unique_handle client_end) {
+// Starts `tether demo-child HANDLE [REPORT]`, giving it `client_end`; the child waits for the go
+// signal. With `report`, the child answers each `?` on the go pipe with its handle value and count.
+started start_child(tether::unique_handle client_end, bool report = false) {
     auto [go_ours, go_theirs] = tether::make_pipe(tether::direction::out);
     tether::spawn_options opt;
     opt.argv = {tether::current_executable_path(), "demo-child", tether::handle_arg(client_end)};
     opt.pass(std::move(client_end));
     opt.pass(std::move(go_theirs), "go");
-    return {tether::spawn(std::move(opt)), std::move(go_ours)};
+    tether::unique_handle report_ours;
+    if (report) {
+        auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+        opt.argv.push_back(tether::handle_arg(theirs));
+        opt.pass(std::move(theirs));
+        report_ours = std::move(ours);
+    }
+    return {tether::spawn(std::move(opt)), std::move(go_ours), std::move(report_ours)};
 }
 
 void let_child_finish(started& c) {
@@ -98,6 +129,88 @@ std::string ms_since(clock::time_point t0) {
 std::string quoted(std::string text) {
     while (!text.empty() && text.back() == '\n') text.pop_back();
     return "\"" + text + "\"";
+}
+
+}  // namespace
+
+// ---- The story with Win32 handles, where holders() is not supported (Windows). ----
+namespace {
+
+std::string handles_word(std::size_t n) { return std::to_string(n) + (n == 1 ? " handle " : " handles"); }
+
+std::string count_or_unknown(std::optional<std::size_t> n) {
+    return n ? handles_word(*n) : std::string("? handles (NtQueryObject failed)");
+}
+
+// What the child says of its copy of the client end: its handle value and its handle count.
+struct child_view {
+    std::string handle;
+    std::optional<std::size_t> count;
+};
+
+// Asks the running child (`?` on the go pipe) for its handle value and count; it answers one line.
+std::optional<child_view> ask_child(started& c, milliseconds patience) {
+    tether::write_all(c.go, std::string_view("?"));
+    std::string line;
+    std::byte b[1];
+    std::error_code ec;
+    while (line.empty() || line.back() != '\n') {
+        if (tether::read_for(c.report, b, patience * 10, ec) != 1 || ec) return std::nullopt;
+        line += static_cast<char>(b[0]);
+    }
+    auto space = line.find(' ');
+    if (space == std::string::npos) return std::nullopt;
+    child_view v{line.substr(0, space), std::nullopt};
+    std::string count = line.substr(space + 1, line.size() - space - 2);
+    if (count != "?") v.count = static_cast<std::size_t>(std::stoul(count));
+    return v;
+}
+
+std::string ours_at(tether::borrowed_handle h) {
+    return "this process (PID " + std::to_string(our_pid()) + "), handle " + tether::to_handle_string(h);
+}
+
+std::string theirs_at(const started& c, const child_view& v) {
+    return "the child (PID " + std::to_string(c.proc.pid()) + "), handle " + v.handle;
+}
+
+// The read end is always ours; the write end is counted through our copy if we still hold one,
+// else through the child's (it measures in its own process), else there is nothing left to ask.
+// Pass `c` only while the child runs; false if it did not answer.
+[[nodiscard]] bool show_handles(tether::borrowed_handle server_end, tether::borrowed_handle local_copy,
+                                started* c, milliseconds patience) {
+    say("     read end  (server): " + count_or_unknown(tether::open_handle_count(server_end)) + "  " +
+        ours_at(server_end) + "\n");
+    std::optional<child_view> theirs;
+    if (c && !(theirs = ask_child(*c, patience))) {
+        say("   UNEXPECTED: the child did not report its handle\n");
+        return false;
+    }
+    std::vector<std::string> named;
+    if (local_copy) named.push_back(ours_at(local_copy));
+    if (theirs) named.push_back(theirs_at(*c, *theirs));
+    std::optional<std::size_t> count = local_copy ? tether::open_handle_count(local_copy)
+                                       : theirs  ? theirs->count
+                                                 : std::nullopt;
+    if (named.empty()) {
+        say("     write end (client): no handle is left to ask (a count needs a handle); the\n"
+            "                         end-of-file above says every copy is closed: 0 copies.\n");
+        return true;
+    }
+    say("     write end (client): " + count_or_unknown(count) + "  " + join(named) + "\n");
+    return true;
+}
+
+void introduction_handles() {
+    say("tether demo: the end-of-file that never comes, run for real.\n"
+        "\n"
+        "A pipe has two ends. Here the parent (the \"server\") reads and a child (the \"client\")\n"
+        "writes. The reader sees end-of-file only when EVERY handle to the write end is closed, in\n"
+        "every process. Each process that holds a copy holds its own handle, so each copy has\n"
+        "to be closed on its own. tether::holders() is Linux-only; here each end is its own kernel\n"
+        "object, and at every step below its handles are counted for real by the kernel:\n"
+        "tether::open_handle_count() = NtQueryObject(ObjectBasicInformation).HandleCount. The\n"
+        "handle values are named by the process that holds them (the child reports its own).\n");
 }
 
 }  // namespace
@@ -181,8 +294,8 @@ bool part_forgotten(milliseconds patience) {
         "     because one copy of the write end is still open.\n");
 
     say("4. Who holds it? tether::holders(" + std::to_string(our_pid()) + ", " +
-        std::to_string(server.handle().get()) + ") says:\n");
-    auto report = tether::holders(our_pid(), server.handle().get());
+        tether::to_handle_string(server.handle()) + ") says:\n");
+    auto report = tether::holders(our_pid(), fd_of(server.handle()));
     say("     " + report.objects.at(0).verdict + "\n");
 
     say("5. The parent disposes of its local copy, as the verdict says.\n");
@@ -214,10 +327,118 @@ bool part_tether_way(milliseconds patience) {
     return true;
 }
 
+// Part 1 with Win32 handles: the same steps, counted with open_handle_count().
+bool handles_done_right(milliseconds patience) {
+    say("\nPart 1: the parent disposes of its local copy of the client end\n"
+        "================================================================\n"
+        "1. The parent creates the pipe: tether::pipe_server(direction::in).\n");
+    tether::pipe_server server(tether::direction::in);
+    tether::unique_handle local_copy = server.take_client_handle();
+    if (!show_handles(server.handle(), local_copy, nullptr, patience)) return false;
+
+    say("2. The parent starts a child (this program again) and gives it a copy of the client end,\n"
+        "   as CreateProcess with inherited handles would: now there are three handles.\n");
+    started c = start_child(local_copy.duplicate(), true);
+    if (!show_handles(server.handle(), local_copy, &c, patience)) return false;
+
+    say("3. The parent disposes of its local copy of the client end\n"
+        "   (AnonymousPipeServerStream.DisposeLocalCopyOfClientHandle() in .NET).\n"
+        "   The count is now asked through the child's handle, by the child:\n");
+    local_copy.reset();
+    if (!show_handles(server.handle(), local_copy, &c, patience)) return false;
+
+    say("4. The child writes one line, closes its end and exits; the parent reads to end-of-file.\n");
+    auto t0 = clock::now();
+    let_child_finish(c);
+    std::error_code ec;
+    std::string text = tether::read_to_end_for(server.handle(), patience * 10, ec);
+    if (ec) {
+        say("   UNEXPECTED: no end-of-file (" + ec.message() + ")\n");
+        return false;
+    }
+    say("     read " + quoted(text) + ", then end-of-file after " + ms_since(t0) + "; the child " +
+        c.proc.wait().describe() + ".\n");
+    return show_handles(server.handle(), local_copy, nullptr, patience);
+}
+
+// Part 2 with Win32 handles: the bug; the stuck copy is ours by construction, and its count says so.
+bool handles_forgotten(milliseconds patience) {
+    say("\nPart 2: the bug: the parent forgets its local copy\n"
+        "==================================================\n"
+        "1. Same pipe, same child, but the parent keeps its copy of the client end: what happens\n"
+        "   with raw CreateProcess when DisposeLocalCopyOfClientHandle() is forgotten.\n");
+    tether::pipe_server server(tether::direction::in);
+    tether::unique_handle local_copy = server.take_client_handle();
+    started c = start_child(local_copy.duplicate(), true);
+    if (!show_handles(server.handle(), local_copy, &c, patience)) return false;
+
+    say("2. The child writes one line, closes its end and exits.\n");
+    let_child_finish(c);
+    say("     the child " + c.proc.wait().describe() + ".\n");
+    if (!show_handles(server.handle(), local_copy, nullptr, patience)) return false;
+
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1f", std::chrono::duration<double>(patience).count());
+    say("3. The parent reads to end-of-file, but gives up after " + std::string(secs) +
+        " s (read_to_end_for):\n");
+    std::error_code ec;
+    auto t0 = clock::now();
+    std::string text = tether::read_to_end_for(server.handle(), patience, ec);
+    if (ec != tether::errc::timed_out) {
+        say("   UNEXPECTED: the read ended (" + (ec ? ec.message() : "end-of-file") + ")\n");
+        return false;
+    }
+    say("     read " + quoted(text) + ", then nothing for " + ms_since(t0) + ": timed out, no end-of-file.\n"
+        "     The child is gone, yet a program without a time limit would wait here forever,\n"
+        "     because one copy of the write end is still open.\n");
+
+    auto left = tether::open_handle_count(local_copy);
+    say("4. Who holds it? tether::holders() is Linux-only, so here the answer is known by\n"
+        "   construction: this process kept its local copy of the client end, handle " +
+        tether::to_handle_string(local_copy) + ".\n"
+        "     Its handle count says " + count_or_unknown(left) + "on the write end" +
+        (left == std::size_t{1} ? ": the only copy left is this process's own.\n" : ".\n"));
+    if (left != std::size_t{1}) return false;
+
+    say("5. The parent disposes of its local copy.\n");
+    t0 = clock::now();
+    local_copy.reset();
+    text = tether::read_to_end_for(server.handle(), patience * 10, ec);
+    if (ec) return false;
+    say("     end-of-file arrives at once: after " + ms_since(t0) + ".\n");
+    return true;
+}
+
+// Part 3 with Win32 handles: right after spawn() the only handle to the write end is the child's.
+bool handles_tether_way(milliseconds patience) {
+    say("\nPart 3: the tether way: nothing to forget\n"
+        "=========================================\n"
+        "1. spawn_options::pass(server.take_client_handle()) moves the client end into spawn();\n"
+        "   a successful spawn closes the parent's copy before it returns. Right after spawn():\n");
+    tether::pipe_server server(tether::direction::in);
+    started c = start_child(server.take_client_handle(), true);
+    if (!show_handles(server.handle(), tether::borrowed_handle(), &c, patience)) return false;
+    say("2. The child writes and exits; the parent reads to end-of-file.\n");
+    let_child_finish(c);
+    std::error_code ec;
+    auto t0 = clock::now();
+    std::string text = tether::read_to_end_for(server.handle(), patience * 10, ec);
+    if (ec) return false;
+    say("     read " + quoted(text) + ", then end-of-file after " + ms_since(t0) + "; the child " +
+        c.proc.wait().describe() + ".\n");
+    return true;
+}
+
 void conclusion() {
     say("\nIn short: end-of-file needs every copy of the write end closed. The parent's own copy\n"
         "is the one that is easy to forget; tether::spawn closes it for you, and\n"
         "`tether holders PID` (or tether::holders() in your program) names any copy that is left.\n");
+}
+
+void conclusion_handles() {
+    say("\nIn short: end-of-file needs every handle to the write end closed. The parent's own copy\n"
+        "is the one that is easy to forget; tether::spawn closes it for you. On Linux,\n"
+        "`tether holders PID` names any copy that is left; here, open_handle_count() counts them.\n");
 }
 
 }  // namespace
@@ -227,7 +448,8 @@ CLI::App* add_demo(CLI::App& app, demo_args& args) {
         "demo",
         "Run the story of .NET's DisposeLocalCopyOfClientHandle with real processes: a pipe, a "
         "child that writes, the copies of each end counted at every step, and what happens when "
-        "the parent forgets its local copy of the client end. Linux only for now.");
+        "the parent forgets its local copy of the client end. On Windows (no holders()) the copies are "
+        "counted with the kernel's handle count of each end.");
     cmd->add_option("--timeout", args.timeout_s,
                     "seconds to wait for the end-of-file that does not come, in part 2")
         ->check(CLI::Range(0.1, 60.0))
@@ -237,12 +459,20 @@ CLI::App* add_demo(CLI::App& app, demo_args& args) {
 
 int run_demo(const demo_args& args) {
     auto patience = milliseconds(static_cast<std::int64_t>(args.timeout_s * 1000));
-    introduction();
-    if (!part_done_right(patience) || !part_forgotten(patience) || !part_tether_way(patience)) {
+    bool ok = false;
+    if (holders_supported()) {
+        introduction();
+        ok = part_done_right(patience) && part_forgotten(patience) && part_tether_way(patience);
+        if (ok) conclusion();
+    } else {
+        introduction_handles();
+        ok = handles_done_right(patience) && handles_forgotten(patience) && handles_tether_way(patience);
+        if (ok) conclusion_handles();
+    }
+    if (!ok) {
         std::fputs("tether demo: a step did not behave as described (see above)\n", stderr);
         return exit_failure;
     }
-    conclusion();
     return exit_ok;
 }
 
@@ -250,6 +480,7 @@ CLI::App* add_demo_child(CLI::App& app, demo_child_args& args) {
     CLI::App* cmd = app.add_subcommand("demo-child", "the child role of `tether demo` (internal)");
     cmd->group("");  // hidden from --help
     cmd->add_option("client", args.client, "handle string of the client end")->required();
+    cmd->add_option("report", args.report, "handle string of a pipe to answer `?` on (optional)");
     return cmd;
 }
 
@@ -257,8 +488,15 @@ int run_demo_child(const demo_child_args& args) {
     // The .NET client shape: validates that the string names a pipe's write end.
     tether::pipe_client client(tether::direction::out, args.client);
     tether::unique_handle go = tether::inherited("go");
-    std::byte signal[2];
-    (void)tether::read(go, signal);  // the parent's go (or its end-of-file if it died)
+    std::optional<tether::pipe_client> report;
+    if (!args.report.empty()) report.emplace(tether::direction::out, args.report);
+    // `?` asks for our handle value and count (the Windows story); anything else, or the
+    // parent's end-of-file if it died, is the go.
+    std::byte signal[1];
+    while (tether::read(go, signal) == 1 && signal[0] == std::byte{'?'} && report) {
+        auto n = tether::open_handle_count(client.handle());
+        report->write(tether::to_handle_string(client.handle()) + " " + (n ? std::to_string(*n) : "?") + "\n");
+    }
     client.write("hello from the child, PID " + std::to_string(tether::this_process_id()) + "\n");
     client.close();
     return exit_ok;

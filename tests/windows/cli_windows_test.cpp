@@ -1,0 +1,96 @@
+// Windows only: the built `tether` tool under wine. `tether demo` tells the story with Win32
+// handles (holders() is Linux-only): measured handle counts, the bounded wait, the stuck copy.
+#include "harness.hpp"
+
+#include <tether/tether.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+using namespace std::chrono_literals;
+using tether_test::contains;
+
+namespace {
+
+struct run_result {
+    int code{-1};
+    std::string out, err;
+};
+
+// The tool's path: relative to this test binary's directory (see tests/CMakeLists.txt).
+std::string tool_path() {
+#ifdef TETHER_CLI_RELATIVE_PATH
+    std::string exe = tether::current_executable_path();
+    std::string rel = TETHER_CLI_RELATIVE_PATH;
+    std::replace(rel.begin(), rel.end(), '/', '\\');
+    return exe.substr(0, exe.find_last_of("\\/") + 1) + rel;
+#else
+    return {};
+#endif
+}
+
+// Runs the tool with `args`; stdout and stderr captured (stderr is read after stdout, which is
+// fine for the few lines the tool writes there).
+run_result run_tether(const std::vector<std::string>& args) {
+    tether::spawn_options opt;
+    opt.argv = {tool_path()};
+    opt.argv.insert(opt.argv.end(), args.begin(), args.end());
+    opt.out = tether::stdio::pipe();
+    opt.err = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto err_pipe = c.take_stderr();
+    run_result r;
+    std::error_code ec;
+    r.out = tether::read_to_end_for(c.take_stdout(), 60s, ec);
+    r.err = tether::read_to_end_for(err_pipe, 60s, ec);
+    r.code = c.wait().code;
+    return r;
+}
+
+}  // namespace
+
+#ifdef TETHER_CLI_RELATIVE_PATH
+#define REQUIRE_CLI() (void)0
+#else
+#define REQUIRE_CLI() GTEST_SKIP() << "the tether tool was not built (CLI11 not found)"
+#endif
+
+TEST(WindowsCli, DemoTellsTheStoryWithHandleCounts) {
+    REQUIRE_CLI();
+    auto r = run_tether({"demo", "--timeout", "0.5"});
+    ASSERT_EQ(r.code, 0) << r.out << r.err;
+    for (std::string_view sentence :
+         {"NtQueryObject(ObjectBasicInformation).HandleCount",
+          // part 1: a copy in the child raises the count of the write end; disposing lowers it
+          "write end (client): 2 handles  this process (PID", "; the child (PID",
+          "write end (client): 1 handle   the child (PID", "then end-of-file after",
+          "every copy is closed: 0 copies",
+          // part 2: the bounded wait, and the stuck copy is ours
+          "write end (client): 1 handle   this process (PID", "timed out, no end-of-file",
+          "would wait here forever", "tether::holders() is Linux-only, so here the answer is known by",
+          "Its handle count says 1 handle on the write end: the only copy left is this process's own.",
+          "end-of-file arrives at once",
+          // part 3
+          "Part 3: the tether way", "In short: end-of-file needs every handle to the write end closed."})
+        EXPECT_TRUE(contains(r.out, sentence)) << "missing: " << sentence << "\n" << r.out;
+    EXPECT_FALSE(contains(r.out, "? handles")) << "a count could not be measured:\n" << r.out;
+    EXPECT_FALSE(contains(r.out, "fd ")) << "the Windows story names handles, not descriptors:\n" << r.out;
+}
+
+TEST(WindowsCli, BadInputIsExitCodeTwo) {
+    REQUIRE_CLI();
+    auto r = run_tether({"demo", "--timeout", "0"});
+    EXPECT_EQ(r.code, 2) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err + r.out, "--timeout")) << r.out << r.err;
+}
+
+TEST(WindowsCli, HoldersSaysItIsLinuxOnly) {
+    REQUIRE_CLI();
+    auto r = run_tether({"holders", std::to_string(tether::this_process_id())});
+    EXPECT_EQ(r.code, 1) << r.out << r.err;
+    EXPECT_TRUE(contains(r.err, "Linux-only")) << r.err;
+}
