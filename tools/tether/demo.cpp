@@ -189,9 +189,13 @@ std::string theirs_at(const started& c, const child_view& v) {
     std::vector<std::string> named;
     if (local_copy) named.push_back(ours_at(local_copy));
     if (theirs) named.push_back(theirs_at(*c, *theirs));
-    std::optional<std::size_t> count = local_copy ? tether::open_handle_count(local_copy)
-                                       : theirs  ? theirs->count
-                                                 : std::nullopt;
+    // Assigned step by step: g++ 12 -O2 reports a false -Wmaybe-uninitialized for an optional
+    // built by nested conditionals.
+    std::optional<std::size_t> count;
+    if (local_copy)
+        count = tether::open_handle_count(local_copy);
+    else if (theirs)
+        count = theirs->count;
     if (named.empty()) {
         say("     write end (client): no handle is left to ask (a count needs a handle); the\n"
             "                         end-of-file above says every copy is closed: 0 copies.\n");
