@@ -2,9 +2,38 @@
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 
+#include "detail/os.hpp"
+
 #include <chrono>
 
 namespace tether {
+namespace {
+std::string describe(const char* op, borrowed_handle h) {
+    return std::string(op) + " on " + detail::describe_handle(h.get());
+}
+}  // namespace
+
+// The throwing overloads, once for both backends: each backend provides the error_code ones.
+
+std::size_t read(borrowed_handle h, std::span<std::byte> buf) {
+    std::error_code ec;
+    auto n = read(h, buf, ec);
+    if (ec) throw_error(ec, describe("read", h));
+    return n;
+}
+
+std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout) {
+    std::error_code ec;
+    auto n = read_for(h, buf, timeout, ec);
+    if (ec) throw_error(ec, describe("read", h));
+    return n;
+}
+
+void write_all(borrowed_handle h, std::span<const std::byte> data) {
+    std::error_code ec;
+    write_all(h, data, ec);
+    if (ec) throw_error(ec, describe("write", h));
+}
 
 void write_all(borrowed_handle h, std::string_view text) {
     write_all(h, std::as_bytes(std::span(text.data(), text.size())));

@@ -217,6 +217,21 @@ std::string manifest_for(const spawn_options& opt, const std::vector<handle_mapp
 }  // namespace tether
 
 namespace tether {
+
+// The public entry points, once for both backends.
+child spawn(spawn_options&& opt, std::error_code& ec) {
+    std::string what;
+    return detail::spawn_impl(opt, ec, what);
+}
+
+child spawn(spawn_options&& opt) {
+    std::error_code ec;
+    std::string what;
+    child c = detail::spawn_impl(opt, ec, what);
+    if (ec) throw_error(ec, detail::spawn_context(opt) + (what.empty() ? "" : ": " + what));
+    return c;
+}
+
 std::string take_stdout_text(child& c) {
     auto h = c.take_stdout();
     if (!h) throw_error(errc::invalid_argument, "take_stdout_text: stdout of the child is not a pipe");

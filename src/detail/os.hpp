@@ -28,5 +28,7 @@ std::error_code adopt_inherited(native_handle h) noexcept;
 /// so a child can tell that a number in its manifest still names the object the parent passed.
 /// Empty where the platform needs no such check (Windows, whose parent PID never changes).
 std::string handle_identity(native_handle h);
+/// "descriptor 5" / "handle 68": how error messages name a handle.
+std::string describe_handle(native_handle h);
 
 }  // namespace tether::detail

@@ -148,21 +148,10 @@ std::optional<clock::time_point> deadline_after(milliseconds timeout) {
     return clock::now() + std::clamp(timeout, milliseconds(0), max_timeout);
 }
 
-std::string describe(const char* op, borrowed_handle h) {
-    return std::string(op) + " on descriptor " + std::to_string(h.get());
-}
-
 }  // namespace
 
 std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
     return read_impl(h.get(), buf, std::nullopt, ec);
-}
-
-std::size_t read(borrowed_handle h, std::span<std::byte> buf) {
-    std::error_code ec;
-    auto n = read(h, buf, ec);
-    if (ec) throw_error(ec, describe("read", h));
-    return n;
 }
 
 std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout,
@@ -170,21 +159,8 @@ std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds t
     return read_impl(h.get(), buf, deadline_after(timeout), ec);
 }
 
-std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout) {
-    std::error_code ec;
-    auto n = read_for(h, buf, timeout, ec);
-    if (ec) throw_error(ec, describe("read", h));
-    return n;
-}
-
 std::size_t write_all(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
     return write_impl(h.get(), data, std::nullopt, ec);
-}
-
-void write_all(borrowed_handle h, std::span<const std::byte> data) {
-    std::error_code ec;
-    write_all(h, data, ec);
-    if (ec) throw_error(ec, describe("write", h));
 }
 
 std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout,

@@ -51,6 +51,8 @@ std::string handle_identity(native_handle h) {
     return buf;
 }
 
+std::string describe_handle(native_handle h) { return "descriptor " + std::to_string(h); }
+
 std::string signal_name(int sig) {
     const char* abbrev = ::sigabbrev_np(sig);
     return abbrev != nullptr ? std::string("SIG") + abbrev : std::string();

@@ -7,7 +7,6 @@
 
 namespace tether::detail {
 
-child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what);
 /// A child object for a freshly spawned pid (opens its pidfd).
 child make_child(pid_t pid, bool kill_on_destroy, unique_handle in, unique_handle out, unique_handle err);
 

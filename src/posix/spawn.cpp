@@ -273,23 +273,6 @@ std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
 
 void force_closefrom_fallback(bool on) noexcept { closefrom_fallback_forced.store(on); }
 
-}  // namespace detail
-
-child spawn(spawn_options&& opt, std::error_code& ec) {
-    std::string what;
-    return detail::spawn_impl(opt, ec, what);
-}
-
-child spawn(spawn_options&& opt) {
-    std::error_code ec;
-    std::string what;
-    child c = detail::spawn_impl(opt, ec, what);
-    if (ec) throw_error(ec, detail::spawn_context(opt) + (what.empty() ? "" : ": " + what));
-    return c;
-}
-
-namespace detail {
-
 child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     reap_detached();
     plan p;

@@ -213,21 +213,10 @@ deadline_t deadline_after(milliseconds timeout) {
     return clock::now() + (timeout.count() < 0 ? milliseconds(0) : timeout);
 }
 
-std::string describe(const char* op, borrowed_handle h) {
-    return std::string(op) + " on " + detail::describe_handle(h.get());
-}
-
 }  // namespace
 
 std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
     return read_impl(h.get(), buf, std::nullopt, ec);
-}
-
-std::size_t read(borrowed_handle h, std::span<std::byte> buf) {
-    std::error_code ec;
-    auto n = read(h, buf, ec);
-    if (ec) throw_error(ec, describe("read", h));
-    return n;
 }
 
 std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout,
@@ -235,21 +224,8 @@ std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds t
     return read_impl(h.get(), buf, deadline_after(timeout), ec);
 }
 
-std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout) {
-    std::error_code ec;
-    auto n = read_for(h, buf, timeout, ec);
-    if (ec) throw_error(ec, describe("read", h));
-    return n;
-}
-
 std::size_t write_all(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
     return write_impl(h.get(), data, std::nullopt, ec);
-}
-
-void write_all(borrowed_handle h, std::span<const std::byte> data) {
-    std::error_code ec;
-    write_all(h, data, ec);
-    if (ec) throw_error(ec, describe("write", h));
 }
 
 std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout,

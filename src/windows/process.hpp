@@ -9,7 +9,6 @@
 
 namespace tether::detail {
 
-child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what);
 /// A child object for a freshly created process; takes ownership of its process HANDLE.
 child make_child(std::int64_t pid, unique_handle process, bool kill_on_destroy, unique_handle in,
                  unique_handle out, unique_handle err);

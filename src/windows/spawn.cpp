@@ -359,22 +359,6 @@ std::string explain_create_error(DWORD err, const spawn_options& opt, const plan
 }
 
 }  // namespace
-}  // namespace detail
-
-child spawn(spawn_options&& opt, std::error_code& ec) {
-    std::string what;
-    return detail::spawn_impl(opt, ec, what);
-}
-
-child spawn(spawn_options&& opt) {
-    std::error_code ec;
-    std::string what;
-    child c = detail::spawn_impl(opt, ec, what);
-    if (ec) throw_error(ec, detail::spawn_context(opt) + (what.empty() ? "" : ": " + what));
-    return c;
-}
-
-namespace detail {
 
 child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     plan p;
