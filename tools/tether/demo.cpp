@@ -231,6 +231,65 @@ void introduction() {
         "tether::holders(), which reads /proc/*/fd and /proc/*/fdinfo.\n");
 }
 
+// ---- Steps both stories (holders() on Linux, handle counts on Windows) tell the same way.
+
+// Part 2, step 3: the read that would hang forever, bounded by `patience`.
+bool read_times_out(tether::borrowed_handle server_end, milliseconds patience) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1f", std::chrono::duration<double>(patience).count());
+    say("3. The parent reads to end-of-file, but gives up after " + std::string(secs) +
+        " s (read_to_end_for):\n");
+    std::error_code ec;
+    auto t0 = clock::now();
+    std::string text = tether::read_to_end_for(server_end, patience, ec);
+    if (ec != tether::errc::timed_out) {
+        say("   UNEXPECTED: the read ended (" + (ec ? ec.message() : "end-of-file") + ")\n");
+        return false;
+    }
+    say("     read " + quoted(text) + ", then nothing for " + ms_since(t0) + ": timed out, no end-of-file.\n"
+        "     The child is gone, yet a program without a time limit would wait here forever,\n"
+        "     because one copy of the write end is still open.\n");
+    return true;
+}
+
+// Part 2, step 5: closing the forgotten copy lets end-of-file through at once.
+bool dispose_then_end_of_file(tether::unique_handle& local_copy, tether::borrowed_handle server_end,
+                              milliseconds patience) {
+    auto t0 = clock::now();
+    local_copy.reset();
+    std::error_code ec;
+    (void)tether::read_to_end_for(server_end, patience * 10, ec);
+    if (ec) return false;
+    say("     end-of-file arrives at once: after " + ms_since(t0) + ".\n");
+    return true;
+}
+
+// Part 1, step 4: the child writes and exits; end-of-file is timed from before it finishes.
+bool child_finishes_then_end_of_file(started& c, tether::borrowed_handle server_end, milliseconds patience) {
+    auto t0 = clock::now();
+    let_child_finish(c);
+    std::error_code ec;
+    std::string text = tether::read_to_end_for(server_end, patience * 10, ec);
+    if (ec) {
+        say("   UNEXPECTED: no end-of-file (" + ec.message() + ")\n");
+        return false;
+    }
+    say("     read " + quoted(text) + ", then end-of-file after " + ms_since(t0) + "; the child " +
+        c.proc.wait().describe() + ".\n");
+    return true;
+}
+
+// Part 3, step 2: the child has been told to finish; end-of-file is timed from now.
+bool end_of_file_after_child(started& c, tether::borrowed_handle server_end, milliseconds patience) {
+    std::error_code ec;
+    auto t0 = clock::now();
+    std::string text = tether::read_to_end_for(server_end, patience * 10, ec);
+    if (ec) return false;
+    say("     read " + quoted(text) + ", then end-of-file after " + ms_since(t0) + "; the child " +
+        c.proc.wait().describe() + ".\n");
+    return true;
+}
+
 // Part 1: the .NET flow done right, with the local copy disposed of by hand.
 bool part_done_right(milliseconds patience) {
     say("\nPart 1: the parent disposes of its local copy of the client end\n"
@@ -252,16 +311,7 @@ bool part_done_right(milliseconds patience) {
     show_copies(server.handle());
 
     say("4. The child writes one line, closes its end and exits; the parent reads to end-of-file.\n");
-    auto t0 = clock::now();
-    let_child_finish(c);
-    std::error_code ec;
-    std::string text = tether::read_to_end_for(server.handle(), patience * 10, ec);
-    if (ec) {
-        say("   UNEXPECTED: no end-of-file (" + ec.message() + ")\n");
-        return false;
-    }
-    say("     read " + quoted(text) + ", then end-of-file after " + ms_since(t0) + "; the child " +
-        c.proc.wait().describe() + ".\n");
+    if (!child_finishes_then_end_of_file(c, server.handle(), patience)) return false;
     show_copies(server.handle());
     return true;
 }
@@ -282,20 +332,7 @@ bool part_forgotten(milliseconds patience) {
     say("     the child " + c.proc.wait().describe() + ".\n");
     show_copies(server.handle());
 
-    char secs[32];
-    std::snprintf(secs, sizeof secs, "%.1f", std::chrono::duration<double>(patience).count());
-    say("3. The parent reads to end-of-file, but gives up after " + std::string(secs) +
-        " s (read_to_end_for):\n");
-    std::error_code ec;
-    auto t0 = clock::now();
-    std::string text = tether::read_to_end_for(server.handle(), patience, ec);
-    if (ec != tether::errc::timed_out) {
-        say("   UNEXPECTED: the read ended (" + (ec ? ec.message() : "end-of-file") + ")\n");
-        return false;
-    }
-    say("     read " + quoted(text) + ", then nothing for " + ms_since(t0) + ": timed out, no end-of-file.\n"
-        "     The child is gone, yet a program without a time limit would wait here forever,\n"
-        "     because one copy of the write end is still open.\n");
+    if (!read_times_out(server.handle(), patience)) return false;
 
     say("4. Who holds it? tether::holders(" + std::to_string(our_pid()) + ", " +
         tether::to_handle_string(server.handle()) + ") says:\n");
@@ -303,12 +340,7 @@ bool part_forgotten(milliseconds patience) {
     say("     " + report.objects.at(0).verdict + "\n");
 
     say("5. The parent disposes of its local copy, as the verdict says.\n");
-    t0 = clock::now();
-    local_copy.reset();
-    text = tether::read_to_end_for(server.handle(), patience * 10, ec);
-    if (ec) return false;
-    say("     end-of-file arrives at once: after " + ms_since(t0) + ".\n");
-    return true;
+    return dispose_then_end_of_file(local_copy, server.handle(), patience);
 }
 
 // Part 3: tether::spawn takes the client end by rvalue and closes our copy when the child runs.
@@ -322,13 +354,7 @@ bool part_tether_way(milliseconds patience) {
     show_copies(server.handle());
     say("2. The child writes and exits; the parent reads to end-of-file.\n");
     let_child_finish(c);
-    std::error_code ec;
-    auto t0 = clock::now();
-    std::string text = tether::read_to_end_for(server.handle(), patience * 10, ec);
-    if (ec) return false;
-    say("     read " + quoted(text) + ", then end-of-file after " + ms_since(t0) + "; the child " +
-        c.proc.wait().describe() + ".\n");
-    return true;
+    return end_of_file_after_child(c, server.handle(), patience);
 }
 
 // Part 1 with Win32 handles: the same steps, counted with open_handle_count().
@@ -352,16 +378,7 @@ bool handles_done_right(milliseconds patience) {
     if (!show_handles(server.handle(), local_copy, &c, patience)) return false;
 
     say("4. The child writes one line, closes its end and exits; the parent reads to end-of-file.\n");
-    auto t0 = clock::now();
-    let_child_finish(c);
-    std::error_code ec;
-    std::string text = tether::read_to_end_for(server.handle(), patience * 10, ec);
-    if (ec) {
-        say("   UNEXPECTED: no end-of-file (" + ec.message() + ")\n");
-        return false;
-    }
-    say("     read " + quoted(text) + ", then end-of-file after " + ms_since(t0) + "; the child " +
-        c.proc.wait().describe() + ".\n");
+    if (!child_finishes_then_end_of_file(c, server.handle(), patience)) return false;
     return show_handles(server.handle(), local_copy, nullptr, patience);
 }
 
@@ -381,20 +398,7 @@ bool handles_forgotten(milliseconds patience) {
     say("     the child " + c.proc.wait().describe() + ".\n");
     if (!show_handles(server.handle(), local_copy, nullptr, patience)) return false;
 
-    char secs[32];
-    std::snprintf(secs, sizeof secs, "%.1f", std::chrono::duration<double>(patience).count());
-    say("3. The parent reads to end-of-file, but gives up after " + std::string(secs) +
-        " s (read_to_end_for):\n");
-    std::error_code ec;
-    auto t0 = clock::now();
-    std::string text = tether::read_to_end_for(server.handle(), patience, ec);
-    if (ec != tether::errc::timed_out) {
-        say("   UNEXPECTED: the read ended (" + (ec ? ec.message() : "end-of-file") + ")\n");
-        return false;
-    }
-    say("     read " + quoted(text) + ", then nothing for " + ms_since(t0) + ": timed out, no end-of-file.\n"
-        "     The child is gone, yet a program without a time limit would wait here forever,\n"
-        "     because one copy of the write end is still open.\n");
+    if (!read_times_out(server.handle(), patience)) return false;
 
     auto left = tether::open_handle_count(local_copy);
     say("4. Who holds it? tether::holders() is Linux-only, so here the answer is known by\n"
@@ -405,12 +409,7 @@ bool handles_forgotten(milliseconds patience) {
     if (left != std::size_t{1}) return false;
 
     say("5. The parent disposes of its local copy.\n");
-    t0 = clock::now();
-    local_copy.reset();
-    text = tether::read_to_end_for(server.handle(), patience * 10, ec);
-    if (ec) return false;
-    say("     end-of-file arrives at once: after " + ms_since(t0) + ".\n");
-    return true;
+    return dispose_then_end_of_file(local_copy, server.handle(), patience);
 }
 
 // Part 3 with Win32 handles: right after spawn() the only handle to the write end is the child's.
@@ -424,13 +423,7 @@ bool handles_tether_way(milliseconds patience) {
     if (!show_handles(server.handle(), tether::borrowed_handle(), &c, patience)) return false;
     say("2. The child writes and exits; the parent reads to end-of-file.\n");
     let_child_finish(c);
-    std::error_code ec;
-    auto t0 = clock::now();
-    std::string text = tether::read_to_end_for(server.handle(), patience * 10, ec);
-    if (ec) return false;
-    say("     read " + quoted(text) + ", then end-of-file after " + ms_since(t0) + "; the child " +
-        c.proc.wait().describe() + ".\n");
-    return true;
+    return end_of_file_after_child(c, server.handle(), patience);
 }
 
 void conclusion() {
