@@ -142,30 +142,6 @@ child make_child(pid_t pid, bool kill_on_destroy, unique_handle in, unique_handl
 }
 }  // namespace detail
 
-child::child(child&& o) noexcept
-    : pid_(std::exchange(o.pid_, -1)),
-      process_(std::move(o.process_)),
-      stdin_(std::move(o.stdin_)),
-      stdout_(std::move(o.stdout_)),
-      stderr_(std::move(o.stderr_)),
-      status_(std::exchange(o.status_, std::nullopt)),
-      kill_on_destroy_(o.kill_on_destroy_) {}
-
-child& child::operator=(child&& o) noexcept {
-    if (this != &o) {
-        // The old child gets the destructor's policy (reaped, killed or detached) via `old`.
-        child old(std::move(*this));
-        pid_ = std::exchange(o.pid_, -1);
-        process_ = std::move(o.process_);
-        stdin_ = std::move(o.stdin_);
-        stdout_ = std::move(o.stdout_);
-        stderr_ = std::move(o.stderr_);
-        status_ = std::exchange(o.status_, std::nullopt);
-        kill_on_destroy_ = o.kill_on_destroy_;
-    }
-    return *this;
-}
-
 // Never throws and never leaves a zombie without a way to reap it: a child whose state cannot
 // be settled here goes to the detached list (which falls back to the pid if the pidfd fails).
 child::~child() {

@@ -57,23 +57,6 @@ std::optional<exit_status> wait_once(HANDLE process, DWORD ms, std::int64_t pid)
 
 std::size_t reap_detached() { return 0; }
 
-child::child(child&& o) noexcept
-    : pid_(std::exchange(o.pid_, -1)),
-      process_(std::move(o.process_)),
-      stdin_(std::move(o.stdin_)),
-      stdout_(std::move(o.stdout_)),
-      stderr_(std::move(o.stderr_)),
-      status_(std::exchange(o.status_, std::nullopt)),
-      kill_on_destroy_(o.kill_on_destroy_) {}
-
-child& child::operator=(child&& o) noexcept {
-    if (this != &o) {
-        this->~child();
-        new (this) child(std::move(o));
-    }
-    return *this;
-}
-
 child::~child() {
     if (pid_ < 0 || status_ || !kill_on_destroy_) return;  // the handle closes itself
     try {
