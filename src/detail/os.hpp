@@ -28,6 +28,11 @@ std::error_code adopt_inherited(native_handle h) noexcept;
 /// so a child can tell that a number in its manifest still names the object the parent passed.
 /// Empty where the platform needs no such check (Windows, whose parent PID never changes).
 std::string handle_identity(native_handle h);
+/// Why `handle_string` is no pipe end (for errc::invalid_handle_string or errc::not_a_pipe from
+/// check_pipe_handle_string), as the end of a message: ": descriptor 7 is not open",
+/// ": descriptor is a regular file". Empty for other errors.
+std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string);
+
 /// "descriptor 5" / "handle 68": how error messages name a handle.
 std::string describe_handle(native_handle h);
 

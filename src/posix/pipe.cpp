@@ -51,10 +51,6 @@ const char* file_kind(mode_t mode) {
     return "not a pipe";
 }
 
-std::string describe_input(direction d, std::string_view text) {
-    return std::string("pipe_client(") + (d == direction::in ? "in" : "out") + ", '" + std::string(text) + "')";
-}
-
 }  // namespace
 
 std::error_code check_pipe_handle_string(direction d, std::string_view handle_string,
@@ -73,31 +69,18 @@ std::error_code check_pipe_handle_string(direction d, std::string_view handle_st
     return {};
 }
 
-pipe_client::pipe_client(direction d, std::string_view handle_string) : dir_(d) {
-    native_handle h = invalid_native_handle();
-    if (auto ec = check_pipe_handle_string(d, handle_string, h)) {
-        std::string what = describe_input(d, handle_string);
-        auto value = detail::parse_handle_value(handle_string);
-        struct stat st {};
-        if (ec == errc::invalid_handle_string && !value)
-            what += ": not a decimal descriptor number";
-        else if (ec == errc::invalid_handle_string)
-            what += ": descriptor " + std::string(handle_string) + " is not open";
-        else if (ec == errc::not_a_pipe && ::fstat(*value, &st) == 0)
-            what += std::string(": descriptor is ") + file_kind(st.st_mode);
-        else if (ec == errc::wrong_direction)
-            what += d == direction::in ? ": this is the write end; direction::in reads"
-                                       : ": this is the read end; direction::out writes";
-        throw_error(ec, what);
-    }
-    if (auto ec = detail::adopt_inherited(h)) throw_error(ec, describe_input(d, handle_string));
-    h_ = unique_handle(h);
+namespace detail {
+
+std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string) {
+    auto value = parse_handle_value(handle_string);
+    struct stat st {};
+    if (ec == errc::invalid_handle_string && !value) return ": not a decimal descriptor number";
+    if (ec == errc::invalid_handle_string) return ": descriptor " + std::string(handle_string) + " is not open";
+    if (ec == errc::not_a_pipe && ::fstat(*value, &st) == 0)
+        return std::string(": descriptor is ") + file_kind(st.st_mode);
+    return {};
 }
 
-pipe_client::pipe_client(direction d, unique_handle h) : dir_(d), h_(std::move(h)) {
-    native_handle ignored = invalid_native_handle();
-    if (auto ec = check_pipe_handle_string(d, to_handle_string(h_), ignored))
-        throw_error(ec, describe_input(d, to_handle_string(h_)));
-}
+}  // namespace detail
 
 }  // namespace tether
