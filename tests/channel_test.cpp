@@ -12,6 +12,8 @@
 
 using namespace std::chrono_literals;
 
+using tether_test::spawn_with_channel;
+
 namespace {
 
 std::span<const std::byte> as_bytes(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
@@ -25,13 +27,6 @@ std::vector<std::byte> raw_header(int kind, int flags, int handles, std::uint32_
     set(6, static_cast<unsigned>(handles)), set(7, static_cast<unsigned>(handles) >> 8);
     for (int i = 0; i < 4; ++i) set(8 + static_cast<std::size_t>(i), length >> (8 * i));
     return h;
-}
-
-tether::child spawn_with_channel(const std::string& role, tether::unique_handle&& theirs,
-                                 const std::vector<std::string>& args = {}) {
-    auto opt = tether_test::role_options(role, args);
-    opt.pass(std::move(theirs), "control");
-    return tether::spawn(std::move(opt));
 }
 
 }  // namespace

@@ -20,6 +20,19 @@ tether::spawn_options role_options(const std::string& role, const std::vector<st
 /// Runs `opt` with stdout as a pipe and returns what the child printed; expects exit code 0.
 std::string output_of(tether::spawn_options opt);
 
+/// What a program printed and how it ended (exit code, or 128 + signal).
+struct captured {
+    int code{-1};
+    std::string out, err;
+};
+/// Runs `argv` with stdout and stderr as pipes and waits for it (each read bounded to 60 s;
+/// stderr is read after stdout, fine for the few lines a test program writes there).
+captured run_captured(std::vector<std::string> argv);
+
+/// Spawns `role` with `theirs` passed under the name "control" (a channel's end).
+tether::child spawn_with_channel(const std::string& role, tether::unique_handle&& theirs,
+                                 const std::vector<std::string>& args = {});
+
 /// Portable "is this handle open?" (is_inheritable throws for a handle that is not).
 bool is_open(tether::native_handle h);
 

@@ -37,6 +37,30 @@ std::string output_of(tether::spawn_options opt) {
     return text;
 }
 
+captured run_captured(std::vector<std::string> argv) {
+    using namespace std::chrono_literals;
+    tether::spawn_options opt;
+    opt.argv = std::move(argv);
+    opt.out = tether::stdio::pipe();
+    opt.err = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto err_pipe = c.take_stderr();
+    captured r;
+    std::error_code ec;
+    r.out = tether::read_to_end_for(c.take_stdout(), 60s, ec);
+    r.err = tether::read_to_end_for(err_pipe, 60s, ec);
+    auto st = c.wait();
+    r.code = st.exited() ? st.code : 128 + st.code;
+    return r;
+}
+
+tether::child spawn_with_channel(const std::string& role, tether::unique_handle&& theirs,
+                                 const std::vector<std::string>& args) {
+    auto opt = role_options(role, args);
+    opt.pass(std::move(theirs), "control");
+    return tether::spawn(std::move(opt));
+}
+
 bool is_open(tether::native_handle h) {
     try {
         (void)tether::is_inheritable(tether::borrowed_handle(h));

@@ -20,6 +20,8 @@
 
 using namespace std::chrono_literals;
 
+using tether_test::spawn_with_channel;
+
 namespace {
 
 // Open descriptors of this process, asked of the kernel (the directory's own fd included,
@@ -57,13 +59,6 @@ std::string pread_all(const tether::unique_handle& f) {
     char buf[256];
     ssize_t n = ::pread(f.get(), buf, sizeof buf, 0);
     return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
-}
-
-tether::child spawn_with_channel(const std::string& role, tether::unique_handle&& theirs,
-                                 const std::vector<std::string>& args = {}) {
-    auto opt = tether_test::role_options(role, args);
-    opt.pass(std::move(theirs), "control");
-    return tether::spawn(std::move(opt));
 }
 
 }  // namespace

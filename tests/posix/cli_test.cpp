@@ -20,28 +20,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct run_result {
-    int code{-1};
-    std::string out, err;
-};
+using run_result = tether_test::captured;
 
 // Runs the tether tool with `args`; stdout and stderr captured.
 run_result run_tether(const std::vector<std::string>& args) {
 #ifdef TETHER_CLI_PATH
-    tether::spawn_options opt;
-    opt.argv = {TETHER_CLI_PATH};
-    opt.argv.insert(opt.argv.end(), args.begin(), args.end());
-    opt.out = tether::stdio::pipe();
-    opt.err = tether::stdio::pipe();
-    auto c = tether::spawn(std::move(opt));
-    auto err_pipe = c.take_stderr();
-    run_result r;
-    std::error_code ec;
-    r.out = tether::read_to_end_for(c.take_stdout(), 60s, ec);
-    r.err = tether::read_to_end_for(err_pipe, 60s, ec);
-    auto st = c.wait();
-    r.code = st.exited() ? st.code : 128 + st.code;
-    return r;
+    std::vector<std::string> argv{TETHER_CLI_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return tether_test::run_captured(std::move(argv));
 #else
     (void)args;
     return {};

@@ -16,10 +16,7 @@ using tether_test::contains;
 
 namespace {
 
-struct run_result {
-    int code{-1};
-    std::string out, err;
-};
+using run_result = tether_test::captured;
 
 // The tool's path: relative to this test binary's directory (see tests/CMakeLists.txt).
 std::string tool_path() {
@@ -33,22 +30,11 @@ std::string tool_path() {
 #endif
 }
 
-// Runs the tool with `args`; stdout and stderr captured (stderr is read after stdout, which is
-// fine for the few lines the tool writes there).
+// Runs the tool with `args`; stdout and stderr captured.
 run_result run_tether(const std::vector<std::string>& args) {
-    tether::spawn_options opt;
-    opt.argv = {tool_path()};
-    opt.argv.insert(opt.argv.end(), args.begin(), args.end());
-    opt.out = tether::stdio::pipe();
-    opt.err = tether::stdio::pipe();
-    auto c = tether::spawn(std::move(opt));
-    auto err_pipe = c.take_stderr();
-    run_result r;
-    std::error_code ec;
-    r.out = tether::read_to_end_for(c.take_stdout(), 60s, ec);
-    r.err = tether::read_to_end_for(err_pipe, 60s, ec);
-    r.code = c.wait().code;
-    return r;
+    std::vector<std::string> argv{tool_path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return tether_test::run_captured(std::move(argv));
 }
 
 }  // namespace
