@@ -74,16 +74,6 @@ constexpr std::array<std::byte, 4> hello_magic{std::byte{'T'}, std::byte{'t'}, s
 constexpr std::size_t hello_size = 8;
 constexpr DWORD pipe_buffer = 65536;
 
-std::wstring unique_channel_name() {
-    static std::atomic<unsigned long long> counter{0};
-    unsigned long long r[2] = {0, 0};
-    ::BCryptGenRandom(nullptr, reinterpret_cast<PUCHAR>(r), sizeof r, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
-    wchar_t name[128];
-    std::swprintf(name, 128, L"\\\\.\\pipe\\tether-ch-%lu-%llu-%016llx%016llx", ::GetCurrentProcessId(),
-                  counter.fetch_add(1), r[0], r[1]);
-    return name;
-}
-
 std::size_t read_some(channel_endpoint& e, std::span<std::byte> buf, deadline_t deadline, std::error_code& ec) {
     if (!deadline) return tether::read(e.pipe, buf, ec);
     auto left = std::chrono::ceil<milliseconds>(*deadline - clock::now());
@@ -168,7 +158,7 @@ const char* pipe_problem(HANDLE h, bool& server) {
 
 std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs) {
     SECURITY_ATTRIBUTES sa{sizeof sa, nullptr, FALSE};  // never inheritable
-    std::wstring name = unique_channel_name();
+    std::wstring name = detail::unique_pipe_name(L"ch-");
     DWORD open_mode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE;
     DWORD pipe_mode = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS;
     unique_handle server(::CreateNamedPipeW(name.c_str(), open_mode, pipe_mode, 1, pipe_buffer, pipe_buffer, 0, &sa));

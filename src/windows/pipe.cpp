@@ -19,17 +19,6 @@
 namespace tether {
 namespace {
 
-// 128 random bits: another process cannot guess the name and connect (or squat) before us.
-std::wstring unique_pipe_name() {
-    static std::atomic<unsigned long long> counter{0};
-    unsigned long long r[2] = {0, 0};
-    ::BCryptGenRandom(nullptr, reinterpret_cast<PUCHAR>(r), sizeof r, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
-    wchar_t name[128];
-    std::swprintf(name, 128, L"\\\\.\\pipe\\tether-%lu-%llu-%016llx%016llx", ::GetCurrentProcessId(),
-                  counter.fetch_add(1), r[0], r[1]);
-    return name;
-}
-
 struct server_client {
     unique_handle server;  ///< overlapped
     unique_handle client;  ///< synchronous
@@ -41,7 +30,7 @@ server_client create_pipe(bool server_reads, DWORD size) {
     // 64 KiB is Linux's default pipe capacity.
     if (size == 0) size = 65536;
     SECURITY_ATTRIBUTES sa{sizeof sa, nullptr, FALSE};  // never inheritable
-    std::wstring name = unique_pipe_name();
+    std::wstring name = detail::unique_pipe_name(L"");
     DWORD open_mode = (server_reads ? PIPE_ACCESS_INBOUND : PIPE_ACCESS_OUTBOUND) | FILE_FLAG_OVERLAPPED |
                       FILE_FLAG_FIRST_PIPE_INSTANCE;
     DWORD pipe_mode = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS;
@@ -108,6 +97,17 @@ std::error_code check_pipe_handle_string(direction d, std::string_view handle_st
 }
 
 namespace detail {
+
+// 128 random bits: another process cannot guess the name and connect (or squat) before us.
+std::wstring unique_pipe_name(const wchar_t* kind) {
+    static std::atomic<unsigned long long> counter{0};
+    unsigned long long r[2] = {0, 0};
+    ::BCryptGenRandom(nullptr, reinterpret_cast<PUCHAR>(r), sizeof r, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
+    wchar_t name[128];
+    std::swprintf(name, 128, L"\\\\.\\pipe\\tether-%ls%lu-%llu-%016llx%016llx", kind, ::GetCurrentProcessId(),
+                  counter.fetch_add(1), r[0], r[1]);
+    return name;
+}
 
 std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string) {
     auto value = parse_handle_value(handle_string);

@@ -39,4 +39,7 @@ bool is_synchronous_handle(native_handle h) noexcept;
 /// @returns false if the query failed.
 bool granted_access(native_handle h, ACCESS_MASK& out) noexcept;
 
+/// A new unguessable pipe name, \\.\pipe\tether-<kind><pid>-<n>-<128 random bits>.
+std::wstring unique_pipe_name(const wchar_t* kind);
+
 }  // namespace tether::detail
