@@ -4,8 +4,7 @@
 #include <tether/channel.hpp>
 #include <tether/error.hpp>
 
-#include "detail/channel_backend.hpp"
-#include "detail/frame.hpp"
+#include "detail/channel_state.hpp"
 
 #include <algorithm>
 #include <array>
@@ -13,14 +12,9 @@
 namespace tether {
 namespace {
 
-using clock = std::chrono::steady_clock;
-
-/// send_more() buffers up to this many bytes before writing.
+/// send_more() queues up to this many bytes before writing; a payload of half of it or more
+/// is written in place instead of being copied into the queue.
 constexpr std::size_t send_buffer_size = 64 * 1024;
-/// Handles that arrived out of band but that no frame has claimed yet. A well-behaved peer
-/// stays below two writes' worth (one being decoded, one just read); more is a broken peer
-/// trying to exhaust our descriptor table.
-std::size_t max_unclaimed_handles() { return 2 * detail::channel_max_out_of_band(); }
 
 std::string plural(std::size_t n, const char* one) {
     return std::to_string(n) + " " + one + (n == 1 ? "" : "s");
@@ -48,64 +42,39 @@ std::string message::describe() const {
     return "unknown";
 }
 
-struct channel::state {
-    state(detail::endpoint_ptr e, channel_options o)
-        : ep(std::move(e)), opt(o), reader(detail::frame_limits{o.max_message_size, detail::max_handles_per_frame}) {}
+channel::state::state(detail::endpoint_ptr e, channel_options o)
+    : ep(std::move(e)), opt(o), eng(o.max_message_size, detail::channel_max_out_of_band()) {}
 
-    detail::endpoint_ptr ep;
-    channel_options opt;
-    detail::frame_reader reader;
-    std::vector<std::byte> out;               // frames queued by send_more()
-    std::vector<unique_handle> out_handles;   // out-of-band handles that go with `out`
-    std::deque<unique_handle> arrived;        // out-of-band handles not yet claimed by a frame
-    std::optional<message::kind> ended;       // goodbye or vanished, once seen
+channel::state::~state() { drop(); }
 
-    std::string where() const {
-        return "channel (descriptor " + to_handle_string(ep ? detail::channel_native(*ep) : borrowed_handle()) + ")";
-    }
-    std::error_code flush();
-    std::error_code queue(detail::frame_kind kind, std::span<const std::byte> payload,
-                          std::vector<unique_handle>& handles);
-    std::error_code write_large(std::span<const std::byte> header, std::span<const std::byte> payload,
-                                std::vector<unique_handle>& oob);
-    std::optional<message> receive(detail::deadline_t deadline, std::error_code& ec);
-    std::error_code read_more(detail::deadline_t deadline, bool& eof);
-    message to_message(detail::frame& f, std::error_code& ec);
-    void drop() noexcept;
-};
+std::string channel::state::where() const {
+    return "channel (descriptor " + to_handle_string(ep ? detail::channel_native(*ep) : borrowed_handle()) + ")";
+}
 
 void channel::state::drop() noexcept {
-    // Closes the endpoint and releases everything buffered, including descriptors that arrived
-    // but were not claimed. Used by close() and after a protocol error (when nothing the peer
-    // sent can be trusted any more).
+    // Used by close(), the destructor and after a protocol error (when nothing the peer sent
+    // can be trusted any more). Handles exported for frames that were never written must not
+    // stay in the peer: it never saw their values. A poller watching this end forgets it first
+    // (its watch must go before the descriptor does).
+    if (link.core != nullptr) {
+        auto l = std::exchange(link, detail::channel_link{});
+        detail::poller_channel_destroyed(*l.core, l.id);
+    }
+    if (ep) {
+        std::vector<std::uint64_t> wire;
+        try {
+            auto unsent = eng.discard_output(wire);
+            detail::channel_unexport(*ep, wire, unsent);
+        } catch (const std::bad_alloc&) {  // nothing better to do: the handles close with `unsent`
+        }
+    }
     ep.reset();
-    out.clear();
-    out_handles.clear();
-    arrived.clear();
-}
-
-std::error_code channel::state::flush() {
-    if (out.empty() && out_handles.empty()) return {};
-    std::array<std::span<const std::byte>, 1> parts{std::span<const std::byte>(out)};
-    auto ec = detail::channel_write(*ep, parts, out_handles);  // closes out_handles either way
-    out.clear();
-    return ec;
-}
-
-std::error_code channel::state::write_large(std::span<const std::byte> header, std::span<const std::byte> payload,
-                                            std::vector<unique_handle>& oob) {
-    // Queued frames first, then this frame's header and payload in one gathered write: the
-    // payload is never copied into the buffer.
-    for (auto& h : oob) out_handles.push_back(std::move(h));
-    oob.clear();
-    std::array<std::span<const std::byte>, 3> parts{std::span<const std::byte>(out), header, payload};
-    auto ec = detail::channel_write(*ep, parts, out_handles);
-    out.clear();
-    return ec;
+    eng.clear();
 }
 
 std::error_code channel::state::queue(detail::frame_kind kind, std::span<const std::byte> payload,
                                       std::vector<unique_handle>& handles) {
+    if (peer_gone) return errc::peer_gone;
     if (payload.size() > opt.max_message_size || payload.size() > UINT32_MAX) return errc::message_too_large;
     if (handles.size() > detail::max_handles_per_frame) return errc::invalid_argument;
     for (const auto& h : handles)
@@ -113,72 +82,126 @@ std::error_code channel::state::queue(detail::frame_kind kind, std::span<const s
     std::vector<std::uint64_t> wire;
     std::vector<unique_handle> oob;
     if (auto ec = detail::channel_export_handles(*ep, handles, wire, oob)) return ec;
-    // One write carries at most channel_max_out_of_band() handles: write what is queued first.
-    if (out_handles.size() + oob.size() > detail::channel_max_out_of_band()) {
-        if (auto ec = flush()) return ec;
-    }
-    if (payload.size() >= send_buffer_size / 2) {
-        std::vector<std::byte> head;
-        detail::append_frame_head(head, kind, wire, payload.size());
-        return write_large(head, payload, oob);
-    }
-    if (out.size() + detail::frame_header_size + wire.size() * detail::wire_handle_size + payload.size() > send_buffer_size) {
-        if (auto ec = flush()) return ec;
-    }
-    detail::append_frame(out, kind, wire, payload);
-    for (auto& h : oob) out_handles.push_back(std::move(h));
+    eng.queue_frame(kind, wire, payload, oob);
+    changed();
     return {};
 }
 
-message channel::state::to_message(detail::frame& f, std::error_code& ec) {
+std::error_code channel::state::write_now() {
+    std::error_code ec;
+    while (eng.has_output()) {
+        std::array<std::span<const std::byte>, 1> parts{eng.next_output()};
+        auto n = detail::channel_write_some(*ep, parts, eng.next_handles(), ec);
+        if (ec == errc::would_block) return {};
+        if (ec) break;
+        eng.wrote(n);
+    }
+    if (ec == errc::peer_gone) {
+        // Nobody will read the rest: drop it now (taking exported copies back), so later sends
+        // fail at once and a receive goes on to the peer's goodbye or end-of-file.
+        peer_gone = true;
+        std::vector<std::uint64_t> wire;
+        auto unsent = eng.discard_output(wire);
+        detail::channel_unexport(*ep, wire, unsent);
+    }
+    changed();
+    return ec;
+}
+
+std::error_code channel::state::flush_until(const detail::deadline& d) {
+    for (;;) {
+        if (auto ec = write_now()) return ec;
+        if (!eng.has_output() && !detail::channel_writing(*ep)) return {};
+        if (auto ec = detail::channel_wait(*ep, false, true, d)) return ec;
+    }
+}
+
+std::error_code channel::state::send_large(detail::frame_kind kind, std::span<const std::byte> payload,
+                                           std::vector<unique_handle>& handles) {
+    // Queued frames first; then this frame's header (and handles) through the queue and its
+    // payload in place, so a large payload is never copied.
+    if (auto ec = flush_until(detail::deadline::never())) return ec;
+    std::vector<std::uint64_t> wire;
+    std::vector<unique_handle> oob;
+    if (auto ec = detail::channel_export_handles(*ep, handles, wire, oob)) return ec;
+    std::vector<std::byte> head;
+    detail::append_frame_head(head, kind, wire, payload.size());
+    std::array<std::span<const std::byte>, 2> parts{std::span<const std::byte>(head), payload};
+    std::size_t first = 0;
+    std::error_code ec;
+    while (first < parts.size()) {
+        auto n = detail::channel_write_some(*ep, std::span(parts).subspan(first), oob, ec);
+        if (ec == errc::would_block) {
+            if ((ec = detail::channel_wait(*ep, false, true, detail::deadline::never()))) break;
+            continue;
+        }
+        if (ec) break;
+        for (; first < parts.size() && n >= parts[first].size(); ++first) n -= parts[first].size();
+        if (first < parts.size()) parts[first] = parts[first].subspan(n);
+    }
+    if (ec) {
+        peer_gone = ec == errc::peer_gone;
+        detail::channel_unexport(*ep, wire, oob);  // none of it reached the peer whole
+        return ec;
+    }
+    return flush_until(detail::deadline::never());  // a Windows write may still be in flight
+}
+
+std::optional<message> channel::state::next_buffered(std::error_code& ec) {
+    detail::frame f;
+    auto st = eng.next_frame(f, ec);
+    if (st != detail::frame_reader::status::frame) return std::nullopt;
     message m;
     if (f.kind == detail::frame_kind::goodbye) {
         m.what = message::kind::goodbye;
         ended = m.what;
         return m;
     }
-    ec = detail::channel_import_handles(*ep, f.wire_handles, arrived, m.handles);
+    ec = detail::channel_import_handles(*ep, f.wire_handles, eng.arrived(), m.handles);
+    if (ec) return std::nullopt;
     m.payload = std::move(f.payload);
     return m;
 }
 
-std::error_code channel::state::read_more(detail::deadline_t deadline, bool& eof) {
-    if (arrived.size() > max_unclaimed_handles()) return errc::protocol_error;
+std::error_code channel::state::read_now(bool& eof) {
+    eof = false;
+    if (eng.too_many_unclaimed()) return errc::protocol_error;
     std::error_code ec;
-    auto space = reader.space();
-    auto n = detail::channel_read(*ep, space, arrived, deadline, ec);
+    auto space = eng.input_space();
+    auto n = detail::channel_read_some(*ep, space, eng.arrived(), ec);
     if (ec) return ec;
     eof = n == 0;
-    if (eof) return reader.at_eof();  // a frame cut short is a protocol error, not a goodbye
-    reader.commit(n);
+    if (!eof) eng.input_commit(n);
     return {};
 }
 
-std::optional<message> channel::state::receive(detail::deadline_t deadline, std::error_code& ec) {
+message channel::state::vanish() {
+    // A frame cut short by end-of-file means the peer died while sending it: it vanished, as
+    // any other end without goodbye (the partial frame is dropped).
+    ended = message::kind::vanished;
+    return message{*ended, {}, {}, {}, false};
+}
+
+std::optional<message> channel::state::receive(const detail::deadline& d, std::error_code& ec) {
     ec.clear();
     if (ended) return message{*ended, {}, {}, {}, false};
-    // Never wait for a reply to a request still sitting in our own buffer. A peer that is gone
-    // shows up below as goodbye or vanished, so peer_gone is not an error here.
-    if (auto fe = flush(); fe && fe != errc::peer_gone) {
-        ec = fe;
-        return std::nullopt;
-    }
     for (;;) {
-        detail::frame f;
-        auto st = reader.next(f, ec);
-        if (st == detail::frame_reader::status::frame) {
-            auto m = to_message(f, ec);
-            if (ec) break;
-            return m;
-        }
-        if (st == detail::frame_reader::status::error) break;
-        bool eof = false;
-        ec = read_more(deadline, eof);
-        if (ec == errc::timed_out) return std::nullopt;
+        if (auto m = next_buffered(ec)) return m;
         if (ec) break;
-        if (eof) {
-            ended = message::kind::vanished;
-            return message{*ended, {}, {}, {}, false};
+        // A peer that is gone shows up below as goodbye or vanished, so peer_gone is no error.
+        if (auto we = write_now(); we && we != errc::peer_gone) {
+            ec = we;
+            break;
+        }
+        bool eof = false;
+        ec = read_now(eof);
+        if (!ec && eof) return vanish();
+        if (!ec) continue;
+        if (ec != errc::would_block) break;
+        bool want_write = eng.has_output() || detail::channel_writing(*ep);
+        if ((ec = detail::channel_wait(*ep, true, want_write, d))) {
+            if (ec == errc::timed_out) return std::nullopt;
+            break;
         }
     }
     // protocol_error, message_too_large or an OS error: the channel cannot be trusted any more.
@@ -244,34 +267,75 @@ std::span<const std::byte> bytes_of(std::string_view text) noexcept {
     call;                                              \
     if (ec) throw_error(ec, (s_ ? s_->where() : std::string("channel")) + ": " + (what))
 
-void channel::send_more(std::span<const std::byte> data, std::error_code& ec) {
-    if (!is_open()) {
-        ec = errc::closed;
-        return;
+namespace {
+constexpr detail::frame_kind data_kind = detail::frame_kind::data;
+}  // namespace
+
+// Queues one data message; a large payload with nothing queued before it goes out in place.
+// `flush`: blocking callers (send, send_with_handles) write everything before returning.
+std::error_code channel::send_frame(std::span<const std::byte> data, std::vector<unique_handle>& handles,
+                                    send_mode mode) {
+    if (!is_open()) return errc::closed;
+    if (mode == send_mode::now && data.size() >= send_buffer_size / 2 && data.size() <= s_->opt.max_message_size) {
+        if (s_->peer_gone) return errc::peer_gone;
+        for (const auto& h : handles)
+            if (!h) return errc::invalid_argument;
+        if (handles.size() > detail::max_handles_per_frame) return errc::invalid_argument;
+        return s_->send_large(data_kind, data, handles);
     }
+    if (auto ec = s_->queue(data_kind, data, handles)) return ec;
+    switch (mode) {
+        case send_mode::now: return s_->flush_until(detail::deadline::never());
+        case send_mode::batched:
+            // send_more(): written once the queue fills (or by the next blocking call).
+            return s_->eng.queued_bytes() >= send_buffer_size ? s_->flush_until(detail::deadline::never())
+                                                              : std::error_code();
+        case send_mode::nowait: return s_->write_now();
+    }
+    return {};
+}
+
+void channel::send_more(std::span<const std::byte> data, std::error_code& ec) {
     std::vector<unique_handle> none;
-    ec = s_->queue(detail::frame_kind::data, data, none);
+    ec = send_frame(data, none, send_mode::batched);
 }
 
 void channel::flush(std::error_code& ec) {
-    ec = is_open() ? s_->flush() : make_error_code(errc::closed);
+    ec = is_open() ? s_->flush_until(detail::deadline::never()) : make_error_code(errc::closed);
 }
 
 void channel::send(std::span<const std::byte> data, std::error_code& ec) {
-    send_more(data, ec);
-    if (!ec) flush(ec);
+    std::vector<unique_handle> none;
+    ec = send_frame(data, none, send_mode::now);
 }
 
 void channel::send_with_handles(std::span<const std::byte> data, std::vector<unique_handle>&& handles,
                                 std::error_code& ec) {
     std::vector<unique_handle> owned = std::move(handles);  // consumed whatever happens
+    ec = send_frame(data, owned, send_mode::now);
+}
+
+void channel::post(std::span<const std::byte> data, std::error_code& ec) {
+    std::vector<unique_handle> none;
+    ec = send_frame(data, none, send_mode::nowait);
+}
+
+void channel::post_with_handles(std::span<const std::byte> data, std::vector<unique_handle>&& handles,
+                                std::error_code& ec) {
+    std::vector<unique_handle> owned = std::move(handles);  // consumed whatever happens
+    ec = send_frame(data, owned, send_mode::nowait);
+}
+
+bool channel::flush_some(std::error_code& ec) {
     if (!is_open()) {
         ec = errc::closed;
-        return;
+        return false;
     }
-    ec = s_->queue(detail::frame_kind::data, data, owned);
-    if (!ec) ec = s_->flush();
+    ec = s_->write_now();
+    return !ec && !s_->eng.has_output();
 }
+
+std::size_t channel::queued_bytes() const noexcept { return is_open() ? s_->eng.queued_bytes() : 0; }
 
 void channel::send_handle(unique_handle&& h, std::error_code& ec) {
     std::vector<unique_handle> v;
@@ -281,6 +345,7 @@ void channel::send_handle(unique_handle&& h, std::error_code& ec) {
 
 void channel::send(std::string_view text, std::error_code& ec) { send(bytes_of(text), ec); }
 void channel::send_more(std::string_view text, std::error_code& ec) { send_more(bytes_of(text), ec); }
+void channel::post(std::string_view text, std::error_code& ec) { post(bytes_of(text), ec); }
 
 void channel::send(std::span<const std::byte> data) {
     TETHER_CHANNEL_THROWING(send(data, ec), "send of " + plural(data.size(), "byte"));
@@ -290,6 +355,10 @@ void channel::send_more(std::span<const std::byte> data) {
     TETHER_CHANNEL_THROWING(send_more(data, ec), "send_more of " + plural(data.size(), "byte"));
 }
 void channel::send_more(std::string_view text) { send_more(bytes_of(text)); }
+void channel::post(std::span<const std::byte> data) {
+    TETHER_CHANNEL_THROWING(post(data, ec), "post of " + plural(data.size(), "byte"));
+}
+void channel::post(std::string_view text) { post(bytes_of(text)); }
 void channel::flush() { TETHER_CHANNEL_THROWING(flush(ec), "flush"); }
 void channel::send_handle(unique_handle&& h) {
     auto value = to_handle_string(h);
@@ -301,22 +370,38 @@ void channel::send_with_handles(std::span<const std::byte> data, std::vector<uni
                             "send of " + plural(data.size(), "byte") + " with " + plural(n, "handle"));
 }
 
-message channel::receive(std::error_code& ec) {
-    if (!is_open()) {
-        ec = errc::closed;
-        return {};
-    }
-    auto m = s_->receive(std::nullopt, ec);
-    return m ? std::move(*m) : message{};
-}
-
-std::optional<message> channel::receive_for(milliseconds timeout, std::error_code& ec) {
+std::optional<message> channel::receive_until(const detail::deadline& d, std::error_code& ec) {
     if (!is_open()) {
         ec = errc::closed;
         return std::nullopt;
     }
-    auto deadline = clock::now() + std::max(timeout, milliseconds(0));
-    return s_->receive(deadline, ec);
+    auto m = s_->receive(d, ec);
+    if (s_->ep) s_->changed();  // frames may be left buffered for the poller to report
+    return m;
+}
+
+message channel::receive(std::error_code& ec) {
+    auto m = receive_until(detail::deadline::never(), ec);
+    return m ? std::move(*m) : message{};
+}
+
+std::optional<message> channel::receive_for(milliseconds timeout, std::error_code& ec) {
+    return receive_until(detail::deadline::after(timeout), ec);
+}
+
+std::optional<message> channel::try_receive(std::error_code& ec) {
+    auto m = receive_until(detail::deadline::now(), ec);
+    if (ec == errc::timed_out) ec = errc::would_block;
+    return m;
+}
+
+std::optional<message> channel::try_receive() {
+    auto where = s_ ? s_->where() : std::string("channel");
+    std::error_code ec;
+    auto m = try_receive(ec);
+    if (ec == errc::would_block) return std::nullopt;
+    if (ec) throw_error(ec, where + ": try_receive");
+    return m;
 }
 
 message channel::receive() {
@@ -372,7 +457,7 @@ void channel::close(std::error_code& ec) noexcept {
     try {
         std::vector<unique_handle> none;
         ec = s_->queue(detail::frame_kind::goodbye, {}, none);
-        if (!ec) ec = s_->flush();
+        if (!ec) ec = s_->flush_until(detail::deadline::never());
     } catch (const std::bad_alloc&) {
         ec = std::make_error_code(std::errc::not_enough_memory);
     }

@@ -24,6 +24,7 @@ public:
             case errc::unsafe_argument: return "argument cannot be passed safely";
             case errc::not_supported: return "not supported on this platform";
             case errc::closed: return "already closed";
+            case errc::would_block: return "would block: nothing can be done without waiting";
         }
         return "unknown tether error " + std::to_string(value);
     }

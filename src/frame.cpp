@@ -90,17 +90,25 @@ void append_frame(std::vector<std::byte>& out, frame_kind kind, std::span<const 
 }
 
 frame_reader::frame_reader(frame_limits limits, std::size_t buffer_size)
-    : limits_(limits), buf_(std::max(buffer_size, min_buffer_size)) {
+    : limits_(limits), max_buffer_(std::max(buffer_size, min_buffer_size)) {
     limits_.max_handles = std::min(limits_.max_handles, max_handles_per_frame);
 }
 
+std::size_t frame_reader::payload_remaining() const noexcept { return payload_length_ - payload_filled_; }
+
 std::span<std::byte> frame_reader::space() {
     if (failed_) return {};
-    std::size_t remaining = pending_.payload.size() - payload_filled_;
-    // A payload at least as big as the buffer is read in place: no copy, no second buffer.
-    if (in_payload_ && remaining >= buf_.size()) {
+    // A payload at least as big as the buffer is read in place: no copy, no second buffer. Its
+    // storage grows with what arrives (doubling, from 4 KiB), never to the length
+    // the header announced: a peer that announces 16 MiB and stalls costs us almost nothing.
+    if (in_payload_ && payload_remaining() >= max_buffer_) {
         direct_ = true;
-        return std::span(pending_.payload).subspan(payload_filled_);
+        auto& p = pending_.payload;
+        if (p.size() == payload_filled_) {
+            std::size_t grow = std::max(payload_filled_, min_buffer_size);
+            p.resize(payload_filled_ + std::min(grow, payload_remaining()));
+        }
+        return std::span(p).subspan(payload_filled_);
     }
     direct_ = false;
     if (begin_ == end_) begin_ = end_ = 0;
@@ -109,6 +117,10 @@ std::span<std::byte> frame_reader::space() {
         end_ -= begin_;
         begin_ = 0;
     }
+    // The buffer is allocated on first use and grows while reads fill it: an idle channel holds
+    // min_buffer_size bytes, a busy one max_buffer_.
+    if (buf_.size() - end_ < min_buffer_size / 2 && buf_.size() < max_buffer_)
+        buf_.resize(std::min(max_buffer_, std::max(min_buffer_size, buf_.size() * 2)));
     return std::span(buf_).subspan(end_);
 }
 
@@ -139,24 +151,28 @@ frame_reader::status frame_reader::start_frame(std::error_code& ec) {
         v = get_u64(buf_.data() + begin_);
         begin_ += wire_handle_size;
     }
-    pending_.payload.resize(h.payload_length);  // bounded: validated against max_payload above
+    pending_.payload.clear();  // grows as the payload arrives (see space())
+    payload_length_ = h.payload_length;
     payload_filled_ = 0;
     in_payload_ = true;
     return status::frame;
 }
 
 frame_reader::status frame_reader::finish_frame(frame& out) {
-    std::size_t take = std::min(available(), pending_.payload.size() - payload_filled_);
+    std::size_t take = std::min(available(), payload_remaining());
     if (take > 0) {
-        std::memcpy(pending_.payload.data() + payload_filled_, buf_.data() + begin_, take);
+        auto& p = pending_.payload;
+        if (p.size() < payload_filled_ + take) p.resize(payload_filled_ + take);
+        std::memcpy(p.data() + payload_filled_, buf_.data() + begin_, take);
         payload_filled_ += take;
         begin_ += take;
     }
-    if (payload_filled_ < pending_.payload.size()) return status::need_more;
+    if (payload_filled_ < payload_length_) return status::need_more;
     out = std::move(pending_);
+    out.payload.resize(payload_length_);
     pending_ = frame{};
     in_payload_ = false;
-    payload_filled_ = 0;
+    payload_filled_ = payload_length_ = 0;
     return status::frame;
 }
 

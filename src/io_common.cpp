@@ -2,6 +2,7 @@
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 
+#include "detail/deadline.hpp"
 #include "detail/os.hpp"
 
 #include <chrono>
@@ -50,12 +51,12 @@ std::string read_to_end(borrowed_handle h) {
 }
 
 std::string read_to_end_for(borrowed_handle h, milliseconds timeout, std::error_code& ec) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
+    // One deadline for the whole call, saturating (milliseconds::max() means no limit).
+    auto deadline = detail::deadline::after(timeout);
     std::string out;
     std::byte buf[16384];
     for (;;) {
-        auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
-        auto n = read_for(h, buf, left.count() < 0 ? milliseconds(0) : left, ec);
+        auto n = read_for(h, buf, deadline.remaining(), ec);
         if (ec || n == 0) return out;
         out.append(reinterpret_cast<const char*>(buf), n);  // NOLINT: bytes to chars
     }

@@ -35,8 +35,48 @@ spawn_options& spawn_options::pass_at(int child_fd, unique_handle&& h, std::stri
     return *this;
 }
 
+namespace {
+// Windows reports a crash as the exit code of the unhandled exception's NTSTATUS (severity
+// "error", 0xC0000000 and above, or the breakpoint warning): named here, in portable code, so
+// supervision code reads "crashed: access violation (0xC0000005)" and need not branch per
+// platform. A POSIX exit code is 0..255 and never matches.
+const char* crash_name(std::uint32_t status) {
+    switch (status) {
+        case 0xC0000005u: return "access violation";
+        case 0xC00000FDu: return "stack overflow";
+        case 0xC0000094u: return "integer division by zero";
+        case 0xC000001Du: return "illegal instruction";
+        case 0xC0000409u: return "stack buffer overrun (fail fast)";
+        case 0xC0000374u: return "heap corruption";
+        case 0xC000008Eu: return "floating-point division by zero";
+        case 0xC0000096u: return "privileged instruction";
+        case 0xC0000025u: return "noncontinuable exception";
+        case 0xC000013Au: return "ended by Ctrl+C";
+        case 0x80000003u: return "breakpoint";
+        default: return nullptr;
+    }
+}
+bool is_crash_code(std::uint32_t status) { return status >= 0xC0000000u || crash_name(status) != nullptr; }
+
+std::string hex32(std::uint32_t v) {
+    const char* digits = "0123456789ABCDEF";
+    std::string s = "0x";
+    for (int shift = 28; shift >= 0; shift -= 4) s += digits[(v >> shift) & 0xF];
+    return s;
+}
+}  // namespace
+
+bool exit_status::crashed() const noexcept {
+    return how == kind::signalled || is_crash_code(static_cast<std::uint32_t>(code));
+}
+
 std::string exit_status::describe() const {
-    if (how == kind::exited) return "exited with code " + std::to_string(code);
+    if (how == kind::exited) {
+        auto status = static_cast<std::uint32_t>(code);
+        if (!is_crash_code(status)) return "exited with code " + std::to_string(code);
+        const char* name = crash_name(status);
+        return std::string("crashed: ") + (name != nullptr ? name : "unhandled exception") + " (" + hex32(status) + ")";
+    }
     std::string s = "killed by signal " + std::to_string(code);
     std::string name = detail::signal_name(code);
     if (!name.empty()) s += " (" + name + ")";

@@ -23,12 +23,19 @@
 // crashed. Saying goodbye is a deliberate act; an exception unwinding past a channel is
 // reported to the peer as an abnormal end, which it is.
 //
-// Limits and errors. Every frame header is validated before anything is trusted or allocated;
-// a malformed, truncated or unknown frame is errc::protocol_error, a payload above
+// Limits and errors. Every frame header is validated before anything is trusted or allocated
+// (and a payload's storage grows with the bytes that arrive, not with the length announced);
+// a malformed or unknown frame is errc::protocol_error, a payload above
 // channel_options::max_message_size is errc::message_too_large, and either one closes the
 // channel (later calls report errc::closed). A peer leaving is not an error for receive():
-// it is a message (goodbye / vanished). For send() it is errc::peer_gone: the error_code
-// overloads report it without throwing.
+// it is a message (goodbye / vanished) — also when the peer died in the middle of sending a
+// frame (a frame cut short by end-of-file is the peer vanishing, not a protocol error). For
+// send() it is errc::peer_gone: the error_code overloads report it without throwing. Once a
+// write found the peer gone, what was queued is dropped and every later send reports
+// errc::peer_gone at once.
+//
+// Time. Every timed call is bounded by its timeout, whatever is queued: a receive_for() whose
+// peer does not read our queued output returns on time and the output stays queued.
 //
 // Threads: a channel is not synchronised; use it from one thread at a time (like an Asio socket).
 #pragma once
@@ -48,6 +55,9 @@
 #include <vector>
 
 namespace tether {
+namespace detail {
+class deadline;
+}
 
 /// Limits applied to what this end receives (and sends).
 struct channel_options {
@@ -132,9 +142,26 @@ public:
     void send_more(std::span<const std::byte> data, std::error_code& ec);
     void send_more(std::string_view text, std::error_code& ec);
 
-    /// Writes everything queued by send_more().
+    /// Writes everything queued by send_more() or post().
     void flush();
     void flush(std::error_code& ec);
+
+    /// Never blocks: queues one message and writes what the OS takes now; the rest is written
+    /// as the channel drains — by the tether::poller this channel is registered with, or by
+    /// the next send(), flush(), receive*() or flush_some(). For event loops.
+    /// @throws std::system_error: errc::peer_gone, errc::message_too_large, errc::closed.
+    void post(std::span<const std::byte> data);
+    void post(std::string_view text);
+    void post(std::span<const std::byte> data, std::error_code& ec);
+    void post(std::string_view text, std::error_code& ec);
+    /// As post(), with up to 64 handles (consumed either way).
+    void post_with_handles(std::span<const std::byte> data, std::vector<unique_handle>&& handles,
+                           std::error_code& ec);
+    /// Never blocks: writes what the OS takes now of the queue.
+    /// @returns true if nothing is left queued.
+    bool flush_some(std::error_code& ec);
+    /// Bytes queued by send_more() or post() and not yet written.
+    [[nodiscard]] std::size_t queued_bytes() const noexcept;
 
     /// Sends a handle (with an empty payload); the peer receives it in message::handles. Our copy
     /// is closed once the frame is written; it is closed as well if sending fails (a gone peer
@@ -157,6 +184,12 @@ public:
     std::optional<message> receive_for(milliseconds timeout);
     std::optional<message> receive_for(milliseconds timeout, std::error_code& ec);
 
+    /// Never blocks: the next message if one is complete now (already buffered, or readable
+    /// without waiting); nullopt otherwise (the error_code form sets errc::would_block then).
+    /// Also writes what it can of the queue, as receive() does.
+    std::optional<message> try_receive();
+    std::optional<message> try_receive(std::error_code& ec);
+
     /// As receive(), joined with the peer's process: on vanished, waits up to `reap_timeout`
     /// for `peer` to end and records its exit status in message::peer_status, so describe()
     /// says "vanished: killed by signal 9 (SIGKILL)". (End-of-file can come a moment before
@@ -171,9 +204,14 @@ public:
     void close();
     void close(std::error_code& ec) noexcept;
 
+    struct state;  ///< internal (src/detail/channel_state.hpp)
+
 private:
     friend channel_pair make_channel(channel_options);
-    struct state;
+    friend class poller;
+    enum class send_mode { now, batched, nowait };
+    std::error_code send_frame(std::span<const std::byte> data, std::vector<unique_handle>& handles, send_mode mode);
+    std::optional<message> receive_until(const detail::deadline& d, std::error_code& ec);
     std::unique_ptr<state> s_;
 };
 

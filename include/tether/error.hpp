@@ -24,6 +24,7 @@ enum class errc {
     unsafe_argument,      ///< an argument that cannot be passed to a batch file safely (BatBadBut)
     not_supported,        ///< the operation does not exist on this platform
     closed,               ///< the local end was already closed
+    would_block,          ///< a non-blocking call (try_read, try_receive, ...) found nothing to do now
 };
 
 /// The category of tether::errc; name() is "tether".

@@ -67,6 +67,18 @@ std::size_t write_all(borrowed_handle h, std::span<const std::byte> data, std::e
 std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout,
                           std::error_code& ec) noexcept;
 
+/// Non-blocking: reads what is there now (up to buf.size() bytes) without waiting. For an
+/// event loop (tether::poller): call it after a readable event.
+/// @returns the number of bytes read; 0 with `ec` clear means end-of-file; 0 with
+///          errc::would_block means nothing to read yet.
+std::size_t try_read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept;
+
+/// Non-blocking: writes what fits now without waiting (on a pipe in blocking mode at most
+/// PIPE_BUF bytes once it polls writable; Windows: what completes at once).
+/// @returns the bytes written; 0 with errc::would_block if there is no room, errc::peer_gone
+///          if the reader is gone.
+std::size_t try_write(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept;
+
 /// Convenience: text in, text out.
 void write_all(borrowed_handle h, std::string_view text);
 /// Reads until end-of-file and returns everything read.

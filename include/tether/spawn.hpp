@@ -93,7 +93,11 @@ struct exit_status {
     [[nodiscard]] bool success() const noexcept { return how == kind::exited && code == 0; }
     [[nodiscard]] bool exited() const noexcept { return how == kind::exited; }
     [[nodiscard]] bool signalled() const noexcept { return how == kind::signalled; }
-    /// "exited with code 3", "killed by signal 9 (SIGKILL)", "... (core dumped)".
+    /// Ended abnormally: killed by a signal (POSIX), or by an unhandled exception (Windows:
+    /// an exit code that is an NTSTATUS error such as 0xC0000005).
+    [[nodiscard]] bool crashed() const noexcept;
+    /// "exited with code 3", "killed by signal 9 (SIGKILL)", "... (core dumped)",
+    /// "crashed: access violation (0xC0000005)" (Windows).
     [[nodiscard]] std::string describe() const;
     friend bool operator==(const exit_status&, const exit_status&) = default;
 };

@@ -6,4 +6,5 @@
 #include <tether/handle.hpp>
 #include <tether/holders.hpp>
 #include <tether/pipe.hpp>
+#include <tether/poller.hpp>
 #include <tether/spawn.hpp>

@@ -1,12 +1,14 @@
 // Internal: what a backend (src/posix/channel.cpp, src/windows/channel.cpp) provides to the
-// portable channel (src/channel.cpp). Same names in both backends; the portable side owns the
-// framing, buffering, goodbye/vanished logic and validation, the backend only moves bytes and
-// handles between two processes.
+// portable channel (src/channel.cpp) and the poller (src/poller.cpp). Same names in both
+// backends; the portable side (with the I/O-free engine, channel_engine.hpp) owns the framing,
+// buffering, goodbye/vanished logic and validation, the backend only moves bytes and handles
+// between two processes. Every I/O hook is NON-BLOCKING; channel_wait() is the only call that
+// waits, so the blocking and timed channel calls are loops over the same pieces a poller uses.
 //
 // How handles travel. The portable layer puts a handle table in each frame (see frame.hpp):
 // one 64-bit wire value per handle. Sending: channel_export_handles() turns the caller's
 // handles into wire values plus a list of handles to send "out of band" with the bytes;
-// channel_write() sends bytes and out-of-band handles together. Receiving: channel_read()
+// channel_write_some() sends bytes and out-of-band handles together. Receiving: channel_read_some()
 // delivers bytes and appends any out-of-band handles to a queue (owned at once);
 // channel_import_handles() turns one frame's wire values (and queued handles) into owned
 // handles for the message.
@@ -22,6 +24,8 @@
 #pragma once
 
 #include <tether/handle.hpp>
+
+#include "detail/deadline.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -44,7 +48,6 @@ struct channel_endpoint_deleter {
 };
 using endpoint_ptr = std::unique_ptr<channel_endpoint, channel_endpoint_deleter>;
 
-using deadline_t = std::optional<std::chrono::steady_clock::time_point>;
 
 /// A connected pair. `ours` becomes an endpoint; `theirs` is the raw handle to pass to a child.
 /// Neither is inheritable.
@@ -62,25 +65,57 @@ borrowed_handle channel_native(const channel_endpoint& e) noexcept;
 std::error_code channel_export_handles(channel_endpoint& e, std::vector<unique_handle>& handles,
                                        std::vector<std::uint64_t>& wire, std::vector<unique_handle>& out_of_band);
 
-/// Most out-of-band handles one channel_write may carry (Linux: SCM_MAX_FD = 253).
+/// Handles exported for frames that will never be written (the channel is closing, or a
+/// write failed): Windows takes the copies it pushed into the peer back out of it (the peer
+/// never saw their values, so nobody else owns them); POSIX just closes ours. `pushed` are the
+/// wire values of those frames. Never throws.
+void channel_unexport(channel_endpoint& e, std::span<const std::uint64_t> pushed,
+                      std::vector<unique_handle>& out_of_band) noexcept;
+
+/// Most out-of-band handles one channel_write_some may carry (Linux: SCM_MAX_FD = 253).
 std::size_t channel_max_out_of_band() noexcept;
 
-/// The most parts one channel_write takes (the portable layer uses up to 3).
+/// The most parts one channel_write_some takes (the portable layer uses up to 3).
 inline constexpr std::size_t max_write_parts = 4;
 
-/// Writes every byte of `parts` (at most max_write_parts), in order, blocking. The `out_of_band` handles go with the first
-/// byte; they are closed here once written — the kernel (or the peer) holds its own reference
-/// in flight — and also on failure, since a peer that is gone can never receive them.
-/// @returns errc::peer_gone if the peer is gone, else the OS error; clear on success.
-std::error_code channel_write(channel_endpoint& e, std::span<const std::span<const std::byte>> parts,
-                              std::vector<unique_handle>& out_of_band);
+/// Writes what the OS takes NOW of `parts` (at most max_write_parts, in order), never
+/// blocking. The `out_of_band` handles go with the first byte written and are consumed once
+/// any byte is (closed: the kernel or the peer holds its own reference in flight; a Windows
+/// client releases them for the server to pull).
+/// @returns the bytes taken; 0 with errc::would_block if none could be; errc::peer_gone if the
+///          peer is gone, else the OS error.
+std::size_t channel_write_some(channel_endpoint& e, std::span<const std::span<const std::byte>> parts,
+                               std::vector<unique_handle>& out_of_band, std::error_code& ec);
 
-/// Reads at least one byte into `buf` (blocking, or until `deadline`: errc::timed_out).
-/// Returns 0 at end-of-file (a peer that vanished with unread data counts as end-of-file).
+/// True while bytes that channel_write_some took are still on their way (Windows: an
+/// overlapped write from the endpoint's own buffer is pending). POSIX: always false.
+bool channel_writing(const channel_endpoint& e) noexcept;
+
+/// Reads what is there NOW into `buf`, never blocking: errc::would_block if nothing; 0 with
+/// `ec` clear at end-of-file (a peer that vanished with unread data counts as end-of-file).
 /// Handles that arrive are wrapped at once and appended to `arrived`. A truncated control
 /// message (more handles than fit) closes those that did arrive and is errc::protocol_error.
-std::size_t channel_read(channel_endpoint& e, std::span<std::byte> buf, std::deque<unique_handle>& arrived,
-                         deadline_t deadline, std::error_code& ec);
+std::size_t channel_read_some(channel_endpoint& e, std::span<std::byte> buf, std::deque<unique_handle>& arrived,
+                              std::error_code& ec);
+
+/// Blocks until a read (`want_read`) or a write (`want_write`) can make progress, or
+/// `deadline` passes (errc::timed_out). Ready includes end-of-file and errors: the next
+/// read_some / write_some says which.
+std::error_code channel_wait(channel_endpoint& e, bool want_read, bool want_write, const deadline& d);
+
+/// What a tether::poller watches for this endpoint (flags from detail/poller_backend.hpp).
+/// POSIX: the socket, for watch_read (and watch_write while output is queued). Windows: the
+/// event of the endpoint's pending overlapped read (watch_object) and, while a write is in
+/// flight, the event of that write.
+struct channel_wait_source {
+    native_handle readable{invalid_native_handle()};
+    unsigned read_how{0};
+    native_handle writable{invalid_native_handle()};  ///< invalid: nothing to wait for
+    unsigned write_how{0};
+};
+/// Prepares the endpoint to be waited on by a poller (Windows: starts the overlapped read if
+/// none is pending) and says what to watch.
+channel_wait_source channel_arm(channel_endpoint& e, bool want_write) noexcept;
 
 /// Turns one frame's wire values into owned handles, appended to `out`. Linux: takes
 /// wire.size() handles from the front of `arrived`; fewer than that is errc::protocol_error.

@@ -74,7 +74,8 @@ struct frame {
 /// Turns a byte stream into frames. The caller reads into space() and reports how much arrived
 /// with commit(); next() then yields complete frames. Bytes are buffered, so one read can carry
 /// many frames; a payload that does not fit the buffer is read straight into its own storage,
-/// which is allocated only after its length passed validation. After an error every later
+/// which grows with the bytes that arrive (never to an announced length the peer did not send)
+/// and only after that length passed validation. After an error every later
 /// call returns the same error.
 class frame_reader {
 public:
@@ -94,20 +95,27 @@ public:
     [[nodiscard]] std::error_code at_eof() const noexcept;
     /// True if buffered bytes may hold a complete frame (next() would not need a read).
     [[nodiscard]] bool has_buffered() const noexcept { return end_ > begin_; }
+    /// True if part of a frame has been read (a header, a handle table or payload bytes).
+    [[nodiscard]] bool mid_frame() const noexcept { return in_payload_ || available() > 0; }
+    /// Bytes of memory this reader holds now (read buffer and a partial payload).
+    [[nodiscard]] std::size_t footprint() const noexcept { return buf_.capacity() + pending_.payload.capacity(); }
     [[nodiscard]] const frame_limits& limits() const noexcept { return limits_; }
 
 private:
     std::size_t available() const noexcept { return end_ - begin_; }
+    std::size_t payload_remaining() const noexcept;
     status start_frame(std::error_code& ec);
     status finish_frame(frame& out);
 
     frame_limits limits_;
-    std::vector<std::byte> buf_;
+    std::size_t max_buffer_;
+    std::vector<std::byte> buf_;  // allocated on first use
     std::size_t begin_{0}, end_{0};
     // A frame whose payload is being read directly into `pending_.payload`.
     bool in_payload_{false};
     bool direct_{false};  // space() handed out the payload itself
     std::size_t payload_filled_{0};
+    std::size_t payload_length_{0};  // as announced (and validated); pending_.payload grows to it
     frame pending_;
     std::error_code failed_;
 };

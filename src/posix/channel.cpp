@@ -9,6 +9,7 @@
 // and wrapped in unique_handle before anything else is looked at. MSG_NOSIGNAL keeps SIGPIPE
 // away without touching signal masks or dispositions.
 #include "detail/channel_backend.hpp"
+#include "detail/poller_backend.hpp"
 
 #include <tether/error.hpp>
 
@@ -37,32 +38,11 @@ constexpr std::size_t scm_max_fd = 253;
 // Room for one full SCM_RIGHTS message; a larger control message arrives truncated (MSG_CTRUNC).
 constexpr std::size_t control_size = CMSG_SPACE(scm_max_fd * sizeof(int));
 
-std::error_code wait_for(int fd, short events, deadline_t deadline) {
-    for (;;) {
-        int ms = -1;
-        if (deadline) {
-            auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now()).count();
-            ms = left <= 0 ? 0 : (left > INT_MAX ? INT_MAX : static_cast<int>(left));
-        }
-        pollfd p{fd, events, 0};
-        int n = ::poll(&p, 1, ms);
-        if (n > 0) return {};  // ready, hung up or in error: the next call says which
-        if (n == 0) return errc::timed_out;
-        if (errno != EINTR) return last_os_error();
-    }
-}
-
-// Drops the first `n` bytes from the iovec array (after a short write).
-void advance(iovec*& iov, std::size_t& count, std::size_t n) {
-    while (count > 0 && n >= iov->iov_len) {
-        n -= iov->iov_len;
-        ++iov;
-        --count;
-    }
-    if (count > 0) {
-        iov->iov_base = static_cast<char*>(iov->iov_base) + n;
-        iov->iov_len -= n;
-    }
+// A failed send: the peer gone, no room now, or an OS error.
+std::error_code send_error() {
+    if (errno == EPIPE || errno == ECONNRESET) return errc::peer_gone;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return errc::would_block;
+    return last_os_error();
 }
 
 // The SCM_RIGHTS control message for `fds` in `buf` (which must hold control_size bytes).
@@ -141,69 +121,71 @@ std::error_code channel_export_handles(channel_endpoint&, std::vector<unique_han
     return {};
 }
 
+void channel_unexport(channel_endpoint&, std::span<const std::uint64_t>, std::vector<unique_handle>& out_of_band) noexcept {
+    out_of_band.clear();  // our own copies: nothing of them is in the peer
+}
+
 std::size_t channel_max_out_of_band() noexcept { return scm_max_fd; }
 
 // A small frame without descriptors goes out with one plain send() from a stack copy: the
 // ping-pong case, where sendmsg's msghdr and iovec handling is measurable against a raw write.
-// nullopt = not small, or not all sent at once (the caller's general loop then goes on).
-std::optional<std::error_code> send_small(channel_endpoint& e, iovec*& iovs, std::size_t& count) {
+// nullopt = not small (the caller's general path then goes on).
+std::optional<std::size_t> send_small(channel_endpoint& e, std::span<const std::span<const std::byte>> parts,
+                                      std::error_code& ec) {
     constexpr std::size_t small_limit = 512;
     std::array<std::byte, small_limit> buf;
     std::size_t total = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-        if (total + iovs[i].iov_len > small_limit) return std::nullopt;
-        std::memcpy(buf.data() + total, iovs[i].iov_base, iovs[i].iov_len);
-        total += iovs[i].iov_len;
+    for (auto p : parts) {
+        if (total + p.size() > small_limit) return std::nullopt;
+        if (!p.empty()) std::memcpy(buf.data() + total, p.data(), p.size());
+        total += p.size();
     }
     ssize_t n;
     while ((n = ::send(e.fd.get(), buf.data(), total, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR) {
     }
-    if (n == static_cast<ssize_t>(total)) return std::error_code{};
-    if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) return make_error_code(errc::peer_gone);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return last_os_error();
-    if (n > 0) advance(iovs, count, static_cast<std::size_t>(n));  // the rest by the general path
-    return std::nullopt;
+    if (n >= 0) {
+        ec.clear();
+        return static_cast<std::size_t>(n);
+    }
+    ec = send_error();
+    return 0;
 }
 
-std::error_code channel_write(channel_endpoint& e, std::span<const std::span<const std::byte>> parts,
-                              std::vector<unique_handle>& out_of_band) {
+std::size_t channel_write_some(channel_endpoint& e, std::span<const std::span<const std::byte>> parts,
+                               std::vector<unique_handle>& out_of_band, std::error_code& ec) {
+    if (out_of_band.empty()) {
+        if (auto n = send_small(e, parts, ec)) return *n;
+    }
     std::array<iovec, max_write_parts> iovs;  // no allocation per message
-    if (parts.size() > iovs.size()) return errc::invalid_argument;
+    if (parts.size() > iovs.size()) {
+        ec = errc::invalid_argument;
+        return 0;
+    }
     std::size_t count = 0;
     for (auto p : parts)
         if (!p.empty()) iovs[count++] = {const_cast<std::byte*>(p.data()), p.size()};  // NOLINT: sendmsg takes non-const
-    iovec* iov = iovs.data();
-    if (out_of_band.empty()) {
-        if (auto small = send_small(e, iov, count)) return *small;
-    }
     alignas(cmsghdr) char control[control_size];
     msghdr msg{};
+    msg.msg_iov = iovs.data();
+    msg.msg_iovlen = count;
     if (!out_of_band.empty()) put_rights(msg, control, out_of_band);
-    std::error_code ec;
-    while (count > 0) {
-        msg.msg_iov = iov;
-        msg.msg_iovlen = count;
-        ssize_t n = ::sendmsg(e.fd.get(), &msg, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {  // a non-blocking socket from the user
-                if ((ec = wait_for(e.fd.get(), POLLOUT, std::nullopt))) break;
-                continue;
-            }
-            ec = (errno == EPIPE || errno == ECONNRESET) ? make_error_code(errc::peer_gone) : last_os_error();
-            break;
-        }
-        // The descriptors went with the first bytes: the kernel holds its own references now.
-        msg.msg_control = nullptr;
-        msg.msg_controllen = 0;
-        advance(iov, count, static_cast<std::size_t>(n));
+    ssize_t n;
+    while ((n = ::sendmsg(e.fd.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR) {
     }
-    out_of_band.clear();  // our copies: in flight already, or undeliverable
-    return ec;
+    if (n < 0) {
+        ec = send_error();
+        return 0;
+    }
+    // The descriptors went with the first bytes: the kernel holds its own references now.
+    out_of_band.clear();
+    ec.clear();
+    return static_cast<std::size_t>(n);
 }
 
-std::size_t channel_read(channel_endpoint& e, std::span<std::byte> buf, std::deque<unique_handle>& arrived,
-                         deadline_t deadline, std::error_code& ec) {
+bool channel_writing(const channel_endpoint&) noexcept { return false; }
+
+std::size_t channel_read_some(channel_endpoint& e, std::span<std::byte> buf, std::deque<unique_handle>& arrived,
+                              std::error_code& ec) {
     alignas(cmsghdr) char control[control_size];
     for (;;) {
         iovec iov{buf.data(), buf.size()};
@@ -212,7 +194,7 @@ std::size_t channel_read(channel_endpoint& e, std::span<std::byte> buf, std::deq
         msg.msg_iovlen = 1;
         msg.msg_control = control;
         msg.msg_controllen = sizeof control;
-        ssize_t n = ::recvmsg(e.fd.get(), &msg, MSG_CMSG_CLOEXEC | (deadline ? MSG_DONTWAIT : 0));
+        ssize_t n = ::recvmsg(e.fd.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
         if (n >= 0) {
             std::size_t got = take_rights(msg, arrived);
             if (msg.msg_flags & MSG_CTRUNC) {
@@ -227,14 +209,30 @@ std::size_t channel_read(channel_endpoint& e, std::span<std::byte> buf, std::deq
         if (errno == EINTR) continue;
         if (errno == ECONNRESET) {  // the peer closed with data of ours unread: end-of-file
             ec.clear();
-            return 0;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            ec = errc::would_block;
+        } else {
             ec = last_os_error();
-            return 0;
         }
-        if ((ec = wait_for(e.fd.get(), POLLIN, deadline))) return 0;
+        return 0;
     }
+}
+
+std::error_code channel_wait(channel_endpoint& e, bool want_read, bool want_write, const deadline& d) {
+    short events = static_cast<short>((want_read ? POLLIN : 0) | (want_write ? POLLOUT : 0));
+    for (;;) {
+        pollfd p{e.fd.get(), events, 0};
+        int n = ::poll(&p, 1, d.poll_timeout());
+        if (n > 0) return {};  // ready, hung up or in error: the next call says which
+        if (n == 0) return errc::timed_out;
+        if (errno != EINTR) return last_os_error();
+    }
+}
+
+channel_wait_source channel_arm(channel_endpoint& e, bool want_write) noexcept {
+    channel_wait_source w{e.fd.get(), watch_read, invalid_native_handle(), 0};
+    if (want_write) w.writable = e.fd.get(), w.write_how = watch_write;
+    return w;
 }
 
 std::error_code channel_import_handles(channel_endpoint&, std::span<const std::uint64_t> wire,

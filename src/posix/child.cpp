@@ -3,6 +3,7 @@
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
+#include "detail/deadline.hpp"
 #include "posix/process.hpp"
 
 #include <algorithm>
@@ -45,9 +46,6 @@ struct child_access {
 };
 
 namespace {
-
-// About 292 years less a margin: long enough to mean "forever", short enough not to overflow.
-constexpr milliseconds max_timeout = std::chrono::hours(24 * 365 * 200);
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 int pidfd_send_signal(int fd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0)); }
@@ -184,21 +182,19 @@ std::optional<exit_status> child::try_wait() {
 
 std::optional<exit_status> child::wait_for(milliseconds timeout) {
     if (status_ || pid_ < 0) return status_;
-    // Clamped so that now() + timeout cannot overflow (milliseconds::max() means "no limit").
-    auto deadline = std::chrono::steady_clock::now() + std::clamp(timeout, milliseconds(0), max_timeout);
+    auto deadline = detail::deadline::after(timeout);  // saturating: max() means no limit
     if (!process_) {
         // No pidfd (kernel < 5.3): poll with a growing pause, as Python's Popen.wait(timeout).
         auto pause = std::chrono::microseconds(500);
-        while (!try_wait() && std::chrono::steady_clock::now() < deadline) {
+        while (!try_wait() && !deadline.expired()) {
             std::this_thread::sleep_for(pause);
             pause = std::min(pause * 2, std::chrono::microseconds(50000));
         }
         return status_;
     }
     for (;;) {
-        auto left = std::chrono::ceil<milliseconds>(deadline - std::chrono::steady_clock::now()).count();
         pollfd p{process_.get(), POLLIN, 0};
-        int n = ::poll(&p, 1, left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30)));
+        int n = ::poll(&p, 1, deadline.poll_timeout());
         if (n > 0) return try_wait();
         if (n == 0) return std::nullopt;
         if (errno != EINTR) throw_error(last_os_error(), "poll pidfd of child " + std::to_string(pid_));

@@ -3,6 +3,8 @@
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 
+#include "detail/deadline.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -15,8 +17,6 @@
 
 namespace tether {
 namespace {
-
-using clock = std::chrono::steady_clock;
 
 // Blocks SIGPIPE in the calling thread for one write and consumes the SIGPIPE that a write to a
 // closed pipe raises (it is directed at the writing thread). The process-wide disposition is
@@ -56,18 +56,11 @@ private:
     bool was_pending_{false};
 };
 
-int remaining_ms(std::optional<clock::time_point> deadline) {
-    if (!deadline) return -1;
-    auto left = std::chrono::ceil<milliseconds>(*deadline - clock::now()).count();
-    if (left <= 0) return 0;
-    return left > INT_MAX ? INT_MAX : static_cast<int>(left);
-}
-
 // Waits until `fd` is ready for `events` or the deadline passes.
-std::error_code wait_ready(int fd, short events, std::optional<clock::time_point> deadline) {
+std::error_code wait_ready(int fd, short events, const detail::deadline& deadline) {
     for (;;) {
         pollfd p{fd, events, 0};
-        int n = ::poll(&p, 1, remaining_ms(deadline));
+        int n = ::poll(&p, 1, deadline.poll_timeout());
         if (n > 0) {
             if (p.revents & POLLNVAL) return std::error_code(EBADF, std::system_category());
             return {};  // readable, writable, hung up or error: the next call tells which
@@ -77,15 +70,17 @@ std::error_code wait_ready(int fd, short events, std::optional<clock::time_point
     }
 }
 
-std::size_t read_impl(int fd, std::span<std::byte> buf, std::optional<clock::time_point> deadline,
-                      std::error_code& ec) noexcept {
-    if (buf.empty()) {
-        ec.clear();
-        return 0;
-    }
+bool is_nonblocking(int fd) noexcept { return (::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; }
+
+// One read that does not block: a descriptor in blocking mode is polled first (a zero timeout),
+// so that a blocking pipe end given by the user needs no flag change (the flag belongs to the
+// open file description, which a child may share).
+std::size_t read_once(int fd, std::span<std::byte> buf, bool poll_first, std::error_code& ec) noexcept {
     for (;;) {
-        if (deadline) {
-            if ((ec = wait_ready(fd, POLLIN, deadline))) return 0;
+        if (poll_first) {
+            ec = wait_ready(fd, POLLIN, detail::deadline::now());
+            if (ec == errc::timed_out) ec = errc::would_block;
+            if (ec) return 0;
         }
         ssize_t n = ::read(fd, buf.data(), buf.size());
         if (n >= 0) {
@@ -94,78 +89,115 @@ std::size_t read_impl(int fd, std::span<std::byte> buf, std::optional<clock::tim
         }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if ((ec = wait_ready(fd, POLLIN, deadline))) return 0;
-            continue;
-        }
-        if (errno == ECONNRESET) {  // a socket whose peer vanished: the same as end-of-file
+            ec = errc::would_block;
+        } else if (errno == ECONNRESET) {  // a socket whose peer vanished: the same as end-of-file
             ec.clear();
-            return 0;
+        } else {
+            ec = last_os_error();
         }
-        ec = last_os_error();
         return 0;
     }
 }
 
-std::size_t write_impl(int fd, std::span<const std::byte> data, std::optional<clock::time_point> deadline,
+std::size_t read_impl(int fd, std::span<std::byte> buf, const detail::deadline& deadline,
+                      std::error_code& ec) noexcept {
+    ec.clear();
+    if (buf.empty()) return 0;
+    // Without a deadline a blocking descriptor just blocks in read(); with one, poll first.
+    bool poll_first = !deadline.is_never() && !is_nonblocking(fd);
+    for (;;) {
+        auto n = read_once(fd, buf, poll_first, ec);
+        if (ec != errc::would_block) return n;
+        if (deadline.expired() && poll_first) {
+            ec = errc::timed_out;
+            return 0;
+        }
+        if ((ec = wait_ready(fd, POLLIN, deadline))) return 0;
+    }
+}
+
+// One write that does not block. A blocking descriptor is polled first and written at most
+// PIPE_BUF bytes: a pipe that polls writable has at least that much room, so the write cannot
+// block. Returns 0 with errc::would_block when there is no room.
+std::size_t write_once(int fd, std::span<const std::byte> data, bool chunk, sigpipe_guard& guard,
+                       std::error_code& ec) noexcept {
+    std::size_t len = data.size();
+    if (chunk) {
+        ec = wait_ready(fd, POLLOUT, detail::deadline::now());
+        if (ec == errc::timed_out) ec = errc::would_block;
+        if (ec) return 0;
+        len = std::min<std::size_t>(len, PIPE_BUF);
+    }
+    for (;;) {
+        ssize_t n = ::write(fd, data.data(), len);
+        if (n > 0) {
+            ec.clear();
+            return static_cast<std::size_t>(n);
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ec = errc::would_block;
+        } else if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+            guard.consume();
+            ec = errc::peer_gone;
+        } else {
+            ec = n < 0 ? last_os_error() : std::error_code(EIO, std::system_category());
+        }
+        return 0;
+    }
+}
+
+std::size_t write_impl(int fd, std::span<const std::byte> data, const detail::deadline& deadline,
                        std::error_code& ec) noexcept {
     std::size_t done = 0;
     ec.clear();
     if (data.empty()) return 0;  // never a zero-byte write
-    // With a deadline on a blocking descriptor, write at most PIPE_BUF after poll() reports
-    // room: a pipe that polls writable has at least that much, so the write cannot block.
-    bool chunk = deadline && (::fcntl(fd, F_GETFL) & O_NONBLOCK) == 0;
+    bool chunk = !deadline.is_never() && !is_nonblocking(fd);
     sigpipe_guard guard;
     while (done < data.size()) {
-        if (deadline) {
-            if ((ec = wait_ready(fd, POLLOUT, deadline))) return done;
-        }
-        std::size_t len = data.size() - done;
-        if (chunk && len > PIPE_BUF) len = PIPE_BUF;
-        ssize_t n = ::write(fd, data.data() + done, len);
-        if (n > 0) {
-            done += static_cast<std::size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if ((ec = wait_ready(fd, POLLOUT, deadline))) return done;
-            continue;
-        }
-        if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
-            guard.consume();
-            ec = errc::peer_gone;
+        done += write_once(fd, data.subspan(done), chunk, guard, ec);
+        if (!ec) continue;
+        if (ec != errc::would_block) return done;
+        if (chunk && deadline.expired()) {
+            ec = errc::timed_out;
             return done;
         }
-        ec = n < 0 ? last_os_error() : std::error_code(EIO, std::system_category());
-        return done;
+        if ((ec = wait_ready(fd, POLLOUT, deadline))) return done;
     }
     return done;
-}
-
-std::optional<clock::time_point> deadline_after(milliseconds timeout) {
-    // Clamped so that now() + timeout cannot overflow: milliseconds::max() means "no limit".
-    constexpr milliseconds max_timeout = std::chrono::hours(24 * 365 * 200);
-    return clock::now() + std::clamp(timeout, milliseconds(0), max_timeout);
 }
 
 }  // namespace
 
 std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
-    return read_impl(h.get(), buf, std::nullopt, ec);
+    return read_impl(h.get(), buf, detail::deadline::never(), ec);
+}
+
+std::size_t try_read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
+    ec.clear();
+    if (buf.empty()) return 0;
+    return read_once(h.get(), buf, !is_nonblocking(h.get()), ec);
+}
+
+std::size_t try_write(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
+    ec.clear();
+    if (data.empty()) return 0;
+    sigpipe_guard guard;
+    return write_once(h.get(), data, !is_nonblocking(h.get()), guard, ec);
 }
 
 std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout,
                      std::error_code& ec) noexcept {
-    return read_impl(h.get(), buf, deadline_after(timeout), ec);
+    return read_impl(h.get(), buf, detail::deadline::after(timeout), ec);
 }
 
 std::size_t write_all(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
-    return write_impl(h.get(), data, std::nullopt, ec);
+    return write_impl(h.get(), data, detail::deadline::never(), ec);
 }
 
 std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout,
                           std::error_code& ec) noexcept {
-    return write_impl(h.get(), data, deadline_after(timeout), ec);
+    return write_impl(h.get(), data, detail::deadline::after(timeout), ec);
 }
 
 }  // namespace tether

@@ -7,6 +7,7 @@
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
+#include "detail/deadline.hpp"
 #include "windows/process.hpp"
 #include "windows/win.hpp"
 
@@ -89,9 +90,9 @@ std::optional<exit_status> child::try_wait() {
 
 std::optional<exit_status> child::wait_for(milliseconds timeout) {
     if (status_ || pid_ < 0) return status_;
-    auto ms = timeout.count() <= 0 ? 0 : timeout.count();
-    // Waits longer than INFINITE-1 ms (49 days) are cut to that.
-    status_ = wait_once(process_.get(), ms >= INFINITE ? INFINITE - 1 : static_cast<DWORD>(ms), pid_);
+    // One saturating deadline type for every timed call: milliseconds::max() means no limit.
+    auto d = detail::deadline::after(timeout);
+    status_ = wait_once(process_.get(), d.remaining_ms<DWORD>(INFINITE, INFINITE - 1), pid_);
     return status_;
 }
 

@@ -12,6 +12,7 @@
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 
+#include "detail/deadline.hpp"
 #include "windows/win.hpp"
 
 #include <algorithm>
@@ -22,17 +23,11 @@
 namespace tether {
 namespace {
 
-using clock = std::chrono::steady_clock;
-using deadline_t = std::optional<clock::time_point>;
+using detail::deadline;
 constexpr DWORD max_chunk = 1u << 30;
 constexpr DWORD timed_chunk = 4096;
 
-DWORD remaining_ms(deadline_t deadline) {
-    if (!deadline) return INFINITE;
-    auto left = std::chrono::ceil<milliseconds>(*deadline - clock::now()).count();
-    if (left <= 0) return 0;
-    return left >= INFINITE ? INFINITE - 1 : static_cast<DWORD>(left);
-}
+DWORD remaining_ms(const deadline& d) { return d.remaining_ms<DWORD>(INFINITE, INFINITE - 1); }
 
 
 // One manual-reset event per thread for overlapped calls, kept in a fiber-local storage slot
@@ -78,8 +73,8 @@ HANDLE thread_event() noexcept {
 // would otherwise be lost.
 class sync_io_deadline {
 public:
-    sync_io_deadline(deadline_t deadline) : deadline_(deadline) {
-        if (!deadline_) return;
+    sync_io_deadline(const deadline& d) : deadline_(d) {
+        if (deadline_.is_never()) return;
         HANDLE self = nullptr;
         ::DuplicateHandle(::GetCurrentProcess(), ::GetCurrentThread(), ::GetCurrentProcess(), &self,
                           THREAD_TERMINATE, FALSE, 0);
@@ -90,7 +85,7 @@ public:
     sync_io_deadline(const sync_io_deadline&) = delete;
     sync_io_deadline& operator=(const sync_io_deadline&) = delete;
     ~sync_io_deadline() { done(); }
-    [[nodiscard]] bool usable() const noexcept { return !deadline_ || (timer_ != nullptr && thread_); }
+    [[nodiscard]] bool usable() const noexcept { return deadline_.is_never() || (timer_ != nullptr && thread_); }
     /// No cancel is issued after this returns.
     void done() noexcept {
         if (timer_ == nullptr) return;
@@ -122,7 +117,7 @@ private:
         me->arm(5);
     }
 
-    deadline_t deadline_;
+    deadline deadline_;
     unique_handle thread_;
     PTP_TIMER timer_{nullptr};
     std::mutex mutex_;
@@ -130,10 +125,15 @@ private:
     bool fired_{false};
 };
 
+// The event of an OVERLAPPED whose hEvent carries the "no completion packet" low bit.
+HANDLE event_of(const OVERLAPPED& ov) noexcept {
+    return reinterpret_cast<HANDLE>(reinterpret_cast<std::uintptr_t>(ov.hEvent) & ~std::uintptr_t{1});  // NOLINT
+}
+
 // Completes an overlapped call that returned ERROR_IO_PENDING, cancelling at the deadline.
 // Returns the Win32 error (0 on success) and the byte count.
-DWORD finish_overlapped(HANDLE h, OVERLAPPED& ov, deadline_t deadline, DWORD& n) {
-    DWORD w = ::WaitForSingleObject(ov.hEvent, remaining_ms(deadline));
+DWORD finish_overlapped(HANDLE h, OVERLAPPED& ov, const deadline& d, DWORD& n) {
+    DWORD w = ::WaitForSingleObject(event_of(ov), remaining_ms(d));
     bool timed_out = w == WAIT_TIMEOUT;
     if (timed_out) ::CancelIoEx(h, &ov);
     // Always wait for the result: the kernel owns `ov` until the operation is complete.
@@ -145,7 +145,7 @@ DWORD finish_overlapped(HANDLE h, OVERLAPPED& ov, deadline_t deadline, DWORD& n)
 // One ReadFile or WriteFile: returns the Win32 error (0 on success; WAIT_TIMEOUT when the deadline
 // cancelled it) and the bytes transferred.
 template <bool Write, class Ptr>
-DWORD transfer(HANDLE h, Ptr data, DWORD len, deadline_t deadline, DWORD& n) {
+DWORD transfer(HANDLE h, Ptr data, DWORD len, const deadline& deadline, DWORD& n) {
     n = 0;
     auto call = [&](LPDWORD count, LPOVERLAPPED ov) -> BOOL {
         if constexpr (Write) return ::WriteFile(h, data, len, count, ov);
@@ -163,14 +163,18 @@ DWORD transfer(HANDLE h, Ptr data, DWORD len, deadline_t deadline, DWORD& n) {
     HANDLE event = thread_event();
     if (event == nullptr) return ::GetLastError();
     OVERLAPPED ov{};
-    ov.hEvent = event;
+    // The low bit tells the kernel not to post this completion to a completion port the
+    // handle may be bound to (the user's, or a tether::poller's): our blocking call waits on
+    // the event itself, and the port's owner must not see a packet for an OVERLAPPED that is
+    // gone by then (GetQueuedCompletionStatus docs, "hEvent low-order bit").
+    ov.hEvent = reinterpret_cast<HANDLE>(reinterpret_cast<std::uintptr_t>(event) | 1);  // NOLINT
     if (call(nullptr, &ov)) return ::GetOverlappedResult(h, &ov, &n, TRUE) ? 0 : ::GetLastError();
     DWORD err = ::GetLastError();
     if (err != ERROR_IO_PENDING) return err;
     return finish_overlapped(h, ov, deadline, n);
 }
 
-std::size_t read_impl(HANDLE h, std::span<std::byte> buf, deadline_t deadline, std::error_code& ec) noexcept {
+std::size_t read_impl(HANDLE h, std::span<std::byte> buf, const deadline& deadline, std::error_code& ec) noexcept {
     ec.clear();
     if (buf.empty()) return 0;
     DWORD len = static_cast<DWORD>(std::min<std::size_t>(buf.size(), max_chunk));
@@ -186,14 +190,14 @@ std::size_t read_impl(HANDLE h, std::span<std::byte> buf, deadline_t deadline, s
     }
 }
 
-std::size_t write_impl(HANDLE h, std::span<const std::byte> data, deadline_t deadline,
+std::size_t write_impl(HANDLE h, std::span<const std::byte> data, const deadline& deadline,
                        std::error_code& ec) noexcept {
     ec.clear();
     std::size_t done = 0;
     // With a deadline, write in small pieces: a pipe WriteFile completes only once all of its
     // bytes are in the pipe, and a cancelled one reports none of them, so one big call would
     // report no progress at all. 4 KiB is what Linux guarantees atomic (PIPE_BUF).
-    std::size_t chunk = deadline ? timed_chunk : max_chunk;
+    std::size_t chunk = deadline.is_never() ? max_chunk : timed_chunk;
     while (done < data.size()) {  // never a zero-byte write
         DWORD len = static_cast<DWORD>(std::min<std::size_t>(data.size() - done, chunk));
         DWORD n = 0;
@@ -209,28 +213,52 @@ std::size_t write_impl(HANDLE h, std::span<const std::byte> data, deadline_t dea
     return done;
 }
 
-deadline_t deadline_after(milliseconds timeout) {
-    return clock::now() + (timeout.count() < 0 ? milliseconds(0) : timeout);
-}
-
 }  // namespace
 
 std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
-    return read_impl(h.get(), buf, std::nullopt, ec);
+    return read_impl(h.get(), buf, deadline::never(), ec);
 }
 
 std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout,
                      std::error_code& ec) noexcept {
-    return read_impl(h.get(), buf, deadline_after(timeout), ec);
+    return read_impl(h.get(), buf, deadline::after(timeout), ec);
+}
+
+std::size_t try_read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
+    ec.clear();
+    if (buf.empty()) return 0;
+    if (::GetFileType(h.get()) != FILE_TYPE_PIPE) return read_impl(h.get(), buf, deadline::never(), ec);
+    // A pipe: read only what is there, so the ReadFile completes at once. Peek also reports the
+    // end (ERROR_BROKEN_PIPE) without consuming anything.
+    DWORD avail = 0;
+    if (!::PeekNamedPipe(h.get(), nullptr, 0, nullptr, &avail, nullptr)) {
+        DWORD err = ::GetLastError();
+        if (err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED) return 0;  // end-of-file
+        ec = detail::win_error(err);
+        return 0;
+    }
+    if (avail == 0) {
+        ec = errc::would_block;
+        return 0;
+    }
+    return read_impl(h.get(), buf.first(std::min<std::size_t>(buf.size(), avail)), deadline::never(), ec);
+}
+
+std::size_t try_write(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
+    // Windows pipes cannot say how much room they have: one PIPE_BUF-sized write is started and
+    // cancelled at once if it does not complete (a cancelled pipe write reports what it wrote).
+    auto n = write_impl(h.get(), data.first(std::min<std::size_t>(data.size(), timed_chunk)), deadline::now(), ec);
+    if (ec == errc::timed_out) ec = n > 0 ? std::error_code() : make_error_code(errc::would_block);
+    return n;
 }
 
 std::size_t write_all(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
-    return write_impl(h.get(), data, std::nullopt, ec);
+    return write_impl(h.get(), data, deadline::never(), ec);
 }
 
 std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout,
                           std::error_code& ec) noexcept {
-    return write_impl(h.get(), data, deadline_after(timeout), ec);
+    return write_impl(h.get(), data, deadline::after(timeout), ec);
 }
 
 }  // namespace tether

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -299,4 +300,23 @@ TEST(ChannelPosix, TheChildEndIsASocketAndNeverInheritable) {
     socklen_t len = sizeof type;
     ASSERT_EQ(::getsockopt(theirs.get(), SOL_SOCKET, SO_TYPE, &type, &len), 0);
     EXPECT_EQ(type, SOCK_STREAM);
+}
+
+// Defect: a child killed while sending a large message was reported as errc::protocol_error
+// (the frame cut short by end-of-file). Here the kill lands exactly mid-frame: the parent waits
+// until the socket is readable after "ready" without reading (so the child is blocked in its
+// 8 MiB send, far more than the socket holds), reads part of the frame, and kills it.
+TEST(ChannelPosix, KilledInTheMiddleOfALargeFrameIsVanishedWithTheSignal) {
+    auto [ours, theirs] = tether::make_channel();
+    auto worker = tether_test::spawn_with_channel("ch_large_sender", std::move(theirs));
+    ASSERT_EQ(ours.receive().text(), "ready");
+    pollfd p{ours.native().get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 60000), 1) << "the large frame never started";
+    EXPECT_FALSE(ours.try_receive()) << "8 MiB cannot be in the socket already";
+    worker.kill();
+    auto m = ours.receive(worker);
+    EXPECT_TRUE(m.is_vanished()) << m.describe();
+    ASSERT_TRUE(m.peer_status);
+    EXPECT_TRUE(m.peer_status->signalled()) << m.describe();
+    EXPECT_EQ(m.describe(), "vanished: killed by signal 9 (SIGKILL)");
 }

@@ -1,0 +1,140 @@
+// tether/poller.hpp — supervise many children from one thread: child exits, pipe ends and
+// channels in one wait, on Linux (epoll over pidfds and descriptors) and Windows (an I/O
+// completion port fed by thread-pool waits).
+//
+//     tether::poller loop;
+//     loop.add(worker, ctl, 1);                 // a channel joined with its child
+//     loop.add(build, 2);                       // a child's exit
+//     loop.add(log_pipe, tether::interest::read, 3);
+//     std::vector<tether::poll_event> events;
+//     for (;;) {
+//         loop.wait(events, 1s);
+//         for (auto& e : events) {
+//             switch (e.what) {
+//                 case tether::poll_event::kind::message: handle(e.token, e.msg); break;
+//                 case tether::poll_event::kind::vanished: restart(e.token, *e.status); break;
+//                 ...
+//             }
+//         }
+//     }
+//
+// What is reported. A channel's messages arrive IN the events (moved out of the channel, in
+// order, at most 64 per channel per wait so one flooding peer cannot starve the others); a
+// message already buffered in the channel — because a receive() read more than one frame —
+// is reported by the next wait without any I/O. goodbye and vanished end a channel's events;
+// with add(channel&, child&, token), vanished carries the child's exit status, joined when the
+// child's exit arrives (the loop never blocks for it; a peer that dropped its end but keeps
+// running is reported with peer_running after 5 s). A channel that fails (a malformed frame, an
+// announced length over its maximum, an OS error) is closed, removed and reported as `failed`;
+// the others go on. A child's exit is reported once, with the status (the child is reaped and
+// removed). Pipe ends are level-triggered: `readable` while data or end-of-file is there,
+// `writable` while there is room, `hung_up` once the other end is gone — read with try_read()
+// and write with try_write(), or remove the end.
+//
+// Sending from a loop. channel::post() queues a message and writes what the OS takes at once;
+// a registered channel's queue is written by wait() as the socket drains, so no call blocks
+// the loop.
+//
+// Ownership. The poller borrows: a registered child, channel or pipe end must stay alive (and
+// a child where it is — do not move it) until it is removed or reported ended. A channel may
+// be moved (its state stays put) and may be destroyed while registered (it is removed then).
+// remove() is safe at any time, also between handling two events of one batch: events already
+// in the batch stay there (a message taken from a channel is not lost), nothing more is
+// reported for the token after it.
+//
+// Platform notes. Linux: a child without a pidfd (kernel < 5.3, or under valgrind) is
+// checked with waitid(WNOHANG) at least every 10 ms while the poller waits, so its exit is seen
+// within 10 ms instead of at once. Windows: pipe ends must be overlapped (tether's own ends
+// are); `writable` is reported from the pipe's write quota, re-checked every 10 ms while it is
+// full (Windows pipes have no write readiness).
+//
+// Threads: one poller is used from one thread at a time, as are the objects it watches.
+#pragma once
+
+#include <tether/channel.hpp>
+#include <tether/handle.hpp>
+#include <tether/spawn.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+namespace tether {
+
+/// What to watch a pipe end for.
+enum class interest : unsigned { read = 1, write = 2, read_write = 3 };
+
+/// One thing a poller reports.
+struct poll_event {
+    enum class kind {
+        exited,    ///< a child ended: `status`; it is reaped and no longer registered
+        readable,  ///< a pipe end has data or end-of-file: try_read() does not block
+        writable,  ///< a pipe end has room: try_write() writes something
+        hung_up,   ///< a pipe end's other end is closed (reported with readable for a read end)
+        message,   ///< a channel message: `msg` (data and handles)
+        goodbye,   ///< the channel's peer said goodbye; the channel is no longer registered
+        vanished,  ///< the peer ended without goodbye: `msg.peer_status` / `status` when joined
+        failed,    ///< the channel failed (`error`): it is closed and no longer registered
+    };
+    kind what{kind::message};
+    std::uint64_t token{0};
+    message msg;                        ///< message, goodbye, vanished
+    std::optional<exit_status> status;  ///< exited; vanished when joined with the child
+    std::error_code error;              ///< failed
+
+    /// "token 3: message (5 bytes)", "token 1: vanished: killed by signal 9 (SIGKILL)",
+    /// "token 2: exited with code 0", "token 4: failed: protocol error ...".
+    [[nodiscard]] std::string describe() const;
+};
+
+namespace detail {
+struct poller_core;
+}
+
+class poller {
+public:
+    /// @throws std::system_error if the OS object (epoll / completion port) cannot be made.
+    poller();
+    poller(poller&&) noexcept;
+    poller& operator=(poller&&) noexcept;
+    poller(const poller&) = delete;
+    poller& operator=(const poller&) = delete;
+    /// Forgets every source; closes nothing it borrowed.
+    ~poller();
+
+    /// Reports `c`'s exit (kind::exited). `token` must not be in use.
+    /// @throws std::system_error: errc::invalid_argument (an empty or already reaped child, a
+    ///         token in use).
+    void add(child& c, std::uint64_t token);
+    /// Watches a pipe end (or any descriptor / overlapped handle) for `what`.
+    /// @throws std::system_error: errc::invalid_argument (not open, a token in use; Windows:
+    ///         not an overlapped pipe end), or the OS error.
+    void add(borrowed_handle pipe_end, interest what, std::uint64_t token);
+    /// Reports `ch`'s messages, goodbye, vanished or failure; writes its post() queue.
+    void add(channel& ch, std::uint64_t token);
+    /// As above, and vanished carries `peer`'s exit status. `peer` need not be registered
+    /// itself; if it is (under its own token), both events are reported.
+    void add(channel& ch, child& peer, std::uint64_t token);
+    /// Changes what a pipe end is watched for.
+    void modify(std::uint64_t token, interest what);
+    /// Stops reporting `token`. @returns false if it was not registered.
+    bool remove(std::uint64_t token) noexcept;
+    [[nodiscard]] bool contains(std::uint64_t token) const noexcept;
+    /// Registered sources.
+    [[nodiscard]] std::size_t size() const noexcept;
+
+    /// Waits up to `timeout` (milliseconds::max(): no limit; 0: do not wait) until at least
+    /// one event, then returns every event ready now in `out` (cleared first).
+    /// @returns the number of events; 0 when the time ran out.
+    /// @throws std::system_error for an OS failure of the poller itself.
+    std::size_t wait(std::vector<poll_event>& out, milliseconds timeout = milliseconds::max());
+    std::size_t wait(std::vector<poll_event>& out, milliseconds timeout, std::error_code& ec);
+
+private:
+    std::unique_ptr<detail::poller_core> core_;
+};
+
+}  // namespace tether

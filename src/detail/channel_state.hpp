@@ -1,0 +1,83 @@
+// Internal, portable: one channel end's state, shared by the blocking calls (src/channel.cpp)
+// and the poller (src/poller.cpp). It joins the backend endpoint (the OS object) with the
+// I/O-free engine; every step here is non-blocking except wait-based loops that take a
+// deadline, so a message already buffered is visible to either driver.
+#pragma once
+
+#include <tether/channel.hpp>
+
+#include "detail/channel_backend.hpp"
+#include "detail/channel_engine.hpp"
+#include "detail/deadline.hpp"
+
+#include <optional>
+#include <string>
+#include <system_error>
+
+namespace tether::detail {
+
+struct poller_core;
+/// Set in a channel's state while it is registered with a poller, so that work done through
+/// the channel's own calls (a receive that left frames buffered, a post that queued output)
+/// reaches the poller's next wait.
+struct channel_link {
+    poller_core* core{nullptr};
+    std::size_t id{0};
+};
+/// The channel's buffered input or queued output changed (defined by the poller).
+void poller_channel_changed(poller_core& core, std::size_t id) noexcept;
+/// The channel is being destroyed while registered: the poller forgets it.
+void poller_channel_destroyed(poller_core& core, std::size_t id) noexcept;
+
+}  // namespace tether::detail
+
+namespace tether {
+
+struct channel::state {
+    state(detail::endpoint_ptr e, channel_options o);
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
+    ~state();
+
+    detail::endpoint_ptr ep;
+    channel_options opt;
+    detail::channel_engine eng;
+    std::optional<message::kind> ended;  // goodbye or vanished, once seen
+    bool peer_gone{false};               // a write found the peer gone
+    detail::channel_link link;
+
+    std::string where() const;
+    void changed() noexcept {
+        if (link.core != nullptr) detail::poller_channel_changed(*link.core, link.id);
+    }
+
+    // Output.
+    std::error_code queue(detail::frame_kind kind, std::span<const std::byte> payload,
+                          std::vector<unique_handle>& handles);
+    /// Writes what the OS takes now; errc::peer_gone (the queue is dropped then) or an OS error.
+    std::error_code write_now();
+    /// Writes the whole queue, waiting up to `d` (errc::timed_out: the rest stays queued).
+    std::error_code flush_until(const detail::deadline& d);
+    /// A frame too large to copy into the queue: written straight from the caller's buffer.
+    std::error_code send_large(detail::frame_kind kind, std::span<const std::byte> payload,
+                               std::vector<unique_handle>& handles);
+
+    // Input.
+    /// A message from what is buffered, without I/O; nullopt if none is complete (or on error).
+    std::optional<message> next_buffered(std::error_code& ec);
+    /// One non-blocking read into the engine. `eof` at end-of-file; errc::would_block if none.
+    std::error_code read_now(bool& eof);
+    /// End-of-file: goodbye was not seen, so the peer vanished (also mid-frame: it died while
+    /// sending).
+    message vanish();
+    /// The next message, waiting up to `d`; nullopt with errc::timed_out if none came in time.
+    /// Pending output is written while waiting, so a reply is never waited for while its
+    /// request still sits in our queue, and the wait stays bounded by `d`.
+    std::optional<message> receive(const detail::deadline& d, std::error_code& ec);
+
+    /// Closes the endpoint and releases everything buffered; copies of handles exported for
+    /// frames never written are taken back (Windows) or closed.
+    void drop() noexcept;
+};
+
+}  // namespace tether

@@ -1,0 +1,575 @@
+// Portable: tether::poller — sources, tokens, channel pumping, the join of a vanished channel
+// with its child's exit, and the fallbacks, over the backend's reactor
+// (detail/poller_backend.hpp: epoll on Linux, a completion port on Windows).
+#include <tether/error.hpp>
+#include <tether/poller.hpp>
+
+#include "detail/channel_state.hpp"
+#include "detail/poller_backend.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <unordered_map>
+
+namespace tether {
+namespace detail {
+namespace {
+
+constexpr std::size_t no_slot = std::numeric_limits<std::size_t>::max();
+/// Messages one channel may deliver per wait: a flooding peer cannot starve the others.
+constexpr std::size_t max_messages_per_wait = 64;
+/// How long a vanished channel waits for its child's exit before it is reported without one
+/// (the peer dropped its end but runs on) — as channel::receive(child&)'s default.
+constexpr milliseconds peer_grace = std::chrono::seconds(5);
+/// How often children without a process handle are checked (Linux without pidfd).
+constexpr milliseconds fallback_period = milliseconds(10);
+
+// A watch key: generation (32 bits) | slot (31 bits) | sub-watch (1 bit: 0 main, 1 write).
+std::uint64_t make_key(std::size_t slot, std::uint32_t gen, unsigned sub) {
+    return (static_cast<std::uint64_t>(gen) << 32) | (static_cast<std::uint64_t>(slot) << 1) | sub;
+}
+
+// A second owner of a handle we only borrow (duplicate() is a member of the owner type).
+unique_handle duplicate_of(borrowed_handle h, std::error_code& ec) {
+    unique_handle view(h.get());
+    auto dup = view.duplicate(ec);
+    (void)view.release();  // the view never owned it
+    return dup;
+}
+
+}  // namespace
+
+struct poll_source {
+    enum class type : std::uint8_t { child, pipe, channel, peer_watch };
+    type t{type::pipe};
+    bool live{false};
+    std::uint32_t gen{0};
+    std::uint64_t token{0};
+    child* c{nullptr};          // child; peer_watch: the peer; channel: its peer (may be null)
+    native_handle h{invalid_native_handle()};  // pipe end, or the process handle watched
+    unique_handle own;          // peer_watch: our duplicate of the peer's process handle
+    unsigned what{0};           // pipe: watch flags
+    bool polled{false};         // a child without process handle: checked every fallback_period
+    // Channels.
+    channel::state* ch{nullptr};
+    channel_wait_source watched{};  // what the reactor watches now
+    bool in_ready{false};           // queued in poller_core::ready
+    bool awaiting_peer{false};      // vanished; waiting for the peer's exit
+    deadline peer_deadline{deadline::never()};
+    std::size_t peer_watch{no_slot};
+    std::size_t waiter{no_slot};  // peer_watch: the channel slot that waits
+};
+
+struct poller_core {
+    reactor_ptr r;
+    std::vector<poll_source> slots;
+    std::vector<std::size_t> free_slots;
+    std::unordered_map<std::uint64_t, std::size_t> by_token;
+    std::vector<std::pair<std::size_t, std::uint32_t>> ready;  // channels with buffered work
+    std::vector<std::size_t> fallback;  // polled children and channels awaiting a peer
+    std::vector<reactor_ready> scratch;
+    std::size_t servicing{no_slot};  // the channel being pumped (its own changes are ignored)
+    std::vector<poll_event>* out{nullptr};
+
+    std::size_t allocate();
+    void release(std::size_t i) noexcept;
+    void unwatch_all(poll_source& s, std::size_t i) noexcept;
+    std::error_code watch_channel(std::size_t i);
+    void mark_ready(std::size_t i);
+    poll_source& add_source(std::uint64_t token, poll_source::type t);
+    void remove_slot(std::size_t i) noexcept;
+
+    void emit(poll_source& s, poll_event::kind k);
+    void service(std::size_t i, unsigned events, unsigned sub);
+    void service_child(std::size_t i);
+    void service_pipe(std::size_t i, unsigned events);
+    void service_channel(std::size_t i, unsigned events);
+    bool pump_messages(std::size_t i);
+    void channel_ended(std::size_t i, poll_event ev);
+    void channel_failed(std::size_t i, std::error_code ec);
+    void start_peer_wait(std::size_t i, message m);
+    void finish_peer_wait(std::size_t i, bool timed_out);
+    void check_fallbacks();
+    deadline next_fallback(deadline d) const;
+};
+
+std::size_t poller_core::allocate() {
+    if (!free_slots.empty()) {
+        auto i = free_slots.back();
+        free_slots.pop_back();
+        return i;
+    }
+    if (slots.size() >= (std::size_t{1} << 31)) throw_error(errc::invalid_argument, "poller: too many sources");
+    slots.emplace_back();
+    return slots.size() - 1;
+}
+
+void poller_core::release(std::size_t i) noexcept {
+    auto& s = slots[i];
+    auto gen = s.gen + 1;
+    s = poll_source{};
+    s.gen = gen;  // stale readiness for this slot is dropped from now on
+    free_slots.push_back(i);
+}
+
+poll_source& poller_core::add_source(std::uint64_t token, poll_source::type t) {
+    if (by_token.count(token) != 0)
+        throw_error(errc::invalid_argument, "poller::add: token " + std::to_string(token) + " is in use");
+    auto i = allocate();
+    auto& s = slots[i];
+    s.t = t;
+    s.live = true;
+    s.token = token;
+    by_token.emplace(token, i);
+    return s;
+}
+
+void poller_core::unwatch_all(poll_source& s, std::size_t i) noexcept {
+    if (s.t == poll_source::type::channel) {
+        if (is_valid_native(s.watched.readable)) reactor_unwatch(*r, make_key(i, s.gen, 0), s.watched.readable);
+        if (is_valid_native(s.watched.writable) && (s.watched.read_how & watch_read) == 0)
+            reactor_unwatch(*r, make_key(i, s.gen, 1), s.watched.writable);
+        s.watched = {};
+        return;
+    }
+    if (is_valid_native(s.h) && !s.polled) reactor_unwatch(*r, make_key(i, s.gen, 0), s.h);
+    s.h = invalid_native_handle();
+}
+
+void poller_core::remove_slot(std::size_t i) noexcept {
+    if (i >= slots.size() || !slots[i].live) return;
+    auto& s = slots[i];
+    unwatch_all(s, i);
+    if (s.ch != nullptr) s.ch->link = {};
+    if (s.peer_watch != no_slot) remove_slot(s.peer_watch);
+    if (s.t != poll_source::type::peer_watch) by_token.erase(s.token);
+    std::erase(fallback, i);
+    release(i);
+}
+
+void poller_core::mark_ready(std::size_t i) {
+    auto& s = slots[i];
+    if (s.in_ready) return;
+    s.in_ready = true;
+    ready.emplace_back(i, s.gen);
+}
+
+// (Re)arms the reactor for a channel: readability always, write progress while output waits.
+std::error_code poller_core::watch_channel(std::size_t i) {
+    auto& s = slots[i];
+    bool want_write = s.ch->eng.has_output() || channel_writing(*s.ch->ep);
+    auto w = channel_arm(*s.ch->ep, want_write);
+    auto key0 = make_key(i, s.gen, 0), key1 = make_key(i, s.gen, 1);
+    if ((w.read_how & watch_read) != 0) {  // one descriptor for both directions (POSIX)
+        unsigned what = w.read_how | (is_valid_native(w.writable) ? w.write_how : 0u);
+        unsigned before = is_valid_native(s.watched.readable)
+                              ? s.watched.read_how | (is_valid_native(s.watched.writable) ? s.watched.write_how : 0u)
+                              : 0u;
+        if (what == before && (what & (watch_object | watch_process)) == 0) return {};
+        if (auto ec = reactor_watch(*r, key0, w.readable, what, before != 0)) return ec;
+        s.watched = w;
+        return {};
+    }
+    // Separate objects (Windows events): one-shot watches, re-armed after each servicing.
+    if (auto ec = reactor_watch(*r, key0, w.readable, w.read_how, false)) return ec;
+    if (is_valid_native(s.watched.writable) && s.watched.writable != w.writable)
+        reactor_unwatch(*r, key1, s.watched.writable);
+    if (is_valid_native(w.writable)) {
+        if (auto ec = reactor_watch(*r, key1, w.writable, w.write_how, false)) return ec;
+    }
+    s.watched = w;
+    return {};
+}
+
+void poller_channel_changed(poller_core& core, std::size_t i) noexcept {
+    if (core.servicing == i || i >= core.slots.size() || !core.slots[i].live) return;
+    auto& s = core.slots[i];
+    if (s.awaiting_peer || s.ch == nullptr || !s.ch->ep) return;
+    try {
+        if (s.ch->eng.has_buffered_input() || s.ch->ended) core.mark_ready(i);
+        if (auto ec = core.watch_channel(i)) core.mark_ready(i);  // the next wait reports it
+    } catch (...) {
+        core.mark_ready(i);
+    }
+}
+
+void poller_channel_destroyed(poller_core& core, std::size_t i) noexcept { core.remove_slot(i); }
+
+// ---- events
+
+void poller_core::emit(poll_source& s, poll_event::kind k) {
+    poll_event e;
+    e.what = k;
+    e.token = s.token;
+    out->push_back(std::move(e));
+}
+
+void poller_core::service(std::size_t i, unsigned events, unsigned sub) {
+    switch (slots[i].t) {
+        case poll_source::type::child: service_child(i); break;
+        case poll_source::type::pipe: service_pipe(i, events); break;
+        case poll_source::type::channel: service_channel(i, sub == 1 ? ready_write : events); break;
+        case poll_source::type::peer_watch: finish_peer_wait(slots[i].waiter, false); break;
+    }
+}
+
+void poller_core::service_child(std::size_t i) {
+    auto& s = slots[i];
+    // The watch goes before the wait: reaping closes the pidfd the reactor watches.
+    unwatch_all(s, i);
+    std::optional<exit_status> st;
+    std::error_code ec;
+    try {
+        st = s.c->try_wait();
+    } catch (const std::system_error& e) {
+        ec = e.code();
+    }
+    if (!st && !ec) {  // not ended after all (a spurious wake-up): watch again
+        s.h = s.c->process_handle().get();
+        if (!s.polled) (void)reactor_watch(*r, make_key(i, s.gen, 0), s.h, watch_process, false);
+        return;
+    }
+    poll_event e;
+    e.what = ec ? poll_event::kind::failed : poll_event::kind::exited;
+    e.token = s.token;
+    e.status = st;
+    e.error = ec;
+    out->push_back(std::move(e));
+    remove_slot(i);
+}
+
+void poller_core::service_pipe(std::size_t i, unsigned events) {
+    auto& s = slots[i];
+    bool hup = (events & (ready_hangup | ready_error)) != 0;
+    if ((s.what & watch_read) && (events & (ready_read | ready_hangup | ready_error))) emit(s, poll_event::kind::readable);
+    if ((s.what & watch_write) && (events & ready_write) && !hup) emit(s, poll_event::kind::writable);
+    if (hup) emit(s, poll_event::kind::hung_up);
+}
+
+void poller_core::channel_ended(std::size_t i, poll_event ev) {
+    ev.token = slots[i].token;
+    out->push_back(std::move(ev));
+    remove_slot(i);
+}
+
+// A channel that failed is closed: nothing the peer sends can be trusted any more.
+void poller_core::channel_failed(std::size_t i, std::error_code ec) {
+    poll_event e;
+    e.what = poll_event::kind::failed;
+    e.error = ec;
+    e.token = slots[i].token;
+    auto* ch = slots[i].ch;
+    remove_slot(i);
+    ch->drop();
+    out->push_back(std::move(e));
+}
+
+// Delivers up to max_messages_per_wait messages, reading while the socket has data. Returns
+// false when the channel ended or failed (its slot is gone then).
+bool poller_core::pump_messages(std::size_t i) {
+    auto& st = *slots[i].ch;
+    std::size_t delivered = 0;
+    while (delivered < max_messages_per_wait) {
+        std::error_code ec;
+        if (auto m = st.next_buffered(ec)) {
+            poll_event e;
+            e.what = m->is_goodbye() ? poll_event::kind::goodbye : poll_event::kind::message;
+            e.msg = std::move(*m);
+            if (e.what == poll_event::kind::goodbye) {
+                channel_ended(i, std::move(e));
+                return false;
+            }
+            e.token = slots[i].token;
+            out->push_back(std::move(e));
+            ++delivered;
+            continue;
+        }
+        bool eof = false;
+        if (!ec) ec = st.read_now(eof);
+        if (ec == errc::would_block) return true;
+        if (!ec && !eof) continue;
+        if (ec) {
+            channel_failed(i, ec);
+            return false;
+        }
+        start_peer_wait(i, st.vanish());
+        return false;
+    }
+    if (st.eng.has_buffered_input()) mark_ready(i);  // the rest on the next wait, without I/O
+    return true;
+}
+
+void poller_core::service_channel(std::size_t i, unsigned events) {
+    auto& s = slots[i];
+    s.in_ready = false;
+    servicing = i;
+    // Writes first: a reply is never waited for while its request sits in our queue. A peer
+    // that is gone is no error here: its end-of-file (or goodbye) follows on the read side.
+    (void)events;  // readiness says nothing more than "try": nothing below blocks
+    if (s.ch->ended) {
+        // The goodbye (or end) was received through the channel's own calls before: report it.
+        poll_event e;
+        e.what = *s.ch->ended == message::kind::goodbye ? poll_event::kind::goodbye : poll_event::kind::vanished;
+        e.msg.what = *s.ch->ended;
+        servicing = no_slot;
+        if (e.what == poll_event::kind::vanished) return start_peer_wait(i, std::move(e.msg));
+        return channel_ended(i, std::move(e));
+    }
+    auto wec = s.ch->write_now();
+    bool open = !wec || wec == errc::peer_gone;
+    servicing = no_slot;
+    if (!open) return channel_failed(i, wec);
+    servicing = i;
+    open = pump_messages(i);
+    servicing = no_slot;
+    if (!open) return;
+    if (auto ec = watch_channel(i)) channel_failed(i, ec);
+}
+
+// ---- vanished, joined with the peer's exit
+
+void poller_core::start_peer_wait(std::size_t i, message m) {
+    auto& s = slots[i];
+    unwatch_all(s, i);
+    std::optional<exit_status> st;
+    if (s.c != nullptr) {
+        try {
+            st = s.c->try_wait();
+        } catch (const std::system_error&) {  // reaped elsewhere: report without a status
+        }
+    }
+    if (s.c == nullptr || st || !*s.c) {
+        poll_event e;
+        e.what = poll_event::kind::vanished;
+        m.peer_status = st;
+        e.status = st;
+        e.msg = std::move(m);
+        channel_ended(i, std::move(e));
+        return;
+    }
+    // End-of-file comes a moment before the process is reapable: wait for its exit without
+    // blocking the loop, bounded by peer_grace.
+    s.awaiting_peer = true;
+    s.peer_deadline = deadline::after(peer_grace);
+    fallback.push_back(i);
+    std::error_code ec;
+    auto process = s.c->process_handle();
+    auto dup = process ? duplicate_of(process, ec) : unique_handle();
+    if (!dup) return;  // no process handle: checked with the fallbacks
+    auto w = allocate();
+    auto& pw = slots[w];  // `s` may have moved: use slots[i] below
+    pw.t = poll_source::type::peer_watch;
+    pw.live = true;
+    pw.own = std::move(dup);
+    pw.h = pw.own.get();
+    pw.waiter = i;
+    slots[i].peer_watch = w;
+    if (reactor_watch(*r, make_key(w, pw.gen, 0), pw.h, watch_process, false)) {
+        slots[i].peer_watch = no_slot;
+        pw.h = invalid_native_handle();
+        remove_slot(w);
+    }
+}
+
+void poller_core::finish_peer_wait(std::size_t i, bool timed_out) {
+    auto& s = slots[i];
+    std::optional<exit_status> st;
+    try {
+        st = s.c->try_wait();
+    } catch (const std::system_error&) {
+    }
+    if (!st && !timed_out) {
+        // The process handle fired but the child is not reapable yet? Keep waiting (fallback).
+        if (s.peer_watch != no_slot) remove_slot(s.peer_watch);
+        s.peer_watch = no_slot;
+        return;
+    }
+    poll_event e;
+    e.what = poll_event::kind::vanished;
+    e.msg.what = message::kind::vanished;
+    e.msg.peer_status = st;
+    e.msg.peer_running = !st;
+    e.status = st;
+    channel_ended(i, std::move(e));
+}
+
+void poller_core::check_fallbacks() {
+    auto pending = fallback;  // finishing removes entries
+    for (auto i : pending) {
+        if (i >= slots.size() || !slots[i].live) continue;
+        auto& s = slots[i];
+        if (s.t == poll_source::type::child) {
+            service_child(i);
+            continue;
+        }
+        if (!s.awaiting_peer) continue;
+        bool ended = false;
+        try {
+            ended = s.c->try_wait().has_value();
+        } catch (const std::system_error&) {
+            ended = true;
+        }
+        if (ended || s.peer_deadline.expired()) finish_peer_wait(i, !ended);
+    }
+}
+
+deadline poller_core::next_fallback(deadline d) const {
+    for (auto i : fallback) {
+        const auto& s = slots[i];
+        bool polled = s.t == poll_source::type::child || s.peer_watch == no_slot;
+        d = d.earlier(polled ? deadline::after(fallback_period) : s.peer_deadline);
+    }
+    return d;
+}
+
+}  // namespace detail
+
+// ---- poll_event
+
+std::string poll_event::describe() const {
+    std::string s = "token " + std::to_string(token) + ": ";
+    switch (what) {
+        case kind::exited: return s + (status ? status->describe() : "exited");
+        case kind::readable: return s + "readable";
+        case kind::writable: return s + "writable";
+        case kind::hung_up: return s + "hung up";
+        case kind::message: return s + "message " + msg.describe().substr(5);  // "data (...)"
+        case kind::goodbye: return s + "goodbye";
+        case kind::vanished: return s + msg.describe();
+        case kind::failed: return s + "failed: " + error.message();
+    }
+    return s + "unknown";
+}
+
+// ---- poller
+
+poller::poller() : core_(std::make_unique<detail::poller_core>()) {
+    std::error_code ec;
+    core_->r = detail::reactor_create(ec);
+    if (ec) throw_error(ec, "poller: create");
+}
+
+poller::poller(poller&&) noexcept = default;
+poller& poller::operator=(poller&&) noexcept = default;
+
+poller::~poller() {
+    if (!core_) return;
+    for (std::size_t i = 0; i < core_->slots.size(); ++i) core_->remove_slot(i);
+}
+
+void poller::add(child& c, std::uint64_t token) {
+    if (!c || c.status())
+        throw_error(errc::invalid_argument, "poller::add: child " + std::to_string(c.pid()) + " is empty or already reaped");
+    auto& core = *core_;
+    auto& s = core.add_source(token, detail::poll_source::type::child);
+    auto i = core.by_token[token];
+    s.c = &c;
+    s.h = c.process_handle().get();
+    if (!is_valid_native(s.h)) {
+        s.polled = true;  // no pidfd: checked with WNOHANG every fallback_period
+        core.fallback.push_back(i);
+        return;
+    }
+    if (auto ec = detail::reactor_watch(*core.r, detail::make_key(i, s.gen, 0), s.h, detail::watch_process, false)) {
+        core.slots[i].h = invalid_native_handle();
+        core.remove_slot(i);
+        throw_error(ec, "poller::add: watch child " + std::to_string(c.pid()));
+    }
+}
+
+void poller::add(borrowed_handle pipe_end, interest what, std::uint64_t token) {
+    if (!pipe_end) throw_error(errc::invalid_argument, "poller::add: no handle");
+    auto& core = *core_;
+    auto& s = core.add_source(token, detail::poll_source::type::pipe);
+    auto i = core.by_token[token];
+    s.h = pipe_end.get();
+    s.what = static_cast<unsigned>(what);
+    if (auto ec = detail::reactor_watch(*core.r, detail::make_key(i, s.gen, 0), s.h, s.what, false)) {
+        core.slots[i].h = invalid_native_handle();
+        core.remove_slot(i);
+        throw_error(ec, "poller::add: watch " + to_handle_string(pipe_end));
+    }
+}
+
+void poller::add(channel& ch, std::uint64_t token) {
+    if (!ch.is_open()) throw_error(errc::closed, "poller::add: channel");
+    if (ch.s_->link.core != nullptr) throw_error(errc::invalid_argument, "poller::add: channel is registered already");
+    auto& core = *core_;
+    auto& s = core.add_source(token, detail::poll_source::type::channel);
+    auto i = core.by_token[token];
+    s.ch = ch.s_.get();
+    if (auto ec = core.watch_channel(i)) {
+        core.remove_slot(i);
+        throw_error(ec, "poller::add: watch " + ch.s_->where());
+    }
+    ch.s_->link = {&core, i};
+    // Frames already buffered (a receive() read more than it returned) are reported at once;
+    // so is a peer whose goodbye or end was already received.
+    if (ch.s_->eng.has_buffered_input() || ch.s_->ended) core.mark_ready(i);
+}
+
+void poller::add(channel& ch, child& peer, std::uint64_t token) {
+    add(ch, token);
+    core_->slots[core_->by_token[token]].c = &peer;
+}
+
+void poller::modify(std::uint64_t token, interest what) {
+    auto& core = *core_;
+    auto it = core.by_token.find(token);
+    if (it == core.by_token.end() || core.slots[it->second].t != detail::poll_source::type::pipe)
+        throw_error(errc::invalid_argument, "poller::modify: token " + std::to_string(token) + " is no pipe end");
+    auto& s = core.slots[it->second];
+    if (auto ec = detail::reactor_watch(*core.r, detail::make_key(it->second, s.gen, 0), s.h,
+                                        static_cast<unsigned>(what), true))
+        throw_error(ec, "poller::modify");
+    s.what = static_cast<unsigned>(what);
+}
+
+bool poller::remove(std::uint64_t token) noexcept {
+    auto it = core_->by_token.find(token);
+    if (it == core_->by_token.end()) return false;
+    core_->remove_slot(it->second);
+    return true;
+}
+
+bool poller::contains(std::uint64_t token) const noexcept { return core_->by_token.count(token) != 0; }
+
+std::size_t poller::size() const noexcept { return core_->by_token.size(); }
+
+std::size_t poller::wait(std::vector<poll_event>& out, milliseconds timeout) {
+    std::error_code ec;
+    auto n = wait(out, timeout, ec);
+    if (ec) throw_error(ec, "poller::wait");
+    return n;
+}
+
+std::size_t poller::wait(std::vector<poll_event>& out, milliseconds timeout, std::error_code& ec) {
+    auto& core = *core_;
+    out.clear();
+    ec.clear();
+    core.out = &out;
+    auto d = detail::deadline::after(timeout);
+    for (;;) {
+        // Work that needs no waiting first: buffered frames, polled children, overdue joins.
+        auto ready = std::move(core.ready);
+        core.ready.clear();
+        for (auto [i, gen] : ready)
+            if (core.slots[i].live && core.slots[i].gen == gen) core.service(i, detail::ready_read, 0);
+        core.check_fallbacks();
+        auto until = out.empty() ? core.next_fallback(d) : detail::deadline::now();
+        if (!core.ready.empty()) until = detail::deadline::now();
+        core.scratch.clear();
+        if ((ec = detail::reactor_wait(*core.r, until, core.scratch))) break;
+        for (auto r : core.scratch) {
+            auto i = static_cast<std::size_t>((r.key & 0xFFFFFFFFu) >> 1);
+            auto gen = static_cast<std::uint32_t>(r.key >> 32);
+            if (i < core.slots.size() && core.slots[i].live && core.slots[i].gen == gen)
+                core.service(i, r.events, static_cast<unsigned>(r.key & 1));
+        }
+        if (!out.empty() || d.expired()) break;
+    }
+    core.out = nullptr;
+    return out.size();
+}
+
+}  // namespace tether
