@@ -62,6 +62,10 @@ void write_all(borrowed_handle h, std::span<const std::byte> data);
 /// @returns the bytes written before an error (all of them when ec is clear).
 std::size_t write_all(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept;
 
+/// As write_all(), but gives up after `timeout`.
+/// @throws std::system_error errc::timed_out (the message says how many bytes were written),
+///         errc::peer_gone if the reader is gone, or the OS error.
+void write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout);
 /// As write_all(), but gives up after `timeout` with errc::timed_out.
 /// @returns the bytes written before the time ran out.
 std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout,
@@ -71,6 +75,12 @@ std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, mi
 void write_all(borrowed_handle h, std::string_view text);
 /// Reads until end-of-file and returns everything read.
 std::string read_to_end(borrowed_handle h);
+/// As read_to_end(), bounded in time.
+/// @returns everything read up to end-of-file.
+/// @throws std::system_error errc::timed_out if end-of-file did not come in time (the message
+///         says how many bytes had arrived; the overload with an error_code keeps them), or the
+///         OS error.
+std::string read_to_end_for(borrowed_handle h, milliseconds timeout);
 /// As read_to_end(), bounded in time: errc::timed_out if end-of-file did not come in time
 /// (what was read so far is returned).
 std::string read_to_end_for(borrowed_handle h, milliseconds timeout, std::error_code& ec);
@@ -91,7 +101,15 @@ public:
     [[nodiscard]] borrowed_handle handle() const noexcept { return ours_.borrow(); }
     /// The client end, still owned by the server (invalid once disposed or taken).
     [[nodiscard]] borrowed_handle client_handle() const noexcept { return client_.borrow(); }
-    /// The client end's value in decimal, as AnonymousPipeServerStream.GetClientHandleAsString().
+    /// The client end for a child's command line, as AnonymousPipeServerStream.GetClientHandleAsString():
+    /// a placeholder (`{tether-handle:N}`, the same as handle_arg(client_handle())) that
+    /// tether::spawn replaces with the value the child receives, because that value differs from
+    /// ours (POSIX renumbers passed descriptors to 3, 4, ...; Windows duplicates them). Pass the
+    /// client end too (take_client_handle()); a placeholder for a handle that is not passed is an
+    /// error of spawn(), and pipe_client refuses an unreplaced one. For a child started some
+    /// other way, put to_handle_string(client_handle()) on its command line instead.
+    /// @returns the placeholder text.
+    /// @throws std::system_error errc::invalid_argument once the client end was taken or disposed of.
     [[nodiscard]] std::string client_handle_string() const;
     /// Closes the server's copy of the client end. Call it once the child has its own copy;
     /// until then the server never sees end-of-file or a broken pipe.

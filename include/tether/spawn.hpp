@@ -165,6 +165,14 @@ std::string take_stdout_text(child& c);
 child spawn(spawn_options&& options);
 /// As above; on failure returns an empty child and sets `ec` (the options keep their handles).
 child spawn(spawn_options&& options, std::error_code& ec);
+/// As above, and on failure `message` receives the explanation the throwing overload carries
+/// ("spawn 'x': program 'x' not found in PATH (/usr/bin:/bin)"; the text before
+/// ec.message() in its what()). Cleared on success.
+/// @param options what to start; kept, with every handle, on failure.
+/// @param ec set on failure, cleared on success.
+/// @param message set to the explanation on failure, cleared on success.
+/// @returns the child, or an empty child on failure.
+child spawn(spawn_options&& options, std::error_code& ec, std::string& message);
 
 /// Reaps, without blocking, detached children that have exited; returns how many remain.
 std::size_t reap_detached();
