@@ -91,6 +91,7 @@ TEST(DotnetShape, ReadmeSnippetWithTwoServersAndTwoChildren) {
 // The misuse: one server's string with the other's handle is refused before anything starts,
 // and the options keep the handle.
 TEST(DotnetShape, StringOfAServerWhoseHandleIsNotPassedIsRefused) {
+    in_worker_directory here;  // so that the program is found (Windows looks for it first)
     tether::pipe_server a(tether::direction::in);
     tether::pipe_server b(tether::direction::in);
     tether::spawn_options opt;

@@ -7,3 +7,4 @@
 #include <tether/holders.hpp>
 #include <tether/pipe.hpp>
 #include <tether/spawn.hpp>
+#include <tether/version.hpp>
