@@ -1,10 +1,10 @@
 // tether/holders.hpp — who holds the other end of my pipe?
 //
-// The bug the .NET seed describes is invisible: a read that never ends, because some copy of the
-// pipe's write end is still open somewhere (the parent's own forgotten client handle, a grandchild
-// that inherited it, ...). holders() lists, for each pipe and Unix socket a process holds, every
-// other descriptor on the machine that refers to the same kernel object, and says in words why
-// end-of-file will or will not arrive.
+// The bug behind .NET's DisposeLocalCopyOfClientHandle is invisible: a read that never ends,
+// because some copy of the pipe's write end is still open somewhere (the parent's own forgotten
+// client handle, a grandchild that inherited it, ...). holders() lists, for each pipe and Unix
+// socket a process holds, every other descriptor on the machine that refers to the same kernel
+// object, and says in words why end-of-file will or will not arrive.
 //
 // Linux only for now: it reads /proc/PID/fd (which object), /proc/PID/fdinfo (which end: the
 // O_ACCMODE bits of "flags") and /proc/PID/stat (parent chains). On Windows every call fails with
