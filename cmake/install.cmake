@@ -53,7 +53,8 @@ endif()
 
 if(TARGET tether_cli)
   install(TARGETS tether_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT cli)
-  install(FILES docs/tether.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT cli)
+  configure_file(docs/tether.1 ${PROJECT_BINARY_DIR}/tether.1 @ONLY)  # the version in .TH
+  install(FILES ${PROJECT_BINARY_DIR}/tether.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT cli)
 endif()
 
 include(cmake/packaging.cmake)

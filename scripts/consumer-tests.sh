@@ -61,7 +61,11 @@ readelf -d "$libdir/libtether.so.0" | grep -q 'SONAME.*\[libtether\.so\.0\]' || 
 for f in include/tether/tether.hpp include/tether/version.hpp bin/tether share/man/man1/tether.1; do
     [ -f "$prefix/$f" ] || fail "$prefix/$f was not installed"
 done
-[ "$("$prefix/bin/tether" --version)" = "tether $(sed -n 's/^#define TETHER_VERSION_STRING "\(.*\)"$/\1/p' "$root/include/tether/version.hpp")" ] ||
+
+version=$(sed -n 's/^#define TETHER_VERSION_STRING "\(.*\)"$/\1/p' "$root/include/tether/version.hpp")
+grep -q "^\.TH TETHER 1 .* \"tether $version\"" "$prefix/share/man/man1/tether.1" ||
+    fail "the installed man page does not name version $version"
+[ "$("$prefix/bin/tether" --version)" = "tether $version" ] ||
     fail "installed tether --version: $("$prefix/bin/tether" --version)"
 
 step "1. installed tree, find_package (static, the default)"
