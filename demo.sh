@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds tether and runs the main job: `tether demo`, the seed's story told by real processes.
+# Builds tether and runs the main job: `tether demo`, the DisposeLocalCopyOfClientHandle story told by real processes.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/deps.sh build

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs every test: Linux with clang 14 (shared library) and short fuzz runs, the
-# Windows backend cross-compiled with MinGW and run under wine, then Linux with g++ 12 (static
-# library). Warnings are errors. Ends with CTest's summary line; exits non-zero on the first
-# failure.
+# Windows backend cross-compiled with MinGW and run under wine, the API reference (Doxygen
+# warnings are errors), the Debian packages and the consumer builds (installed tree, pkg-config,
+# the installed .deb, add_subdirectory, FetchContent), then Linux with g++ 12 (static library).
+# Warnings are errors. Ends with CTest's summary line; exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")"
 jobs=$(nproc)
@@ -17,6 +18,12 @@ scripts/fuzz-smoke.sh build/clang
 
 echo "== Windows backend: MinGW cross-build, tests under wine"
 scripts/windows-tests.sh build/windows
+
+echo "== API reference: Doxygen over the public headers, warnings are errors"
+scripts/api-docs.sh build/api-docs
+
+echo "== Packaging: Debian packages with CPack, and consumers of tether built every way"
+JOBS=$jobs scripts/consumer-tests.sh build/consumers
 
 echo "== Linux: g++ 12 (-Werror), every test"
 cmake -S . -B build/gcc -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHER_WERROR=ON >/dev/null

@@ -9,7 +9,7 @@
 //   ping-pong: one 64-byte message there and back, N times.
 //              raw    = write() + read() of exactly 64 bytes on each side.
 //              tether = send() + receive() on each side.
-// Each figure is the median of several repetitions. Targets (issue 4): one-way >= 2x raw,
+// Each figure is the median of several repetitions. Targets: one-way >= 2x raw,
 // ping-pong round trip <= 1.2x raw. Build with optimisation (-DCMAKE_BUILD_TYPE=Release).
 #include <tether/tether.hpp>
 

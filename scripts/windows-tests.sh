@@ -1,7 +1,7 @@
 #!/bin/sh
 # Cross-builds tether for Windows with MinGW-w64 and runs the test binary under wine.
 #   scripts/windows-tests.sh [build-dir]        (default: build-windows)
-# Environment: WINEPREFIX (default: <build-dir>/wineprefix, created with `wineboot -i` on first
+# Environment: TETHER_GTEST_SOURCE (default /usr/src/googletest), WINEPREFIX (default: <build-dir>/wineprefix, created with `wineboot -i` on first
 # use; no display is needed), JOBS (default 2), GTEST_FILTER (passed through to the tests).
 # Exit status: the test binary's, as wine reports it.
 set -eu
@@ -17,8 +17,10 @@ for tool in x86_64-w64-mingw32-g++-posix wine cmake ninja; do
     }
 done
 
+# No GoogleTest for Windows to find_package: build it from Debian's source tree (googletest).
 cmake -S "$root" -B "$build" -G Ninja -DTETHER_WERROR=ON \
-      -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64.cmake"
+      -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64.cmake" \
+      -DTETHER_GTEST_SOURCE="${TETHER_GTEST_SOURCE:-/usr/src/googletest}"
 cmake --build "$build" -j "${JOBS:-2}"
 
 export WINEDEBUG=-all

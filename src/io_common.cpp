@@ -62,4 +62,21 @@ std::string read_to_end_for(borrowed_handle h, milliseconds timeout, std::error_
     }
 }
 
+std::string read_to_end_for(borrowed_handle h, milliseconds timeout) {
+    std::error_code ec;
+    auto out = read_to_end_for(h, timeout, ec);
+    if (ec)
+        throw_error(ec, describe("read to end-of-file", h) + " within " + std::to_string(timeout.count()) +
+                            " ms (" + std::to_string(out.size()) + " bytes had arrived)");
+    return out;
+}
+
+void write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout) {
+    std::error_code ec;
+    auto n = write_all_for(h, data, timeout, ec);
+    if (ec)
+        throw_error(ec, describe("write", h) + " within " + std::to_string(timeout.count()) + " ms (" +
+                            std::to_string(n) + " of " + std::to_string(data.size()) + " bytes written)");
+}
+
 }  // namespace tether

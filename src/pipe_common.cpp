@@ -1,9 +1,12 @@
-// Portable: pipe_client's constructors. The backend checks the handle
-// (check_pipe_handle_string) and words the platform-specific causes (detail::why_not_a_pipe).
+// Portable: pipe_server::client_handle_string() and pipe_client's constructors. The backend
+// checks the handle (check_pipe_handle_string) and words the platform-specific causes
+// (detail::why_not_a_pipe).
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
+#include <tether/spawn.hpp>
 
 #include "detail/os.hpp"
+#include "detail/spawn_plan.hpp"
 
 namespace tether {
 namespace {
@@ -12,10 +15,33 @@ std::string describe_input(direction d, std::string_view text) {
     return std::string("pipe_client(") + (d == direction::in ? "in" : "out") + ", '" + std::string(text) + "')";
 }
 
+// A placeholder reached a process that was not started by tether::spawn (which replaces it).
+// Refused by name: taking its number at face value is what handed children the wrong pipe.
+[[noreturn]] void refuse_placeholder(direction d, std::string_view text) {
+    throw_error(errc::invalid_handle_string,
+                describe_input(d, text) +
+                    ": this is a tether::spawn placeholder (pipe_server::client_handle_string(), "
+                    "handle_arg()), which only tether::spawn replaces with the value the child "
+                    "receives; a child started another way needs to_handle_string(client_handle())");
+}
+
 }  // namespace
+
+// The value the child will have, not ours: spawn() renumbers a passed handle (POSIX: 3, 4, ...;
+// Windows: its value in the process it inherits from), so our own number on argv would name
+// another descriptor, or another pipe, in the child. spawn() substitutes the placeholder as it
+// does for handle_arg() (src/spawn_common.cpp, substitute_handle_args).
+std::string pipe_server::client_handle_string() const {
+    if (!client_)
+        throw_error(errc::invalid_argument,
+                    "pipe_server::client_handle_string(): the client end was already taken or disposed of; "
+                    "call it before take_client_handle()");
+    return handle_arg(client_);
+}
 
 pipe_client::pipe_client(direction d, std::string_view handle_string) : dir_(d) {
     native_handle h = invalid_native_handle();
+    if (detail::holds_handle_placeholder(handle_string)) refuse_placeholder(d, handle_string);
     if (auto ec = check_pipe_handle_string(d, handle_string, h)) {
         std::string what = describe_input(d, handle_string) + detail::why_not_a_pipe(ec, handle_string);
         if (ec == errc::wrong_direction)

@@ -23,6 +23,12 @@ std::string handle_arg(borrowed_handle h) {
            std::string(placeholder_close);
 }
 
+namespace detail {
+bool holds_handle_placeholder(std::string_view text) noexcept {
+    return text.find(placeholder_open) != std::string_view::npos;
+}
+}  // namespace detail
+
 spawn_options& spawn_options::pass(unique_handle&& h, std::string name) {
     handles.push_back({std::move(h), std::move(name), -1});
     return *this;
@@ -259,6 +265,13 @@ std::string manifest_for(const spawn_options& opt, const std::vector<handle_mapp
 namespace tether {
 
 // The public entry points, once for both backends.
+child spawn(spawn_options&& opt, std::error_code& ec, std::string& message) {
+    std::string what;
+    child c = detail::spawn_impl(opt, ec, what);
+    message = ec ? detail::spawn_context(opt) + (what.empty() ? "" : ": " + what) : std::string();
+    return c;
+}
+
 child spawn(spawn_options&& opt, std::error_code& ec) {
     std::string what;
     return detail::spawn_impl(opt, ec, what);
@@ -266,9 +279,9 @@ child spawn(spawn_options&& opt, std::error_code& ec) {
 
 child spawn(spawn_options&& opt) {
     std::error_code ec;
-    std::string what;
-    child c = detail::spawn_impl(opt, ec, what);
-    if (ec) throw_error(ec, detail::spawn_context(opt) + (what.empty() ? "" : ": " + what));
+    std::string message;
+    child c = spawn(std::move(opt), ec, message);
+    if (ec) throw_error(ec, message);
     return c;
 }
 

@@ -67,12 +67,13 @@ struct channel_options {
 
 /// One thing received from a channel.
 struct message {
+    /// What a message is.
     enum class kind {
         data,      ///< a payload and/or handles
         goodbye,   ///< the peer called close(): it ended in order
         vanished,  ///< end-of-file without goodbye: the peer crashed, was killed, or dropped its end
     };
-    kind what{kind::data};
+    kind what{kind::data};  ///< data, goodbye or vanished
     /// The bytes sent (data only).
     std::vector<std::byte> payload;
     /// Handles sent with the message, owned by the receiver now (never inheritable).
@@ -82,8 +83,11 @@ struct message {
     /// With channel::receive(child&): the peer process had not ended within the reap timeout.
     bool peer_running{false};
 
+    /// @returns true for a payload and/or handles.
     [[nodiscard]] bool is_data() const noexcept { return what == kind::data; }
+    /// @returns true if the peer closed in order (channel::close()).
     [[nodiscard]] bool is_goodbye() const noexcept { return what == kind::goodbye; }
+    /// @returns true if the peer's end went away without goodbye.
     [[nodiscard]] bool is_vanished() const noexcept { return what == kind::vanished; }
     /// The payload as text (a view into payload).
     [[nodiscard]] std::string_view text() const noexcept;
@@ -94,7 +98,6 @@ struct message {
 
 class channel;
 
-/// Our end and the end meant for the peer, as make_channel() splits them.
 struct channel_pair;
 
 /// A new connected channel. `theirs` is a raw handle to give to a child with
@@ -104,15 +107,21 @@ struct channel_pair;
 /// @throws std::system_error if the system is out of descriptors.
 channel_pair make_channel(channel_options options = {});
 
+/// A message channel to a peer process over one OS object (a Unix socket pair on Linux, a
+/// duplex named pipe on Windows): framed messages, handle passing, and the difference between
+/// a peer that said goodbye and one that vanished. Move-only; see the header comment.
 class channel {
 public:
+    /// A closed channel (is_open() is false).
     channel() noexcept;
     /// Adopts one end of a channel (e.g. a handle received in a message). Validates it.
     /// @throws std::system_error(errc::invalid_argument) if `h` is not a channel end; `h` is
     ///         closed then.
     explicit channel(unique_handle&& h, channel_options options = {});
-    channel(channel&&) noexcept;
-    channel& operator=(channel&&) noexcept;
+    /// Takes over `other`'s end; `other` is closed afterwards.
+    channel(channel&& other) noexcept;
+    /// Closes this end as the destructor does, then takes over `other`'s.
+    channel& operator=(channel&& other) noexcept;
     channel(const channel&) = delete;
     channel& operator=(const channel&) = delete;
     /// Closes without goodbye and without flushing (see the header comment). Never throws,
@@ -124,6 +133,7 @@ public:
     ///         tether::inherited), errc::invalid_argument if that handle is not a channel end.
     static channel inherited(std::string_view name, channel_options options = {});
 
+    /// @returns true until close() (or a protocol error) closed the channel.
     [[nodiscard]] bool is_open() const noexcept;
     /// The OS object (socket / pipe) for diagnostics; invalid once closed.
     [[nodiscard]] borrowed_handle native() const noexcept;
@@ -131,20 +141,20 @@ public:
     /// Sends one message; returns when it, and everything queued before it, is written.
     /// @throws std::system_error: errc::peer_gone, errc::message_too_large, errc::closed.
     void send(std::span<const std::byte> data);
-    void send(std::string_view text);
-    void send(std::span<const std::byte> data, std::error_code& ec);
-    void send(std::string_view text, std::error_code& ec);
+    void send(std::string_view text);  ///< as above, for text
+    void send(std::span<const std::byte> data, std::error_code& ec);  ///< as above, reporting failure in `ec` instead of throwing
+    void send(std::string_view text, std::error_code& ec);  ///< as above, reporting failure in `ec` instead of throwing
 
     /// Queues one message; it is written when the buffer fills, or by the next send(),
     /// flush(), receive*() or close(). Same errors as send() (a full buffer is written here).
     void send_more(std::span<const std::byte> data);
-    void send_more(std::string_view text);
-    void send_more(std::span<const std::byte> data, std::error_code& ec);
-    void send_more(std::string_view text, std::error_code& ec);
+    void send_more(std::string_view text);  ///< as above, for text
+    void send_more(std::span<const std::byte> data, std::error_code& ec);  ///< as above, reporting failure in `ec` instead of throwing
+    void send_more(std::string_view text, std::error_code& ec);  ///< as above, reporting failure in `ec` instead of throwing
 
     /// Writes everything queued by send_more() or post().
     void flush();
-    void flush(std::error_code& ec);
+    void flush(std::error_code& ec);  ///< as above, reporting failure in `ec` instead of throwing
 
     /// Never blocks: queues one message and writes what the OS takes now; the rest is written
     /// as the channel drains — by the tether::poller this channel is registered with, or by
@@ -167,9 +177,10 @@ public:
     /// is closed once the frame is written; it is closed as well if sending fails (a gone peer
     /// cannot receive it), so the handle is never leaked on either side.
     void send_handle(unique_handle&& h);
-    void send_handle(unique_handle&& h, std::error_code& ec);
+    void send_handle(unique_handle&& h, std::error_code& ec);  ///< as above, reporting failure in `ec` instead of throwing
     /// Sends a payload with up to 64 handles in one message. `handles` is consumed either way.
     void send_with_handles(std::span<const std::byte> data, std::vector<unique_handle>&& handles);
+    /// As above, reporting failure in `ec` instead of throwing.
     void send_with_handles(std::span<const std::byte> data, std::vector<unique_handle>&& handles,
                            std::error_code& ec);
 
@@ -182,7 +193,7 @@ public:
     /// As receive(); nullopt if nothing complete arrived within `timeout` (the error_code
     /// overload also sets errc::timed_out then). A partial frame stays buffered for the next call.
     std::optional<message> receive_for(milliseconds timeout);
-    std::optional<message> receive_for(milliseconds timeout, std::error_code& ec);
+    std::optional<message> receive_for(milliseconds timeout, std::error_code& ec);  ///< as above, reporting failure in `ec` instead of throwing
 
     /// Never blocks: the next message if one is complete now (already buffered, or readable
     /// without waiting); nullopt otherwise (the error_code form sets errc::would_block then).
@@ -195,6 +206,7 @@ public:
     /// says "vanished: killed by signal 9 (SIGKILL)". (End-of-file can come a moment before
     /// the process is reapable, hence the wait.)
     message receive(child& peer, milliseconds reap_timeout = std::chrono::seconds(5));
+    /// As receive(child&, milliseconds), bounded by `timeout` as receive_for(milliseconds).
     std::optional<message> receive_for(milliseconds timeout, child& peer,
                                        milliseconds reap_timeout = std::chrono::seconds(5));
 
@@ -202,7 +214,7 @@ public:
     /// goodbye (or its vanishing) was already received, just closes: nobody is there to hear it.
     /// @throws std::system_error (e.g. errc::peer_gone if the peer is already gone).
     void close();
-    void close(std::error_code& ec) noexcept;
+    void close(std::error_code& ec) noexcept;  ///< as above, reporting failure in `ec` instead of throwing
 
     struct state;  ///< internal (src/detail/channel_state.hpp)
 
@@ -215,9 +227,10 @@ private:
     std::unique_ptr<state> s_;
 };
 
+/// What make_channel() returns.
 struct channel_pair {
-    channel ours;
-    unique_handle theirs;
+    channel ours;          ///< our end, open
+    unique_handle theirs;  ///< the peer's end: pass it to a child (spawn_options::pass)
 };
 
 }  // namespace tether

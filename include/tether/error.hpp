@@ -10,6 +10,7 @@
 
 namespace tether {
 
+/// The conditions tether itself detects; their category is tether_category().
 enum class errc {
     peer_gone = 1,        ///< the other end of a pipe or channel was closed (EPIPE, ERROR_BROKEN_PIPE...)
     timed_out,            ///< a timed operation ran out of time
@@ -30,7 +31,9 @@ enum class errc {
 /// The category of tether::errc; name() is "tether".
 const std::error_category& tether_category() noexcept;
 
+/// @returns `e` as an error_code in tether_category() (lets `ec == errc::timed_out` work).
 std::error_code make_error_code(errc e) noexcept;
+/// @returns `e` as an error_condition in tether_category().
 std::error_condition make_error_condition(errc e) noexcept;
 
 /// Throws std::system_error(ec, what) — one place that formats "what: message".
@@ -42,5 +45,7 @@ std::error_code last_os_error() noexcept;
 
 }  // namespace tether
 
+/// @cond INTERNAL
 template <>
 struct std::is_error_code_enum<tether::errc> : std::true_type {};
+/// @endcond

@@ -32,6 +32,7 @@ inline constexpr std::uint64_t max_handle_value = 0xFFFFFFFFu;
 inline std::int64_t handle_to_integer(native_handle h) noexcept {
     return static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(h));  // NOLINT: a handle value
 }
+/// The handle whose value is `v` (at most max_handle_value).
 inline native_handle handle_from_integer(std::uint64_t v) noexcept {
     return reinterpret_cast<native_handle>(static_cast<std::intptr_t>(v));  // NOLINT: a handle value
 }
@@ -40,11 +41,13 @@ inline native_handle handle_from_integer(std::uint64_t v) noexcept {
 using native_handle = int;
 /// The value that means "no handle".
 constexpr native_handle invalid_native_handle() noexcept { return -1; }
+/// @returns true for a value that can name a descriptor (>= 0).
 inline bool is_valid_native(native_handle h) noexcept { return h >= 0; }
 /// The largest value a descriptor can have.
 inline constexpr std::uint64_t max_handle_value = 0x7FFFFFFFu;
 /// A descriptor's value as a number, for its text form, and back.
 inline std::int64_t handle_to_integer(native_handle h) noexcept { return h; }
+/// The descriptor whose value is `v` (at most max_handle_value).
 inline native_handle handle_from_integer(std::uint64_t v) noexcept { return static_cast<native_handle>(v); }
 #endif
 
@@ -53,11 +56,16 @@ class unique_handle;
 /// A non-owning view of a handle. It never closes anything; the owner must outlive it.
 class borrowed_handle {
 public:
+    /// A view of no handle.
     borrowed_handle() noexcept = default;
+    /// A view of the native handle `h`, which someone else owns.
     explicit borrowed_handle(native_handle h) noexcept : h_(h) {}
+    /// A view of the handle `owner` holds (implicit: any API taking a view takes an owner).
     borrowed_handle(const unique_handle& owner) noexcept;  // NOLINT: a view of an owner is safe
 
+    /// @returns the native handle (invalid_native_handle() for a view of none).
     [[nodiscard]] native_handle get() const noexcept { return h_; }
+    /// @returns true if the view names a handle.
     [[nodiscard]] explicit operator bool() const noexcept { return is_valid_native(h_); }
 
 private:
@@ -71,7 +79,9 @@ public:
     unique_handle() noexcept = default;
     /// Takes ownership of `h`, which must be open and owned by nobody else (or invalid).
     explicit unique_handle(native_handle h) noexcept : h_(h) {}
+    /// Takes over `other`'s handle; `other` holds none afterwards.
     unique_handle(unique_handle&& other) noexcept : h_(other.release()) {}
+    /// Closes the current handle, then takes over `other`'s.
     unique_handle& operator=(unique_handle&& other) noexcept {
         if (this != &other) reset(other.release());
         return *this;
@@ -80,18 +90,22 @@ public:
     unique_handle& operator=(const unique_handle&) = delete;
     ~unique_handle() { reset(); }
 
+    /// @returns the native handle, still owned here (invalid_native_handle() if none).
     [[nodiscard]] native_handle get() const noexcept { return h_; }
+    /// @returns a non-owning view of the handle.
     [[nodiscard]] borrowed_handle borrow() const noexcept { return borrowed_handle(h_); }
     /// Gives up ownership without closing; the caller now owns the returned value.
     [[nodiscard]] native_handle release() noexcept { return std::exchange(h_, invalid_native_handle()); }
     /// Closes the current handle (if any) and takes `h`.
     void reset(native_handle h = invalid_native_handle()) noexcept;
+    /// @returns true if a handle is owned.
     [[nodiscard]] explicit operator bool() const noexcept { return is_valid_native(h_); }
 
     /// A second, independent owner of the same kernel object, never inheritable
     /// (F_DUPFD_CLOEXEC / DuplicateHandle with bInheritHandle=FALSE).
     /// @throws std::system_error if the handle cannot be duplicated.
     [[nodiscard]] unique_handle duplicate() const;
+    /// As duplicate(), reporting failure in `ec` (and returning an empty owner) instead of throwing.
     [[nodiscard]] unique_handle duplicate(std::error_code& ec) const noexcept;
 
 private:

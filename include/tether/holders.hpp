@@ -1,10 +1,10 @@
 // tether/holders.hpp — who holds the other end of my pipe?
 //
-// The bug the .NET seed describes is invisible: a read that never ends, because some copy of the
-// pipe's write end is still open somewhere (the parent's own forgotten client handle, a grandchild
-// that inherited it, ...). holders() lists, for each pipe and Unix socket a process holds, every
-// other descriptor on the machine that refers to the same kernel object, and says in words why
-// end-of-file will or will not arrive.
+// The bug behind .NET's DisposeLocalCopyOfClientHandle is invisible: a read that never ends,
+// because some copy of the pipe's write end is still open somewhere (the parent's own forgotten
+// client handle, a grandchild that inherited it, ...). holders() lists, for each pipe and Unix
+// socket a process holds, every other descriptor on the machine that refers to the same kernel
+// object, and says in words why end-of-file will or will not arrive.
 //
 // Linux only for now: it reads /proc/PID/fd (which object), /proc/PID/fdinfo (which end: the
 // O_ACCMODE bits of "flags") and /proc/PID/stat (parent chains). On Windows every call fails with
@@ -47,20 +47,20 @@ enum class relation {
 
 /// One other descriptor that refers to the same object.
 struct holder {
-    std::int64_t pid{0};
+    std::int64_t pid{0};     ///< the process that holds it
     std::string command;     ///< the command line, arguments joined by spaces ("[comm]" if empty)
     int fd{-1};              ///< its descriptor number in that process
-    object_end end{object_end::both};
-    relation rel{relation::unrelated};
+    object_end end{object_end::both};   ///< which end it holds (pipes), or both (sockets)
+    relation rel{relation::unrelated};  ///< how that process is related to the inspected one
     int generations{0};      ///< distance along the parent chain: 0 self, 1 child/parent, 2 grandchild...
 };
 
 /// One pipe or Unix socket descriptor of the inspected process, and everyone else who holds it.
 struct held_object {
-    int fd{-1};
-    object_kind kind{object_kind::pipe};
+    int fd{-1};                          ///< the descriptor in the inspected process
+    object_kind kind{object_kind::pipe}; ///< a pipe or a Unix socket
     std::uint64_t inode{0};  ///< the object's identity: equal inode = the same pipe/socket
-    object_end end{object_end::both};
+    object_end end{object_end::both};  ///< the end this descriptor is (pipes), or both (sockets)
     /// Every other descriptor of the same object, in this process (relation::self) or any other
     /// process that could be inspected; ordered by PID, then fd.
     std::vector<holder> others;
@@ -82,13 +82,13 @@ struct held_object {
 
 /// A process whose descriptors could not be read (permission denied).
 struct uninspected_process {
-    std::int64_t pid{0};
+    std::int64_t pid{0};  ///< its process id
     std::string name;  ///< its short name (/proc/PID/comm), readable by everyone
 };
 
 /// Everything holders() found.
 struct holders_report {
-    std::int64_t pid{0};
+    std::int64_t pid{0};                         ///< the inspected process
     std::string command;                         ///< the inspected process's command line
     std::vector<held_object> objects;            ///< ordered by fd
     std::vector<uninspected_process> not_inspected;  ///< ordered by PID

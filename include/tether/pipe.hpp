@@ -20,8 +20,8 @@ enum class direction { in, out };
 
 /// Both ends of a new pipe; neither is inheritable.
 struct pipe_ends {
-    unique_handle read;
-    unique_handle write;
+    unique_handle read;   ///< the end that reads
+    unique_handle write;  ///< the end that writes
 };
 
 /// Our end and the end meant for a child, as make_pipe(direction) splits them.
@@ -39,6 +39,7 @@ pipe_ends make_pipe();
 /// writes into `theirs`.
 pipe_pair make_pipe(direction d);
 
+/// The unit of every timeout in tether.
 using milliseconds = std::chrono::milliseconds;
 
 // ---- I/O on any handle. End-of-file is a read of 0 bytes on every platform
@@ -49,10 +50,12 @@ using milliseconds = std::chrono::milliseconds;
 /// Reads up to buf.size() bytes; blocks until at least one byte or end-of-file.
 /// @returns the number of bytes read; 0 means end-of-file.
 std::size_t read(borrowed_handle h, std::span<std::byte> buf);
+/// As above, reporting failure in `ec` (and returning 0) instead of throwing.
 std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept;
 
 /// As read(), but gives up after `timeout` with errc::timed_out (0 bytes consumed).
 std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout);
+/// As above, reporting failure (errc::timed_out included) in `ec` instead of throwing.
 std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout,
                      std::error_code& ec) noexcept;
 
@@ -62,6 +65,10 @@ void write_all(borrowed_handle h, std::span<const std::byte> data);
 /// @returns the bytes written before an error (all of them when ec is clear).
 std::size_t write_all(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept;
 
+/// As write_all(), but gives up after `timeout`.
+/// @throws std::system_error errc::timed_out (the message says how many bytes were written),
+///         errc::peer_gone if the reader is gone, or the OS error.
+void write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout);
 /// As write_all(), but gives up after `timeout` with errc::timed_out.
 /// @returns the bytes written before the time ran out.
 std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout,
@@ -83,6 +90,12 @@ std::size_t try_write(borrowed_handle h, std::span<const std::byte> data, std::e
 void write_all(borrowed_handle h, std::string_view text);
 /// Reads until end-of-file and returns everything read.
 std::string read_to_end(borrowed_handle h);
+/// As read_to_end(), bounded in time.
+/// @returns everything read up to end-of-file.
+/// @throws std::system_error errc::timed_out if end-of-file did not come in time (the message
+///         says how many bytes had arrived; the overload with an error_code keeps them), or the
+///         OS error.
+std::string read_to_end_for(borrowed_handle h, milliseconds timeout);
 /// As read_to_end(), bounded in time: errc::timed_out if end-of-file did not come in time
 /// (what was read so far is returned).
 std::string read_to_end_for(borrowed_handle h, milliseconds timeout, std::error_code& ec);
@@ -99,11 +112,21 @@ public:
     ///        0 keeps the system default.
     explicit pipe_server(direction d, std::size_t buffer_size = 0);
 
+    /// @returns our direction (in: we read; out: we write).
     [[nodiscard]] direction dir() const noexcept { return dir_; }
+    /// @returns our end of the pipe.
     [[nodiscard]] borrowed_handle handle() const noexcept { return ours_.borrow(); }
     /// The client end, still owned by the server (invalid once disposed or taken).
     [[nodiscard]] borrowed_handle client_handle() const noexcept { return client_.borrow(); }
-    /// The client end's value in decimal, as AnonymousPipeServerStream.GetClientHandleAsString().
+    /// The client end for a child's command line, as AnonymousPipeServerStream.GetClientHandleAsString():
+    /// a placeholder (`{tether-handle:N}`, the same as handle_arg(client_handle())) that
+    /// tether::spawn replaces with the value the child receives, because that value differs from
+    /// ours (POSIX renumbers passed descriptors to 3, 4, ...; Windows duplicates them). Pass the
+    /// client end too (take_client_handle()); a placeholder for a handle that is not passed is an
+    /// error of spawn(), and pipe_client refuses an unreplaced one. For a child started some
+    /// other way, put to_handle_string(client_handle()) on its command line instead.
+    /// @returns the placeholder text.
+    /// @throws std::system_error errc::invalid_argument once the client end was taken or disposed of.
     [[nodiscard]] std::string client_handle_string() const;
     /// Closes the server's copy of the client end. Call it once the child has its own copy;
     /// until then the server never sees end-of-file or a broken pipe.
@@ -111,10 +134,15 @@ public:
     /// Hands the client end over (e.g. to spawn_options::pass), leaving none in the server.
     [[nodiscard]] unique_handle take_client_handle() noexcept { return std::move(client_); }
 
+    /// tether::read() on our end. @returns the bytes read; 0 means end-of-file.
     std::size_t read(std::span<std::byte> buf) { return tether::read(ours_, buf); }
+    /// tether::write_all() on our end. @throws std::system_error errc::peer_gone if the reader is gone.
     void write(std::span<const std::byte> data) { tether::write_all(ours_, data); }
+    /// tether::write_all() of text on our end. @throws std::system_error errc::peer_gone if the reader is gone.
     void write(std::string_view text) { tether::write_all(ours_, text); }
+    /// tether::read_to_end() on our end. @returns everything up to end-of-file.
     std::string read_to_end() { return tether::read_to_end(ours_); }
+    /// Closes our end and, if still held, the client end.
     void close() noexcept { ours_.reset(); client_.reset(); }
 
 private:
@@ -130,14 +158,23 @@ public:
     /// @throws std::system_error: errc::invalid_handle_string (not a number, not open),
     ///         errc::not_a_pipe, errc::wrong_direction; the message names the input.
     pipe_client(direction d, std::string_view handle_string);
+    /// Takes `h` (e.g. from tether::inherited()) after the same checks.
+    /// @throws std::system_error errc::not_a_pipe, errc::wrong_direction, errc::invalid_handle_string.
     pipe_client(direction d, unique_handle h);
 
+    /// @returns our direction (in: we read; out: we write).
     [[nodiscard]] direction dir() const noexcept { return dir_; }
+    /// @returns our end of the pipe.
     [[nodiscard]] borrowed_handle handle() const noexcept { return h_.borrow(); }
+    /// tether::read() on our end. @returns the bytes read; 0 means end-of-file.
     std::size_t read(std::span<std::byte> buf) { return tether::read(h_, buf); }
+    /// tether::write_all() on our end. @throws std::system_error errc::peer_gone if the reader is gone.
     void write(std::span<const std::byte> data) { tether::write_all(h_, data); }
+    /// tether::write_all() of text on our end. @throws std::system_error errc::peer_gone if the reader is gone.
     void write(std::string_view text) { tether::write_all(h_, text); }
+    /// tether::read_to_end() on our end. @returns everything up to end-of-file.
     std::string read_to_end() { return tether::read_to_end(h_); }
+    /// Closes our end.
     void close() noexcept { h_.reset(); }
 
 private:

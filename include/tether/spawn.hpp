@@ -23,11 +23,14 @@ namespace tether {
 
 /// How one of the child's standard streams is set up.
 struct stdio {
+    /// The ways a stream can be set up (the factory functions below make each).
     enum class kind { inherit, null, pipe, handle, to_stdout };
-    kind how{kind::inherit};
+    kind how{kind::inherit};  ///< which of them
     unique_handle h;  ///< for kind::handle
 
+    /// Ours (the default).
     static stdio inherit() { return {}; }
+    /// The null device (/dev/null, NUL).
     static stdio null() { return {kind::null, {}}; }
     /// A new pipe; the parent's end is available from child::take_stdin() etc.
     static stdio pipe() { return {kind::pipe, {}}; }
@@ -58,9 +61,11 @@ struct spawn_options {
     bool inherit_environment{true};
     /// Variables to set (overriding inherited ones) and to remove.
     std::map<std::string, std::string> env_set;
-    std::vector<std::string> env_unset;
+    std::vector<std::string> env_unset;  ///< variables not to pass on (after env_set, so unset wins)
 
-    stdio in, out, err;
+    stdio in;   ///< the child's standard input
+    stdio out;  ///< the child's standard output
+    stdio err;  ///< the child's standard error
 
     /// If true, ~child kills a child that is still running (like Boost.Process); by default
     /// the destructor neither kills nor waits (see child).
@@ -74,9 +79,10 @@ struct spawn_options {
     /// errc::not_supported.
     spawn_options& pass_at(int child_fd, unique_handle&& h, std::string name = {});
 
+    /// One handle to pass, as pass() and pass_at() record it.
     struct passed {
-        unique_handle h;
-        std::string name;
+        unique_handle h;   ///< the handle; closed by a successful spawn
+        std::string name;  ///< its name in the manifest (empty: not listed)
         int child_fd{-1};  ///< -1 = next free
     };
     /// The handles to pass, in order; owned here until a successful spawn closes them.
@@ -85,13 +91,17 @@ struct spawn_options {
 
 /// How a child ended.
 struct exit_status {
+    /// Exited by itself, or killed by a signal (POSIX; Windows children always "exit").
     enum class kind { exited, signalled };
-    kind how{kind::exited};
+    kind how{kind::exited};  ///< which of them
     int code{0};           ///< exit code (exited) or signal number (signalled)
-    bool core_dumped{false};
+    bool core_dumped{false};  ///< POSIX: the signal left a core dump
 
+    /// @returns true for exit code 0.
     [[nodiscard]] bool success() const noexcept { return how == kind::exited && code == 0; }
+    /// @returns true if the child exited (any code).
     [[nodiscard]] bool exited() const noexcept { return how == kind::exited; }
+    /// @returns true if a signal ended the child.
     [[nodiscard]] bool signalled() const noexcept { return how == kind::signalled; }
     /// Ended abnormally: killed by a signal (POSIX), or by an unhandled exception (Windows:
     /// an exit code that is an NTSTATUS error such as 0xC0000005).
@@ -99,6 +109,7 @@ struct exit_status {
     /// "exited with code 3", "killed by signal 9 (SIGKILL)", "... (core dumped)",
     /// "crashed: access violation (0xC0000005)" (Windows).
     [[nodiscard]] std::string describe() const;
+    /// Equal if every field is.
     friend bool operator==(const exit_status&, const exit_status&) = default;
 };
 
@@ -111,14 +122,19 @@ struct exit_status {
 /// by reap_detached(), so it never stays a zombie for long and never needs a thread.
 class child {
 public:
+    /// An empty child (no process).
     child() noexcept = default;
-    child(child&&) noexcept;
-    child& operator=(child&&) noexcept;
+    /// Takes over `other`'s process; `other` is empty afterwards.
+    child(child&& other) noexcept;
+    /// Gives up the current process as the destructor would, then takes over `other`'s.
+    child& operator=(child&& other) noexcept;
     child(const child&) = delete;
     child& operator=(const child&) = delete;
     ~child();
 
+    /// @returns true if this object holds a process (started and not moved from).
     [[nodiscard]] explicit operator bool() const noexcept;
+    /// @returns the process id (-1 for an empty child).
     [[nodiscard]] std::int64_t pid() const noexcept { return pid_; }
     /// The pidfd (Linux) or process HANDLE (Windows); invalid after the child was reaped on POSIX.
     [[nodiscard]] borrowed_handle process_handle() const noexcept { return process_.borrow(); }
@@ -141,7 +157,9 @@ public:
 
     /// The parent's end of a stdio::pipe() stream (invalid if that stream was not a pipe).
     [[nodiscard]] unique_handle take_stdin() noexcept { return std::move(stdin_); }
+    /// The parent's end of a stdio::pipe() stdout (invalid if stdout was not a pipe).
     [[nodiscard]] unique_handle take_stdout() noexcept { return std::move(stdout_); }
+    /// The parent's end of a stdio::pipe() stderr (invalid if stderr was not a pipe).
     [[nodiscard]] unique_handle take_stderr() noexcept { return std::move(stderr_); }
 
     /// Gives up the child: it is no longer killed or waited for by this object, but is reaped by
@@ -169,6 +187,14 @@ std::string take_stdout_text(child& c);
 child spawn(spawn_options&& options);
 /// As above; on failure returns an empty child and sets `ec` (the options keep their handles).
 child spawn(spawn_options&& options, std::error_code& ec);
+/// As above, and on failure `message` receives the explanation the throwing overload carries
+/// ("spawn 'x': program 'x' not found in PATH (/usr/bin:/bin)"; the text before
+/// ec.message() in its what()). Cleared on success.
+/// @param options what to start; kept, with every handle, on failure.
+/// @param ec set on failure, cleared on success.
+/// @param message set to the explanation on failure, cleared on success.
+/// @returns the child, or an empty child on failure.
+child spawn(spawn_options&& options, std::error_code& ec, std::string& message);
 
 /// Reaps, without blocking, detached children that have exited; returns how many remain.
 std::size_t reap_detached();
@@ -180,6 +206,7 @@ std::size_t reap_detached();
 /// the manifest belongs to another process), errc::unknown_handle_name naming the missing name
 /// and the names present.
 unique_handle inherited(std::string_view name);
+/// As above, reporting failure in `ec` (and returning an empty handle) instead of throwing.
 unique_handle inherited(std::string_view name, std::error_code& ec);
 
 /// The names in this process's manifest (empty if none or not ours).

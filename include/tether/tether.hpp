@@ -8,3 +8,7 @@
 #include <tether/pipe.hpp>
 #include <tether/poller.hpp>
 #include <tether/spawn.hpp>
+#include <tether/version.hpp>
+
+/// The public API of tether. Internals live in tether::detail and are not part of it.
+namespace tether {}

@@ -21,6 +21,10 @@ struct handle_mapping {
     native_handle child;
 };
 
+/// True if `text` holds a handle_arg() placeholder ("{tether-handle:N}"), which only spawn()
+/// turns into a value a child can open.
+bool holds_handle_placeholder(std::string_view text) noexcept;
+
 /// Replaces every handle_arg() placeholder in argv with the handle's child value.
 /// A placeholder for a handle that is not in `map` is errc::invalid_argument (and `what` says which).
 std::error_code substitute_handle_args(std::vector<std::string>& argv,

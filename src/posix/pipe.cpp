@@ -37,8 +37,6 @@ pipe_server::pipe_server(direction d, std::size_t buffer_size) : dir_(d) {
     client_ = std::move(theirs);
 }
 
-std::string pipe_server::client_handle_string() const { return to_handle_string(client_); }
-
 namespace {
 
 const char* file_kind(mode_t mode) {

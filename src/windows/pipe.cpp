@@ -75,8 +75,6 @@ pipe_server::pipe_server(direction d, std::size_t buffer_size) : dir_(d) {
     client_ = std::move(p.client);
 }
 
-std::string pipe_server::client_handle_string() const { return to_handle_string(client_); }
-
 std::error_code check_pipe_handle_string(direction d, std::string_view handle_string,
                                          native_handle& out) noexcept {
     auto value = detail::parse_handle_value(handle_string);

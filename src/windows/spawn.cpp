@@ -224,12 +224,22 @@ std::vector<std::wstring> search_dirs(const spawn_options& opt) {
     return dirs;
 }
 
+// "./worker" runs "./worker.exe" when there is no file "./worker": a path whose last part has no
+// extension gets ".exe", as CreateProcess does for the first token of a command line
+// (lpApplicationName itself takes no default extension), so a portable argv works on both OSes.
+std::wstring with_default_extension(const std::wstring& path) {
+    auto last = path.find_last_of(L"\\/:");
+    bool has_extension = path.find(L'.', last == std::wstring::npos ? 0 : last + 1) != std::wstring::npos;
+    if (has_extension || ::GetFileAttributesW(path.c_str()) != INVALID_FILE_ATTRIBUTES) return path;
+    return path + L".exe";
+}
+
 std::error_code resolve_program(const spawn_options& opt, plan& p, std::string& what) {
     const std::string& name = opt.argv[0];
     std::wstring wname = widen(name);
     if (wname.find_first_of(L"\\/:") != std::wstring::npos) {
-        p.application = wname;
-        DWORD a = ::GetFileAttributesW(wname.c_str());
+        p.application = with_default_extension(wname);
+        DWORD a = ::GetFileAttributesW(p.application.c_str());
         if (a == INVALID_FILE_ATTRIBUTES) return os_error(what, "cannot run '" + name + "': not found");
         if (a & FILE_ATTRIBUTE_DIRECTORY) {
             what = "cannot run '" + name + "': it is a directory";

@@ -172,6 +172,14 @@ TEST(Cli, HelpListsSubcommandsAndExitsZero) {
     EXPECT_TRUE(contains(r.out, "DisposeLocalCopyOfClientHandle")) << r.out;
 }
 
+TEST(Cli, VersionIsTheProjectVersion) {
+    REQUIRE_CLI();
+    auto r = run_tether({"--version"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, std::string("tether ") + TETHER_VERSION_STRING + "\n");
+    EXPECT_STREQ(tether::library_version(), TETHER_VERSION_STRING);
+}
+
 TEST(Cli, UsageErrorsExitWithTwo) {
     REQUIRE_CLI();
     for (const auto& args : std::vector<std::vector<std::string>>{

@@ -1,4 +1,4 @@
-// Interop with the system the seed describes: a .NET child (run by Mono) opens the pipe end a
+// Interop with .NET: a .NET child (run by Mono) opens the pipe end a
 // tether parent passed, by handle string, with AnonymousPipeClientStream(PipeDirection.Out,
 // handleString), and writes lines the parent reads to end-of-file. End-of-file arriving at all
 // proves the parent's copy of the client end was closed by spawn (no

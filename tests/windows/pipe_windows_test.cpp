@@ -36,10 +36,11 @@ TEST(WindowsPipe, BothEndsAreNonInheritablePipes) {
     EXPECT_FALSE(tether::is_inheritable(w.duplicate()));
 }
 
-TEST(WindowsPipe, ClientHandleStringIsTheDecimalHandleValue) {
+TEST(WindowsPipe, HandleStringIsTheDecimalHandleValue) {
     tether::pipe_server s(tether::direction::in);
     auto value = reinterpret_cast<std::intptr_t>(s.client_handle().get());
-    EXPECT_EQ(s.client_handle_string(), std::to_string(value));
+    EXPECT_EQ(tether::to_handle_string(s.client_handle()), std::to_string(value));
+    EXPECT_EQ(s.client_handle_string(), "{tether-handle:" + std::to_string(value) + "}");
 }
 
 TEST(WindowsPipe, ReadAfterWriterClosedIsEndOfFile) {
@@ -125,7 +126,8 @@ TEST(WindowsPipe, ClientValidatesHandleStrings) {
     expect_error(tether::direction::in, "12x", tether::errc::invalid_handle_string, "not a decimal");
     expect_error(tether::direction::in, "-4", tether::errc::invalid_handle_string, "not a decimal");
     expect_error(tether::direction::in, "999996", tether::errc::invalid_handle_string, "not open");
-    expect_error(tether::direction::out, s.client_handle_string(), tether::errc::wrong_direction, "read end");
+    expect_error(tether::direction::out, tether::to_handle_string(s.client_handle()), tether::errc::wrong_direction,
+                 "read end");
     expect_error(tether::direction::in, tether::to_handle_string(s.handle()), tether::errc::wrong_direction,
                  "write end");
     wchar_t path[MAX_PATH];

@@ -1,6 +1,8 @@
 // The tether command-line tool: parses the command line and hands over to one subcommand.
 #include "commands.hpp"
 
+#include <tether/version.hpp>
+
 #include <cstdio>
 #include <exception>
 
@@ -9,6 +11,8 @@ int main(int argc, char** argv) {
                  "who holds a pipe open when end-of-file never comes.",
                  "tether"};
     app.require_subcommand(1);
+    // The library's version (what is running), which a packaged tool shares with its headers.
+    app.set_version_flag("--version", std::string("tether ") + tether::library_version());
     app.footer("Run `tether SUBCOMMAND --help` for the details of each.\n"
                "Exit codes: 0 success, 1 failure, 2 bad input.");
 
