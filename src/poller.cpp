@@ -450,9 +450,17 @@ poller::poller() : core_(std::make_unique<detail::poller_core>()) {
 }
 
 poller::poller(poller&&) noexcept = default;
-poller& poller::operator=(poller&&) noexcept = default;
+
+poller& poller::operator=(poller&& other) noexcept {
+    if (this != &other) {
+        poller old(std::move(*this));  // forgets our sources (and unlinks their channels)
+        core_ = std::move(other.core_);
+    }
+    return *this;
+}
 
 poller::~poller() {
+    // Registered channels point at the core: unlink them before it goes.
     if (!core_) return;
     for (std::size_t i = 0; i < core_->slots.size(); ++i) core_->remove_slot(i);
 }

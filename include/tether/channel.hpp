@@ -161,9 +161,9 @@ public:
     /// the next send(), flush(), receive*() or flush_some(). For event loops.
     /// @throws std::system_error: errc::peer_gone, errc::message_too_large, errc::closed.
     void post(std::span<const std::byte> data);
-    void post(std::string_view text);
-    void post(std::span<const std::byte> data, std::error_code& ec);
-    void post(std::string_view text, std::error_code& ec);
+    void post(std::string_view text);  ///< as above, for text
+    void post(std::span<const std::byte> data, std::error_code& ec);  ///< as above, reporting failure in `ec` instead of throwing
+    void post(std::string_view text, std::error_code& ec);  ///< as above, for text, reporting failure in `ec`
     /// As post(), with up to 64 handles (consumed either way).
     void post_with_handles(std::span<const std::byte> data, std::vector<unique_handle>&& handles,
                            std::error_code& ec);
@@ -199,7 +199,7 @@ public:
     /// without waiting); nullopt otherwise (the error_code form sets errc::would_block then).
     /// Also writes what it can of the queue, as receive() does.
     std::optional<message> try_receive();
-    std::optional<message> try_receive(std::error_code& ec);
+    std::optional<message> try_receive(std::error_code& ec);  ///< as above, reporting failure (and errc::would_block) in `ec`
 
     /// As receive(), joined with the peer's process: on vanished, waits up to `reap_timeout`
     /// for `peer` to end and records its exit status in message::peer_status, so describe()

@@ -70,6 +70,7 @@ enum class interest : unsigned { read = 1, write = 2, read_write = 3 };
 
 /// One thing a poller reports.
 struct poll_event {
+    /// What happened.
     enum class kind {
         exited,    ///< a child ended: `status`; it is reaped and no longer registered
         readable,  ///< a pipe end has data or end-of-file: try_read() does not block
@@ -80,8 +81,8 @@ struct poll_event {
         vanished,  ///< the peer ended without goodbye: `msg.peer_status` / `status` when joined
         failed,    ///< the channel failed (`error`): it is closed and no longer registered
     };
-    kind what{kind::message};
-    std::uint64_t token{0};
+    kind what{kind::message};           ///< what happened
+    std::uint64_t token{0};             ///< the token the source was registered with
     message msg;                        ///< message, goodbye, vanished
     std::optional<exit_status> status;  ///< exited; vanished when joined with the child
     std::error_code error;              ///< failed
@@ -95,12 +96,13 @@ namespace detail {
 struct poller_core;
 }
 
+/// One loop over many children, pipe ends and channels (see the header comment).
 class poller {
 public:
     /// @throws std::system_error if the OS object (epoll / completion port) cannot be made.
     poller();
-    poller(poller&&) noexcept;
-    poller& operator=(poller&&) noexcept;
+    poller(poller&&) noexcept;             ///< takes over every registration
+    poller& operator=(poller&&) noexcept;  ///< forgets its own sources, takes over `other`'s
     poller(const poller&) = delete;
     poller& operator=(const poller&) = delete;
     /// Forgets every source; closes nothing it borrowed.
@@ -123,6 +125,7 @@ public:
     void modify(std::uint64_t token, interest what);
     /// Stops reporting `token`. @returns false if it was not registered.
     bool remove(std::uint64_t token) noexcept;
+    /// True while `token` is registered.
     [[nodiscard]] bool contains(std::uint64_t token) const noexcept;
     /// Registered sources.
     [[nodiscard]] std::size_t size() const noexcept;
@@ -132,6 +135,7 @@ public:
     /// @returns the number of events; 0 when the time ran out.
     /// @throws std::system_error for an OS failure of the poller itself.
     std::size_t wait(std::vector<poll_event>& out, milliseconds timeout = milliseconds::max());
+    /// As above, reporting an OS failure in `ec` instead of throwing.
     std::size_t wait(std::vector<poll_event>& out, milliseconds timeout, std::error_code& ec);
 
 private:
