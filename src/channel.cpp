@@ -283,13 +283,20 @@ std::error_code channel::send_frame(std::span<const std::byte> data, std::vector
         if (handles.size() > detail::max_handles_per_frame) return errc::invalid_argument;
         return s_->send_large(data_kind, data, handles);
     }
+    if (mode == send_mode::batched) {
+        // send_more(): the queue is written when this frame would overflow it, before the
+        // frame joins it, so one flush never holds more than send_buffer_size bytes — a
+        // Windows pipe holds 64 KiB, and a flush that does not fit would wait for a reader
+        // that may be this very thread.
+        std::size_t frame = detail::frame_header_size + handles.size() * detail::wire_handle_size + data.size();
+        if (s_->eng.queued_bytes() > 0 && s_->eng.queued_bytes() + frame > send_buffer_size) {
+            if (auto ec = s_->flush_until(detail::deadline::never())) return ec;
+        }
+    }
     if (auto ec = s_->queue(data_kind, data, handles)) return ec;
     switch (mode) {
         case send_mode::now: return s_->flush_until(detail::deadline::never());
-        case send_mode::batched:
-            // send_more(): written once the queue fills (or by the next blocking call).
-            return s_->eng.queued_bytes() >= send_buffer_size ? s_->flush_until(detail::deadline::never())
-                                                              : std::error_code();
+        case send_mode::batched: return {};
         case send_mode::nowait: return s_->write_now();
     }
     return {};
