@@ -465,6 +465,25 @@ TEST(Child, EndOfFileAfterTheChildExitsOrIsKilled) {
     }
 }
 
+// Supervision code reads a crash the same way on both platforms: a signal on POSIX, the
+// unhandled exception's NTSTATUS as the exit code on Windows.
+TEST(ExitStatus, CrashesAreNamedPortably) {
+    tether::exit_status av{tether::exit_status::kind::exited, static_cast<int>(0xC0000005u), false};
+    EXPECT_TRUE(av.crashed());
+    EXPECT_EQ(av.describe(), "crashed: access violation (0xC0000005)");
+    tether::exit_status so{tether::exit_status::kind::exited, static_cast<int>(0xC00000FDu), false};
+    EXPECT_EQ(so.describe(), "crashed: stack overflow (0xC00000FD)");
+    tether::exit_status unknown{tether::exit_status::kind::exited, static_cast<int>(0xC0001234u), false};
+    EXPECT_EQ(unknown.describe(), "crashed: unhandled exception (0xC0001234)");
+    tether::exit_status segv{tether::exit_status::kind::signalled, 11, false};
+    EXPECT_TRUE(segv.crashed());
+    tether::exit_status plain{tether::exit_status::kind::exited, 3, false};
+    EXPECT_FALSE(plain.crashed());
+    EXPECT_EQ(plain.describe(), "exited with code 3");
+    tether::exit_status killed_on_windows{tether::exit_status::kind::exited, 1, false};
+    EXPECT_FALSE(killed_on_windows.crashed()) << "TerminateProcess(1) is an ordinary exit code";
+}
+
 TEST(ExitStatus, DescribeExited) {
     tether::exit_status s;
     s.code = 3;
