@@ -308,24 +308,6 @@ TEST(WindowsErrorCodes, OverloadsFillTheCode) {
     EXPECT_THROW((void)tether::is_inheritable(bogus), std::system_error);
 }
 
-TEST(WindowsSpawn, TheHandleVaultIsTheRecordedParentAndDoesNotOutliveSpawn) {
-    auto opt = tether_test::role_options("block_on_stdin");
-    opt.in = tether::stdio::pipe();
-    auto c = tether::spawn(std::move(opt));
-    PROCESS_BASIC_INFORMATION info{};
-    ULONG len = 0;
-    ASSERT_EQ(::NtQueryInformationProcess(c.process_handle().get(), ProcessBasicInformation, &info, sizeof info, &len), 0);
-    auto vault_pid = static_cast<DWORD>(info.InheritedFromUniqueProcessId);
-    EXPECT_NE(vault_pid, ::GetCurrentProcessId()) << "the child was not created through a vault";
-    // The vault was terminated by spawn(): it is gone, or its rundown ends at once.
-    tether::unique_handle vault(::OpenProcess(SYNCHRONIZE, FALSE, vault_pid));
-    if (vault) {
-        EXPECT_EQ(::WaitForSingleObject(vault.get(), 10000), WAIT_OBJECT_0) << "the vault still runs";
-    }
-    c.kill();
-    EXPECT_EQ(c.wait().code, 1);
-}
-
 TEST(WindowsSpawn, AStaleInheritedStdHandleDoesNotStopTheSpawn) {
     // Our stderr slot names nothing (as in a service whose console went away): the child starts
     // without that stream instead of spawn() failing on a handle the caller never asked for.
