@@ -339,7 +339,33 @@ std::error_code resolve_program(const spawn_options& opt, plan& p, std::string& 
     return win_error(ERROR_FILE_NOT_FOUND);
 }
 
+// `w` in the ANSI code page, with best-fit mapping (as GetCommandLineA does) or without.
+std::string to_ansi(const std::wstring& w, bool best_fit) {
+    if (w.empty()) return {};
+    DWORD flags = best_fit ? 0 : WC_NO_BEST_FIT_CHARS;
+    int n = ::WideCharToMultiByte(CP_ACP, flags, w.data(), static_cast<int>(w.size()), nullptr, 0, nullptr, nullptr);
+    std::string out(static_cast<std::size_t>(n > 0 ? n : 0), '\0');
+    if (n > 0) ::WideCharToMultiByte(CP_ACP, flags, w.data(), static_cast<int>(w.size()), out.data(), n, nullptr, nullptr);
+    return out;
+}
+
+// WorstFit: refuse an argument that a narrow main() would split or unescape differently
+// (check_narrow_conversion). With a UTF-8 ANSI code page nothing is best-fitted (and
+// WC_NO_BEST_FIT_CHARS is not allowed for CP_UTF8).
+std::error_code check_best_fit(const std::vector<std::string>& argv, std::string& what) {
+    UINT acp = ::GetACP();
+    if (acp == CP_UTF8) return {};
+    for (const auto& a : argv) {
+        bool ascii = std::all_of(a.begin(), a.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+        if (ascii) continue;
+        std::wstring w = widen(a);
+        if (auto ec = check_narrow_conversion(a, to_ansi(w, true), to_ansi(w, false), acp, what)) return ec;
+    }
+    return {};
+}
+
 std::error_code build_command_line(const std::vector<std::string>& argv, plan& p, std::string& what) {
+    if (auto ec = check_best_fit(argv, what)) return ec;
     std::string line;
     if (is_batch_file(narrow(p.application))) {
         // Batch files run under cmd.exe, whose parser differs from the MSVC one: use System32's
