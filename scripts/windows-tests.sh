@@ -1,9 +1,11 @@
 #!/bin/sh
-# Cross-builds tether for Windows with MinGW-w64 and runs the test binary under wine.
+# Cross-builds tether for Windows with MinGW-w64 and runs the tests under wine, each test as its
+# own CTest test (named Suite.Test, so a failure is visible by name), JOBS at a time.
 #   scripts/windows-tests.sh [build-dir]        (default: build-windows)
 # Environment: TETHER_GTEST_SOURCE (default /usr/src/googletest), WINEPREFIX (default: <build-dir>/wineprefix, created with `wineboot -i` on first
-# use; no display is needed), JOBS (default 2), GTEST_FILTER (passed through to the tests).
-# Exit status: the test binary's, as wine reports it.
+# use; no display is needed), JOBS (default 2), GTEST_FILTER (then the test binary is run once
+# with --gtest_filter instead of through CTest).
+# Exit status: CTest's (or the test binary's, as wine reports it, with GTEST_FILTER).
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,8 +35,12 @@ if [ ! -f "$WINEPREFIX/system.reg" ]; then
     wineserver -w
 fi
 
-echo "windows-tests: running $build/tests/tether_tests.exe under $(wine --version)"
 status=0
-wine "$build/tests/tether_tests.exe" ${GTEST_FILTER:+--gtest_filter="$GTEST_FILTER"} || status=$?
-
+if [ -n "${GTEST_FILTER:-}" ]; then
+    echo "windows-tests: running $build/tests/tether_tests.exe under $(wine --version)"
+    wine "$build/tests/tether_tests.exe" --gtest_filter="$GTEST_FILTER" || status=$?
+else
+    echo "windows-tests: every test of $build/tests/tether_tests.exe under $(wine --version), ${JOBS:-2} at a time"
+    ctest --test-dir "$build" -j "${JOBS:-2}" --output-on-failure || status=$?
+fi
 exit $status

@@ -21,12 +21,13 @@ std::set<std::string> taken_names;
 const std::int64_t parent_at_start = detail::parent_pid();
 
 // An entry is ours if it names, at that number, the very object the writer passed (the
-// identity recorded by the parent: device and inode on POSIX). Without a recorded identity
-// (Windows, where a parent PID never changes) the writer must be our parent, now or at start.
-// A grandchild that inherited the environment fails both: another parent, another object.
+// identity recorded by the parent: device and inode on POSIX, file id or name on Windows).
+// Without a recorded identity (an object that has none) the writer must be our parent, now or
+// at start, and the handle must have no identity either (a tether parent would have recorded
+// it). A grandchild that inherited the environment fails both: another parent, another object.
 bool entry_is_ours(const detail::manifest_entry& e, bool writer_is_parent) {
     if (!e.identity.empty()) return detail::handle_identity(e.value) == e.identity;
-    return writer_is_parent;
+    return writer_is_parent && detail::handle_identity(e.value).empty();
 }
 
 // The manifest's entries and whether its writer is our parent (now or at start).
@@ -41,13 +42,34 @@ std::error_code read_manifest(std::vector<detail::manifest_entry>& out, bool& wr
 }
 
 // The entries that are ours (see entry_is_ours); no_manifest if none is.
-std::error_code read_manifest(std::vector<detail::manifest_entry>& out) {
+std::error_code read_own_entries(std::vector<detail::manifest_entry>& out) {
     bool writer_is_parent = false;
     std::vector<detail::manifest_entry> entries;
     if (auto ec = read_manifest(entries, writer_is_parent)) return ec;
     std::erase_if(entries, [&](const auto& e) { return !entry_is_ours(e, writer_is_parent); });
     if (entries.empty()) return errc::no_manifest;
     out = std::move(entries);
+    return {};
+}
+
+// The manifest is read, and its identities checked, once: the variables are then removed from
+// our environment, so no process we start by any means inherits them, and a later check never
+// queries a handle that is in use by then.
+std::mutex manifest_mutex;
+bool manifest_read = false;
+std::error_code manifest_error;
+std::vector<detail::manifest_entry> manifest_entries;
+
+std::error_code read_manifest(std::vector<detail::manifest_entry>& out) {
+    std::lock_guard lock(manifest_mutex);
+    if (!manifest_read) {
+        manifest_error = read_own_entries(manifest_entries);
+        manifest_read = true;
+        detail::unset_environment_variable(manifest_variable);
+        detail::unset_environment_variable(manifest_parent_variable);
+    }
+    if (manifest_error) return manifest_error;
+    out = manifest_entries;
     return {};
 }
 

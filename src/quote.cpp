@@ -96,6 +96,26 @@ std::error_code check_batch_argument(std::string_view arg, std::string& what) {
     return {};
 }
 
+namespace {
+// The characters the MSVC runtime's command-line parser gives a meaning to, in order.
+std::string parser_characters(std::string_view s) {
+    std::string out;
+    for (char c : s)
+        if (c == '"' || c == '\\' || c == ' ' || c == '\t') out += c;
+    return out;
+}
+}  // namespace
+
+std::error_code check_narrow_conversion(std::string_view arg, std::string_view best_fit, std::string_view exact,
+                                        unsigned code_page, std::string& what) {
+    if (parser_characters(best_fit) == parser_characters(exact)) return {};
+    what = "argument '" + shown(arg) + "' cannot be passed safely: in the ANSI code page (" +
+           std::to_string(code_page) +
+           ") best-fit mapping turns some of its characters into a quote, backslash or blank, so a child "
+           "with a narrow main() would see other arguments (WorstFit)";
+    return errc::unsafe_argument;
+}
+
 std::error_code batch_command_line(std::string_view cmd_exe, std::string_view batch_path,
                                    const std::vector<std::string>& args, std::string& out,
                                    std::string& what) {

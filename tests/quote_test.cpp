@@ -35,8 +35,35 @@ TEST(Quote, ArgumentTable) {
         {"C:\\Program Files\\", "\"C:\\Program Files\\\\\""},
         {"%PATH%", "%PATH%"},
         {"caf\xc3\xa9", "caf\xc3\xa9"},              // UTF-8 passes through untouched
+        // Non-ASCII look-alikes are not parser characters: U+FF02 (fullwidth quote) and U+FF3C
+        // (fullwidth backslash) stay literal and unescaped, U+3000 (ideographic space) needs no
+        // quotes. (What a narrow child would make of them is check_narrow_conversion's job.)
+        {"a\xef\xbc\x82" "b", "a\xef\xbc\x82" "b"},
+        {"\xef\xbc\xbc\"", "\"\xef\xbc\xbc\\\"\""},    // only the real quote is escaped
+        {"a b\xef\xbc\xbc", "\"a b\xef\xbc\xbc\""},        // not doubled before our closing quote
+        {"x\xe3\x80\x80y", "x\xe3\x80\x80y"},
+        {"\xd0\xbf\xd1\x80\xd0\xb8 \xd0\xb2", "\"\xd0\xbf\xd1\x80\xd0\xb8 \xd0\xb2\""},  // Cyrillic with a blank
     };
     for (const auto& c : cases) EXPECT_EQ(quote_windows_argument(c.arg), c.quoted) << "argument: " << c.arg;
+}
+
+TEST(Quote, NarrowConversionThatAddsParserCharactersIsRefused) {
+    // (argument, its best-fit ANSI conversion, its WC_NO_BEST_FIT_CHARS conversion) as
+    // WideCharToMultiByte gives them for code page 1252 on Windows.
+    std::string what;
+    const std::string fw_quote = "a\xef\xbc\x82 b";  // U+FF02 -> '"' with best fit, '?' without
+    auto ec = tether::detail::check_narrow_conversion(fw_quote, "a\" b", "a? b", 1252, what);
+    EXPECT_EQ(ec, tether::errc::unsafe_argument);
+    EXPECT_NE(what.find(fw_quote), std::string::npos) << what;
+    EXPECT_NE(what.find("1252"), std::string::npos) << what;
+    EXPECT_NE(what.find("WorstFit"), std::string::npos) << what;
+    EXPECT_EQ(tether::detail::check_narrow_conversion("\xef\xbc\xbc", "\\", "?", 1252, what),
+              tether::errc::unsafe_argument);                          // U+FF3C -> '\\'
+    EXPECT_EQ(tether::detail::check_narrow_conversion("\xe2\x80\x83", " ", "?", 1252, what),
+              tether::errc::unsafe_argument);                          // U+2003 em space -> ' '
+    // Lossy but harmless: letters become other letters or '?', the parser sees the same thing.
+    EXPECT_FALSE(tether::detail::check_narrow_conversion("\xc5\x81\xc3\xb3" "d\xc5\xba", "Lodz", "?\xf3" "d?", 1252, what));
+    EXPECT_FALSE(tether::detail::check_narrow_conversion("caf\xc3\xa9 \"x\"", "caf\xe9 \"x\"", "caf\xe9 \"x\"", 1252, what));
 }
 
 TEST(Quote, ProgramIsQuotedOnlyForBlanksAndRefusesQuotes) {

@@ -1,6 +1,7 @@
 // Shared behaviour (both platforms, public API only): spawn options, stdio, named handles and
 // the manifest, handle_arg placeholders, validation errors and ownership, the child object.
 #include "harness.hpp"
+#include "detail/os.hpp"
 
 #include <tether/tether.hpp>
 
@@ -78,6 +79,26 @@ TETHER_CHILD_ROLE(inherited_ec) {
         if (std::string(e.what()).find("already taken") == std::string::npos) return 13;
     }
     return 0;
+}
+
+TETHER_CHILD_ROLE(manifest_gone_after_read) {
+    // Once read, the manifest is no longer in our environment (our own children never see it),
+    // and what was read is still known.
+    auto h = tether::inherited("data");
+    if (tether::detail::get_environment_variable(tether::manifest_variable)) return 10;
+    if (tether::detail::get_environment_variable(tether::manifest_parent_variable)) return 11;
+    if (tether::inherited_names() != std::vector<std::string>{"data"}) return 12;
+    std::error_code ec;
+    (void)tether::inherited("data", ec);
+    if (ec != tether::errc::unknown_handle_name) return 13;
+    return 0;
+}
+
+TEST(Spawn, TheManifestLeavesTheEnvironmentOnceRead) {
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    auto opt = tether_test::role_options("manifest_gone_after_read");
+    opt.pass(std::move(theirs), "data");
+    EXPECT_EQ(tether::spawn(std::move(opt)).wait().code, 0);
 }
 
 TETHER_CHILD_ROLE(print_inherited_names) {

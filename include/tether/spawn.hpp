@@ -71,6 +71,17 @@ struct spawn_options {
     /// the destructor neither kills nor waits (see child).
     bool kill_on_destroy{false};
 
+    /// Windows only (ignored on POSIX). By default a child that must get a handle which is not
+    /// already inheritable in this process inherits it from tether's handle vault, a suspended
+    /// process of ours, which is then the child's recorded parent (docs/windows.md). If true,
+    /// tether instead makes inheritable duplicates in this process for the duration of the
+    /// CreateProcessW call, so this process is the child's parent. Caveat (the reverse race):
+    /// during that call any other thread's CreateProcess(bInheritHandles=TRUE) without a handle
+    /// list (.NET's Process.Start, most libraries) also inherits those duplicates, and its child
+    /// then holds our pipe ends open, so end-of-file never comes. Use it only where no other
+    /// thread starts processes.
+    bool windows_direct_inheritance{false};
+
     /// Passes `h` to the child at the next free number (3, 4, … on POSIX; on Windows its
     /// inherited value), listed in the manifest under `name` if it is not empty.
     /// Names: letters, digits, '_', '-', '.'; unique.

@@ -15,6 +15,8 @@ namespace tether::detail {
 
 /// A variable of our environment (UTF-8), or nullopt.
 std::optional<std::string> get_environment_variable(std::string_view name);
+/// Removes a variable from our environment (no effect if it is not set).
+void unset_environment_variable(std::string_view name);
 /// Our whole environment as "NAME=value" (UTF-8).
 std::vector<std::string> current_environment();
 std::int64_t current_pid() noexcept;
@@ -24,9 +26,10 @@ std::int64_t parent_pid() noexcept;
 /// non-inheritable so that our own children (the parent's grandchildren) never keep it —
 /// the third way a pipe end leaks. Clear on success.
 std::error_code adopt_inherited(native_handle h) noexcept;
-/// What kernel object `h` refers to, as text of hex digits and dots (POSIX: device and inode),
-/// so a child can tell that a number in its manifest still names the object the parent passed.
-/// Empty where the platform needs no such check (Windows, whose parent PID never changes).
+/// What kernel object `h` refers to, as text of hex digits and dots (POSIX: device and inode;
+/// Windows: the volume and file id of a disk file, else a hash of the object's name), so a
+/// child can tell that a number in its manifest still names the object the parent passed.
+/// Empty if `h` is not open or (Windows) its object has neither a file id nor a name.
 std::string handle_identity(native_handle h);
 /// Why `handle_string` is no pipe end (for errc::invalid_handle_string or errc::not_a_pipe from
 /// check_pipe_handle_string), as the end of a message: ": descriptor 7 is not open",

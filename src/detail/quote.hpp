@@ -28,6 +28,16 @@ std::error_code quote_windows_program(std::string_view program, std::string& out
 std::error_code windows_command_line(const std::vector<std::string>& argv, std::string& out,
                                      std::string& what);
 
+/// WorstFit (Orange Tsai and Splitline, 2025): a child with a narrow main() parses
+/// GetCommandLineA, the command line converted to the ANSI code page with best-fit mapping, which
+/// turns e.g. U+FF02 into '"' and U+FF3C into '\\'. `best_fit` and `exact` are `arg` converted
+/// to that code page with best-fit mapping and with WC_NO_BEST_FIT_CHARS. If they differ in the
+/// quotes, backslashes or blanks (space, tab) they hold, the narrow child would split or
+/// unescape the argument differently from what was asked: errc::unsafe_argument, `what` names
+/// the argument and the code page.
+std::error_code check_narrow_conversion(std::string_view arg, std::string_view best_fit, std::string_view exact,
+                                        unsigned code_page, std::string& what);
+
 /// True if Windows would run `program` through cmd.exe: its name ends in .bat or .cmd (any
 /// case), ignoring the trailing dots and spaces that Windows strips from file names.
 bool is_batch_file(std::string_view program);

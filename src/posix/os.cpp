@@ -24,6 +24,8 @@ std::optional<std::string> get_environment_variable(std::string_view name) {
     return std::string(v);
 }
 
+void unset_environment_variable(std::string_view name) { ::unsetenv(std::string(name).c_str()); }
+
 std::vector<std::string> current_environment() {
     std::vector<std::string> env;
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) env.emplace_back(*e);

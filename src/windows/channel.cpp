@@ -35,7 +35,7 @@
 // with tether: it can exchange bytes, but no handles). The pid is the peer's claim; a child lying
 // about it can only aim the server's DuplicateHandle at processes the server may open with
 // PROCESS_DUP_HANDLE anyway. The client needs no process handle and no parent pid at all (so
-// TETHER_PARENT_PID, which names the spawn's handle vault, plays no part): it never duplicates
+// TETHER_PARENT_PID, which may name the handle vault, plays no part): it never duplicates
 // across processes.
 #include "detail/channel_backend.hpp"
 #include "detail/poller_backend.hpp"

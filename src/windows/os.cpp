@@ -8,6 +8,7 @@
 
 #include "detail/manifest.hpp"
 
+#include <bcrypt.h>
 #include <winternl.h>
 
 namespace tether {
@@ -68,6 +69,10 @@ std::optional<std::string> get_environment_variable(std::string_view name) {
     }
 }
 
+void unset_environment_variable(std::string_view name) {
+    ::SetEnvironmentVariableW(widen(name).c_str(), nullptr);
+}
+
 std::vector<std::string> current_environment() {
     std::vector<std::string> env;
     wchar_t* block = ::GetEnvironmentStringsW();
@@ -106,10 +111,78 @@ std::error_code adopt_inherited(native_handle h) noexcept {
 
 std::string signal_name(int /*sig*/) { return {}; }
 
-// Windows records no identity: a process's parent id never changes (no re-parenting to init),
-// so TETHER_PARENT_PID alone tells a child from a grandchild. With the handle vault that id is
-// the vault's, which is what InheritedFromUniqueProcessId says in the child.
-std::string handle_identity(native_handle /*h*/) { return {}; }
+namespace {
+
+std::string hex(const unsigned char* p, std::size_t n) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) {
+        out += digits[p[i] >> 4];
+        out += digits[p[i] & 15];
+    }
+    return out;
+}
+
+// The first 128 bits of SHA-256 of `data`, in hex; empty if BCrypt fails.
+std::string sha256_128(const void* data, ULONG size) {
+    BCRYPT_ALG_HANDLE alg = nullptr;
+    if (::BCryptOpenAlgorithmProvider(&alg, BCRYPT_SHA256_ALGORITHM, nullptr, 0) != 0) return {};
+    BCRYPT_HASH_HANDLE hash = nullptr;
+    unsigned char digest[32] = {};
+    bool ok = ::BCryptCreateHash(alg, &hash, nullptr, 0, nullptr, 0, 0) == 0 &&
+              ::BCryptHashData(hash, static_cast<PUCHAR>(const_cast<void*>(data)), size, 0) == 0 &&
+              ::BCryptFinishHash(hash, digest, sizeof digest, 0) == 0;
+    if (hash != nullptr) ::BCryptDestroyHash(hash);
+    ::BCryptCloseAlgorithmProvider(alg, 0);
+    return ok ? hex(digest, 16) : std::string();
+}
+
+// Disk files: the volume serial number and the 128-bit file id (FileIdInfo), or the 64-bit
+// file index where the file system has no FileIdInfo.
+std::string file_id_identity(native_handle h) {
+    FILE_ID_INFO id{};
+    if (::GetFileInformationByHandleEx(h, FileIdInfo, &id, sizeof id)) {
+        unsigned long long vol = id.VolumeSerialNumber;
+        return "2." + hex(reinterpret_cast<const unsigned char*>(&vol), sizeof vol) + "." +
+               hex(id.FileId.Identifier, sizeof id.FileId.Identifier);
+    }
+    BY_HANDLE_FILE_INFORMATION info{};
+    if (!::GetFileInformationByHandle(h, &info)) return {};
+    unsigned long long index = (static_cast<unsigned long long>(info.nFileIndexHigh) << 32) | info.nFileIndexLow;
+    unsigned long long vol = info.dwVolumeSerialNumber;
+    return "3." + hex(reinterpret_cast<const unsigned char*>(&vol), sizeof vol) + "." +
+           hex(reinterpret_cast<const unsigned char*>(&index), sizeof index);
+}
+
+// Named objects (tether's pipes, CreatePipe's on older Windows, events, ...): a hash of the
+// object's full name (NtQueryObject(ObjectNameInformation), e.g. \Device\NamedPipe\tether-...).
+std::string name_identity(native_handle h) {
+    alignas(8) unsigned char buf[2048];
+    ULONG len = 0;
+    constexpr auto object_name_information = static_cast<OBJECT_INFORMATION_CLASS>(1);
+    if (::NtQueryObject(h, object_name_information, buf, sizeof buf, &len) != 0) return {};
+    const auto* name = reinterpret_cast<const UNICODE_STRING*>(buf);
+    std::wstring_view text(name->Buffer == nullptr ? L"" : name->Buffer, name->Length / sizeof(wchar_t));
+    // An unnamed pipe answers with the bare device path: no identity in that.
+    if (text.empty() || text.back() == L'\\') return {};
+    return "1." + sha256_128(text.data(), static_cast<ULONG>(text.size() * sizeof(wchar_t)));
+}
+
+}  // namespace
+
+// A process's parent id never changes on Windows, but ids are recycled: the identity is what
+// tells the child that the number in its manifest still names the object its parent passed.
+// Queried once per entry, when the manifest is first read (the name query is an I/O request,
+// which waits behind synchronous I/O on the same file object).
+std::string handle_identity(native_handle h) {
+    DWORD flags = 0;
+    if (!is_valid_native(h) || !::GetHandleInformation(h, &flags)) return {};
+    if (::GetFileType(h) == FILE_TYPE_DISK) {
+        auto id = file_id_identity(h);
+        if (!id.empty()) return id;
+    }
+    return name_identity(h);
+}
 
 }  // namespace detail
 

@@ -13,4 +13,12 @@ namespace tether::detail {
 child make_child(std::int64_t pid, unique_handle process, bool kill_on_destroy, unique_handle in,
                  unique_handle out, unique_handle err);
 
+/// The handle vault as it is now (for tests): its process and its job, or NULLs if there is none.
+/// Borrowed: valid while the vault lives.
+struct vault_view {
+    void* process{nullptr};
+    void* job{nullptr};
+};
+vault_view current_handle_vault();
+
 }  // namespace tether::detail

@@ -1,5 +1,5 @@
 // Windows backend: spawn() with CreateProcessW, STARTUPINFOEXW and
-// PROC_THREAD_ATTRIBUTE_HANDLE_LIST, and no inheritable handle in our process, ever.
+// PROC_THREAD_ATTRIBUTE_HANDLE_LIST, and no inheritable handle of ours, ever.
 //
 // Raymond Chen's "reverse race" (The Old New Thing, 2011-12-16, "Programmatically controlling
 // which handles are inherited by new processes"): a handle list limits what *our* CreateProcess
@@ -7,17 +7,27 @@
 // TRUE) without a list takes it too, and that foreign child then holds our pipe end open (the
 // parent never sees end-of-file). Making a handle inheritable "just for the call" is not enough.
 //
-// The handle vault: for each spawn we create a suspended process (our own executable,
-// CREATE_SUSPENDED, never resumed, inheriting nothing) and DuplicateHandle the child's handles
-// into *it* as inheritable. The child is created with PROC_THREAD_ATTRIBUTE_PARENT_PROCESS = the
-// vault, so it inherits from the vault's table, and with PROC_THREAD_ATTRIBUTE_HANDLE_LIST = the
-// values in the vault. In our own process every handle stays non-inheritable throughout. After
-// CreateProcessW the vault's copies are closed (DUPLICATE_CLOSE_SOURCE) and the vault is
-// terminated. Cost: one more (suspended) process creation per spawn. Wine 8 honours both
-// attributes (checked with a probe and by tests/windows/reverse_race_test.cpp).
-//
-// The child's recorded parent is the vault, so TETHER_PARENT_PID holds the vault's id: that is
-// what the child's own process table entry says (InheritedFromUniqueProcessId).
+// Where the child's handles come from (docs/windows.md, "Where the child inherits from"):
+//  - direct: every handle the child gets is already inheritable in our process (the caller made
+//    it so, or it is a std handle we inherited that way), or it gets none. Then nothing becomes
+//    inheritable that was not already; we are the child's parent, as with any CreateProcess.
+//  - vault: otherwise. The handles are duplicated, as inheritable, into the handle vault: one
+//    suspended copy of our executable per process, created on first need, kept in a private job
+//    with JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE (so it dies with us, even if we crash), checked
+//    before each use and recreated if it died. The child is created with
+//    PROC_THREAD_ATTRIBUTE_PARENT_PROCESS = the vault and PROC_THREAD_ATTRIBUTE_HANDLE_LIST =
+//    exactly this spawn's copies; the copies are closed before spawn() returns. Concurrent spawns
+//    share the vault: a child inherits only the handles in its own list ("the handles to be
+//    inherited by the child process", UpdateProcThreadAttribute), so each spawn lists exactly
+//    its own copies and never takes another spawn's.
+//  - self copy (spawn_options::windows_direct_inheritance): inheritable duplicates in our own
+//    process for the duration of the call, closed right after. The child's parent is us; the
+//    reverse race is open during the call (documented with the option).
+// The job's JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK keeps the children out of it: a child created
+// with the vault as parent inherits the vault's jobs ("Attributes inherited from the specified
+// process include ... job object", UpdateProcThreadAttribute), and with silent breakaway on
+// the immediate job it leaves that job only and moves up to the first one that does not allow
+// breakaway (Nested Jobs, "Creating a Nested Job Hierarchy"): our own jobs, as a direct child.
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
@@ -29,20 +39,18 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
+#include <mutex>
 
 namespace tether {
 namespace detail {
 namespace {
 
-// A suspended process that holds inheritable duplicates for the duration of one CreateProcessW.
-class handle_vault {
+// The long-lived vault: a suspended copy of our executable in a private kill-on-close job.
+class vault_process {
 public:
-    handle_vault() = default;
-    handle_vault(const handle_vault&) = delete;
-    handle_vault& operator=(const handle_vault&) = delete;
-    ~handle_vault() { destroy(); }
-
-    std::error_code create(std::string& what) {
+    static std::shared_ptr<vault_process> create(std::error_code& ec, std::string& what) {
+        auto v = std::make_shared<vault_process>();
         std::wstring exe = widen(current_executable_path());
         std::wstring cmd = L"\"" + exe + L"\" --tether-handle-vault";
         STARTUPINFOW si{};
@@ -50,18 +58,82 @@ public:
         PROCESS_INFORMATION pi{};
         if (!::CreateProcessW(exe.c_str(), cmd.data(), nullptr, nullptr, FALSE, CREATE_SUSPENDED, nullptr,
                               nullptr, &si, &pi)) {
+            ec = last_os_error();
             what = "create the suspended handle-vault process";
-            return last_os_error();
+            return nullptr;
         }
-        process_.reset(pi.hProcess);
-        ::CloseHandle(pi.hThread);
-        pid_ = pi.dwProcessId;
-        return {};
+        v->process_.reset(pi.hProcess);
+        v->thread_.reset(pi.hThread);
+        v->pid_ = pi.dwProcessId;
+        if ((ec = v->contain())) {
+            what = "put the handle vault into its kill-on-close job";
+            ::TerminateProcess(pi.hProcess, 0);
+            return nullptr;
+        }
+        return v;
     }
+    vault_process() = default;
+    vault_process(const vault_process&) = delete;
+    vault_process& operator=(const vault_process&) = delete;
+    ~vault_process() {
+        // Closing the job kills the vault (KILL_ON_JOB_CLOSE); terminate as well, for clarity.
+        if (process_) ::TerminateProcess(process_.get(), 0);
+    }
+
+    [[nodiscard]] bool alive() const noexcept { return ::WaitForSingleObject(process_.get(), 0) == WAIT_TIMEOUT; }
     [[nodiscard]] HANDLE process() const noexcept { return process_.get(); }
+    [[nodiscard]] HANDLE job() const noexcept { return job_.get(); }
     [[nodiscard]] DWORD pid() const noexcept { return pid_; }
 
-    /// An inheritable copy of `ours` inside the vault (deduplicated); NULL stays NULL.
+private:
+    std::error_code contain() {
+        job_.reset(::CreateJobObjectW(nullptr, nullptr));  // unnamed, non-inheritable: only we hold it
+        if (!job_) return last_os_error();
+        JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
+        limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK;
+        if (!::SetInformationJobObject(job_.get(), JobObjectExtendedLimitInformation, &limits, sizeof limits) ||
+            !::AssignProcessToJobObject(job_.get(), process_.get()))
+            return last_os_error();
+        return {};
+    }
+
+    unique_handle process_, thread_, job_;
+    DWORD pid_{0};
+};
+
+std::mutex vault_mutex;
+std::shared_ptr<vault_process> current_vault;
+
+// The vault, created on first need and recreated if it died (someone terminated it).
+std::shared_ptr<vault_process> acquire_vault(std::error_code& ec, std::string& what) {
+    std::lock_guard lock(vault_mutex);
+    if (current_vault && current_vault->alive()) return current_vault;
+    current_vault = vault_process::create(ec, what);
+    return current_vault;
+}
+
+// Where one spawn's handles are put for the child to inherit; closes the copies it made.
+class child_handles {
+public:
+    enum class mode { direct, vault, self_copy };
+
+    child_handles() = default;
+    child_handles(const child_handles&) = delete;
+    child_handles& operator=(const child_handles&) = delete;
+    ~child_handles() { close_copies(); }
+
+    std::error_code open(mode m, std::string& what) {
+        mode_ = m;
+        if (m != mode::vault) return {};
+        std::error_code ec;
+        vault_ = acquire_vault(ec, what);
+        return ec;
+    }
+    [[nodiscard]] HANDLE parent_process() const noexcept { return vault_ ? vault_->process() : nullptr; }
+    [[nodiscard]] DWORD parent_pid() const noexcept { return vault_ ? vault_->pid() : ::GetCurrentProcessId(); }
+
+    /// The child's value for `ours` (deduplicated; NULL stays NULL): `ours` itself when direct,
+    /// else an inheritable copy in the vault or in our process.
     std::error_code put(HANDLE ours, HANDLE& theirs, std::string& what) {
         theirs = ours;
         if (!is_valid_native(ours) || is_console_pseudo_handle(ours)) return {};
@@ -70,40 +142,43 @@ public:
             theirs = it->second;
             return {};
         }
-        if (!::DuplicateHandle(::GetCurrentProcess(), ours, process_.get(), &theirs, 0, TRUE,
-                               DUPLICATE_SAME_ACCESS)) {
-            what = "duplicate " + describe_handle(ours) + " for the child";
-            return last_os_error();
+        if (mode_ != mode::direct) {
+            HANDLE target = vault_ ? vault_->process() : ::GetCurrentProcess();
+            if (!::DuplicateHandle(::GetCurrentProcess(), ours, target, &theirs, 0, TRUE, DUPLICATE_SAME_ACCESS)) {
+                what = "duplicate " + describe_handle(ours) + " for the child";
+                return last_os_error();
+            }
         }
         copies_.emplace(ours, theirs);
         return {};
     }
-    /// The vault values, each once: the handle list.
+    /// The child's values, each once: the handle list.
     [[nodiscard]] std::vector<HANDLE> values() const {
         std::vector<HANDLE> v;
         for (const auto& [ours, theirs] : copies_) v.push_back(theirs);
         return v;
     }
-
-private:
-    void destroy() noexcept {
-        if (!process_) return;
-        // Close every copy first: synchronous, so no copy outlives spawn() even for an instant
-        // of process rundown. Wine refuses a NULL target process, so the copies come to us
-        // (non-inheritable) and are closed here.
+    /// Closes the copies now (synchronously: none outlives spawn(), not even for the instant of
+    /// a process rundown).
+    void close_copies() noexcept {
         for (const auto& [ours, theirs] : copies_) {
-            HANDLE back = nullptr;
-            if (::DuplicateHandle(process_.get(), theirs, ::GetCurrentProcess(), &back, 0, FALSE,
-                                  DUPLICATE_CLOSE_SOURCE | DUPLICATE_SAME_ACCESS))
-                ::CloseHandle(back);
+            if (mode_ == mode::self_copy) {
+                ::CloseHandle(theirs);
+            } else if (mode_ == mode::vault) {
+                // Wine refuses a NULL target process with DUPLICATE_CLOSE_SOURCE, so the copy
+                // comes back to us (non-inheritable) and is closed here.
+                HANDLE back = nullptr;
+                if (::DuplicateHandle(vault_->process(), theirs, ::GetCurrentProcess(), &back, 0, FALSE,
+                                      DUPLICATE_CLOSE_SOURCE | DUPLICATE_SAME_ACCESS))
+                    ::CloseHandle(back);
+            }
         }
-        // No wait for the rundown: the copies are already closed, nothing else in it is ours.
-        ::TerminateProcess(process_.get(), 0);
-        process_.reset();
+        copies_.clear();
     }
 
-    unique_handle process_;
-    DWORD pid_{0};
+private:
+    mode mode_{mode::direct};
+    std::shared_ptr<vault_process> vault_;
     std::map<HANDLE, HANDLE> copies_;
 };
 
@@ -116,8 +191,9 @@ struct plan {
     unique_handle null_dev;
     unique_handle parent_stdio[3];      // our ends of stdio::pipe() streams
     unique_handle child_stdio_pipe[3];  // their ends of those pipes
-    HANDLE stdio_in_vault[3]{nullptr, nullptr, nullptr};
-    handle_vault vault;
+    HANDLE stdio_source[3]{nullptr, nullptr, nullptr};  // our handle for each stream
+    HANDLE stdio_child[3]{nullptr, nullptr, nullptr};   // the child's value for each
+    child_handles handles;
 };
 
 std::error_code os_error(std::string& what, std::string text) {
@@ -165,22 +241,34 @@ std::error_code stdio_source(const stdio& s, int target, plan& p, HANDLE stdout_
     return {};
 }
 
-std::error_code place_stdio(const spawn_options& opt, plan& p, std::string& what) {
+std::error_code choose_stdio(const spawn_options& opt, plan& p, std::string& what) {
     const stdio* streams[3] = {&opt.in, &opt.out, &opt.err};
-    HANDLE sources[3] = {nullptr, nullptr, nullptr};
     for (int i = 0; i < 3; ++i) {
-        if (auto ec = stdio_source(*streams[i], i, p, sources[1], sources[i], what)) return ec;
-        auto ec = p.vault.put(sources[i], p.stdio_in_vault[i], what);
+        if (auto ec = stdio_source(*streams[i], i, p, p.stdio_source[1], p.stdio_source[i], what)) return ec;
         // Our own std handle may be stale (a closed console, a detached service): the child
         // then starts without that stream rather than not at all, as CreateProcess would.
-        if (ec && streams[i]->how == stdio::kind::inherit) {
-            p.stdio_in_vault[i] = nullptr;
-            what.clear();
-            continue;
-        }
-        if (ec) return ec;
+        DWORD flags = 0;
+        if (streams[i]->how == stdio::kind::inherit && p.stdio_source[i] != nullptr &&
+            !is_console_pseudo_handle(p.stdio_source[i]) && !::GetHandleInformation(p.stdio_source[i], &flags))
+            p.stdio_source[i] = nullptr;
     }
     return {};
+}
+
+// True if `h` needs no copy to be inherited: none, a console pseudo-handle, or a handle that is
+// inheritable in our process already (making the child inherit it opens no new window).
+bool inheritable_as_is(HANDLE h) {
+    if (!is_valid_native(h) || is_console_pseudo_handle(h)) return true;
+    DWORD flags = 0;
+    return ::GetHandleInformation(h, &flags) && (flags & HANDLE_FLAG_INHERIT) != 0;
+}
+
+child_handles::mode choose_mode(const spawn_options& opt, const plan& p) {
+    if (opt.windows_direct_inheritance) return child_handles::mode::self_copy;
+    bool as_is = std::all_of(std::begin(p.stdio_source), std::end(p.stdio_source), inheritable_as_is) &&
+                 std::all_of(opt.handles.begin(), opt.handles.end(),
+                             [](const spawn_options::passed& h) { return inheritable_as_is(h.h.get()); });
+    return as_is ? child_handles::mode::direct : child_handles::mode::vault;
 }
 
 bool is_file(const std::wstring& path) {
@@ -261,7 +349,33 @@ std::error_code resolve_program(const spawn_options& opt, plan& p, std::string& 
     return win_error(ERROR_FILE_NOT_FOUND);
 }
 
+// `w` in the ANSI code page, with best-fit mapping (as GetCommandLineA does) or without.
+std::string to_ansi(const std::wstring& w, bool best_fit) {
+    if (w.empty()) return {};
+    DWORD flags = best_fit ? 0 : WC_NO_BEST_FIT_CHARS;
+    int n = ::WideCharToMultiByte(CP_ACP, flags, w.data(), static_cast<int>(w.size()), nullptr, 0, nullptr, nullptr);
+    std::string out(static_cast<std::size_t>(n > 0 ? n : 0), '\0');
+    if (n > 0) ::WideCharToMultiByte(CP_ACP, flags, w.data(), static_cast<int>(w.size()), out.data(), n, nullptr, nullptr);
+    return out;
+}
+
+// WorstFit: refuse an argument that a narrow main() would split or unescape differently
+// (check_narrow_conversion). With a UTF-8 ANSI code page nothing is best-fitted (and
+// WC_NO_BEST_FIT_CHARS is not allowed for CP_UTF8).
+std::error_code check_best_fit(const std::vector<std::string>& argv, std::string& what) {
+    UINT acp = ::GetACP();
+    if (acp == CP_UTF8) return {};
+    for (const auto& a : argv) {
+        bool ascii = std::all_of(a.begin(), a.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+        if (ascii) continue;
+        std::wstring w = widen(a);
+        if (auto ec = check_narrow_conversion(a, to_ansi(w, true), to_ansi(w, false), acp, what)) return ec;
+    }
+    return {};
+}
+
 std::error_code build_command_line(const std::vector<std::string>& argv, plan& p, std::string& what) {
+    if (auto ec = check_best_fit(argv, what)) return ec;
     std::string line;
     if (is_batch_file(narrow(p.application))) {
         // Batch files run under cmd.exe, whose parser differs from the MSVC one: use System32's
@@ -323,19 +437,21 @@ std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
     }
     if (auto ec = resolve_program(opt, p, what)) return ec;
     if (auto ec = check_cwd(opt, p, what)) return ec;
-    if (auto ec = p.vault.create(what)) return ec;
-    if (auto ec = place_stdio(opt, p, what)) return ec;
+    if (auto ec = choose_stdio(opt, p, what)) return ec;
+    if (auto ec = p.handles.open(choose_mode(opt, p), what)) return ec;
+    for (int i = 0; i < 3; ++i)
+        if (auto ec = p.handles.put(p.stdio_source[i], p.stdio_child[i], what)) return ec;
     std::vector<handle_mapping> map;
     for (const auto& h : opt.handles) {
         HANDLE theirs = nullptr;
-        if (auto ec = p.vault.put(h.h.get(), theirs, what)) return ec;
+        if (auto ec = p.handles.put(h.h.get(), theirs, what)) return ec;
         map.push_back({h.h.get(), theirs});
     }
     std::vector<std::string> argv = opt.argv;
     if (auto ec = substitute_handle_args(argv, map, what)) return ec;
     if (auto ec = build_command_line(argv, p, what)) return ec;
     p.environment = environment_block(build_environment(opt, current_environment(), manifest_for(opt, map),
-                                                        std::to_string(p.vault.pid()), true));
+                                                        std::to_string(p.handles.parent_pid()), true));
     return {};
 }
 
@@ -370,15 +486,21 @@ std::string explain_create_error(DWORD err, const spawn_options& opt, const plan
 
 }  // namespace
 
+vault_view current_handle_vault() {
+    std::lock_guard lock(vault_mutex);
+    if (!current_vault) return {};
+    return {current_vault->process(), current_vault->job()};
+}
+
 child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     plan p;
     if ((ec = prepare(opt, p, what))) return {};
-    std::vector<HANDLE> list = p.vault.values();
+    std::vector<HANDLE> list = p.handles.values();
     attribute_list attrs(2);
-    HANDLE parent = p.vault.process();
+    HANDLE parent = p.handles.parent_process();
     if (attrs.get() == nullptr ||
-        !::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_PARENT_PROCESS, &parent,
-                                     sizeof parent, nullptr, nullptr) ||
+        (parent != nullptr && !::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_PARENT_PROCESS,
+                                                           &parent, sizeof parent, nullptr, nullptr)) ||
         (!list.empty() && !::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
                                                        list.data(), list.size() * sizeof(HANDLE), nullptr,
                                                        nullptr))) {
@@ -388,12 +510,12 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     STARTUPINFOEXW si{};
     si.StartupInfo.cb = sizeof si;
     si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-    si.StartupInfo.hStdInput = p.stdio_in_vault[0];
-    si.StartupInfo.hStdOutput = p.stdio_in_vault[1];
-    si.StartupInfo.hStdError = p.stdio_in_vault[2];
+    si.StartupInfo.hStdInput = p.stdio_child[0];
+    si.StartupInfo.hStdOutput = p.stdio_child[1];
+    si.StartupInfo.hStdError = p.stdio_child[2];
     si.lpAttributeList = attrs.get();
     PROCESS_INFORMATION pi{};
-    // bInheritHandles=TRUE reaches only the list, and the list only names vault values.
+    // bInheritHandles=TRUE reaches only the list, and the list names only this spawn's values.
     BOOL ok = ::CreateProcessW(p.application.c_str(), p.command_line.data(), nullptr, nullptr, !list.empty(),
                                EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT, p.environment.data(),
                                p.cwd.empty() ? nullptr : p.cwd.c_str(), &si.StartupInfo, &pi);
@@ -401,7 +523,7 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
         DWORD err = ::GetLastError();
         ec = win_error(err);
         what = explain_create_error(err, opt, p);
-        return {};  // the vault closes its copies; the options still own every handle
+        return {};  // the copies are closed by the plan; the options still own every handle
     }
     ::CloseHandle(pi.hThread);
     ec.clear();

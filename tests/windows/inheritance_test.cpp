@@ -3,6 +3,7 @@
 // CreateProcess(bInheritHandles=TRUE) never catches a tether pipe end), and concurrent spawns
 // from many threads with no cross-inheritance.
 #include "harness.hpp"
+#include "detail/os.hpp"
 #include "windows/win.hpp"
 
 #include <tether/tether.hpp>
@@ -39,15 +40,19 @@ void block_until_stdin_closes() {
 }  // namespace
 
 TETHER_CHILD_ROLE(audit_handles) {
-    // Every value listed on stdin was an inheritable handle in the parent: none may be valid here.
+    // Every value listed on stdin was an inheritable handle in the parent: none may name the
+    // stray pipe here. The first word is that pipe's identity; a value that is open in this
+    // process but names another object (one of our own handles) is no stray.
     std::istringstream values(read_line_from_stdin());
-    std::string text, valid;
+    std::string stray_identity, text, valid;
+    values >> stray_identity;
     int checked = 0;
     while (values >> text) {
         auto h = reinterpret_cast<HANDLE>(static_cast<std::intptr_t>(std::stoll(text)));
         DWORD flags = 0;
         ++checked;
-        if (::GetHandleInformation(h, &flags)) valid += " " + text;
+        if (::GetHandleInformation(h, &flags) && tether::detail::handle_identity(h) == stray_identity)
+            valid += " " + text;
     }
     auto report = tether::inherited("report");
     DWORD flags = 0;
@@ -73,6 +78,9 @@ TEST(WindowsInheritance, DescriptorAuditThousandStrayInheritableHandles) {
         list += tether::to_handle_string(strays.back()) + " ";
     }
     ASSERT_TRUE(tether::is_inheritable(strays.back()));
+    std::string identity = tether::detail::handle_identity(stray_write.get());
+    ASSERT_FALSE(identity.empty()) << "the stray pipe has no identity to look for";
+    list = identity + " " + list;
     auto [report, report_theirs] = tether::make_pipe(tether::direction::in);
     auto opt = tether_test::role_options("audit_handles");
     opt.pass(std::move(report_theirs), "report");

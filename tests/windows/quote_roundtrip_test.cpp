@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <random>
 #include <shellapi.h>
 
@@ -29,7 +30,9 @@ std::vector<std::string> command_line_to_argv(const std::wstring& line) {
 // Random argument drawn from the characters that matter to the parsers, plus some Unicode.
 std::string random_argument(std::mt19937& rng) {
     static const char* pieces[] = {"\\", "\\", "\"", " ", "\t", "a", "b", "-", "=", "\\\"",
-                                   "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "%", "^", "&", "'", "*"};
+                                   "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "%", "^", "&", "'", "*",
+                                   // fullwidth quote and backslash, ideographic space, Cyrillic
+                                   "\xef\xbc\x82", "\xef\xbc\xbc", "\xe3\x80\x80", "\xd0\xbf"};
     std::uniform_int_distribution<int> len(0, 12);
     std::uniform_int_distribution<std::size_t> pick(0, std::size(pieces) - 1);
     std::string s;
@@ -96,4 +99,41 @@ TEST(WindowsQuote, CRuntimeSplitsLikeCommandLineToArgvW) {
 TEST(WindowsQuote, UnicodeArgumentsReachTheChild) {
     std::vector<std::string> args = {"caf\xc3\xa9", "\xe2\x82\xac 5", "\xf0\x9f\x98\x80\\\"", "\xd0\xbf\xd1\x80"};
     EXPECT_EQ(run_and_collect("print_argv_shell", args), joined(args));
+}
+
+namespace {
+// What GetCommandLineA would make of `w`: the ANSI code page with best-fit mapping.
+std::string best_fit_ansi(const std::wstring& w) {
+    char buf[64] = {};
+    int n = ::WideCharToMultiByte(CP_ACP, 0, w.c_str(), static_cast<int>(w.size()), buf, sizeof buf, nullptr, nullptr);
+    return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+}
+}  // namespace
+
+TEST(WindowsQuote, WorstFitArgumentsAreRefusedNamingThem) {
+    // U+FF02 and U+FF3C: a narrow main() (the role's, MinGW's CRT) would see '"' and '\\' where
+    // the caller passed letters, and split "x<FF02> --evil <FF02>" into other arguments.
+    const std::string evil = "x\xef\xbc\x82 --evil \xef\xbc\x82\xef\xbc\xbc";
+    std::string mapped = best_fit_ansi(L"\xFF02\xFF3C");
+    if (::GetACP() == CP_UTF8 || mapped != "\"\\") {
+        std::printf("NOTE: ANSI code page %u maps U+FF02 U+FF3C to '%s', not '\"\\' (no best-fit mapping here;"
+                    " wine's tables may lack it): the refusal is checked in Quote.NarrowConversion*; here the"
+                    " argument must reach a wide child intact\n",
+                    ::GetACP(), mapped.c_str());
+        EXPECT_EQ(run_and_collect("print_argv_shell", {evil}), joined({evil}));
+        return;
+    }
+    std::error_code ec;
+    auto c = tether::spawn(tether_test::role_options("print_argv_crt", {evil}), ec);
+    EXPECT_EQ(ec, tether::errc::unsafe_argument);
+    EXPECT_FALSE(c);
+    try {
+        (void)tether::spawn(tether_test::role_options("print_argv_crt", {evil}));
+        ADD_FAILURE() << "spawned";
+    } catch (const std::system_error& e) {
+        EXPECT_NE(std::string(e.what()).find(evil), std::string::npos) << e.what();
+    }
+    // Non-ASCII that converts without inventing parser characters still goes through.
+    std::vector<std::string> fine = {"caf\xc3\xa9", "\xd0\xbf\xd1\x80 x"};
+    EXPECT_EQ(run_and_collect("print_argv_shell", fine), joined(fine));
 }

@@ -87,14 +87,84 @@ TETHER_CHILD_ROLE(no_manifest_here) {
     return ec == tether::errc::no_manifest ? 0 : 1;
 }
 
+namespace {
+tether::unique_handle inheritable_copy(tether::borrowed_handle h) {
+    HANDLE copy = nullptr;
+    if (!::DuplicateHandle(::GetCurrentProcess(), h.get(), ::GetCurrentProcess(), &copy, 0, TRUE,
+                           DUPLICATE_SAME_ACCESS))
+        throw std::runtime_error("DuplicateHandle");
+    return tether::unique_handle(copy);
+}
+}  // namespace
+
 TEST(WindowsSpawn, GrandchildOrStrangerIgnoresAManifest) {
-    // A manifest whose parent id is not our creator's is not ours (the grandchild case).
+    // A manifest written by another live process (not the child's creator: the grandchild
+    // case) is not the child's.
+    auto stranger_opt = tether_test::role_options("block_on_stdin");
+    stranger_opt.in = tether::stdio::pipe();
+    auto stranger = tether::spawn(std::move(stranger_opt));
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
     auto opt = tether_test::role_options("no_manifest_here");
-    opt.env_set[tether::manifest_variable] = "data:4";
-    opt.env_set[tether::manifest_parent_variable] = "1";
+    opt.env_set[tether::manifest_variable] = "data:" + tether::to_handle_string(theirs);
+    opt.env_set[tether::manifest_parent_variable] = std::to_string(stranger.pid());
+    opt.pass(std::move(theirs));
     EXPECT_EQ(tether::spawn(std::move(opt)).wait().code, 0);
     // Without any handles passed there is no manifest at all.
     EXPECT_EQ(tether::spawn(tether_test::role_options("no_manifest_here")).wait().code, 0);
+    stranger.kill();
+    (void)stranger.wait();
+}
+
+TEST(WindowsSpawn, AManifestEntryWithoutTheObjectsIdentityIsRefused) {
+    // What a recycled parent id allows: the writer's id matches our parent (here: truly us, the
+    // handles are inheritable already, so there is no vault) and the value is open in the child,
+    // but the entry does not carry the identity of that object: not ours.
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    auto opt = tether_test::role_options("no_manifest_here");
+    opt.in = tether::stdio::from(inheritable_copy(theirs));
+    opt.out = tether::stdio::from(inheritable_copy(theirs));
+    opt.err = tether::stdio::to_stdout();
+    auto passed = inheritable_copy(theirs);
+    opt.env_set[tether::manifest_variable] = "data:" + tether::to_handle_string(passed);
+    opt.env_set[tether::manifest_parent_variable] = std::to_string(::GetCurrentProcessId());
+    opt.pass(std::move(passed));
+    auto c = tether::spawn(std::move(opt));
+    EXPECT_EQ(c.wait().code, 0) << "the child adopted a handle its manifest did not identify";
+    // The same with another object's identity.
+    auto [ours2, theirs2] = tether::make_pipe(tether::direction::in);
+    auto opt2 = tether_test::role_options("no_manifest_here");
+    opt2.in = tether::stdio::from(inheritable_copy(theirs2));
+    opt2.out = tether::stdio::from(inheritable_copy(theirs2));
+    opt2.err = tether::stdio::to_stdout();
+    auto passed2 = inheritable_copy(theirs2);
+    opt2.env_set[tether::manifest_variable] =
+        "data:" + tether::to_handle_string(passed2) + "@" + tether::detail::handle_identity(ours.get());
+    opt2.env_set[tether::manifest_parent_variable] = std::to_string(::GetCurrentProcessId());
+    opt2.pass(std::move(passed2));
+    EXPECT_EQ(tether::spawn(std::move(opt2)).wait().code, 0) << "the child adopted another object";
+}
+
+TEST(WindowsSpawn, HandleIdentityNamesTheObject) {
+    auto [r1, w1] = tether::make_pipe();
+    auto [r2, w2] = tether::make_pipe();
+    auto id = tether::detail::handle_identity(w1.get());
+    ASSERT_FALSE(id.empty());
+    EXPECT_EQ(tether::detail::handle_identity(w1.duplicate().get()), id) << "a duplicate is the same object";
+    EXPECT_NE(tether::detail::handle_identity(w2.get()), id);
+    std::string path = temp_dir() + "tether-identity-test.txt";
+    std::ofstream(path) << "x";
+    tether::unique_handle file(::CreateFileW(tether::detail::widen(path).c_str(), GENERIC_READ, FILE_SHARE_READ,
+                                             nullptr, OPEN_EXISTING, 0, nullptr));
+    ASSERT_TRUE(file);
+    auto file_id = tether::detail::handle_identity(file.get());
+    EXPECT_TRUE(file_id.rfind("2.", 0) == 0 || file_id.rfind("3.", 0) == 0) << file_id;
+    tether::unique_handle again(::CreateFileW(tether::detail::widen(path).c_str(), GENERIC_READ, FILE_SHARE_READ,
+                                              nullptr, OPEN_EXISTING, 0, nullptr));
+    EXPECT_EQ(tether::detail::handle_identity(again.get()), file_id) << "another open of the same file";
+    file.reset();
+    again.reset();
+    ::DeleteFileW(tether::detail::widen(path).c_str());
+    EXPECT_EQ(tether::detail::handle_identity(reinterpret_cast<HANDLE>(static_cast<std::intptr_t>(0x7ff8))), "");
 }
 
 TEST(WindowsSpawn, MissingProgramFailsNamingItAndKeepsHandles) {
@@ -306,24 +376,6 @@ TEST(WindowsErrorCodes, OverloadsFillTheCode) {
     (void)tether::inherited("anything", ec);
     EXPECT_EQ(ec, tether::errc::no_manifest);
     EXPECT_THROW((void)tether::is_inheritable(bogus), std::system_error);
-}
-
-TEST(WindowsSpawn, TheHandleVaultIsTheRecordedParentAndDoesNotOutliveSpawn) {
-    auto opt = tether_test::role_options("block_on_stdin");
-    opt.in = tether::stdio::pipe();
-    auto c = tether::spawn(std::move(opt));
-    PROCESS_BASIC_INFORMATION info{};
-    ULONG len = 0;
-    ASSERT_EQ(::NtQueryInformationProcess(c.process_handle().get(), ProcessBasicInformation, &info, sizeof info, &len), 0);
-    auto vault_pid = static_cast<DWORD>(info.InheritedFromUniqueProcessId);
-    EXPECT_NE(vault_pid, ::GetCurrentProcessId()) << "the child was not created through a vault";
-    // The vault was terminated by spawn(): it is gone, or its rundown ends at once.
-    tether::unique_handle vault(::OpenProcess(SYNCHRONIZE, FALSE, vault_pid));
-    if (vault) {
-        EXPECT_EQ(::WaitForSingleObject(vault.get(), 10000), WAIT_OBJECT_0) << "the vault still runs";
-    }
-    c.kill();
-    EXPECT_EQ(c.wait().code, 1);
 }
 
 TEST(WindowsSpawn, AStaleInheritedStdHandleDoesNotStopTheSpawn) {

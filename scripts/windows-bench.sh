@@ -1,0 +1,21 @@
+#!/bin/sh
+# Builds the Windows spawn benchmark with MinGW and runs it under wine (issue 10: tether's
+# spawn+wait against raw CreateProcessW+wait in one run; target <= 1.25x).
+#   scripts/windows-bench.sh [build-dir [spawns]]     (defaults: build/windows, 100)
+# Run it under the shared lock: flock /tmp/tether-cpu.lock scripts/windows-bench.sh
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build/windows}
+case $build in /*) ;; *) build=$root/$build ;; esac
+cmake -S "$root" -B "$build" -G Ninja -DTETHER_WERROR=ON \
+      -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64.cmake" >/dev/null
+cmake --build "$build" -j "${JOBS:-2}" --target spawn_bench_windows bench_true
+export WINEDEBUG=-all
+export WINEPREFIX="${WINEPREFIX:-$build/wineprefix}"
+export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    mkdir -p "$WINEPREFIX"
+    wine wineboot -i >/dev/null 2>&1
+    wineserver -w
+fi
+exec wine "$build/bench/spawn_bench_windows.exe" "${2:-100}"
