@@ -298,3 +298,62 @@ TEST(Cli, JsonEscapesAwkwardCommandLines) {
     EXPECT_NE(cmd.find("line\nbreak say \"hi\" bad?"), std::string::npos) << cmd;
     EXPECT_NE(res.out.find("bad\\ufffd"), std::string::npos) << res.out;
 }
+
+namespace {
+
+// A strict UTF-8 decoder, written from the definition rather than from the tool's table: decode
+// each sequence to its code point and refuse what RFC 3629 forbids (overlong forms,
+// surrogates, above U+10FFFF, bad or missing continuation bytes). Returns the offset of the
+// first bad byte, or npos.
+std::size_t first_invalid_utf8(std::string_view s) {
+    for (std::size_t i = 0; i < s.size();) {
+        auto c = static_cast<unsigned char>(s[i]);
+        std::size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (n == 0 || i + n > s.size()) return i;
+        std::uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1Fu) : n == 3 ? (c & 0x0Fu) : (c & 0x07u);
+        for (std::size_t k = 1; k < n; ++k) {
+            auto b = static_cast<unsigned char>(s[i + k]);
+            if ((b & 0xC0) != 0x80) return i;
+            cp = (cp << 6) | (b & 0x3Fu);
+        }
+        static const std::uint32_t min_for_length[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_for_length[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+        i += n;
+    }
+    return std::string_view::npos;
+}
+
+}  // namespace
+
+TEST(Cli, TheStrictDecoderRefusesWhatItShould) {
+    for (const char* bad : {"\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\x80", "\xE2\x82"})
+        EXPECT_EQ(first_invalid_utf8(bad), 0u) << bad;
+    EXPECT_EQ(first_invalid_utf8("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF"), std::string_view::npos);
+}
+
+// Issue 13, 9: every ill-formed sequence in a command line becomes U+FFFD; the JSON as a whole
+// passes a strict decoder, and the well-formed characters next to them survive.
+TEST(Cli, JsonIsStrictUtf8WhateverTheCommandLineHolds) {
+    REQUIRE_CLI();
+    std::vector<std::string> nasty = {"overlong\xC0\xAF", "overlong3\xE0\x80\xAF", "surrogate\xED\xA0\x80",
+                                      "above\xF4\x90\x80\x80", "f5\xF5\x80\x80\x80", "f7\xF7\xBF\xBF\xBF",
+                                      "cut\xE2\x82", "ok\xC3\xA9\xF0\x9F\x98\x80"};
+    auto [r, w] = tether::make_pipe();
+    auto [ready_r, ready_w] = tether::make_pipe();
+    auto [release_r, release_w] = tether::make_pipe();
+    auto opt = tether_test::role_options("holders_hold", nasty);
+    opt.pass(std::move(w), "w").pass(std::move(ready_w), "ready").pass(std::move(release_r), "release");
+    auto c = tether::spawn(std::move(opt));
+    std::error_code ec;
+    (void)tether::read_to_end_for(ready_r, 20s, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    auto res = run_tether({"holders", std::to_string(tether::this_process_id()) + ":" + std::to_string(r.get()), "--json"});
+    release_w.reset();
+    EXPECT_TRUE(c.wait().success());
+    ASSERT_EQ(res.code, 0) << res.err;
+    auto bad = first_invalid_utf8(res.out);
+    EXPECT_EQ(bad, std::string_view::npos) << "invalid UTF-8 at offset " << bad << ": " << res.out.substr(bad == std::string::npos ? 0 : bad, 40);
+    for (const char* kept : {"overlong\\ufffd\\ufffd", "surrogate\\ufffd\\ufffd\\ufffd", "above\\ufffd", "cut\\ufffd\\ufffd",
+                             "ok\xC3\xA9\xF0\x9F\x98\x80"})
+        EXPECT_TRUE(contains(res.out, kept)) << kept << "\n" << res.out;
+}
