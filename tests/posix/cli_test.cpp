@@ -1,6 +1,7 @@
 // The built `tether` tool, run as a real process: --help, bad input with exit code 2,
 // `holders --json` parsed and checked, and `tether demo` from start to end.
 #include "harness.hpp"
+#include "strict_utf8.hpp"
 
 #include <tether/tether.hpp>
 
@@ -299,31 +300,7 @@ TEST(Cli, JsonEscapesAwkwardCommandLines) {
     EXPECT_NE(res.out.find("bad\\ufffd"), std::string::npos) << res.out;
 }
 
-namespace {
-
-// A strict UTF-8 decoder, written from the definition rather than from the tool's table: decode
-// each sequence to its code point and refuse what RFC 3629 forbids (overlong forms,
-// surrogates, above U+10FFFF, bad or missing continuation bytes). Returns the offset of the
-// first bad byte, or npos.
-std::size_t first_invalid_utf8(std::string_view s) {
-    for (std::size_t i = 0; i < s.size();) {
-        auto c = static_cast<unsigned char>(s[i]);
-        std::size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        if (n == 0 || i + n > s.size()) return i;
-        std::uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1Fu) : n == 3 ? (c & 0x0Fu) : (c & 0x07u);
-        for (std::size_t k = 1; k < n; ++k) {
-            auto b = static_cast<unsigned char>(s[i + k]);
-            if ((b & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (b & 0x3Fu);
-        }
-        static const std::uint32_t min_for_length[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_for_length[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-        i += n;
-    }
-    return std::string_view::npos;
-}
-
-}  // namespace
+using tether_test::first_invalid_utf8;
 
 TEST(Cli, TheStrictDecoderRefusesWhatItShould) {
     for (const char* bad : {"\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\x80", "\xE2\x82"})
