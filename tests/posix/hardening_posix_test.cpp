@@ -237,6 +237,12 @@ TETHER_CHILD_ROLE(spawn_out_of_descriptors) {
     ::getrlimit(RLIMIT_NOFILE, &lim);
     lim.rlim_cur = 32;
     if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return 3;
+    // The same failure path once with descriptors to spare: UBSan's vptr check verifies a type
+    // it has not seen by reading /proc/self/maps, which it cannot open at EMFILE; after this its
+    // cache knows the error categories.
+    tether::spawn_options warm;
+    warm.argv = {"/nonexistent/tether-warm-up"};
+    (void)spawn_error(std::move(warm));
     std::vector<tether::unique_handle> fill;
     for (;;) {
         int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
