@@ -146,7 +146,7 @@ std::chrono::microseconds kill_window(phase ph) {
         case phase::start_up: return 4000us;  // spawn, exec, dynamic loading, inherited()
         case phase::exchange: return 400us;
         case phase::handle_to_child:
-        case phase::handle_from_child: return 150us;
+        case phase::handle_from_child: return 60us;
         case phase::large_to_child:
         case phase::large_from_child: return 2500us;
     }
