@@ -227,5 +227,7 @@ TEST(FaultInjection, RandomKillsEndInTypedOutcomesAndLeaveNothingBehind) {
     EXPECT_LT(slowest, std::chrono::microseconds(op_timeout));  // every outcome came within the bound
     EXPECT_EQ(tether_test::join(tether_test::open_fds()), tether_test::join(fds_before));
     EXPECT_EQ(tether_test::join(tether_test::zombie_children()), tether_test::join(zombies_before));
-    if (env == nullptr) EXPECT_GE(trials, 10000);
+    if (env == nullptr) {
+        EXPECT_GE(trials, 10000);
+    }
 }
