@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs every test: Linux with clang 14 (shared library) and short fuzz runs, the
-# Windows backend cross-compiled with MinGW and run under wine, the API reference (Doxygen
-# warnings are errors), the Debian packages and the consumer builds (installed tree, pkg-config,
-# the installed .deb, add_subdirectory, FetchContent), then Linux with g++ 12 (static library).
+# whole Linux suite again under ASan+UBSan and under TSan (clang), the Windows backend
+# cross-compiled with MinGW and run under wine, the API reference (Doxygen warnings are errors),
+# the Debian packages and the consumer builds (installed tree, pkg-config, the installed .deb,
+# add_subdirectory, FetchContent), then Linux with g++ 12 (static library).
 # Warnings are errors. Ends with CTest's summary line; exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,6 +16,22 @@ CXX=clang++ cmake -S . -B build/clang -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTETHER
 cmake --build build/clang -j "$jobs"
 ctest --test-dir build/clang -j "$jobs" --output-on-failure
 scripts/fuzz-smoke.sh build/clang
+
+# The sanitizer runs: every Linux test, the fault injection with fewer trials (each spawn of an
+# instrumented binary costs several times more; the clang run above does the full 10,000).
+echo "== clang 14, AddressSanitizer + UndefinedBehaviorSanitizer: every Linux test"
+CXX=clang++ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTETHER_WERROR=ON \
+      -DBUILD_SHARED_LIBS=ON -DTETHER_SANITIZE=address,undefined -DTETHER_BUILD_BENCH=OFF >/dev/null
+cmake --build build/asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 UBSAN_OPTIONS=print_stacktrace=1 TETHER_FAULT_TRIALS=1000 \
+  ctest --test-dir build/asan -j "$jobs" --output-on-failure
+
+echo "== clang 14, ThreadSanitizer: every Linux test"
+CXX=clang++ cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTETHER_WERROR=ON \
+      -DBUILD_SHARED_LIBS=ON -DTETHER_SANITIZE=thread -DTETHER_BUILD_BENCH=OFF >/dev/null
+cmake --build build/tsan -j "$jobs"
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/scripts/tsan.supp" TETHER_FAULT_TRIALS=500 \
+  ctest --test-dir build/tsan -j "$jobs" --output-on-failure
 
 echo "== Windows backend: MinGW cross-build, tests under wine"
 scripts/windows-tests.sh build/windows

@@ -96,13 +96,41 @@ std::string object_name(const held_object& o) {
     return std::string(o.kind == object_kind::pipe ? "pipe " : "socket ") + std::to_string(o.inode);
 }
 
-// "fd 7" or "fds 1 and 4".
-std::string fd_list(const std::vector<const holder*>& copies) {
-    std::string fds = copies.size() == 1 ? "fd " : "fds ";
-    for (std::size_t i = 0; i < copies.size(); ++i)
-        fds += (i == 0 ? "" : (i + 1 == copies.size() ? " and " : ", ")) + std::to_string(copies[i]->fd);
-    return fds;
+}  // namespace
+
+std::string grouped_number(std::size_t n) {
+    std::string digits = std::to_string(n);
+    std::string out;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i != 0 && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return out;
 }
+
+namespace {
+
+// "fd 7", "fds 1 and 4", or, past max_listed_fds, "fds 3, 4, ..., 10 and 9,992 more": the
+// output stays bounded however many copies a process holds (issue 13, 8).
+std::string fd_list(const std::vector<int>& fds) {
+    std::string out = fds.size() == 1 ? "fd " : "fds ";
+    std::size_t shown = std::min(fds.size(), max_listed_fds);
+    for (std::size_t i = 0; i < shown; ++i)
+        out += (i == 0 ? "" : (i + 1 == fds.size() ? " and " : ", ")) + std::to_string(fds[i]);
+    if (shown < fds.size()) out += " and " + grouped_number(fds.size() - shown) + " more";
+    return out;
+}
+
+std::string fd_list(const std::vector<const holder*>& copies) {
+    std::vector<int> fds;
+    fds.reserve(copies.size());
+    for (const holder* h : copies) fds.push_back(h->fd);
+    return fd_list(fds);
+}
+
+// The inspected process's own descriptors of the object: `fds`, or just `fd` when a caller
+// built the object by hand.
+std::string own_fds(const held_object& o) { return o.fds.empty() ? fd_list(std::vector<int>{o.fd}) : fd_list(o.fds); }
 
 // One process's copies in one phrase, so the advice is given once:
 // "this process itself (fd 7): close your local copy of the client handle" or
@@ -142,7 +170,7 @@ std::string read_end_verdict(const held_object& o, std::size_t uninspected) {
     std::vector<const holder*> writers;
     for (const auto& h : o.others)
         if (h.end != object_end::read) writers.push_back(&h);
-    std::string head = "fd " + std::to_string(o.fd) + " (read end of " + object_name(o) + "): ";
+    std::string head = own_fds(o) + " (read end of " + object_name(o) + "): ";
     if (writers.empty())
         return head + "no copy of the write end is open: end-of-file arrives once the pipe is empty" +
                maybe_incomplete(uninspected);
@@ -153,7 +181,7 @@ std::string write_end_verdict(const held_object& o, std::size_t uninspected) {
     bool reader = std::any_of(o.others.begin(), o.others.end(),
                               [](const holder& h) { return h.end != object_end::write; });
     if (reader) return {};
-    return "fd " + std::to_string(o.fd) + " (write end of " + object_name(o) +
+    return own_fds(o) + " (write end of " + object_name(o) +
            "): no copy of the read end is open: a write fails with peer_gone (EPIPE)" +
            maybe_incomplete(uninspected);
 }
@@ -161,7 +189,7 @@ std::string write_end_verdict(const held_object& o, std::size_t uninspected) {
 // A socket's end-of-file depends on its peer, another object (another inode): every copy of
 // the peer must be closed, or the peer shut down for writing.
 std::string socket_verdict(const held_object& o, std::size_t uninspected) {
-    std::string head = "fd " + std::to_string(o.fd) + " (" + object_name(o) + "): ";
+    std::string head = own_fds(o) + " (" + object_name(o) + "): ";
     if (o.peer_inode == 0 && o.read_shut_down)
         return head + "the peer socket is closed or shut down: end-of-file arrives once the data is read";
     if (o.peer_inode == 0) return {};  // listening, unconnected, or unknown
@@ -182,7 +210,7 @@ std::string holders_verdict(const held_object& object, std::size_t uninspected) 
         case object_end::write: return write_end_verdict(object, uninspected);
         case object_end::both: break;
     }
-    return "fd " + std::to_string(object.fd) + " (" + object_name(object) +
+    return own_fds(object) + " (" + object_name(object) +
            ", opened read-write): it holds the write end itself, so end-of-file never arrives on it";
 }
 
@@ -230,9 +258,17 @@ std::string render_table(const std::vector<row>& rows, const std::vector<bool>& 
     return out;
 }
 
-// One table row per other holder; a socket's peer holders follow with END "peer".
+// The FD cell of an object's first row: "5", or "5 (+9,999 copies)".
+std::string fd_cell(const held_object& o) {
+    std::string cell = std::to_string(o.fd);
+    if (o.fds.size() > 1) cell += " (+" + detail::grouped_number(o.fds.size() - 1) + (o.fds.size() == 2 ? " copy)" : " copies)");
+    return cell;
+}
+
+// One table row per other holder, at most max_listed_fds per process and list, then one row
+// that counts the rest; a socket's peer holders follow with END "peer".
 void add_object_rows(std::vector<row>& rows, const held_object& o) {
-    row first{std::to_string(o.fd),
+    row first{fd_cell(o),
               std::string(o.kind == object_kind::pipe ? "pipe:[" : "socket:[") + std::to_string(o.inode) + "]",
               to_string(o.end), "|"};
     if (o.others.empty() && o.peer_holders.empty()) {
@@ -241,15 +277,33 @@ void add_object_rows(std::vector<row>& rows, const held_object& o) {
         return;
     }
     bool first_done = false;
-    auto add = [&](const holder& h, const char* end) {
+    auto next_row = [&] {
         row r = first_done ? row{"", "", "", "|"} : first;
         first_done = true;
-        r.insert(r.end(), {std::to_string(h.pid), std::to_string(h.fd), end,
-                           short_relation(h.rel, h.generations), detail::shorten(h.command)});
-        rows.push_back(r);
+        return r;
     };
-    for (const holder& h : o.others) add(h, to_string(h.end));
-    for (const holder& h : o.peer_holders) add(h, "peer");
+    auto add_list = [&](const std::vector<holder>& list, bool peer) {
+        for (std::size_t i = 0; i < list.size();) {
+            std::size_t j = i;
+            while (j < list.size() && list[j].pid == list[i].pid) ++j;  // one process: [i, j)
+            for (std::size_t k = i; k < std::min(j, i + detail::max_listed_fds); ++k) {
+                const holder& h = list[k];
+                row r = next_row();
+                r.insert(r.end(), {std::to_string(h.pid), std::to_string(h.fd), peer ? "peer" : to_string(h.end),
+                                   short_relation(h.rel, h.generations), detail::shorten(h.command)});
+                rows.push_back(r);
+            }
+            if (j - i > detail::max_listed_fds) {
+                row r = next_row();
+                r.insert(r.end(), {"", "", "", "", "... and " + detail::grouped_number(j - i - detail::max_listed_fds) +
+                                                       " more descriptors in PID " + std::to_string(list[i].pid)});
+                rows.push_back(r);
+            }
+            i = j;
+        }
+    };
+    add_list(o.others, false);
+    add_list(o.peer_holders, true);
 }
 
 std::vector<row> table_rows(const holders_report& report) {

@@ -30,11 +30,23 @@ bool entry_is_ours(const detail::manifest_entry& e, bool writer_is_parent) {
     return writer_is_parent && detail::handle_identity(e.value).empty();
 }
 
+// POSIX writes the reader's own id into the manifest (TETHER_CHILD_PID, from the child itself
+// before exec): any other process — a grandchild run through sh -c or system() that inherited
+// the descriptors too — is not the reader, whatever its descriptors are. Absent (Windows, whose
+// writer-is-parent rule suffices, or a manifest set by hand): no constraint.
+bool meant_for_another_process() {
+    auto reader = detail::get_environment_variable(detail::manifest_child_variable);
+    if (!reader) return false;
+    auto pid = detail::parse_pid(*reader);
+    return !pid || *pid != detail::current_pid();
+}
+
 // The manifest's entries and whether its writer is our parent (now or at start).
 std::error_code read_manifest(std::vector<detail::manifest_entry>& out, bool& writer_is_parent) {
     auto text = detail::get_environment_variable(manifest_variable);
     auto parent = detail::get_environment_variable(manifest_parent_variable);
     if (!text || !parent) return errc::no_manifest;
+    if (meant_for_another_process()) return errc::no_manifest;
     auto pid = detail::parse_pid(*parent);
     if (!pid) return errc::no_manifest;
     writer_is_parent = *pid == parent_at_start || *pid == detail::parent_pid();

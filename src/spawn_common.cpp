@@ -92,11 +92,43 @@ std::string exit_status::describe() const {
 
 namespace detail {
 
+std::string printable(std::string_view text) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(text.size());
+    for (char ch : text) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == 0) {
+            out += "\\0";
+        } else if (c < 0x20 || c == 0x7f) {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 0xF];
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
 std::string spawn_context(const spawn_options& opt) {
-    return "spawn '" + (opt.argv.empty() ? std::string() : opt.argv[0]) + "'";
+    return "spawn '" + printable(opt.argv.empty() ? std::string() : opt.argv[0]) + "'";
 }
 
 namespace {
+
+bool same_name(std::string_view a, std::string_view b, bool fold_case) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (fold_case) {
+            x = static_cast<char>(std::toupper(static_cast<unsigned char>(x)));
+            y = static_cast<char>(std::toupper(static_cast<unsigned char>(y)));
+        }
+        if (x != y) return false;
+    }
+    return true;
+}
 
 std::error_code fail(std::string& what, std::string text) {
     what = std::move(text);
@@ -138,17 +170,41 @@ std::error_code check_passed(const spawn_options& opt, std::string& what) {
     return {};
 }
 
+bool has_named_handle(const spawn_options& opt) {
+    return std::any_of(opt.handles.begin(), opt.handles.end(), [](const auto& h) { return !h.name.empty(); });
+}
+
+// With named handles spawn writes the manifest variables itself; an env_set entry of the same
+// name would give the child two (inherited() then fails), so it is refused. Compared without
+// case: on Windows the names are one variable, and no one means another variable by
+// "tether_handles" on POSIX. Without named handles env_set may set them (tests do).
+std::error_code check_manifest_clash(const spawn_options& opt, std::string& what) {
+    if (!has_named_handle(opt)) return {};
+    for (const char* own : {manifest_variable, manifest_parent_variable, manifest_child_variable})
+        for (const auto& var : opt.env_set)
+            if (same_name(var.first, own, true))
+                return fail(what, "env_set sets " + var.first + ", which spawn writes itself for the named handles "
+                                  "(the manifest): remove it from env_set, or pass the handles without names");
+    return {};
+}
+
 }  // namespace
 
 std::error_code validate_spawn_options(const spawn_options& opt, std::string& what) {
     if (opt.argv.empty() || opt.argv[0].empty()) return fail(what, "argv is empty: no program to run");
-    for (const auto& a : opt.argv)
-        if (a.find('\0') != std::string::npos)
-            return fail(what, "argument '" + a.substr(0, a.find('\0')) + "...' contains a NUL byte");
-    for (const auto& [k, v] : opt.env_set)
-        if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos ||
-            v.find('\0') != std::string::npos)
-            return fail(what, "environment variable name '" + k + "' is empty or holds '=' or NUL");
+    for (std::size_t i = 0; i < opt.argv.size(); ++i)
+        if (opt.argv[i].find('\0') != std::string::npos)
+            return fail(what, "argv[" + std::to_string(i) + "] '" + printable(opt.argv[i]) +
+                                  "' contains a NUL byte (shown as \\0)");
+    for (const auto& [k, v] : opt.env_set) {
+        if (k.empty()) return fail(what, "an environment variable in env_set has an empty name");
+        if (k.find('=') != std::string::npos || k.find('\0') != std::string::npos)
+            return fail(what, "environment variable name '" + printable(k) + "' holds '=' or NUL (shown as \\0)");
+        if (v.find('\0') != std::string::npos)
+            return fail(what, "the value of environment variable '" + k + "' ('" + printable(v) +
+                                  "') contains a NUL byte (shown as \\0)");
+    }
+    if (auto ec = check_manifest_clash(opt, what)) return ec;
     if (auto ec = check_stdio(opt.in, "stdin", what)) return ec;
     if (auto ec = check_stdio(opt.out, "stdout", what)) return ec;
     if (auto ec = check_stdio(opt.err, "stderr", what)) return ec;
@@ -179,19 +235,6 @@ std::error_code substitute_handle_args(std::vector<std::string>& argv,
 
 namespace {
 
-bool same_name(std::string_view a, std::string_view b, bool fold_case) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (fold_case) {
-            x = static_cast<char>(std::toupper(static_cast<unsigned char>(x)));
-            y = static_cast<char>(std::toupper(static_cast<unsigned char>(y)));
-        }
-        if (x != y) return false;
-    }
-    return true;
-}
-
 std::string_view name_of(std::string_view entry) {
     // Windows keeps per-drive cwd entries like "=C:=C:\\": their name starts with '='.
     auto eq = entry.find('=', entry.empty() || entry[0] != '=' ? 0 : 1);
@@ -212,7 +255,8 @@ const std::string* find_env(const std::vector<std::string>& env, std::string_vie
 }
 
 bool inherited_variable_dropped(const spawn_options& opt, std::string_view name, bool fold_case) {
-    if (same_name(name, manifest_variable, fold_case) || same_name(name, manifest_parent_variable, fold_case))
+    if (same_name(name, manifest_variable, fold_case) || same_name(name, manifest_parent_variable, fold_case) ||
+        same_name(name, manifest_child_variable, fold_case))
         return true;  // a stale manifest of ours must never reach a child (it names our numbers)
     for (const auto& u : opt.env_unset)
         if (same_name(name, u, fold_case)) return true;

@@ -41,3 +41,28 @@ TEST(HandleValue, DecimalOnlyOneSpelling) {
     for (const char* text : {"", "-1", "+3", "03", " 3", "3 ", "3x", "0x3", "99999999999999999999999"})
         EXPECT_FALSE(parse_handle_value(text)) << text;
 }
+
+// Issue 13, 11: the parser is linear (bench/manifest_bench.cpp measures it); here a 1 MiB
+// manifest is checked for being read correctly, entry by entry, and a repeat at its very end
+// is still found.
+TEST(ManifestParse, AOneMebibyteManifestIsReadWhole) {
+    std::vector<manifest_entry> in;
+    std::string text;
+    for (int i = 0; text.size() < (1u << 20); ++i) {
+        in.push_back({"h" + std::to_string(i), tether::detail::parse_handle_value(std::to_string(i % 100000)).value(),
+                      i % 3 == 0 ? "1f.2a" : ""});
+        text += (text.empty() ? "" : ",") + tether::detail::format_manifest({in.back()});
+    }
+    ASSERT_GE(text.size(), 1u << 20);
+    std::vector<manifest_entry> out;
+    ASSERT_FALSE(parse_manifest(text, out));
+    ASSERT_EQ(out.size(), in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        ASSERT_EQ(out[i].name, in[i].name) << i;
+        ASSERT_EQ(out[i].value, in[i].value) << i;
+        ASSERT_EQ(out[i].identity, in[i].identity) << i;
+    }
+    EXPECT_EQ(tether::detail::format_manifest(out), text);
+    EXPECT_EQ(parse_manifest(text + ",h0:1", out), tether::errc::invalid_handle_string);
+    EXPECT_TRUE(out.empty());
+}

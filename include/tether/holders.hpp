@@ -57,12 +57,18 @@ struct holder {
 
 /// One pipe or Unix socket descriptor of the inspected process, and everyone else who holds it.
 struct held_object {
-    int fd{-1};                          ///< the descriptor in the inspected process
-    object_kind kind{object_kind::pipe}; ///< a pipe or a Unix socket
+    int fd{-1};  ///< the lowest of `fds`
+    /// Every descriptor of the inspected process that refers to this object with this end,
+    /// ascending (copies are grouped: 10,000 copies of one pipe end are one object, not 10,000
+    /// objects that each list the other 9,999).
+    std::vector<int> fds;
+    object_kind kind{object_kind::pipe};
     std::uint64_t inode{0};  ///< the object's identity: equal inode = the same pipe/socket
-    object_end end{object_end::both};  ///< the end this descriptor is (pipes), or both (sockets)
-    /// Every other descriptor of the same object, in this process (relation::self) or any other
-    /// process that could be inspected; ordered by PID, then fd.
+    object_end end{object_end::both};
+    /// Every other descriptor of the same object: in any other process that could be
+    /// inspected, and in this process (relation::self) those of the other end of a pipe (its
+    /// copies of the same end are in `fds`); ordered by PID, then fd. describe() shows at most
+    /// a few per process and counts the rest ("and 2,997 more descriptors in PID 4242").
     std::vector<holder> others;
     /// Unix sockets: the inode of the connected peer socket (the other end of a socketpair or a
     /// connection, from the kernel's sock_diag interface); 0 if there is none (any more), or it

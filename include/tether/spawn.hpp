@@ -36,14 +36,19 @@ struct stdio {
     static stdio pipe() { return {kind::pipe, {}}; }
     /// This handle; consumed by a successful spawn.
     static stdio from(unique_handle&& h) { return {kind::handle, std::move(h)}; }
-    /// stderr only: the same object as the child's stdout ("2>&1").
+    /// stderr only: the same object as the child's stdout ("2>&1"). If stdout is inherited and
+    /// our fd 1 is closed or close-on-exec (stdout was closed and one of our own descriptors
+    /// landed on 1), the child's stderr is closed as its stdout is: it never receives it.
     static stdio to_stdout() { return {kind::to_stdout, {}}; }
 };
 
 /// The name of the environment variable that lists the passed handles: "name:value,...".
 inline constexpr const char* manifest_variable = "TETHER_HANDLES";
-/// The name of the environment variable with the spawning process's id; a process whose parent
-/// is another process (a grandchild) ignores the manifest.
+/// The name of the environment variable with the spawning process's id. A grandchild ignores
+/// the manifest, even one that inherited the descriptors too (run through sh -c or system()):
+/// on POSIX the child writes its own id into TETHER_CHILD_PID before exec, and only that
+/// process reads the manifest; on Windows the writer must be the reader's creator. spawn()
+/// refuses env_set of these variables beside named handles.
 inline constexpr const char* manifest_parent_variable = "TETHER_PARENT_PID";
 
 /// A placeholder for the value `h` will have in the child, to put in argv (the .NET style:

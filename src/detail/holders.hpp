@@ -3,7 +3,17 @@
 
 #include <tether/holders.hpp>
 
+#include <cstddef>
+#include <string>
+
 namespace tether::detail {
+
+/// At most this many descriptors of one process are named in a sentence or a table; the rest
+/// are counted ("and 2,997 more"), so the text stays bounded (issue 13, 8).
+inline constexpr std::size_t max_listed_fds = 8;
+
+/// 2997 -> "2,997".
+std::string grouped_number(std::size_t n);
 
 /// Sorts the report (objects by fd, holders by PID then fd, not_inspected by PID) and fills
 /// each object's verdict. Backends call it last.

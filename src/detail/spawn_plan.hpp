@@ -52,6 +52,10 @@ std::vector<std::string> added_environment(const spawn_options& opt, const std::
 const std::string* find_env(const std::vector<std::string>& env, std::string_view name,
                             bool fold_case, std::string* storage);
 
+/// `text` for an error message: NUL as \0 and other control characters as \xNN, so what()
+/// (a C string) never stops early and the message stays on one line.
+std::string printable(std::string_view text);
+
 /// "spawn 'prog': " — the start of every spawn error message.
 std::string spawn_context(const spawn_options& opt);
 

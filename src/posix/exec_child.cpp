@@ -46,12 +46,14 @@ void set_kernel_mask(std::uint64_t mask, std::uint64_t* old) noexcept {
 struct failure_record {
     int err;
     int step;
+    int dup_index;
 };
 
-[[noreturn]] void fail(exec_plan& p, exec_plan::step s) noexcept {
-    failure_record rec{errno, static_cast<int>(s)};
+[[noreturn]] void fail(exec_plan& p, exec_plan::step s, std::size_t dup_index = 0) noexcept {
+    failure_record rec{errno, static_cast<int>(s), static_cast<int>(dup_index)};
     p.err = rec.err;
     p.failed_step = s;
+    p.failed_dup = dup_index;
     while (::write(p.report_fd, &rec, sizeof rec) < 0 && errno == EINTR) {
     }
     ::_exit(127);
@@ -117,13 +119,39 @@ bool close_others(const exec_plan& p) noexcept {
     return close_by_listing(p.close_from, p.report_fd);
 }
 
+// One dup2; a conditional step (stderr into an inherited stdout) closes the target instead
+// when the source would not survive exec: closed, or close-on-exec (one of our own).
+bool place(const exec_plan::dup_step& d) noexcept {
+    if (d.only_if_inheritable) {
+        int flags = ::fcntl(d.from, F_GETFD);
+        if (flags < 0 || (flags & FD_CLOEXEC) != 0) {
+            ::close(d.to);  // EBADF: was not open
+            return true;
+        }
+    }
+    return ::dup2(d.from, d.to) >= 0;
+}
+
+// Our own process id in decimal into the manifest's reserved slot (no allocation, no stdio).
+void write_own_pid(const exec_plan& p) noexcept {
+    if (p.pid_slot == nullptr || p.pid_slot_size < 2) return;
+    char digits[24];
+    std::size_t n = 0;
+    for (auto v = static_cast<unsigned long>(::getpid()); n == 0 || v != 0; v /= 10)
+        digits[n++] = static_cast<char>('0' + v % 10);
+    if (n + 1 > p.pid_slot_size) n = 0;  // cannot happen: the slot holds any pid_t; write ""
+    for (std::size_t i = 0; i < n; ++i) p.pid_slot[i] = digits[n - 1 - i];
+    p.pid_slot[n] = '\0';
+}
+
 int child_main(void* arg) noexcept {
     auto& p = *static_cast<exec_plan*>(arg);
     reset_signals();
     if (p.cwd_fd >= 0 && ::fchdir(p.cwd_fd) != 0) fail(p, exec_plan::step::chdir);
     for (std::size_t i = 0; i < p.dup_count; ++i)
-        if (::dup2(p.dups[i].from, p.dups[i].to) < 0) fail(p, exec_plan::step::dup);
+        if (!place(p.dups[i])) fail(p, exec_plan::step::dup, i);
     if (!close_others(p)) fail(p, exec_plan::step::close);
+    write_own_pid(p);
     set_kernel_mask(0, nullptr);  // the child starts with nothing blocked
     ::execve(p.program, p.argv, p.envp);
     fail(p, exec_plan::step::exec);
@@ -156,6 +184,7 @@ void collect_report(exec_plan& plan, pid_t pid, int read_end) noexcept {
     if (n == static_cast<ssize_t>(sizeof rec)) {
         plan.err = rec.err != 0 ? rec.err : EIO;
         plan.failed_step = static_cast<exec_plan::step>(rec.step);
+        plan.failed_dup = static_cast<std::size_t>(rec.dup_index);
     } else if (n != 0) {
         plan.err = EIO;  // a torn record: cannot happen for a pipe write of this size
         plan.failed_step = exec_plan::step::exec;
@@ -166,28 +195,57 @@ void collect_report(exec_plan& plan, pid_t pid, int read_end) noexcept {
     }
 }
 
+
+// The parent's own setup failed before any child existed: say which step.
+pid_t setup_failed(exec_plan& plan, exec_plan::step s) noexcept {
+    plan.err = errno;
+    plan.failed_step = s;
+    return -1;
+}
+
 }  // namespace
 
+bool use_fork_by_default() noexcept {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+    return true;
+#else
+    return false;
+#endif
+#else
+    return false;
+#endif
+}
+
 pid_t clone_and_exec(exec_plan& plan) noexcept {
+    plan.err = 0;
+    plan.failed_step = exec_plan::step::none;
     int read_end = -1;
-    if (!open_report_pipe(plan, read_end)) return -1;
-    void* stack = ::mmap(nullptr, child_stack_size, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (!open_report_pipe(plan, read_end)) return setup_failed(plan, exec_plan::step::report_pipe);
+    void* stack = plan.use_fork ? nullptr
+                                : ::mmap(nullptr, child_stack_size, PROT_READ | PROT_WRITE,
+                                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) {
         int e = errno;
         ::close(read_end);
         ::close(plan.report_fd);
         errno = e;
-        return -1;
+        return setup_failed(plan, exec_plan::step::stack);
     }
     int old_cancel = 0;
     ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_cancel);
     std::uint64_t old_mask = 0;
     set_kernel_mask(~std::uint64_t{0}, &old_mask);
-    plan.err = 0;
-    plan.failed_step = exec_plan::step::none;
-    pid_t pid = ::clone(child_main, static_cast<char*>(stack) + child_stack_size,
-                        CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+    pid_t pid = -1;
+    if (plan.use_fork) {
+        pid = ::fork();
+        if (pid == 0) child_main(&plan);  // never returns: execve or _exit
+    } else {
+        pid = ::clone(child_main, static_cast<char*>(stack) + child_stack_size,
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+    }
     int clone_errno = errno;
     set_kernel_mask(old_mask, nullptr);
     ::pthread_setcancelstate(old_cancel, nullptr);
@@ -197,8 +255,9 @@ pid_t clone_and_exec(exec_plan& plan) noexcept {
         ::close(read_end);
         ::close(plan.report_fd);
     }
-    ::munmap(stack, child_stack_size);
+    if (stack != nullptr) ::munmap(stack, child_stack_size);
     errno = clone_errno;
+    if (pid < 0) return setup_failed(plan, exec_plan::step::clone);
     return pid;
 }
 

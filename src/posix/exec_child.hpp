@@ -17,6 +17,10 @@ struct exec_plan {
 
     struct dup_step {
         int from, to;
+        /// stderr into an inherited stdout: our fd 1 may be closed or close-on-exec (stdout was
+        /// closed and one of our own descriptors landed on 1). exec would close it as the
+        /// child's stdout, but dup2 clears close-on-exec on the copy: close `to` instead.
+        bool only_if_inheritable{false};
     };
     const dup_step* dups{nullptr};  ///< in order; every `from` is above the highest target,
                                     ///< except stderr-into-stdout (1 -> 2, after stdout is placed)
@@ -28,16 +32,34 @@ struct exec_plan {
 
     int report_fd{-1};  ///< set by clone_and_exec: the close-on-exec pipe the child reports through
 
-    enum class step { none, chdir, dup, close, exec };
-    step failed_step{step::none};  ///< written by the child
-    int err{0};                    ///< errno of the failed step, written by the child
+    /// Where the child writes its own process id (decimal, NUL-terminated) before execve: the
+    /// value of the manifest's TETHER_CHILD_PID entry, so the manifest names the one process
+    /// meant to read it (a grandchild has another id). nullptr: nothing to write.
+    char* pid_slot{nullptr};
+    std::size_t pid_slot_size{0};  ///< bytes available at pid_slot, the NUL included
+
+    /// Start the child with fork() instead of clone(CLONE_VM | CLONE_VFORK). Chosen under
+    /// AddressSanitizer and ThreadSanitizer (see use_fork_by_default), and by tests.
+    bool use_fork{false};
+
+    enum class step { none, chdir, dup, close, exec, report_pipe, stack, clone };
+    step failed_step{step::none};  ///< the child's step, or where the parent's own setup failed
+    int err{0};                    ///< errno of the failed step
+    std::size_t failed_dup{0};     ///< step::dup: the index in `dups` that failed
 };
+
+/// True when built with AddressSanitizer or ThreadSanitizer: their run-time keeps per-thread
+/// state in thread-local storage and intercepts close/dup2/sigaction, and a CLONE_VM child
+/// would run that instrumented code on the parent's memory and thread state. fork() gives the
+/// child its own copy, which both sanitizers support.
+bool use_fork_by_default() noexcept;
 
 /// Starts the child with clone(CLONE_VM | CLONE_VFORK) and returns when it has exec'd or failed.
 /// Failure travels through a close-on-exec pipe (0 bytes = exec'd; a record = errno and step),
 /// so it is seen even where CLONE_VM is not honoured (valgrind runs a vfork as a fork).
 /// @returns the pid; on exec failure the child has been reaped and plan.err is set (pid > 0
-///          still); on clone failure -1 with errno set.
+///          still); on a failure before the child exists -1, with plan.err and
+///          plan.failed_step (report_pipe, stack or clone) set.
 pid_t clone_and_exec(exec_plan& plan) noexcept;
 
 }  // namespace tether::detail

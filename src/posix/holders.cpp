@@ -13,6 +13,7 @@
 #include <tether/holders.hpp>
 
 #include "detail/holders.hpp"
+#include "detail/holders_parse.hpp"
 
 #include <cerrno>
 #include <charconv>
@@ -28,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
@@ -91,47 +93,11 @@ std::string command_line(std::int64_t pid) {
     return *text;
 }
 
-// Field 4 of /proc/PID/stat. The command (field 2) is in parentheses and may itself contain
-// ") ", so parsing starts after the last ')'.
+// Field 4 of /proc/PID/stat (detail::parse_stat_parent).
 std::optional<std::int64_t> parent_of(std::int64_t pid) {
     auto stat = read_small_file(proc_path(pid, "stat"));
     if (!stat) return std::nullopt;
-    auto close = stat->rfind(')');
-    if (close == std::string::npos || close + 4 >= stat->size()) return std::nullopt;
-    std::string_view rest(*stat);
-    rest.remove_prefix(close + 4);  // ") S " : the state is one character
-    return parse_number<std::int64_t>(rest.substr(0, rest.find(' ')));
-}
-
-// "pipe:[123]" / "socket:[123]" -> (kind, inode). Sockets are checked against the Unix set later.
-std::optional<std::pair<object_kind, std::uint64_t>> parse_link(std::string_view link) {
-    object_kind kind{};
-    if (link.starts_with("pipe:[")) {
-        kind = object_kind::pipe;
-        link.remove_prefix(6);
-    } else if (link.starts_with("socket:[")) {
-        kind = object_kind::unix_socket;
-        link.remove_prefix(8);
-    } else {
-        return std::nullopt;
-    }
-    if (!link.ends_with(']')) return std::nullopt;
-    auto inode = parse_number<std::uint64_t>(link.substr(0, link.size() - 1));
-    if (!inode) return std::nullopt;
-    return std::pair{kind, *inode};
-}
-
-// The words of one line, split on spaces.
-std::vector<std::string_view> words(std::string_view line) {
-    std::vector<std::string_view> out;
-    while (true) {
-        auto begin = line.find_first_not_of(' ');
-        if (begin == std::string_view::npos) return out;
-        line.remove_prefix(begin);
-        auto len = std::min(line.size(), line.find(' '));
-        out.push_back(line.substr(0, len));
-        line.remove_prefix(len);
-    }
+    return detail::parse_stat_parent(*stat);
 }
 
 // The inode column of /proc/PID/net/unix (the inspected process's network namespace):
@@ -145,9 +111,8 @@ std::set<std::uint64_t> unix_socket_inodes(std::int64_t pid) {
     while (!all.empty()) {
         std::string_view line = all.substr(0, all.find('\n'));
         all.remove_prefix(std::min(all.size(), line.size() + 1));
-        auto w = words(line);
-        if (std::exchange(header, false) || w.size() < 7) continue;
-        if (auto inode = parse_number<std::uint64_t>(w[6])) inodes.insert(*inode);
+        if (std::exchange(header, false)) continue;
+        if (auto inode = detail::parse_net_unix_inode(line)) inodes.insert(*inode);
     }
     return inodes;
 }
@@ -209,11 +174,7 @@ private:
 std::optional<object_end> pipe_end(std::int64_t pid, int fd) {
     auto info = read_small_file(proc_path(pid, "fdinfo/" + std::to_string(fd)));
     if (!info) return std::nullopt;
-    auto at = info->find("flags:");
-    if (at == std::string::npos) return std::nullopt;
-    std::string_view v(*info);
-    v.remove_prefix(v.find_first_not_of(" \t", at + 6));
-    auto flags = parse_number<unsigned>(v.substr(0, v.find('\n')), 8);
+    auto flags = detail::parse_fdinfo_flags(*info);
     if (!flags) return std::nullopt;
     switch (*flags & O_ACCMODE) {
         case O_RDONLY: return object_end::read;
@@ -287,7 +248,17 @@ std::string what(std::int64_t pid, std::optional<int> fd) {
     return "holders(" + std::to_string(pid) + (fd ? ", " + std::to_string(*fd) : std::string()) + ")";
 }
 
+// Without /proc (a container or chroot that does not mount it) every PID looks absent: say
+// what is missing instead (issue 13, 10). /proc/self exists in any mounted procfs.
+void require_proc(std::int64_t pid, std::optional<int> fd) {
+    if (::access("/proc/self/fd", F_OK) == 0) return;
+    throw_error(errc::not_supported, what(pid, fd) + ": /proc is not mounted (holders reads /proc/PID/fd, "
+                                                     "/proc/PID/fdinfo and /proc/PID/stat); mount it with "
+                                                     "`mount -t proc proc /proc`");
+}
+
 [[noreturn]] void throw_target_error(int err, std::int64_t pid, std::optional<int> fd) {
+    require_proc(pid, fd);
     bool exists = pid > 0 && ::access(proc_path(pid, "").c_str(), F_OK) == 0;
     if (!exists) throw_error(std::make_error_code(std::errc::no_such_process),
                              what(pid, fd) + ": no process with id " + std::to_string(pid));
@@ -302,22 +273,47 @@ std::string what(std::int64_t pid, std::optional<int> fd) {
     throw_error(std::error_code(err, std::system_category()), what(pid, fd));
 }
 
-// The pipes and Unix sockets of the target (all, or only `only_fd`).
-std::vector<held_object> target_objects(std::int64_t pid, std::optional<int> only_fd) {
+// The target's copies of one object with one end are one held_object (issue 13, 8): merged
+// by (inode, end), each with its descriptors ascending.
+std::vector<held_object> group_copies(std::vector<held_object> objects) {
+    std::map<std::pair<std::uint64_t, object_end>, std::size_t> index;
+    std::vector<held_object> grouped;
+    for (auto& o : objects) {
+        auto [it, fresh] = index.try_emplace({o.inode, o.end}, grouped.size());
+        if (fresh) {
+            grouped.push_back(std::move(o));
+            continue;
+        }
+        grouped[it->second].fds.push_back(o.fd);
+    }
+    for (auto& o : grouped) {
+        std::sort(o.fds.begin(), o.fds.end());
+        o.fd = o.fds.front();
+    }
+    return grouped;
+}
+
+// The pipes and Unix sockets of the target (all, or only `only_fd`). The end of each pipe
+// descriptor seen is kept in `ends`, so the scan of every process does not read it again.
+std::vector<held_object> target_objects(std::int64_t pid, std::optional<int> only_fd,
+                                        std::unordered_map<int, object_end>& ends) {
     if (pid <= 0) throw_target_error(ESRCH, pid, only_fd);
+    require_proc(pid, only_fd);
     auto unix_inodes = unix_socket_inodes(pid);
     unix_diag diag;
     std::vector<held_object> objects;
     auto add = [&](int fd, std::string_view link) {
         if (only_fd && fd != *only_fd) return;
-        auto parsed = parse_link(link);
+        auto parsed = detail::parse_fd_link(link);
         if (!parsed) return;
         auto [kind, inode] = *parsed;
         if (kind == object_kind::unix_socket && !unix_inodes.contains(inode)) return;
         auto end = kind == object_kind::pipe ? pipe_end(pid, fd) : object_end::both;
         if (!end) return;
+        ends[fd] = *end;
         held_object o;
         o.fd = fd;
+        o.fds = {fd};
         o.kind = kind;
         o.inode = inode;
         o.end = *end;
@@ -334,7 +330,7 @@ std::vector<held_object> target_objects(std::int64_t pid, std::optional<int> onl
     } else if (int err = for_each_fd(pid, add)) {
         throw_target_error(err, pid, only_fd);
     }
-    return objects;
+    return group_copies(std::move(objects));
 }
 
 // Where a found descriptor goes: the copies of an object, or the holders of its peer socket.
@@ -343,47 +339,81 @@ struct wanted_entry {
     bool peer;
 };
 
-// Records descriptor `fd` of `pid` (which refers to `link`) in every object that wants it.
-void record(const std::map<std::uint64_t, std::vector<wanted_entry>>& wanted, std::int64_t target,
-            family& fam, std::int64_t pid, int fd, std::string_view link) {
-    auto parsed = parse_link(link);
-    if (!parsed) return;
-    auto it = wanted.find(parsed->second);
-    if (it == wanted.end()) return;
-    auto end = parsed->first == object_kind::pipe ? pipe_end(pid, fd) : object_end::both;
-    if (!end) return;  // closed while we looked
-    auto [rel, gen] = fam.of(pid);
-    for (const wanted_entry& w : it->second) {
-        if (w.object->kind != parsed->first) continue;
-        if (!w.peer && pid == target && fd == w.object->fd) continue;  // the descriptor itself
-        auto& list = w.peer ? w.object->peer_holders : w.object->others;
-        list.push_back({pid, command_line(pid), fd, *end, rel, gen});
+// One scan of every process for the objects of one report. Each process's command line is
+// read once, however many descriptors it holds; the target's pipe ends come from `ends`.
+class holder_scan {
+public:
+    holder_scan(holders_report& report, std::unordered_map<int, object_end> ends, bool whole_target)
+        : report_(report), fam_(report.pid), target_ends_(std::move(ends)), whole_target_(whole_target) {
+        for (auto& o : report.objects) {
+            wanted_[o.inode].push_back({&o, false});
+            if (o.peer_inode != 0) wanted_[o.peer_inode].push_back({&o, true});
+        }
     }
-}
 
-// One pass over every process: who else holds each wanted inode (objects and socket peers).
-void find_other_holders(holders_report& report) {
-    std::map<std::uint64_t, std::vector<wanted_entry>> wanted;
-    for (auto& o : report.objects) {
-        wanted[o.inode].push_back({&o, false});
-        if (o.peer_inode != 0) wanted[o.peer_inode].push_back({&o, true});
+    void run() {
+        for (std::int64_t pid : all_pids()) {
+            int err = for_each_fd(pid, [&](int fd, std::string_view link) { record(pid, fd, link); });
+            if (err == EACCES || err == EPERM) report_.not_inspected.push_back({pid, process_name(pid)});
+            // ENOENT: the process exited during the scan; it holds nothing any more.
+        }
+        for (auto& o : report_.objects) {
+            std::sort(o.fds.begin(), o.fds.end());
+            o.fd = o.fds.front();
+        }
     }
-    family fam(report.pid);
-    for (std::int64_t pid : all_pids()) {
-        int err = for_each_fd(pid, [&](int fd, std::string_view link) {
-            record(wanted, report.pid, fam, pid, fd, link);
-        });
-        if (err == EACCES || err == EPERM) report.not_inspected.push_back({pid, process_name(pid)});
-        // ENOENT: the process exited during the scan; it holds nothing any more.
+
+private:
+    std::optional<object_end> end_of(std::int64_t pid, int fd, object_kind kind) {
+        if (kind != object_kind::pipe) return object_end::both;
+        if (pid == report_.pid)
+            if (auto it = target_ends_.find(fd); it != target_ends_.end()) return it->second;
+        return pipe_end(pid, fd);
     }
-}
+
+    const std::string& command_of(std::int64_t pid) {
+        auto it = commands_.find(pid);
+        if (it == commands_.end()) it = commands_.emplace(pid, command_line(pid)).first;
+        return it->second;
+    }
+
+    // Records descriptor `fd` of `pid` (which refers to `link`) in every object that wants it.
+    void record(std::int64_t pid, int fd, std::string_view link) {
+        auto parsed = detail::parse_fd_link(link);
+        if (!parsed) return;
+        auto it = wanted_.find(parsed->second);
+        if (it == wanted_.end()) return;
+        auto end = end_of(pid, fd, parsed->first);
+        if (!end) return;  // closed while we looked
+        for (const wanted_entry& w : it->second) {
+            if (w.object->kind != parsed->first) continue;
+            if (!w.peer && pid == report_.pid && *end == w.object->end) {
+                // A copy of the object itself in the target: grouped into fds (already there
+                // when the whole target was listed).
+                if (!whole_target_ && fd != w.object->fd) w.object->fds.push_back(fd);
+                continue;
+            }
+            auto [rel, gen] = fam_.of(pid);
+            auto& list = w.peer ? w.object->peer_holders : w.object->others;
+            list.push_back({pid, command_of(pid), fd, *end, rel, gen});
+        }
+    }
+
+    holders_report& report_;
+    family fam_;
+    std::unordered_map<int, object_end> target_ends_;
+    bool whole_target_;
+    std::unordered_map<std::uint64_t, std::vector<wanted_entry>> wanted_;
+    std::unordered_map<std::int64_t, std::string> commands_;
+};
 
 holders_report make_report(std::int64_t pid, std::optional<int> fd) {
     holders_report report;
     report.pid = pid;
-    report.objects = target_objects(pid, fd);
+    std::unordered_map<int, object_end> ends;
+    report.objects = target_objects(pid, fd, ends);
     report.command = command_line(pid);
-    if (!report.objects.empty()) find_other_holders(report);
+    if (!report.objects.empty()) holder_scan(report, std::move(ends), !fd).run();
     detail::finish_holders_report(report);
     return report;
 }

@@ -7,4 +7,8 @@ namespace tether::detail {
 /// (a seccomp filter): the child lists /proc/self/fd with getdents64 and closes one by one.
 void force_closefrom_fallback(bool on) noexcept;
 
+/// Forces the fork() path of exec_child.cpp (the default under ASan and TSan) instead of
+/// clone(CLONE_VM | CLONE_VFORK), so that path is tested in every build.
+void force_fork_path(bool on) noexcept;
+
 }  // namespace tether::detail

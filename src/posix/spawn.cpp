@@ -10,6 +10,7 @@
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
+#include "detail/manifest.hpp"
 #include "detail/os.hpp"
 #include "detail/spawn_plan.hpp"
 #include "posix/exec_child.hpp"
@@ -33,6 +34,11 @@ namespace detail {
 namespace {
 
 std::atomic<bool> closefrom_fallback_forced{false};
+std::atomic<bool> fork_path_forced{false};
+
+// The manifest's TETHER_CHILD_PID entry is written by the child itself (exec_child.cpp): room
+// for any pid_t in decimal and the NUL.
+constexpr std::size_t pid_slot_size = 24;
 
 // What the parent prepares before posix_spawn; owns every temporary descriptor.
 struct plan {
@@ -48,6 +54,7 @@ struct plan {
     std::vector<exec_plan::dup_step> dups;  // in order: stdio first, then passed handles
     std::vector<int> closes;              // gaps below the highest target
     int max_target{2};
+    char* pid_slot{nullptr};              // inside env_added's last string, or nullptr
 };
 
 std::error_code os_error(std::string& what, std::string text) {
@@ -71,6 +78,14 @@ bool is_executable_file(const std::string& path) {
 // (no copy per spawn), only the added ones are stored in the plan.
 void build_envp(const spawn_options& opt, const std::string& manifest, plan& p) {
     p.env_added = added_environment(opt, manifest, std::to_string(current_pid()), false);
+    if (!manifest.empty()) {
+        // Filled in by the child with its own id; the reserve keeps the buffer where it is.
+        std::string slot = std::string(manifest_child_variable) + "=";
+        std::size_t at = slot.size();
+        slot.append(pid_slot_size, '\0');
+        p.env_added.push_back(std::move(slot));
+        p.pid_slot = p.env_added.back().data() + at;
+    }
     if (opt.inherit_environment) {
         for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
             const char* eq = std::strchr(*e, '=');
@@ -116,10 +131,14 @@ std::error_code resolve_program(const spawn_options& opt, plan& p, std::string& 
 
 // Moves `fd` above every target number if it sits at or below one, so that no dup2 in the
 // child can overwrite a source another dup2 still needs. The copy is close-on-exec.
-std::error_code ensure_above(int& fd, plan& p, std::string& what) {
+std::error_code ensure_above(int& fd, plan& p, std::string& what, const std::string& which) {
     if (fd > p.max_target) return {};
     int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, p.max_target + 1);
-    if (moved < 0) return os_error(what, "duplicate descriptor " + std::to_string(fd));
+    if (moved < 0 && (errno == EMFILE || errno == EINVAL))
+        return os_error(what, "no free descriptor above " + std::to_string(p.max_target) + " to hold " + which +
+                                  " (descriptor " + std::to_string(fd) +
+                                  ") while it is placed: the RLIMIT_NOFILE limit is reached");
+    if (moved < 0) return os_error(what, "duplicate " + which + " (descriptor " + std::to_string(fd) + ")");
     p.relocated.emplace_back(moved);
     fd = moved;
     return {};
@@ -133,20 +152,28 @@ std::error_code open_null(plan& p, std::string& what) {
     return {};
 }
 
+const char* stream_name(int target) { return target == 0 ? "stdin" : target == 1 ? "stdout" : "stderr"; }
+
 // The source descriptor for stdio stream `target` (0, 1, 2), or -1 to leave it as ours.
 std::error_code stdio_source(const stdio& s, int target, plan& p, int& src, std::string& what) {
     src = -1;
     switch (s.how) {
         case stdio::kind::inherit: return {};
         case stdio::kind::to_stdout: src = 1; return {};  // dup2(1, 2) after stdout is in place
-        case stdio::kind::handle: src = s.h.get(); return {};
+        case stdio::kind::handle:
+            src = s.h.get();
+            if (::fcntl(src, F_GETFD) < 0)
+                return os_error(what, std::string(stream_name(target)) + " is stdio::from() descriptor " +
+                                          std::to_string(src) + ", which is not open");
+            return {};
         case stdio::kind::null:
             if (auto ec = open_null(p, what)) return ec;
             src = p.null_dev.get();
             return {};
         case stdio::kind::pipe: {
             int fds[2];
-            if (::pipe2(fds, O_CLOEXEC) != 0) return os_error(what, "pipe2 for stdio");
+            if (::pipe2(fds, O_CLOEXEC) != 0)
+                return os_error(what, std::string("cannot create the pipe for ") + stream_name(target));
             bool child_reads = target == 0;
             p.parent_stdio[target].reset(child_reads ? fds[1] : fds[0]);
             p.child_stdio_pipe[target].reset(child_reads ? fds[0] : fds[1]);
@@ -176,37 +203,58 @@ std::vector<int> assign_child_fds(const spawn_options& opt) {
     return out;
 }
 
-// A target number the child could not hold (and that we could not relocate above) is the
-// caller's mistake: say so, rather than fail later in a dup with EINVAL.
-std::error_code check_target_limit(const std::vector<int>& child_fds, std::string& what) {
+// A target number the child could not hold is the caller's mistake: say so, rather than fail
+// later with EMFILE. Above the highest target spawn needs one number per source while it is
+// moved into place (each passed handle and each redirected stdio stream) and one for its report
+// pipe (exec_child.cpp). Other descriptors of ours up there can still be in the way: the moves
+// then fail with a message of their own (ensure_above).
+std::error_code check_target_limit(const spawn_options& opt, const std::vector<int>& child_fds,
+                                   std::string& what) {
     rlimit lim{};
     if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return {};
+    rlim_t needed = 1 + opt.handles.size();
+    for (const stdio* s : {&opt.in, &opt.out, &opt.err})
+        if (s->how == stdio::kind::null || s->how == stdio::kind::pipe || s->how == stdio::kind::handle) ++needed;
     for (int fd : child_fds) {
-        if (static_cast<rlim_t>(fd) + 1 >= lim.rlim_cur) {
+        if (static_cast<rlim_t>(fd) + needed >= lim.rlim_cur) {
             what = "child descriptor " + std::to_string(fd) + " is too high: the limit is " +
-                   std::to_string(lim.rlim_cur) + " (RLIMIT_NOFILE) and spawn needs one number above it";
+                   std::to_string(lim.rlim_cur) + " (RLIMIT_NOFILE) and spawn needs " + std::to_string(needed) +
+                   " numbers above it (one per passed handle and redirected stdio stream while they are "
+                   "moved into place, one for its report pipe)";
             return errc::invalid_argument;
         }
     }
     return {};
 }
 
+std::string passed_name(const spawn_options& opt, std::size_t i) {
+    std::string which = "passed handle #" + std::to_string(i + 1);
+    if (!opt.handles[i].name.empty()) which += " ('" + opt.handles[i].name + "')";
+    return which;
+}
+
 std::error_code plan_descriptors(const spawn_options& opt, const std::vector<int>& child_fds, plan& p,
                                  std::string& what) {
-    if (auto ec = check_target_limit(child_fds, what)) return ec;
+    if (auto ec = check_target_limit(opt, child_fds, what)) return ec;
     for (int fd : child_fds) p.max_target = std::max(p.max_target, fd);
     const stdio* streams[3] = {&opt.in, &opt.out, &opt.err};
     for (int target = 0; target < 3; ++target) {
         int src = -1;
         if (auto ec = stdio_source(*streams[target], target, p, src, what)) return ec;
         if (src < 0) continue;
-        if (streams[target]->how != stdio::kind::to_stdout)
-            if (auto ec = ensure_above(src, p, what)) return ec;
-        p.dups.push_back({src, target});
+        bool into_stdout = streams[target]->how == stdio::kind::to_stdout;
+        if (!into_stdout)
+            if (auto ec = ensure_above(src, p, what, stream_name(target))) return ec;
+        // Into an inherited stdout: our fd 1 may be one of our own close-on-exec descriptors
+        // (stdout was closed); the child then closes 2 rather than receive it (issue 13, 1).
+        p.dups.push_back({src, target, into_stdout && opt.out.how == stdio::kind::inherit});
     }
     for (std::size_t i = 0; i < opt.handles.size(); ++i) {
         int src = opt.handles[i].h.get();
-        if (auto ec = ensure_above(src, p, what)) return ec;
+        std::string which = passed_name(opt, i);
+        if (::fcntl(src, F_GETFD) < 0)
+            return os_error(what, which + " (descriptor " + std::to_string(src) + ") is not open");
+        if (auto ec = ensure_above(src, p, what, which)) return ec;
         p.dups.push_back({src, child_fds[i]});
     }
     return {};
@@ -238,10 +286,24 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
     return out;
 }
 
-// Turns posix_spawn's errno into a sentence about the program.
-std::string explain_exec_error(int err, const spawn_options& opt, const plan& p, exec_plan::step step) {
+// "stdout (descriptor 7) as descriptor 1" or "passed handle #2 ('log') (descriptor 9) as
+// descriptor 4": the dups are the stdio streams first, then the passed handles in order.
+std::string describe_dup(const spawn_options& opt, const plan& p, std::size_t index) {
+    if (index >= p.dups.size()) return "a descriptor";
+    const auto& d = p.dups[index];
+    std::size_t stdio_count = p.dups.size() - opt.handles.size();
+    std::string which = index < stdio_count ? std::string(stream_name(d.to)) : passed_name(opt, index - stdio_count);
+    return which + " (descriptor " + std::to_string(d.from) + ") as descriptor " + std::to_string(d.to);
+}
+
+// Turns the child's (or the setup's) errno into a sentence about the program.
+std::string explain_exec_error(int err, const spawn_options& opt, const plan& p, const exec_plan& ep) {
+    auto step = ep.failed_step;
+    if (step == exec_plan::step::report_pipe) return "cannot create spawn's own report pipe";
+    if (step == exec_plan::step::stack) return "cannot map the stack for the child";
+    if (step == exec_plan::step::clone) return "cannot create the child process (clone)";
     if (step == exec_plan::step::chdir) return "cannot change to working directory '" + opt.cwd + "'";
-    if (step == exec_plan::step::dup) return "cannot place a descriptor in the child";
+    if (step == exec_plan::step::dup) return "cannot place " + describe_dup(opt, p, ep.failed_dup) + " in the child";
     if (step == exec_plan::step::close) return "cannot close the other descriptors in the child";
     std::string s = "cannot run '" + p.program + "'";
     std::string seen = as_seen_by_child(p.program, opt);
@@ -272,6 +334,7 @@ std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
 }  // namespace
 
 void force_closefrom_fallback(bool on) noexcept { closefrom_fallback_forced.store(on); }
+void force_fork_path(bool on) noexcept { fork_path_forced.store(on); }
 
 child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     reap_detached();
@@ -289,11 +352,14 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     ep.close_count = p.closes.size();
     ep.close_from = p.max_target + 1;
     ep.force_listing = closefrom_fallback_forced.load(std::memory_order_relaxed);
+    ep.pid_slot = p.pid_slot;
+    ep.pid_slot_size = p.pid_slot != nullptr ? pid_slot_size : 0;
+    ep.use_fork = use_fork_by_default() || fork_path_forced.load(std::memory_order_relaxed);
     pid_t pid = clone_and_exec(ep);
     if (pid < 0 || ep.err != 0) {
         // A failed child was reaped by clone_and_exec: no zombie is left behind.
-        ec = {pid < 0 ? errno : ep.err, std::system_category()};
-        what = pid < 0 ? std::string("clone") : explain_exec_error(ep.err, opt, p, ep.failed_step);
+        ec = {ep.err != 0 ? ep.err : EIO, std::system_category()};
+        what = explain_exec_error(ep.err, opt, p, ep);
         return {};
     }
     ec.clear();

@@ -1,6 +1,7 @@
 // The built `tether` tool, run as a real process: --help, bad input with exit code 2,
 // `holders --json` parsed and checked, and `tether demo` from start to end.
 #include "harness.hpp"
+#include "strict_utf8.hpp"
 
 #include <tether/tether.hpp>
 
@@ -305,4 +306,39 @@ TEST(Cli, JsonEscapesAwkwardCommandLines) {
     std::string cmd = doc["objects"][0]["others"][0]["command"].s;
     EXPECT_NE(cmd.find("line\nbreak say \"hi\" bad?"), std::string::npos) << cmd;
     EXPECT_NE(res.out.find("bad\\ufffd"), std::string::npos) << res.out;
+}
+
+using tether_test::first_invalid_utf8;
+
+TEST(Cli, TheStrictDecoderRefusesWhatItShould) {
+    for (const char* bad : {"\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\x80", "\xE2\x82"})
+        EXPECT_EQ(first_invalid_utf8(bad), 0u) << bad;
+    EXPECT_EQ(first_invalid_utf8("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF"), std::string_view::npos);
+}
+
+// Issue 13, 9: every ill-formed sequence in a command line becomes U+FFFD; the JSON as a whole
+// passes a strict decoder, and the well-formed characters next to them survive.
+TEST(Cli, JsonIsStrictUtf8WhateverTheCommandLineHolds) {
+    REQUIRE_CLI();
+    std::vector<std::string> nasty = {"overlong\xC0\xAF", "overlong3\xE0\x80\xAF", "surrogate\xED\xA0\x80",
+                                      "above\xF4\x90\x80\x80", "f5\xF5\x80\x80\x80", "f7\xF7\xBF\xBF\xBF",
+                                      "cut\xE2\x82", "ok\xC3\xA9\xF0\x9F\x98\x80"};
+    auto [r, w] = tether::make_pipe();
+    auto [ready_r, ready_w] = tether::make_pipe();
+    auto [release_r, release_w] = tether::make_pipe();
+    auto opt = tether_test::role_options("holders_hold", nasty);
+    opt.pass(std::move(w), "w").pass(std::move(ready_w), "ready").pass(std::move(release_r), "release");
+    auto c = tether::spawn(std::move(opt));
+    std::error_code ec;
+    (void)tether::read_to_end_for(ready_r, 20s, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    auto res = run_tether({"holders", std::to_string(tether::this_process_id()) + ":" + std::to_string(r.get()), "--json"});
+    release_w.reset();
+    EXPECT_TRUE(c.wait().success());
+    ASSERT_EQ(res.code, 0) << res.err;
+    auto bad = first_invalid_utf8(res.out);
+    EXPECT_EQ(bad, std::string_view::npos) << "invalid UTF-8 at offset " << bad << ": " << res.out.substr(bad == std::string::npos ? 0 : bad, 40);
+    for (const char* kept : {"overlong\\ufffd\\ufffd", "surrogate\\ufffd\\ufffd\\ufffd", "above\\ufffd", "cut\\ufffd\\ufffd",
+                             "ok\xC3\xA9\xF0\x9F\x98\x80"})
+        EXPECT_TRUE(contains(res.out, kept)) << kept << "\n" << res.out;
 }

@@ -238,8 +238,9 @@ TEST(Holders, WholeProcessListsEveryPipeAndUnixSocketOrderedByFd) {
     ASSERT_NE(sock, nullptr);
     EXPECT_EQ(sock->kind, tether::object_kind::unix_socket);
     EXPECT_EQ(sock->end, tether::object_end::both);
-    ASSERT_EQ(sock->others.size(), 1u);  // the duplicate; the peer s1 is another object
-    EXPECT_EQ(sock->others[0].fd, s0_copy.get());
+    // The duplicate is the same object and end: grouped into fds; the peer s1 is another object.
+    EXPECT_EQ(sock->fds, (std::vector<int>{std::min(s0.get(), s0_copy.get()), std::max(s0.get(), s0_copy.get())}));
+    EXPECT_TRUE(sock->others.empty());
     EXPECT_NE(find(s1.get())->inode, sock->inode);
     EXPECT_EQ(sock->peer_inode, find(s1.get())->inode);
     ASSERT_EQ(sock->peer_holders.size(), 1u);

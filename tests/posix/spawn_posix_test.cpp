@@ -3,6 +3,7 @@
 // ownership, exec failures without zombies, signals and exit statuses, the destructor policy,
 // the grandchild rule of the manifest.
 #include "harness.hpp"
+#include "detail/manifest.hpp"
 #include "detail/os.hpp"
 #include "posix/posix_util.hpp"
 
@@ -144,10 +145,15 @@ TEST(PosixSpawn, ReplacedEnvironmentStillCarriesTheManifest) {
     auto opt = tether_test::role_options("print_environ");
     opt.inherit_environment = false;
     opt.pass(std::move(theirs), "h");
-    auto text = output_of(std::move(opt));
-    // Both ends of a pipe are one inode, so our end's identity is the one the manifest records.
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto text = tether::take_stdout_text(c);
+    EXPECT_TRUE(c.wait().success());
+    // Both ends of a pipe are one inode, so our end's identity is the one the manifest records;
+    // the child wrote its own id into the last entry before exec.
     EXPECT_EQ(text, std::string(tether::manifest_variable) + "=h:3@" + tether::detail::handle_identity(ours.get()) +
-                        "\n" + tether::manifest_parent_variable + "=" + std::to_string(::getpid()) + "\n");
+                        "\n" + tether::manifest_parent_variable + "=" + std::to_string(::getpid()) + "\n" +
+                        tether::detail::manifest_child_variable + "=" + std::to_string(c.pid()) + "\n");
 }
 
 TEST(PosixSpawn, InheritedVariablesFromOurEnvironment) {

@@ -1,10 +1,11 @@
 // `tether holders PID[:FD] [--json]`: who else holds the pipes and Unix sockets of a process.
 #include "commands.hpp"
 
+#include "detail/holders_parse.hpp"
+
 #include <tether/error.hpp>
 #include <tether/holders.hpp>
 
-#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -13,30 +14,6 @@
 
 namespace tether_cli {
 namespace {
-
-struct target {
-    std::int64_t pid{0};
-    std::optional<int> fd;
-};
-
-template <typename T>
-std::optional<T> parse_decimal(std::string_view text) {
-    T value{};
-    if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;  // no sign
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-    return value;
-}
-
-std::optional<target> parse_target(std::string_view text) {
-    auto colon = text.find(':');
-    auto pid = parse_decimal<std::int64_t>(text.substr(0, colon));
-    if (!pid || *pid <= 0) return std::nullopt;
-    if (colon == std::string_view::npos) return target{*pid, std::nullopt};
-    auto fd = parse_decimal<int>(text.substr(colon + 1));
-    if (!fd) return std::nullopt;
-    return target{*pid, *fd};
-}
 
 // Errors that are about what the user typed get exit code 2; anything else is a failure.
 bool is_input_error(const std::error_code& ec) {
@@ -66,7 +43,7 @@ CLI::App* add_holders(CLI::App& app, holders_args& args) {
 }
 
 int run_holders(const holders_args& args) {
-    auto t = parse_target(args.target);
+    auto t = tether::detail::parse_holders_target(args.target);
     if (!t) {
         std::fprintf(stderr,
                      "tether holders: '%s' is not PID or PID:FD (decimal numbers, e.g. 4242 or 4242:5)\n",

@@ -2,6 +2,8 @@
 // Stable: fields are only ever added, never renamed or removed, within one schema version.
 #include "commands.hpp"
 
+#include "detail/holders_parse.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -11,42 +13,8 @@
 namespace tether_cli {
 namespace {
 
-// Length of the valid UTF-8 sequence at the start of `s`, or 0 if it is not valid.
-std::size_t utf8_length(std::string_view s) {
-    auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-    unsigned char c = b(0);
-    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (n == 0 || n > s.size()) return 0;
-    for (std::size_t i = 1; i < n; ++i)
-        if ((b(i) & 0xC0) != 0x80) return 0;
-    return n;
-}
-
-// A JSON string. Command lines are bytes, not necessarily UTF-8: an invalid byte becomes U+FFFD
-// so the output is always valid JSON.
-std::string quote(std::string_view s) {
-    std::string out = "\"";
-    while (!s.empty()) {
-        std::size_t n = utf8_length(s);
-        unsigned char c = static_cast<unsigned char>(s[0]);
-        if (n == 0) {
-            out += "\\ufffd";
-            n = 1;
-        } else if (c == '"' || c == '\\') {
-            out += '\\';
-            out += s[0];
-        } else if (c < 0x20) {
-            static const char hex[] = "0123456789abcdef";
-            out += "\\u00";
-            out += hex[c >> 4];
-            out += hex[c & 0xF];
-        } else {
-            out.append(s.substr(0, n));
-        }
-        s.remove_prefix(n);
-    }
-    return out + "\"";
-}
+// A JSON string, always strict UTF-8: command lines are bytes, an invalid sequence becomes U+FFFD.
+std::string quote(std::string_view s) { return tether::detail::json_string(s); }
 
 std::string field(std::string_view name, const std::string& json_value) {
     return quote(name) + ": " + json_value;
@@ -66,9 +34,16 @@ std::string holders_array(const std::vector<tether::holder>& list) {
     return out + (list.empty() ? "]" : "\n      ]");
 }
 
+std::string fds_array(const std::vector<int>& fds) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < fds.size(); ++i) out += (i == 0 ? "" : ", ") + std::to_string(fds[i]);
+    return out + "]";
+}
+
 std::string object_json(const tether::held_object& o) {
     std::string others = holders_array(o.others);
     return "{\n      " + field("fd", std::to_string(o.fd)) + ",\n      " +
+           field("fds", fds_array(o.fds)) + ",\n      " +
            field("kind", quote(tether::to_string(o.kind))) + ",\n      " +
            field("inode", std::to_string(o.inode)) + ",\n      " +
            field("end", quote(tether::to_string(o.end))) + ",\n      " + field("others", others) +

@@ -1,0 +1,265 @@
+// Linux: the spawn defects of issue 13 (an adversarial run): closed stdio in the parent, a
+// grandchild that inherited the descriptors, descriptor limits, and error messages that name
+// their input. Each test failed before its fix.
+#include "harness.hpp"
+#include "detail/manifest.hpp"
+#include "posix/knobs.hpp"
+#include "posix/posix_util.hpp"
+
+#include <tether/tether.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fcntl.h>
+#include <iostream>
+#include <sys/resource.h>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+using tether_test::contains;
+
+namespace {
+
+// The message of the error spawn throws for `opt` ("" if it does not throw).
+std::string spawn_error(tether::spawn_options opt) {
+    try {
+        auto c = tether::spawn(std::move(opt));
+        c.wait();
+    } catch (const std::system_error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+// A descriptor number that is not open here.
+int closed_number() {
+    for (int fd = 900;; ++fd)
+        if (tether_test::fd_closed(fd)) return fd;
+}
+
+struct fork_forced {
+    fork_forced() { tether::detail::force_fork_path(true); }
+    ~fork_forced() { tether::detail::force_fork_path(false); }
+    fork_forced(const fork_forced&) = delete;
+    fork_forced& operator=(const fork_forced&) = delete;
+};
+
+}  // namespace
+
+// ---- 1. a parent whose 0-2 are closed gives none of its own descriptors to a child
+
+// Blocks until its stdin ends (the test's own read below bounds how long that is).
+TETHER_CHILD_ROLE(wait_for_stdin_eof) {
+    char c;
+    while (::read(0, &c, 1) > 0) {
+    }
+    return 0;
+}
+
+// Our fd 1 is the close-on-exec write end of a pipe (stdout was closed; a later descriptor
+// landed on 1). A child with stdout inherited and stderr into stdout must not receive it:
+// end-of-file on the pipe arrives while the child runs. Exit 0 if it does, 1 if not.
+TETHER_CHILD_ROLE(stderr_into_a_closed_stdout) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return 3;
+    ::close(1);
+    if (::fcntl(fds[1], F_DUPFD_CLOEXEC, 1) != 1) return 4;
+    ::close(fds[1]);
+    auto opt = tether_test::role_options("wait_for_stdin_eof");
+    opt.in = tether::stdio::pipe();
+    opt.err = tether::stdio::to_stdout();  // stdout inherited: our fd 1
+    auto c = tether::spawn(std::move(opt));
+    ::close(1);  // our only copy of the write end
+    std::error_code ec;
+    (void)tether::read_to_end_for(tether::unique_handle(fds[0]), 10s, ec);
+    c.take_stdin().reset();
+    bool child_ok = c.wait().success();
+    return !ec && child_ok ? 0 : 1;
+}
+
+TEST(PosixClosedStdio, StderrIntoStdoutNeverReceivesOurCloseOnExecDescriptor) {
+    auto c = tether::spawn(tether_test::role_options("stderr_into_a_closed_stdout"));
+    EXPECT_EQ(c.wait().describe(), "exited with code 0");
+}
+
+TETHER_CHILD_ROLE(list_fds_to_out) {
+    auto out = tether::inherited("out");
+    tether::write_all(out, tether_test::join(tether_test::open_fds()));
+    return 0;
+}
+
+// With 0, 1 and 2 closed, a pipe for the child lands on 0 and 1. The child (stdio inherited,
+// stderr into stdout) must hold only what it was passed. Writes the listing to "report".
+TETHER_CHILD_ROLE(spawn_with_stdio_closed) {
+    auto report = tether::inherited("report");
+    ::close(0);
+    ::close(1);
+    ::close(2);
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    if (ours.get() > 2 || theirs.get() > 2) return 3;  // the case under test did not arise
+    auto opt = tether_test::role_options("list_fds_to_out");
+    opt.err = tether::stdio::to_stdout();
+    opt.pass(std::move(theirs), "out");
+    auto c = tether::spawn(std::move(opt));
+    std::error_code ec;
+    auto listing = tether::read_to_end_for(ours, 10s, ec);
+    bool ok = c.wait().success();
+    tether::write_all(report, ec ? "timed out" : ok ? listing : "child failed");
+    return 0;
+}
+
+TEST(PosixClosedStdio, AParentWithoutStdioPassesOnlyWhatItNames) {
+    for (bool fork_path : {false, true}) {
+        auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+        std::unique_ptr<fork_forced> mode;
+        if (fork_path) mode = std::make_unique<fork_forced>();
+        auto opt = tether_test::role_options("spawn_with_stdio_closed");
+        opt.pass(std::move(theirs), "report");
+        auto c = tether::spawn(std::move(opt));
+        std::error_code ec;
+        auto text = tether::read_to_end_for(ours, 20s, ec);
+        EXPECT_EQ(c.wait().describe(), "exited with code 0");
+        EXPECT_EQ(text, "3") << (fork_path ? "fork path" : "clone path");
+    }
+}
+
+// ---- 4. a grandchild ignores the manifest, even with the descriptors inherited
+
+// Runs a grandchild through system() before taking "x" (so the grandchild inherits fd 3 and
+// the whole environment), then takes "x" itself.
+TETHER_CHILD_ROLE(system_then_inherit) {
+    std::string cmd = "'" + tether::current_executable_path() + "' --role print_inherited_names x";
+    std::cout << std::flush;
+    if (std::system(cmd.c_str()) != 0) return 2;
+    std::error_code ec;
+    auto x = tether::inherited("x", ec);
+    std::cout << "child: " << (ec ? ec.message() : "took x") << "\n";
+    return 0;
+}
+
+TEST(PosixManifest, AGrandchildThatInheritedTheDescriptorIgnoresTheManifest) {
+    for (bool fork_path : {false, true}) {
+        std::unique_ptr<fork_forced> mode;
+        if (fork_path) mode = std::make_unique<fork_forced>();
+        auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+        auto opt = tether_test::role_options("system_then_inherit");
+        opt.pass(std::move(theirs), "x");
+        auto text = tether_test::output_of(std::move(opt));
+        EXPECT_EQ(text, "ec=" + tether::make_error_code(tether::errc::no_manifest).message() + "\nchild: took x\n")
+            << (fork_path ? "fork path" : "clone path");
+    }
+}
+
+TETHER_CHILD_ROLE(print_env_child_pid) {
+    const char* v = std::getenv(tether::detail::manifest_child_variable);
+    std::cout << (v != nullptr ? v : "unset");
+    return 0;
+}
+
+TEST(PosixManifest, TheChildWritesItsOwnIdAndOnlyWithNamedHandles) {
+    for (bool fork_path : {false, true}) {
+        std::unique_ptr<fork_forced> mode;
+        if (fork_path) mode = std::make_unique<fork_forced>();
+        auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+        auto opt = tether_test::role_options("print_env_child_pid");
+        opt.pass(std::move(theirs), "x");
+        opt.out = tether::stdio::pipe();
+        auto c = tether::spawn(std::move(opt));
+        EXPECT_EQ(tether::take_stdout_text(c), std::to_string(c.pid()));
+        EXPECT_TRUE(c.wait().success());
+    }
+    EXPECT_EQ(tether_test::output_of(tether_test::role_options("print_env_child_pid")), "unset");
+}
+
+// ---- 6. pass_at near RLIMIT_NOFILE: refused up front where it cannot work, works below
+
+TETHER_CHILD_ROLE(pass_near_the_limit) {
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    lim.rlim_cur = 64;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return 3;
+    struct attempt {
+        int fd;
+        bool stdout_pipe;  // one more source to move above the target
+    };
+    for (attempt a : {attempt{62, false}, attempt{61, true}, attempt{61, false}, attempt{60, true}}) {
+        auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+        auto opt = tether_test::role_options("list_fds");
+        opt.pass_at(a.fd, std::move(theirs), "far");
+        if (a.stdout_pipe) opt.out = tether::stdio::pipe();
+        std::string head = std::to_string(a.fd) + (a.stdout_pipe ? " with a stdout pipe: " : ": ");
+        std::cout << std::flush;  // the child may print into our stdout
+        try {
+            auto c = tether::spawn(std::move(opt));
+            std::string listing = a.stdout_pipe ? tether::take_stdout_text(c) : "";
+            std::cout << "\n" << head << (c.wait().success() ? "ok " : "failed ") << listing << "\n";
+        } catch (const std::system_error& e) {
+            bool invalid = e.code() == tether::errc::invalid_argument;
+            std::cout << "\n" << head << (invalid ? "invalid_argument " : "other ") << e.what() << "\n";
+        }
+    }
+    return 0;
+}
+
+TEST(PosixSpawnLimits, PassAtNearTheLimitIsRefusedWhereItCannotWorkAndWorksBelow) {
+    auto text = tether_test::output_of(tether_test::role_options("pass_near_the_limit"));
+    EXPECT_TRUE(contains(text, "62: invalid_argument")) << text;
+    EXPECT_TRUE(contains(text, "child descriptor 62 is too high: the limit is 64 (RLIMIT_NOFILE) and spawn needs 2"))
+        << text;
+    EXPECT_TRUE(contains(text, "61 with a stdout pipe: invalid_argument")) << text;
+    EXPECT_TRUE(contains(text, "0,1,2,61\n61: ok")) << text;
+    EXPECT_TRUE(contains(text, "60 with a stdout pipe: ok 0,1,2,60\n")) << text;
+}
+
+// ---- 7. messages that name the input
+
+TEST(PosixSpawnMessages, APassedDescriptorThatIsNotOpenIsNamed) {
+    int n = closed_number();
+    auto opt = tether_test::role_options("exit_with", {"0"});
+    opt.pass(tether::unique_handle(n), "ctl");
+    auto msg = spawn_error(std::move(opt));
+    EXPECT_TRUE(contains(msg, "passed handle #1 ('ctl') (descriptor " + std::to_string(n) + ") is not open")) << msg;
+}
+
+TEST(PosixSpawnMessages, AStdioFromDescriptorThatIsNotOpenIsNamed) {
+    int n = closed_number();
+    auto opt = tether_test::role_options("exit_with", {"0"});
+    opt.out = tether::stdio::from(tether::unique_handle(n));
+    auto msg = spawn_error(std::move(opt));
+    EXPECT_TRUE(contains(msg, "stdout is stdio::from() descriptor " + std::to_string(n) + ", which is not open"))
+        << msg;
+}
+
+// Out of descriptors exactly when spawn opens its own report pipe: the message says so.
+TETHER_CHILD_ROLE(spawn_out_of_descriptors) {
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    lim.rlim_cur = 32;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return 3;
+    // The same failure path once with descriptors to spare: UBSan's vptr check verifies a type
+    // it has not seen by reading /proc/self/maps, which it cannot open at EMFILE; after this its
+    // cache knows the error categories.
+    tether::spawn_options warm;
+    warm.argv = {"/nonexistent/tether-warm-up"};
+    (void)spawn_error(std::move(warm));
+    std::vector<tether::unique_handle> fill;
+    for (;;) {
+        int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) break;
+        fill.emplace_back(fd);
+    }
+    tether::spawn_options opt;
+    opt.argv = {"/bin/true"};
+    std::string msg = spawn_error(std::move(opt));
+    fill.clear();
+    std::cout << msg;
+    return 0;
+}
+
+TEST(PosixSpawnMessages, EmfileOnSpawnsOwnPipeIsNotCalledClone) {
+    auto msg = tether_test::output_of(tether_test::role_options("spawn_out_of_descriptors"));
+    EXPECT_TRUE(contains(msg, "cannot create spawn's own report pipe")) << msg;
+    EXPECT_TRUE(contains(msg, "Too many open files")) << msg;
+    EXPECT_FALSE(contains(msg, "clone")) << msg;
+}
