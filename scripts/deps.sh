@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ libgtest-dev googletest libcli11-dev)
-test_pkgs=("${build_pkgs[@]}" clang libbenchmark-dev g++-mingw-w64-x86-64 wine wine64 mono-mcs mono-runtime)
+test_pkgs=("${build_pkgs[@]}" clang libbenchmark-dev g++-mingw-w64-x86-64 wine wine64 mono-mcs mono-runtime libasio-dev)
 
 case "${1:-}" in
   build) wanted=("${build_pkgs[@]}") ;;
