@@ -45,8 +45,9 @@
 // Platform notes. Linux: a child without a pidfd (kernel < 5.3, or under valgrind) is
 // checked with waitid(WNOHANG) at least every 10 ms while the poller waits, so its exit is seen
 // within 10 ms instead of at once. Windows: pipe ends must be overlapped (tether's own ends
-// are); `writable` is reported from the pipe's write quota, re-checked every 10 ms while it is
-// full (Windows pipes have no write readiness).
+// are); `writable` is reported when the pipe's write quota has room, and at most every 10 ms
+// while it reports none (Windows pipes have no write readiness; wine 8 always reports none):
+// try_write() then says whether a write fits.
 //
 // Threads: one poller is used from one thread at a time, as are the objects it watches.
 #pragma once

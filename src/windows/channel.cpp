@@ -38,6 +38,7 @@
 // TETHER_PARENT_PID, which names the spawn's handle vault, plays no part): it never duplicates
 // across processes.
 #include "detail/channel_backend.hpp"
+#include "detail/poller_backend.hpp"
 
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
@@ -53,57 +54,135 @@
 
 namespace tether::detail {
 
+// One overlapped operation the endpoint keeps in flight, from its own buffer. The event's
+// handle goes into OVERLAPPED::hEvent with the low bit set, so that no completion packet ever
+// reaches a completion port the handle may be bound to (GetQueuedCompletionStatus docs).
+struct pending_io {
+    OVERLAPPED ov{};
+    unique_handle event{::CreateEventW(nullptr, TRUE, TRUE, nullptr)};  // manual reset, not inheritable
+    bool pending{false};
+    std::vector<std::byte> buf;
+    void start() noexcept {
+        ov = OVERLAPPED{};
+        ov.hEvent = reinterpret_cast<HANDLE>(reinterpret_cast<std::uintptr_t>(event.get()) | 1);  // NOLINT
+    }
+};
+
 struct channel_endpoint {
+    channel_endpoint() = default;
+    channel_endpoint(const channel_endpoint&) = delete;
+    channel_endpoint& operator=(const channel_endpoint&) = delete;
+    // The kernel owns each OVERLAPPED and buffer until its operation completes: cancel and wait
+    // before they go (and before the pipe closes).
+    ~channel_endpoint() {
+        for (auto* io : {&rd, &wr}) {
+            if (!io->pending) continue;
+            ::CancelIoEx(pipe.get(), &io->ov);
+            DWORD n = 0;
+            ::GetOverlappedResult(pipe.get(), &io->ov, &n, TRUE);
+        }
+    }
+
     unique_handle pipe;
     bool server{false};
-    // Server only: the hello state, the client process, and bytes read while looking for a
-    // hello that turned out to be ordinary data.
+    // Server only: the hello state and the client process.
     enum class hello_state { unknown, received, absent } hello{hello_state::unknown};
     unique_handle peer_process;
     std::vector<std::byte> hello_part;
-    std::vector<std::byte> stash;
+    // Reading: one overlapped read in flight into rd.buf; [rd_begin, rd_end) is what arrived
+    // and was not handed out yet.
+    pending_io rd;
+    std::size_t rd_begin{0}, rd_end{0};
     bool eof{false};
+    DWORD read_error{0};
+    // Writing: the bytes channel_write_some took, in flight from wr.buf, and the handles that
+    // travel with them (released or closed once the write completed).
+    pending_io wr;
+    std::vector<unique_handle> wr_handles;
+    DWORD write_error{0};
 };
 
 void channel_endpoint_deleter::operator()(channel_endpoint* e) const noexcept { delete e; }
 
 namespace {
 
-using clock = std::chrono::steady_clock;
 constexpr std::array<std::byte, 4> hello_magic{std::byte{'T'}, std::byte{'t'}, std::byte{'H'}, std::byte{'i'}};
 constexpr std::size_t hello_size = 8;
 constexpr DWORD pipe_buffer = 65536;
 
-std::size_t read_some(channel_endpoint& e, std::span<std::byte> buf, deadline_t deadline, std::error_code& ec) {
-    if (!deadline) return tether::read(e.pipe, buf, ec);
-    auto left = std::chrono::ceil<milliseconds>(*deadline - clock::now());
-    return tether::read_for(e.pipe, buf, left.count() < 0 ? milliseconds(0) : left, ec);
+constexpr std::size_t read_buffer = 16 * 1024;
+constexpr std::size_t write_buffer = 64 * 1024;
+
+HANDLE event_of(const pending_io& io) noexcept { return io.event.get(); }
+
+// Completes a finished read: the bytes are in rd.buf, or the pipe ended or failed.
+void read_done(channel_endpoint& e, BOOL ok, DWORD n) {
+    e.rd.pending = false;
+    if (ok && n > 0) {
+        e.rd_begin = 0;
+        e.rd_end = n;
+        return;
+    }
+    DWORD err = ok ? 0 : ::GetLastError();
+    if (ok) return;  // a peer's zero-byte write is not end-of-file: read again
+    if (err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED || err == ERROR_HANDLE_EOF) {
+        e.eof = true;
+        ::SetEvent(e.rd.event.get());  // stays "ready": the end is news until it is read
+    } else {
+        e.read_error = err;
+        ::SetEvent(e.rd.event.get());
+    }
 }
 
-// Server: reads the client's hello if the stream starts with one. Reads no further than the
-// hello, so frame bytes stay in the pipe; bytes that turn out not to be a hello go to the
-// stash and are delivered as data. A timeout keeps the part read so far for the next call.
-std::error_code take_hello(channel_endpoint& e, deadline_t deadline) {
-    auto& h = e.hello_part;
-    while (h.size() < hello_size) {
-        // A byte at a time until the magic is certain ("TT" starts a frame, "Tt" a hello).
-        std::size_t want = h.size() < hello_magic.size() ? 1 : hello_size - h.size();
-        std::array<std::byte, hello_size> chunk{};
-        std::error_code ec;
-        auto n = read_some(e, std::span(chunk).first(want), deadline, ec);
-        if (ec) return ec;
-        if (n == 0) {  // end-of-file before a whole hello
-            e.eof = true;
-            break;
+// Moves the read on without waiting: collects a completed read, or starts the next one.
+// Afterwards data is buffered, the end or an error is known, or a read is pending.
+void pump_read(channel_endpoint& e) {
+    while (e.rd_begin == e.rd_end && !e.eof && e.read_error == 0) {
+        DWORD n = 0;
+        if (e.rd.pending) {
+            BOOL ok = ::GetOverlappedResult(e.pipe.get(), &e.rd.ov, &n, FALSE);
+            if (!ok && ::GetLastError() == ERROR_IO_INCOMPLETE) return;
+            read_done(e, ok, n);
+            continue;
         }
-        h.insert(h.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
-        if (h.size() <= hello_magic.size() && h.back() != hello_magic[h.size() - 1]) break;
+        if (e.rd.buf.empty()) e.rd.buf.resize(read_buffer);
+        e.rd.start();
+        if (::ReadFile(e.pipe.get(), e.rd.buf.data(), static_cast<DWORD>(e.rd.buf.size()), nullptr, &e.rd.ov)) {
+            BOOL ok = ::GetOverlappedResult(e.pipe.get(), &e.rd.ov, &n, TRUE);
+            read_done(e, ok, n);
+            continue;
+        }
+        if (::GetLastError() == ERROR_IO_PENDING) {
+            e.rd.pending = true;
+            return;
+        }
+        read_done(e, FALSE, 0);
     }
-    if (h.size() < hello_size) {
+}
+
+// Server: strips the client's hello from the front of the stream, if it starts with one
+// ("TT" starts a frame, "Tt" a hello). Bytes that turn out not to be a hello stay in front.
+void take_hello(channel_endpoint& e) {
+    auto& h = e.hello_part;
+    bool mismatch = false;
+    while (h.size() < hello_size && e.rd_begin < e.rd_end && !mismatch) {
+        h.push_back(e.rd.buf[e.rd_begin++]);
+        mismatch = h.size() <= hello_magic.size() && h.back() != hello_magic[h.size() - 1];
+    }
+    bool complete = h.size() == hello_size;
+    if (!complete && !mismatch && !e.eof && e.read_error == 0) return;  // need more bytes
+    if (!complete) {
+        // Not a hello: give the bytes back in front of what is buffered.
         e.hello = channel_endpoint::hello_state::absent;
-        e.stash = std::move(h);
+        std::vector<std::byte> rest(e.rd.buf.begin() + static_cast<std::ptrdiff_t>(e.rd_begin),
+                                    e.rd.buf.begin() + static_cast<std::ptrdiff_t>(e.rd_end));
+        h.insert(h.end(), rest.begin(), rest.end());
+        if (e.rd.buf.size() < h.size()) e.rd.buf.resize(h.size());
+        std::copy(h.begin(), h.end(), e.rd.buf.begin());
+        e.rd_begin = 0;
+        e.rd_end = h.size();
         h.clear();
-        return {};
+        return;
     }
     DWORD pid = 0;
     for (std::size_t i = 4; i-- > 0;) pid = (pid << 8) | std::to_integer<DWORD>(h[4 + i]);
@@ -112,20 +191,34 @@ std::error_code take_hello(channel_endpoint& e, deadline_t deadline) {
     e.peer_process.reset(::OpenProcess(PROCESS_DUP_HANDLE | SYNCHRONIZE, FALSE, pid));
     e.hello = channel_endpoint::hello_state::received;
     h.clear();
-    return {};
+}
+
+// Reads on (without waiting) and, on the server, looks for the hello first.
+void advance_read(channel_endpoint& e) {
+    for (;;) {
+        pump_read(e);
+        if (!e.server || e.hello != channel_endpoint::hello_state::unknown) return;
+        bool had_data = e.rd_begin < e.rd_end;
+        take_hello(e);
+        if (e.hello != channel_endpoint::hello_state::unknown) return;
+        if (!had_data && (e.rd.pending || e.eof || e.read_error != 0)) return;
+    }
 }
 
 bool process_ended(HANDLE process) { return ::WaitForSingleObject(process, 0) == WAIT_OBJECT_0; }
 
 // Server: the client's hello, waited for if it has not come yet (blocking: a child that was
-// passed the channel writes it as soon as it opens the channel).
+// passed the channel writes it as soon as it opens the channel). Data after it stays buffered.
 std::error_code need_peer(channel_endpoint& e) {
-    if (e.hello == channel_endpoint::hello_state::unknown) {
-        if (auto ec = take_hello(e, std::nullopt)) return ec;
+    while (e.hello == channel_endpoint::hello_state::unknown) {
+        advance_read(e);
+        if (e.hello != channel_endpoint::hello_state::unknown) break;
+        if (e.eof) return errc::peer_gone;
+        if (e.read_error != 0) return win_error(e.read_error);
+        if (::WaitForSingleObject(event_of(e.rd), INFINITE) != WAIT_OBJECT_0) return last_os_error();
     }
     if (e.hello == channel_endpoint::hello_state::received)
         return e.peer_process ? std::error_code() : make_error_code(errc::peer_gone);
-    if (e.eof) return errc::peer_gone;
     return errc::not_supported;  // a raw peer that never opened the channel with tether
 }
 
@@ -148,6 +241,10 @@ const char* pipe_problem(HANDLE h, bool& server) {
     DWORD info = 0;
     if (!::GetNamedPipeInfo(h, &info, nullptr, nullptr, nullptr)) return "not a named pipe";
     server = (info & PIPE_SERVER_END) != 0;
+    // Real Windows serializes synchronous I/O per file object: a channel over a synchronous
+    // handle deadlocks when one thread sends while another receives, and CancelSynchronousIo
+    // cannot bound it. The endpoint keeps overlapped reads and writes in flight instead.
+    if (is_synchronous_handle(h)) return "a synchronous pipe handle (opened without FILE_FLAG_OVERLAPPED)";
     ACCESS_MASK access = 0;
     if (granted_access(h, access) && ((access & FILE_READ_DATA) == 0 || (access & FILE_WRITE_DATA) == 0))
         return "a one-way pipe";
@@ -238,40 +335,139 @@ std::error_code channel_export_handles(channel_endpoint& e, std::vector<unique_h
     return {};
 }
 
-std::size_t channel_max_out_of_band() noexcept { return 256; }
-
-std::error_code channel_write(channel_endpoint& e, std::span<const std::span<const std::byte>> parts,
-                              std::vector<unique_handle>& out_of_band) {
-    std::error_code ec;
-    for (auto p : parts) {
-        if (p.empty()) continue;
-        tether::write_all(e.pipe, p, ec);
-        if (ec) break;
-    }
-    if (!e.server && !ec) {
-        // Written: the server pulls these with DUPLICATE_CLOSE_SOURCE, which closes our copies.
-        for (auto& h : out_of_band) (void)h.release();
-    }
-    out_of_band.clear();  // server: our copies (the peer has its own); failure: undeliverable
-    return ec;
+void channel_unexport(channel_endpoint& e, std::span<const std::uint64_t> pushed,
+                      std::vector<unique_handle>& out_of_band) noexcept {
+    // Server: the copies pushed into the peer for frames never written leave it again. Client:
+    // its handles were never released, so closing ours is all there is.
+    if (e.server && e.peer_process) take_back(e, pushed);
+    out_of_band.clear();
 }
 
-std::size_t channel_read(channel_endpoint& e, std::span<std::byte> buf, std::deque<unique_handle>&,
-                         deadline_t deadline, std::error_code& ec) {
-    ec.clear();
-    if (e.server && e.hello == channel_endpoint::hello_state::unknown) {
-        if ((ec = take_hello(e, deadline))) return 0;
+std::size_t channel_max_out_of_band() noexcept { return 256; }
+
+namespace {
+
+// The handles that went with a completed write: a client releases them (the server pulls them
+// with DUPLICATE_CLOSE_SOURCE, which closes ours), a server closes its copies (the peer has its
+// own). After a failed write they are closed either way: undeliverable.
+void write_done(channel_endpoint& e, bool ok) {
+    if (ok && !e.server)
+        for (auto& h : e.wr_handles) (void)h.release();
+    e.wr_handles.clear();
+}
+
+// Collects a finished write without waiting. False while it is still in flight.
+bool collect_write(channel_endpoint& e) {
+    if (!e.wr.pending) return true;
+    DWORD n = 0;
+    if (::GetOverlappedResult(e.pipe.get(), &e.wr.ov, &n, FALSE)) {
+        e.wr.pending = false;
+        write_done(e, true);
+        return true;
     }
-    if (!e.stash.empty()) {
-        std::size_t n = std::min(buf.size(), e.stash.size());
-        std::memcpy(buf.data(), e.stash.data(), n);
-        e.stash.erase(e.stash.begin(), e.stash.begin() + static_cast<std::ptrdiff_t>(n));
+    DWORD err = ::GetLastError();
+    if (err == ERROR_IO_INCOMPLETE) return false;
+    e.wr.pending = false;
+    e.write_error = err;
+    write_done(e, false);
+    return true;
+}
+
+std::error_code write_error_code(DWORD err) {
+    if (err == ERROR_BROKEN_PIPE || err == ERROR_NO_DATA || err == ERROR_PIPE_NOT_CONNECTED) return errc::peer_gone;
+    return win_error(err);
+}
+
+}  // namespace
+
+// Windows pipes cannot say how much room they have, so the endpoint takes up to 64 KiB into
+// its own buffer and keeps one overlapped write of it in flight: "taken" means in our buffer,
+// on its way; channel_writing() says when it is still going, and a failure shows at the next
+// call (as a socket's does).
+std::size_t channel_write_some(channel_endpoint& e, std::span<const std::span<const std::byte>> parts,
+                               std::vector<unique_handle>& out_of_band, std::error_code& ec) {
+    ec.clear();
+    if (!collect_write(e)) {
+        ec = errc::would_block;
+        return 0;
+    }
+    if (e.write_error != 0) {
+        ec = write_error_code(e.write_error);
+        return 0;
+    }
+    auto& buf = e.wr.buf;
+    buf.clear();
+    for (auto p : parts) {
+        std::size_t take = std::min(p.size(), write_buffer - buf.size());
+        buf.insert(buf.end(), p.begin(), p.begin() + static_cast<std::ptrdiff_t>(take));
+        if (buf.size() == write_buffer) break;
+    }
+    if (buf.empty()) return 0;
+    e.wr.start();
+    if (!::WriteFile(e.pipe.get(), buf.data(), static_cast<DWORD>(buf.size()), nullptr, &e.wr.ov) &&
+        ::GetLastError() != ERROR_IO_PENDING) {
+        ec = write_error_code(::GetLastError());
+        return 0;
+    }
+    e.wr.pending = true;  // also when it completed at once: collect_write() picks the result up
+    for (auto& h : out_of_band) e.wr_handles.push_back(std::move(h));
+    out_of_band.clear();
+    collect_write(e);
+    return buf.size();
+}
+
+bool channel_writing(const channel_endpoint& e) noexcept { return e.wr.pending; }
+
+std::size_t channel_read_some(channel_endpoint& e, std::span<std::byte> buf, std::deque<unique_handle>&,
+                              std::error_code& ec) {
+    ec.clear();
+    advance_read(e);
+    if (e.server && e.hello == channel_endpoint::hello_state::unknown && !e.eof && e.read_error == 0) {
+        ec = errc::would_block;  // the hello is not whole yet
+        return 0;
+    }
+    if (e.rd_begin < e.rd_end) {
+        std::size_t n = std::min(buf.size(), e.rd_end - e.rd_begin);
+        std::memcpy(buf.data(), e.rd.buf.data() + e.rd_begin, n);
+        e.rd_begin += n;
+        if (e.rd_begin == e.rd_end) advance_read(e);  // the next read goes on while we decode
         return n;
     }
     if (e.eof) return 0;
-    auto n = read_some(e, buf, deadline, ec);
-    if (!ec && n == 0) e.eof = true;
-    return n;
+    if (e.read_error != 0) {
+        ec = win_error(e.read_error);
+        return 0;
+    }
+    ec = errc::would_block;
+    return 0;
+}
+
+std::error_code channel_wait(channel_endpoint& e, bool want_read, bool want_write, const deadline& d) {
+    HANDLE events[2];
+    DWORD count = 0;
+    if (want_read) {
+        advance_read(e);
+        if (e.rd_begin < e.rd_end || e.eof || e.read_error != 0) return {};
+        events[count++] = event_of(e.rd);
+    }
+    if (want_write) {
+        if (collect_write(e)) return {};
+        events[count++] = event_of(e.wr);
+    }
+    if (count == 0) return {};
+    DWORD w = ::WaitForMultipleObjects(count, events, FALSE, d.remaining_ms<DWORD>(INFINITE, INFINITE - 1));
+    if (w == WAIT_TIMEOUT) return errc::timed_out;
+    if (w == WAIT_FAILED) return last_os_error();
+    return {};
+}
+
+channel_wait_source channel_arm(channel_endpoint& e, bool want_write) noexcept {
+    // The read event is signalled while there is news (data, the end, an error) and reset by
+    // the ReadFile that starts the next read: a one-shot wait on it is exact.
+    advance_read(e);
+    channel_wait_source w{event_of(e.rd), watch_object, invalid_native_handle(), 0};
+    if (want_write && e.wr.pending) w.writable = event_of(e.wr), w.write_how = watch_object;
+    return w;
 }
 
 std::error_code channel_import_handles(channel_endpoint& e, std::span<const std::uint64_t> wire,

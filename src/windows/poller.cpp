@@ -1,0 +1,223 @@
+// Windows backend of the poller's reactor: an I/O completion port that thread-pool waits post
+// to. Every watch ends as a packet on the port whose key is the portable layer's watch key and
+// whose byte count carries the ready flags:
+//
+//   watch_process / watch_object: RegisterWaitForSingleObject(WT_EXECUTEONLYONCE) on the
+//     process handle or event; its callback posts the packet. (wine 8 has no
+//     NtCreateWaitCompletionPacket, the direct way; a registered wait works on every version.)
+//   watch_read on a pipe end: a zero-byte overlapped ReadFile of our own, which completes when
+//     data (or the end) is there without consuming anything — libuv's "zero read" — and a
+//     wait on its event. Level-triggered like epoll: a watch that fired is re-armed by the next
+//     reactor_wait, so data the user left unread is reported again.
+//   watch_write on a pipe end: Windows pipes have no write readiness. The pipe's write quota
+//     (NtQueryInformationFile, FilePipeLocalInformation) says a write fits: writable at once.
+//     A quota of 0 means a full pipe — or a system that does not report it (wine 8 always says
+//     0) — so writable is then reported at most every 10 ms, and try_write() tells which.
+//
+// Our OVERLAPPED events carry the low bit, so a handle the user bound to a completion port of
+// their own never receives a packet of ours.
+#include "detail/poller_backend.hpp"
+
+#include <tether/error.hpp>
+
+#include "windows/win.hpp"
+
+#include <unordered_map>
+#include <winternl.h>
+
+namespace tether::detail {
+namespace {
+
+struct watch {
+    struct reactor* owner{nullptr};
+    std::uint64_t key{0};
+    HANDLE object{nullptr};  // what the registered wait waits on
+    HANDLE wait{nullptr};    // the registered wait
+    unsigned what{0};
+    // watch_read / watch_write on a pipe end
+    HANDLE pipe{nullptr};
+    OVERLAPPED ov{};
+    unique_handle event;
+    bool reading{false};  // the zero-byte read is in flight
+    bool rearm{false};    // fired: re-arm at the next wait (level-triggered)
+    deadline next_writable{deadline::now()};  // watch_write without quota: not before this
+};
+
+void CALLBACK on_signalled(void* context, BOOLEAN) noexcept;
+
+}  // namespace
+
+struct reactor {
+    unique_handle port;
+    std::unordered_map<std::uint64_t, std::unique_ptr<watch>> watches;
+};
+
+void reactor_deleter::operator()(reactor* r) const noexcept {
+    if (r == nullptr) return;
+    while (!r->watches.empty()) reactor_unwatch(*r, r->watches.begin()->first, nullptr);
+    delete r;
+}
+
+namespace {
+
+void post(reactor& r, std::uint64_t key, unsigned events) noexcept {
+    ::PostQueuedCompletionStatus(r.port.get(), events, static_cast<ULONG_PTR>(key), nullptr);
+}
+
+void CALLBACK on_signalled(void* context, BOOLEAN) noexcept {
+    auto* w = static_cast<watch*>(context);
+    unsigned ready = (w->what & watch_read) ? ready_read : ready_signalled;
+    post(*w->owner, w->key, ready);
+}
+
+void stop_wait(watch& w) noexcept {
+    // INVALID_HANDLE_VALUE: returns once a running callback has finished, so `w` may go.
+    if (w.wait != nullptr) ::UnregisterWaitEx(w.wait, INVALID_HANDLE_VALUE);
+    w.wait = nullptr;
+}
+
+std::error_code start_wait(watch& w) {
+    if (!::RegisterWaitForSingleObject(&w.wait, w.object, &on_signalled, &w, INFINITE,
+                                       WT_EXECUTEONLYONCE | WT_EXECUTEINWAITTHREAD))
+        return last_os_error();
+    return {};
+}
+
+// watch_read: starts the zero-byte read. Data or the end already there: reported at once.
+std::error_code arm_read(watch& w) {
+    w.rearm = false;
+    if (w.reading) return {};
+    w.ov = OVERLAPPED{};
+    w.ov.hEvent = reinterpret_cast<HANDLE>(reinterpret_cast<std::uintptr_t>(w.event.get()) | 1);  // NOLINT
+    static char none;
+    if (::ReadFile(w.pipe, &none, 0, nullptr, &w.ov)) {
+        post(*w.owner, w.key, ready_read);
+        return {};
+    }
+    DWORD err = ::GetLastError();
+    if (err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED) {
+        post(*w.owner, w.key, ready_read | ready_hangup);
+        return {};
+    }
+    if (err != ERROR_IO_PENDING) return win_error(err);
+    w.reading = true;
+    w.object = w.event.get();
+    return start_wait(w);
+}
+
+void cancel_read(watch& w) noexcept {
+    if (!w.reading) return;
+    ::CancelIoEx(w.pipe, &w.ov);
+    DWORD n = 0;
+    ::GetOverlappedResult(w.pipe, &w.ov, &n, TRUE);  // the kernel owns `ov` until it completes
+    w.reading = false;
+}
+
+struct pipe_local_information {  // FILE_PIPE_LOCAL_INFORMATION
+    ULONG type, configuration, maximum_instances, current_instances, inbound_quota, read_data_available,
+        outbound_quota, write_quota_available, state, end;
+};
+
+// Whether a write to `pipe` would fit now; true when the system cannot say.
+bool write_fits(HANDLE pipe) noexcept {
+    IO_STATUS_BLOCK io{};
+    pipe_local_information info{};
+    constexpr auto file_pipe_local_information = static_cast<FILE_INFORMATION_CLASS>(24);
+    if (::NtQueryInformationFile(pipe, &io, &info, sizeof info, file_pipe_local_information) != 0) return true;
+    return info.write_quota_available > 0;
+}
+
+}  // namespace
+
+reactor_ptr reactor_create(std::error_code& ec) {
+    HANDLE port = ::CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
+    if (port == nullptr) {
+        ec = last_os_error();
+        return nullptr;
+    }
+    ec.clear();
+    reactor_ptr r(new reactor{});
+    r->port.reset(port);
+    return r;
+}
+
+std::error_code reactor_watch(reactor& r, std::uint64_t key, native_handle h, unsigned what, bool) {
+    auto& slot = r.watches[key];
+    if (slot) reactor_unwatch(r, key, h);  // re-arming a one-shot watch, or a change
+    auto& fresh = r.watches[key];
+    fresh = std::make_unique<watch>();
+    auto& w = *fresh;
+    w.owner = &r;
+    w.key = key;
+    w.what = what;
+    std::error_code ec;
+    if (what & (watch_process | watch_object)) {
+        w.object = h;
+        ec = start_wait(w);
+    } else {
+        // A zero-byte read on a synchronous handle would block the loop: reading needs overlapped.
+        if ((what & watch_read) && is_synchronous_handle(h)) ec = errc::invalid_argument;
+        w.pipe = h;
+        w.event.reset(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+        if (!ec && !w.event) ec = last_os_error();
+        if (!ec && (what & watch_read)) ec = arm_read(w);
+    }
+    if (ec) r.watches.erase(key);
+    return ec;
+}
+
+void reactor_unwatch(reactor& r, std::uint64_t key, native_handle) noexcept {
+    auto it = r.watches.find(key);
+    if (it == r.watches.end()) return;
+    auto& w = *it->second;
+    stop_wait(w);
+    cancel_read(w);
+    r.watches.erase(it);
+}
+
+std::error_code reactor_wait(reactor& r, const deadline& d, std::vector<reactor_ready>& out) {
+    // Level triggering for pipe ends: re-arm what fired; report writable ends that have room.
+    bool write_full = false;
+    for (auto& [key, w] : r.watches) {
+        if ((w->what & watch_read) && w->rearm) (void)arm_read(*w);
+        if (w->what & watch_write) {
+            if (write_fits(w->pipe) || w->next_writable.expired()) {
+                post(r, key, ready_write);
+                w->next_writable = deadline::after(std::chrono::milliseconds(10));
+            } else {
+                write_full = true;
+            }
+        }
+    }
+    auto until = write_full ? d.earlier(deadline::after(std::chrono::milliseconds(10))) : d;
+    DWORD timeout = until.template remaining_ms<DWORD>(INFINITE, INFINITE - 1);
+    for (;;) {
+        OVERLAPPED_ENTRY entries[64];
+        ULONG n = 0;
+        if (!::GetQueuedCompletionStatusEx(r.port.get(), entries, 64, &n, timeout, FALSE)) {
+            DWORD err = ::GetLastError();
+            return err == WAIT_TIMEOUT ? std::error_code() : win_error(err);
+        }
+        for (ULONG k = 0; k < n; ++k) {
+            auto key = static_cast<std::uint64_t>(entries[k].lpCompletionKey);
+            unsigned events = entries[k].dwNumberOfBytesTransferred;
+            auto it = r.watches.find(key);
+            if (it != r.watches.end() && (it->second->what & watch_read) && it->second->reading) {
+                // The zero-byte read finished: collect it (the end shows as its error).
+                auto& w = *it->second;
+                DWORD got = 0;
+                if (!::GetOverlappedResult(w.pipe, &w.ov, &got, FALSE)) {
+                    DWORD err = ::GetLastError();
+                    if (err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED) events |= ready_hangup;
+                }
+                w.reading = false;
+                stop_wait(w);
+            }
+            if (it != r.watches.end() && (it->second->what & watch_read)) it->second->rearm = true;
+            out.push_back({key, events});
+        }
+        return {};
+    }
+}
+
+}  // namespace tether::detail
