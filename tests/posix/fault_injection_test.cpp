@@ -75,9 +75,9 @@ namespace {
 // One received message as an outcome; `done` says whether it is the one the phase waits for.
 outcome classify(const std::optional<tether::message>& m, const std::error_code& ec, phase ph) {
     if (ec == tether::errc::peer_gone) return outcome::peer_gone;
-    // defect 2 (lead): a frame cut short by the peer's death is still reported as protocol_error
-    // instead of vanished; accepted only where a large frame can be cut, until that lands.
-    if (ec == tether::errc::protocol_error && ph == phase::large_from_child) return outcome::protocol_error;
+    // A frame cut short by the peer's death is vanished, never protocol_error (which counts as
+    // a failure here, in every phase).
+    (void)ph;
     if (ec || !m) return outcome::failed;
     if (m->what == tether::message::kind::vanished) return outcome::vanished;
     if (m->what != tether::message::kind::data) return outcome::failed;
