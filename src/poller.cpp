@@ -87,6 +87,7 @@ struct poller_core {
     bool pump_messages(std::size_t i);
     void channel_ended(std::size_t i, poll_event ev);
     void channel_failed(std::size_t i, std::error_code ec);
+    std::optional<exit_status> reap_peer(child& c);
     void start_peer_wait(std::size_t i, message m);
     void finish_peer_wait(std::size_t i, bool timed_out);
     void check_fallbacks();
@@ -328,16 +329,45 @@ void poller_core::service_channel(std::size_t i, unsigned events) {
 
 // ---- vanished, joined with the peer's exit
 
+// Reaps a channel's peer for its vanished event. A child source of the user's for the same
+// child watches the pidfd that reaping closes: it is unwatched first and, once the child is
+// reaped, reported here (exited), so neither event is lost and no closed descriptor stays
+// watched (a number the kernel may hand out again at once).
+std::optional<exit_status> poller_core::reap_peer(child& c) {
+    std::vector<std::size_t> watchers;
+    for (std::size_t k = 0; k < slots.size(); ++k)
+        if (slots[k].live && slots[k].t == poll_source::type::child && slots[k].c == &c) watchers.push_back(k);
+    for (auto k : watchers) unwatch_all(slots[k], k);
+    std::optional<exit_status> st;
+    std::error_code ec;
+    try {
+        st = c.try_wait();
+    } catch (const std::system_error& e) {
+        ec = e.code();  // reaped elsewhere
+    }
+    for (auto k : watchers) {
+        auto& w = slots[k];
+        if (st || ec) {
+            poll_event e;
+            e.what = ec ? poll_event::kind::failed : poll_event::kind::exited;
+            e.token = w.token;
+            e.status = st;
+            e.error = ec;
+            out->push_back(std::move(e));
+            remove_slot(k);
+            continue;
+        }
+        w.h = c.process_handle().get();
+        if (!w.polled) (void)reactor_watch(*r, make_key(k, w.gen, 0), w.h, watch_process, false);
+    }
+    return st;
+}
+
 void poller_core::start_peer_wait(std::size_t i, message m) {
     auto& s = slots[i];
     unwatch_all(s, i);
     std::optional<exit_status> st;
-    if (s.c != nullptr) {
-        try {
-            st = s.c->try_wait();
-        } catch (const std::system_error&) {  // reaped elsewhere: report without a status
-        }
-    }
+    if (s.c != nullptr) st = reap_peer(*s.c);  // reaped elsewhere: reported without a status
     if (s.c == nullptr || st || !*s.c) {
         poll_event e;
         e.what = poll_event::kind::vanished;
@@ -373,11 +403,7 @@ void poller_core::start_peer_wait(std::size_t i, message m) {
 
 void poller_core::finish_peer_wait(std::size_t i, bool timed_out) {
     auto& s = slots[i];
-    std::optional<exit_status> st;
-    try {
-        st = s.c->try_wait();
-    } catch (const std::system_error&) {
-    }
+    std::optional<exit_status> st = reap_peer(*s.c);
     if (!st && !timed_out) {
         // The process handle fired but the child is not reapable yet? Keep waiting (fallback).
         if (s.peer_watch != no_slot) remove_slot(s.peer_watch);
@@ -403,12 +429,8 @@ void poller_core::check_fallbacks() {
             continue;
         }
         if (!s.awaiting_peer) continue;
-        bool ended = false;
-        try {
-            ended = s.c->try_wait().has_value();
-        } catch (const std::system_error&) {
-            ended = true;
-        }
+        bool ended = s.c->status().has_value() || !*s.c;
+        if (!ended) ended = reap_peer(*s.c).has_value();
         if (ended || s.peer_deadline.expired()) finish_peer_wait(i, !ended);
     }
 }

@@ -146,6 +146,28 @@ TEST(Poller, VanishedCarriesTheExitStatusWithoutBlockingTheLoop) {
     EXPECT_EQ(p.size(), 0u);
 }
 
+// The channel's vanished event reaps the child; the child registered on its own as well still
+// reports its exit (its pidfd closes with the reap: it must be reported, never left watched).
+TEST(Poller, ChildRegisteredBesideItsChannelReportsBothEnds) {
+    for (int round = 0; round < 20; ++round) {
+        auto [ours, theirs] = tether::make_channel();
+        auto worker = spawn_with_channel("poll_worker", std::move(theirs));
+        tether::poller p;
+        p.add(ours, worker, 1);
+        p.add(worker, 2);
+        worker.kill();
+        auto evs = collect(p, [](auto& e) { return e.size() >= 2; }, 30s);
+        ASSERT_EQ(evs.size(), 2u) << "round " << round;
+        EXPECT_EQ(count(evs, poll_event::kind::vanished), 1u);
+        EXPECT_EQ(count(evs, poll_event::kind::exited), 1u);
+        for (auto& e : evs) {
+            ASSERT_TRUE(e.status) << e.describe();
+            EXPECT_FALSE(e.status->success()) << e.describe();
+        }
+        EXPECT_EQ(p.size(), 0u);
+    }
+}
+
 // Frames already in the channel's own buffer are invisible to the OS: the poller reports them
 // without waiting (the "poll, then one receive() per wake-up" hang).
 TEST(Poller, FramesAlreadyBufferedAreReported) {
