@@ -227,8 +227,16 @@ TEST(AsioInterop, KilledPeerIsVanished) {
     EXPECT_EQ(x->status.describe(), "killed by signal 9 (SIGKILL)");
 }
 
+// Asio creates its reactor's own descriptors (epoll, eventfd, timerfd) on first use: made here,
+// before a test counts descriptors, so that the count sees only what the operations own.
+void warm_up(asio::io_context& io) {
+    asio::posix::stream_descriptor d(io);
+    asio::steady_timer t(io);
+}
+
 TEST(AsioInterop, CancelledWaitsTakeNothingAndLeaveTetherObjectsUsable) {
     asio::io_context io;
+    warm_up(io);
     auto [ours, theirs] = tether::make_channel();
     auto kid = spawn_with_channel("asio_echo", std::move(theirs));
     auto before = open_fds();
@@ -269,6 +277,7 @@ TEST(AsioInterop, DestroyedIoContextDropsOperationsAndClosesOnlyItsOwnCopies) {
     bool called = false;
     {
         asio::io_context io;
+        warm_up(io);
         auto with_io = open_fds();  // the io_context's own (epoll, eventfd, timerfd)
         tether::async_receive(io.get_executor(), ours, [&](std::error_code, tether::message) { called = true; });
         tether::async_wait_exit(io.get_executor(), kid, [&](std::error_code, tether::exit_status) { called = true; });
