@@ -62,9 +62,9 @@ struct held_object {
     /// ascending (copies are grouped: 10,000 copies of one pipe end are one object, not 10,000
     /// objects that each list the other 9,999).
     std::vector<int> fds;
-    object_kind kind{object_kind::pipe};
+    object_kind kind{object_kind::pipe};  ///< a pipe or a Unix socket
     std::uint64_t inode{0};  ///< the object's identity: equal inode = the same pipe/socket
-    object_end end{object_end::both};
+    object_end end{object_end::both};  ///< the end these descriptors are (pipes), or both (sockets)
     /// Every other descriptor of the same object: in any other process that could be
     /// inspected, and in this process (relation::self) those of the other end of a pipe (its
     /// copies of the same end are in `fds`); ordered by PID, then fd. describe() shows at most
