@@ -2,9 +2,13 @@
 // to. Every watch ends as a packet on the port whose key is the portable layer's watch key and
 // whose byte count carries the ready flags:
 //
-//   watch_process / watch_object: RegisterWaitForSingleObject(WT_EXECUTEONLYONCE) on the
-//     process handle or event; its callback posts the packet. (wine 8 has no
-//     NtCreateWaitCompletionPacket, the direct way; a registered wait works on every version.)
+//   watch_process / watch_object: a thread-pool wait (CreateThreadpoolWait, armed once with
+//     SetThreadpoolWait) on the process handle or event; its callback posts the packet. (wine 8
+//     has no NtCreateWaitCompletionPacket, the direct way.) A watch is stopped the documented
+//     way before its memory goes: disarm, WaitForThreadpoolWaitCallbacks(cancel pending), close.
+//     Not RegisterWaitForSingleObject: under wine 8 its UnregisterWaitEx raced with a firing
+//     wait (a crash in the thread pool, or a callback after the wait was gone) in our stress
+//     test; the thread-pool wait objects it is built on did not.
 //   watch_read on a pipe end: a zero-byte overlapped ReadFile of our own, which completes when
 //     data (or the end) is there without consuming anything — libuv's "zero read" — and a
 //     wait on its event. Level-triggered like epoll: a watch that fired is re-armed by the next
@@ -32,7 +36,7 @@ struct watch {
     struct reactor* owner{nullptr};
     std::uint64_t key{0};
     HANDLE object{nullptr};  // what the registered wait waits on
-    HANDLE wait{nullptr};    // the registered wait
+    PTP_WAIT wait{nullptr};  // the thread-pool wait, created on first use and re-armed
     unsigned what{0};
     // watch_read / watch_write on a pipe end
     HANDLE pipe{nullptr};
@@ -43,7 +47,7 @@ struct watch {
     deadline next_writable{deadline::now()};  // watch_write without quota: not before this
 };
 
-void CALLBACK on_signalled(void* context, BOOLEAN) noexcept;
+void CALLBACK on_signalled(PTP_CALLBACK_INSTANCE, void* context, PTP_WAIT, TP_WAIT_RESULT) noexcept;
 
 }  // namespace
 
@@ -64,22 +68,28 @@ void post(reactor& r, std::uint64_t key, unsigned events) noexcept {
     ::PostQueuedCompletionStatus(r.port.get(), events, static_cast<ULONG_PTR>(key), nullptr);
 }
 
-void CALLBACK on_signalled(void* context, BOOLEAN) noexcept {
+void CALLBACK on_signalled(PTP_CALLBACK_INSTANCE, void* context, PTP_WAIT, TP_WAIT_RESULT) noexcept {
     auto* w = static_cast<watch*>(context);
     unsigned ready = (w->what & watch_read) ? ready_read : ready_signalled;
     post(*w->owner, w->key, ready);
 }
 
+// Disarms the wait; once it returns no callback for `w` runs or is queued, so `w` may go.
 void stop_wait(watch& w) noexcept {
-    // INVALID_HANDLE_VALUE: returns once a running callback has finished, so `w` may go.
-    if (w.wait != nullptr) ::UnregisterWaitEx(w.wait, INVALID_HANDLE_VALUE);
+    if (w.wait == nullptr) return;
+    ::SetThreadpoolWait(w.wait, nullptr, nullptr);
+    ::WaitForThreadpoolWaitCallbacks(w.wait, TRUE);
+    ::CloseThreadpoolWait(w.wait);
     w.wait = nullptr;
 }
 
+// Arms a one-shot wait on w.object (a fired thread-pool wait is re-armed by arming it again).
 std::error_code start_wait(watch& w) {
-    if (!::RegisterWaitForSingleObject(&w.wait, w.object, &on_signalled, &w, INFINITE,
-                                       WT_EXECUTEONLYONCE | WT_EXECUTEINWAITTHREAD))
-        return last_os_error();
+    if (w.wait == nullptr) {
+        w.wait = ::CreateThreadpoolWait(&on_signalled, &w, nullptr);
+        if (w.wait == nullptr) return last_os_error();
+    }
+    ::SetThreadpoolWait(w.wait, w.object, nullptr);
     return {};
 }
 
@@ -129,6 +139,10 @@ bool write_fits(HANDLE pipe) noexcept {
 
 }  // namespace
 
+bool reactor_process_ended(native_handle process) noexcept {
+    return ::WaitForSingleObject(process, 0) == WAIT_OBJECT_0;  // waiting reaps nothing on Windows
+}
+
 reactor_ptr reactor_create(std::error_code& ec) {
     HANDLE port = ::CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
     if (port == nullptr) {
@@ -143,7 +157,9 @@ reactor_ptr reactor_create(std::error_code& ec) {
 
 std::error_code reactor_watch(reactor& r, std::uint64_t key, native_handle h, unsigned what, bool) {
     auto& slot = r.watches[key];
-    if (slot) reactor_unwatch(r, key, h);  // re-arming a one-shot watch, or a change
+    if (slot && slot->what == what && slot->object == h && (what & (watch_process | watch_object)))
+        return start_wait(*slot);  // re-arming a one-shot watch: the same thread-pool wait
+    if (slot) reactor_unwatch(r, key, h);  // a change
     auto& fresh = r.watches[key];
     fresh = std::make_unique<watch>();
     auto& w = *fresh;
@@ -204,14 +220,16 @@ std::error_code reactor_wait(reactor& r, const deadline& d, std::vector<reactor_
             auto it = r.watches.find(key);
             if (it != r.watches.end() && (it->second->what & watch_read) && it->second->reading) {
                 // The zero-byte read finished: collect it (the end shows as its error).
+                // The fired wait is disarmed by itself; it is re-armed with the next read.
                 auto& w = *it->second;
                 DWORD got = 0;
                 if (!::GetOverlappedResult(w.pipe, &w.ov, &got, FALSE)) {
                     DWORD err = ::GetLastError();
+                    // Still in flight: the packet was an earlier watch's under the same key.
+                    if (err == ERROR_IO_INCOMPLETE) continue;
                     if (err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED) events |= ready_hangup;
                 }
                 w.reading = false;
-                stop_wait(w);
             }
             if (it != r.watches.end() && (it->second->what & watch_read)) it->second->rearm = true;
             out.push_back({key, events});
