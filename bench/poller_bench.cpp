@@ -152,11 +152,16 @@ void supervise(std::size_t n) {
                 after - before, static_cast<double>(after - before) / static_cast<double>(n));
     // Detection: interleave raw, exited and vanished, one child each, over thirds of the pool.
     std::vector<double> raw, raw_event, exited, vanished;
+    // Each measurement starts from a quiet poller: the raw child's channel is removed before
+    // its kill (else its end-of-file would be served inside the next tether measurement), and
+    // the exited child's channel after its event (its vanished event is no part of `exited`).
     for (std::size_t i = 0; i + 2 < n; i += 3) {
+        p.remove(i);
         raw.push_back(raw_detect_one(pool[i].proc, (i / 3) % 2 == 0));
         if ((i / 3) % 2 == 1) raw_event.push_back(raw.back()), raw.pop_back();
         p.add(pool[i + 1].proc, 1'000'000 + i);
         exited.push_back(tether_detect_one(p, pool[i + 1].proc, 1'000'000 + i, tether::poll_event::kind::exited));
+        p.remove(i + 1);
         vanished.push_back(tether_detect_one(p, pool[i + 2].proc, i + 2, tether::poll_event::kind::vanished));
     }
     double raw_med = percentile(raw, 0.5);

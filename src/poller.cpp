@@ -55,6 +55,7 @@ struct poll_source {
     channel_wait_source watched{};  // what the reactor watches now
     bool in_ready{false};           // queued in poller_core::ready
     bool awaiting_peer{false};      // vanished; waiting for the peer's exit
+    bool peer_via_child{false};     // ... which a child source of the same child watches
     deadline peer_deadline{deadline::never()};
     std::size_t peer_watch{no_slot};
     std::size_t waiter{no_slot};  // peer_watch: the channel slot that waits
@@ -65,6 +66,7 @@ struct poller_core {
     std::vector<poll_source> slots;
     std::vector<std::size_t> free_slots;
     std::unordered_map<std::uint64_t, std::size_t> by_token;
+    std::unordered_multimap<const child*, std::size_t> child_slots;  // the child sources of each child
     std::vector<std::pair<std::size_t, std::uint32_t>> ready;  // channels with buffered work
     std::vector<std::size_t> fallback;  // polled children and channels awaiting a peer
     std::vector<reactor_ready> scratch;
@@ -87,8 +89,11 @@ struct poller_core {
     bool pump_messages(std::size_t i);
     void channel_ended(std::size_t i, poll_event ev);
     void channel_failed(std::size_t i, std::error_code ec);
-    std::optional<exit_status> reap_peer(child& c);
+    std::vector<std::size_t> sources_of(const child& c) const;
+    void emit_exit(std::size_t i, std::optional<exit_status> st, std::error_code ec);
+    std::optional<exit_status> reap(child& c, bool& ended);
     void start_peer_wait(std::size_t i, message m);
+    void end_vanished(std::size_t i, std::optional<exit_status> st);
     void finish_peer_wait(std::size_t i, bool timed_out);
     void check_fallbacks();
     deadline next_fallback(deadline d) const;
@@ -143,6 +148,17 @@ void poller_core::remove_slot(std::size_t i) noexcept {
     unwatch_all(s, i);
     if (s.ch != nullptr) s.ch->link = {};
     if (s.peer_watch != no_slot) remove_slot(s.peer_watch);
+    if (s.t == poll_source::type::child) {
+        auto [b, e] = child_slots.equal_range(s.c);
+        for (auto it = b; it != e; ++it)
+            if (it->second == i) {
+                child_slots.erase(it);
+                break;
+            }
+        // Channels that waited for this child through this source poll for it from now on.
+        for (auto k : fallback)
+            if (slots[k].peer_via_child && slots[k].c == s.c && child_slots.count(s.c) == 0) slots[k].peer_via_child = false;
+    }
     if (s.t != poll_source::type::peer_watch) by_token.erase(s.token);
     std::erase(fallback, i);
     release(i);
@@ -214,29 +230,10 @@ void poller_core::service(std::size_t i, unsigned events, unsigned sub) {
     }
 }
 
+// A child source's process handle fired (or, polled, its period passed): reap() reports it.
 void poller_core::service_child(std::size_t i) {
-    auto& s = slots[i];
-    // The watch goes before the wait: reaping closes the pidfd the reactor watches.
-    unwatch_all(s, i);
-    std::optional<exit_status> st;
-    std::error_code ec;
-    try {
-        st = s.c->try_wait();
-    } catch (const std::system_error& e) {
-        ec = e.code();
-    }
-    if (!st && !ec) {  // not ended after all (a spurious wake-up): watch again
-        s.h = s.c->process_handle().get();
-        if (!s.polled) (void)reactor_watch(*r, make_key(i, s.gen, 0), s.h, watch_process, false);
-        return;
-    }
-    poll_event e;
-    e.what = ec ? poll_event::kind::failed : poll_event::kind::exited;
-    e.token = s.token;
-    e.status = st;
-    e.error = ec;
-    out->push_back(std::move(e));
-    remove_slot(i);
+    bool ended = false;
+    (void)reap(*slots[i].c, ended);
 }
 
 void poller_core::service_pipe(std::size_t i, unsigned events) {
@@ -329,14 +326,37 @@ void poller_core::service_channel(std::size_t i, unsigned events) {
 
 // ---- vanished, joined with the peer's exit
 
-// Reaps a channel's peer for its vanished event. A child source of the user's for the same
-// child watches the pidfd that reaping closes: it is unwatched first and, once the child is
-// reaped, reported here (exited), so neither event is lost and no closed descriptor stays
-// watched (a number the kernel may hand out again at once).
-std::optional<exit_status> poller_core::reap_peer(child& c) {
-    std::vector<std::size_t> watchers;
-    for (std::size_t k = 0; k < slots.size(); ++k)
-        if (slots[k].live && slots[k].t == poll_source::type::child && slots[k].c == &c) watchers.push_back(k);
+std::vector<std::size_t> poller_core::sources_of(const child& c) const {
+    std::vector<std::size_t> found;
+    auto [b, e] = child_slots.equal_range(&c);
+    for (auto it = b; it != e; ++it) found.push_back(it->second);
+    return found;
+}
+
+// Reports a child source's end: `exited` with the status, or `failed` (reaped elsewhere).
+void poller_core::emit_exit(std::size_t i, std::optional<exit_status> st, std::error_code ec) {
+    poll_event e;
+    e.what = ec ? poll_event::kind::failed : poll_event::kind::exited;
+    e.token = slots[i].token;
+    e.status = st;
+    e.error = ec;
+    out->push_back(std::move(e));
+    remove_slot(i);
+}
+
+// Reaps `c` if it has ended, and reports it to everyone registered for it: `exited` for its
+// child sources, `vanished` (with the status) for the channels waiting for it. `ended`: reaped
+// now or before, or reaped behind our back (then without a status).
+//
+// Reaping closes the pidfd that child sources watch, so their watches go first (a closed
+// number stays watched otherwise, and the kernel may hand it out again at once). A peek that
+// reaps nothing (WNOWAIT) comes before all that, so a child still running costs one system
+// call and no watch is touched.
+std::optional<exit_status> poller_core::reap(child& c, bool& ended) {
+    ended = false;
+    auto process = c.process_handle();
+    if (!c.status() && process && !reactor_process_ended(process.get())) return std::nullopt;
+    auto watchers = sources_of(c);
     for (auto k : watchers) unwatch_all(slots[k], k);
     std::optional<exit_status> st;
     std::error_code ec;
@@ -345,30 +365,42 @@ std::optional<exit_status> poller_core::reap_peer(child& c) {
     } catch (const std::system_error& e) {
         ec = e.code();  // reaped elsewhere
     }
-    for (auto k : watchers) {
-        auto& w = slots[k];
-        if (st || ec) {
-            poll_event e;
-            e.what = ec ? poll_event::kind::failed : poll_event::kind::exited;
-            e.token = w.token;
-            e.status = st;
-            e.error = ec;
-            out->push_back(std::move(e));
-            remove_slot(k);
-            continue;
+    if (!st && !ec) {  // not ended after all: watch again
+        for (auto k : watchers) {
+            auto& w = slots[k];
+            w.h = c.process_handle().get();
+            if (!w.polled) (void)reactor_watch(*r, make_key(k, w.gen, 0), w.h, watch_process, false);
         }
-        w.h = c.process_handle().get();
-        if (!w.polled) (void)reactor_watch(*r, make_key(k, w.gen, 0), w.h, watch_process, false);
+        return std::nullopt;
     }
+    ended = true;
+    for (auto k : watchers) emit_exit(k, st, ec);
+    std::vector<std::size_t> waiting;
+    for (auto k : fallback)
+        if (slots[k].live && slots[k].awaiting_peer && slots[k].c == &c) waiting.push_back(k);
+    for (auto k : waiting) end_vanished(k, st);
     return st;
 }
 
+void poller_core::end_vanished(std::size_t i, std::optional<exit_status> st) {
+    poll_event e;
+    e.what = poll_event::kind::vanished;
+    e.msg.what = message::kind::vanished;
+    e.msg.peer_status = st;
+    e.msg.peer_running = !st && slots[i].c != nullptr && *slots[i].c && !slots[i].c->status();
+    e.status = st;
+    channel_ended(i, std::move(e));
+}
+
+// The channel reached end-of-file (or an error): its vanished event waits for the peer's exit.
 void poller_core::start_peer_wait(std::size_t i, message m) {
     auto& s = slots[i];
     unwatch_all(s, i);
+    bool ended = false;
     std::optional<exit_status> st;
-    if (s.c != nullptr) st = reap_peer(*s.c);  // reaped elsewhere: reported without a status
-    if (s.c == nullptr || st || !*s.c) {
+    if (s.c != nullptr && *s.c) st = s.c->status() ? s.c->status() : reap(*s.c, ended);
+    auto& cs = slots[i];  // reap() may have grown `slots`
+    if (cs.c == nullptr || !*cs.c || st || ended) {
         poll_event e;
         e.what = poll_event::kind::vanished;
         m.peer_status = st;
@@ -379,15 +411,20 @@ void poller_core::start_peer_wait(std::size_t i, message m) {
     }
     // End-of-file comes a moment before the process is reapable: wait for its exit without
     // blocking the loop, bounded by peer_grace.
-    s.awaiting_peer = true;
-    s.peer_deadline = deadline::after(peer_grace);
+    cs.awaiting_peer = true;
+    cs.peer_deadline = deadline::after(peer_grace);
     fallback.push_back(i);
+    for (auto k : sources_of(*cs.c))
+        if (!slots[k].polled) {
+            cs.peer_via_child = true;  // its exit reaches us through that source: reap() ends us
+            return;
+        }
     std::error_code ec;
-    auto process = s.c->process_handle();
+    auto process = cs.c->process_handle();
     auto dup = process ? duplicate_of(process, ec) : unique_handle();
     if (!dup) return;  // no process handle: checked with the fallbacks
     auto w = allocate();
-    auto& pw = slots[w];  // `s` may have moved: use slots[i] below
+    auto& pw = slots[w];  // `cs` may have moved: use slots[i] below
     pw.t = poll_source::type::peer_watch;
     pw.live = true;
     pw.own = std::move(dup);
@@ -401,22 +438,19 @@ void poller_core::start_peer_wait(std::size_t i, message m) {
     }
 }
 
+// The peer's process handle fired, or the grace period is over (`timed_out`).
 void poller_core::finish_peer_wait(std::size_t i, bool timed_out) {
     auto& s = slots[i];
-    std::optional<exit_status> st = reap_peer(*s.c);
-    if (!st && !timed_out) {
-        // The process handle fired but the child is not reapable yet? Keep waiting (fallback).
-        if (s.peer_watch != no_slot) remove_slot(s.peer_watch);
-        s.peer_watch = no_slot;
-        return;
-    }
-    poll_event e;
-    e.what = poll_event::kind::vanished;
-    e.msg.what = message::kind::vanished;
-    e.msg.peer_status = st;
-    e.msg.peer_running = !st;
-    e.status = st;
-    channel_ended(i, std::move(e));
+    if (auto st = s.c->status()) return end_vanished(i, st);  // reaped by the user meanwhile
+    if (!*s.c) return end_vanished(i, std::nullopt);
+    bool ended = false;
+    (void)reap(*s.c, ended);  // ends this channel (and any other waiting for the same child)
+    if (ended || !slots[i].live) return;
+    if (timed_out) return end_vanished(i, std::nullopt);
+    // The handle fired but the child is not reapable yet? Keep waiting (fallback polling).
+    auto& cs = slots[i];
+    if (cs.peer_watch != no_slot) remove_slot(cs.peer_watch);
+    cs.peer_watch = no_slot;
 }
 
 void poller_core::check_fallbacks() {
@@ -429,16 +463,16 @@ void poller_core::check_fallbacks() {
             continue;
         }
         if (!s.awaiting_peer) continue;
-        bool ended = s.c->status().has_value() || !*s.c;
-        if (!ended) ended = reap_peer(*s.c).has_value();
-        if (ended || s.peer_deadline.expired()) finish_peer_wait(i, !ended);
+        bool watched = s.peer_watch != no_slot || s.peer_via_child;
+        bool lost = s.c->status().has_value() || !*s.c;  // reaped (or moved away) by the user
+        if (lost || !watched || s.peer_deadline.expired()) finish_peer_wait(i, s.peer_deadline.expired());
     }
 }
 
 deadline poller_core::next_fallback(deadline d) const {
     for (auto i : fallback) {
         const auto& s = slots[i];
-        bool polled = s.t == poll_source::type::child || s.peer_watch == no_slot;
+        bool polled = s.t == poll_source::type::child || (s.peer_watch == no_slot && !s.peer_via_child);
         d = d.earlier(polled ? deadline::after(fallback_period) : s.peer_deadline);
     }
     return d;
@@ -495,6 +529,7 @@ void poller::add(child& c, std::uint64_t token) {
     auto i = core.by_token[token];
     s.c = &c;
     s.h = c.process_handle().get();
+    core.child_slots.emplace(&c, i);
     if (!is_valid_native(s.h)) {
         s.polled = true;  // no pidfd: checked with WNOHANG every fallback_period
         core.fallback.push_back(i);

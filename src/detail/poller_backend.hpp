@@ -61,6 +61,11 @@ std::error_code reactor_watch(reactor& r, std::uint64_t key, native_handle h, un
 /// is produced (one already queued may still arrive: the key's generation filters it).
 void reactor_unwatch(reactor& r, std::uint64_t key, native_handle h) noexcept;
 
+/// Whether the process behind `process` (a pidfd / process HANDLE) has ended, without reaping
+/// it or disturbing a watch on it: lets the portable layer leave watches alone until a reap
+/// will succeed. False when it cannot tell.
+bool reactor_process_ended(native_handle process) noexcept;
+
 /// Waits until some watch is ready or `d` passes; appends what is ready to `out`. A timeout is
 /// no error (out stays empty).
 std::error_code reactor_wait(reactor& r, const deadline& d, std::vector<reactor_ready>& out);

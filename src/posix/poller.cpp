@@ -11,6 +11,7 @@
 #include <array>
 #include <cerrno>
 #include <sys/epoll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace tether::detail {
@@ -40,6 +41,15 @@ unsigned ready_of(std::uint32_t ev) {
 }
 
 }  // namespace
+
+bool reactor_process_ended(native_handle process) noexcept {
+    // WNOWAIT leaves the child a zombie (and its pidfd open): the reap is still the owner's.
+    siginfo_t si{};
+    constexpr int p_pidfd = 3;  // P_PIDFD (Linux 5.4); EINVAL before: "cannot tell"
+    if (::waitid(static_cast<idtype_t>(p_pidfd), static_cast<id_t>(process), &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return false;
+    return si.si_pid != 0;
+}
 
 reactor_ptr reactor_create(std::error_code& ec) {
     int fd = ::epoll_create1(EPOLL_CLOEXEC);
