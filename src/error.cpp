@@ -25,6 +25,7 @@ public:
             case errc::not_supported: return "not supported on this platform";
             case errc::closed: return "already closed";
             case errc::would_block: return "would block: nothing can be done without waiting";
+            case errc::output_limit: return "output limit exceeded";
         }
         return "unknown tether error " + std::to_string(value);
     }

@@ -26,6 +26,7 @@ enum class errc {
     not_supported,        ///< the operation does not exist on this platform
     closed,               ///< the local end was already closed
     would_block,          ///< a non-blocking call (try_read, try_receive, ...) found nothing to do now
+    output_limit,         ///< run(): a child's output went past run_options::output_limit
 };
 
 /// The category of tether::errc; name() is "tether".

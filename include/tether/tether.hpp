@@ -7,6 +7,7 @@
 #include <tether/holders.hpp>
 #include <tether/pipe.hpp>
 #include <tether/poller.hpp>
+#include <tether/run.hpp>
 #include <tether/spawn.hpp>
 #include <tether/version.hpp>
 

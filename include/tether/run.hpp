@@ -1,0 +1,102 @@
+// tether/run.hpp — one call that runs a child to the end: input in, output out, never a hang.
+//
+//   tether::spawn_options opt;
+//   opt.argv = {"git", "status", "--porcelain"};
+//   auto r = tether::run(std::move(opt));            // stdout and stderr captured
+//   if (r.status.success()) use(r.out);
+//
+//   tether::run_options ro;
+//   ro.input = "some text\n";                        // fed to stdin, which is then closed
+//   ro.timeout = std::chrono::seconds(10);            // then the child is ended
+//   auto sorted = tether::run({.argv = {"sort"}}, ro).out;
+//
+// Everything happens on the calling thread over one tether::poller: stdin is fed while stdout
+// and stderr are drained, so no size of input or output can deadlock (the classic trap of
+// writing all of stdin before reading stdout). Like .NET 11's Process.RunAndCaptureText, run()
+// returns once the child has exited even if its output pipes stay open: a grandchild that kept
+// them (`sh -c 'daemon &'`) is given eof_grace to let go, then run() returns what it read and
+// names who still holds each stuck pipe (run_result::stuck, from holders()).
+#pragma once
+
+#include <tether/holders.hpp>
+#include <tether/spawn.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace tether {
+
+/// What run() does besides spawning.
+struct run_options {
+    /// Written to the child's stdin, which is then closed (end-of-file). Without it stdin is as
+    /// spawn_options::in says (inherited by default, as Python's subprocess.run). A child that
+    /// exits without reading all of it is no error.
+    std::optional<std::string> input;
+    bool capture_stdout{true};  ///< capture the child's stdout (else spawn_options::out applies)
+    bool capture_stderr{true};  ///< capture the child's stderr (else spawn_options::err applies)
+    /// stderr goes into the stdout capture, interleaved as written (one pipe for both, "2>&1").
+    bool merge_stderr{false};
+    /// Streaming instead of capturing: each chunk of stdout (stderr) as it arrives; the capture
+    /// stays empty. Used by `tether run`, which forwards output as it comes.
+    std::function<void(std::span<const std::byte>)> on_stdout, on_stderr;
+    /// The whole run's limit. When it passes, the child is killed, its
+    /// exit is collected and run() reports errc::timed_out with everything read so far.
+    /// Must be positive; milliseconds::max() (the default) is no limit.
+    milliseconds timeout{milliseconds::max()};
+    /// After the child exited, how long its output pipes may stay open (held by a grandchild)
+    /// before run() stops waiting for their end-of-file. Zero: not at all. Must not be negative.
+    milliseconds eof_grace{std::chrono::milliseconds(200)};
+    /// Per stream: more bytes than this ends the child and is
+    /// reported as errc::output_limit, with the first `output_limit` bytes kept. Must be > 0.
+    std::size_t output_limit{std::numeric_limits<std::size_t>::max()};
+};
+
+/// A pipe whose end-of-file did not come within run_options::eof_grace after the child exited.
+struct stuck_pipe {
+    std::string stream;   ///< "stdout" or "stderr"
+    /// The processes that still hold its write end, from holders() (empty when unknown).
+    std::vector<holder> holders;
+    /// For a person: "stdout is still held open by PID 4242 `sleep 100` (fd 1), ..." or why
+    /// the holders are unknown.
+    std::string verdict;
+};
+
+/// What run() found. `Buffer` is std::string (run()) or std::vector<std::byte> (run_bytes()).
+template <class Buffer>
+struct basic_run_result {
+    exit_status status;  ///< how the child ended (killed by us on timeout or output limit)
+    Buffer out;          ///< the captured stdout (with stderr when merged)
+    Buffer err;          ///< the captured stderr
+    bool timed_out{false};      ///< the timeout passed and the child was ended
+    bool output_limited{false}; ///< a stream passed output_limit and the child was ended
+    bool input_truncated{false};  ///< the child closed stdin before reading all of the input
+    std::vector<stuck_pipe> stuck;  ///< pipes a grandchild kept open (run() did not wait for them)
+};
+using run_result = basic_run_result<std::string>;                   ///< run()'s result
+using run_bytes_result = basic_run_result<std::vector<std::byte>>;  ///< run_bytes()'s result
+
+/// Runs `options` to the end as the header comment says: spawns it (stdin, stdout, stderr
+/// set up per `ro`), feeds the input, collects the output and the exit status.
+/// @throws std::system_error: what spawn() throws (a missing program: the same error and
+///         message); errc::invalid_argument for options that cannot work (naming them: a
+///         timeout <= 0, an output limit of 0, a captured stream whose spawn_options stream is
+///         set too); errc::timed_out or errc::output_limit when the child was ended for it (use
+///         the error_code overload to keep what was read).
+run_result run(spawn_options&& options, const run_options& ro = {});
+/// As above; failures and timed_out / output_limit go to `ec` (and `message`), and the result
+/// holds everything read before (an empty result if the child never started).
+run_result run(spawn_options&& options, const run_options& ro, std::error_code& ec, std::string& message);
+/// run() with the output as bytes.
+run_bytes_result run_bytes(spawn_options&& options, const run_options& ro = {});
+/// As above, reporting failure in `ec` and `message`.
+run_bytes_result run_bytes(spawn_options&& options, const run_options& ro, std::error_code& ec,
+                           std::string& message);
+
+}  // namespace tether

@@ -1,0 +1,269 @@
+// run(): one child, its three streams and its exit, multiplexed on one poller (portable: the
+// poller and the non-blocking pipe calls hide the platform).
+#include <tether/error.hpp>
+#include <tether/pipe.hpp>
+#include <tether/poller.hpp>
+#include <tether/run.hpp>
+
+#include "detail/deadline.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace tether {
+namespace {
+
+using detail::deadline;
+
+constexpr std::size_t read_chunk = 64 * 1024;
+/// Reads per readable event while they fill the buffer: a fast writer is drained without a
+/// wait per chunk, and a flooding one cannot starve the other streams.
+constexpr int reads_per_event = 16;
+enum : std::uint64_t { token_child = 1, token_in, token_out, token_err };
+
+void append(std::string& b, std::span<const std::byte> d) { b.append(reinterpret_cast<const char*>(d.data()), d.size()); }
+void append(std::vector<std::byte>& b, std::span<const std::byte> d) { b.insert(b.end(), d.begin(), d.end()); }
+
+/// One output stream of the child, read by us.
+template <class Buffer>
+struct stream {
+    const char* name;
+    std::uint64_t token;
+    unique_handle h;
+    Buffer* into{nullptr};
+    const std::function<void(std::span<const std::byte>)>* sink{nullptr};
+    std::size_t total{0};
+};
+
+std::string describe_limit(milliseconds t) { return std::to_string(t.count()) + " ms"; }
+
+// Options that cannot work, with the message that names them; clear when they can.
+std::error_code check(const spawn_options& o, const run_options& ro, std::string& why) {
+    auto bad = [&why](std::string text) {
+        why = "run: " + std::move(text);
+        return make_error_code(errc::invalid_argument);
+    };
+    if (ro.timeout <= milliseconds::zero()) return bad("timeout must be positive (got " + describe_limit(ro.timeout) + ")");
+    if (ro.eof_grace < milliseconds::zero()) return bad("eof_grace must not be negative (got " + describe_limit(ro.eof_grace) + ")");
+    if (ro.output_limit == 0) return bad("output_limit must be at least 1 byte (got 0)");
+    bool out = ro.capture_stdout || ro.on_stdout, err = !ro.merge_stderr && (ro.capture_stderr || ro.on_stderr);
+    if (ro.input && o.in.how != stdio::kind::inherit) return bad("input is given, so spawn_options::in must be left as inherited");
+    if (out && o.out.how != stdio::kind::inherit) return bad("stdout is captured, so spawn_options::out must be left as inherited (or capture_stdout = false)");
+    if ((err || ro.merge_stderr) && o.err.how != stdio::kind::inherit)
+        return bad("stderr is captured, so spawn_options::err must be left as inherited (or capture_stderr = false)");
+    if (ro.merge_stderr && !out) return bad("merge_stderr needs stdout captured or streamed");
+    return {};
+}
+
+template <class Buffer>
+class runner {
+public:
+    runner(const run_options& ro, basic_run_result<Buffer>& res)
+        : ro_(ro), res_(res), out_{"stdout", token_out, {}, &res.out, ro.on_stdout ? &ro.on_stdout : nullptr},
+          err_{"stderr", token_err, {}, &res.err, ro.on_stderr ? &ro.on_stderr : nullptr} {}
+
+    std::error_code start(spawn_options&& o, std::string& message) {
+        bool out = ro_.capture_stdout || ro_.on_stdout;
+        bool err = !ro_.merge_stderr && (ro_.capture_stderr || ro_.on_stderr);
+        if (ro_.input) o.in = stdio::pipe();
+        if (out) o.out = stdio::pipe();
+        if (ro_.merge_stderr) o.err = stdio::to_stdout();
+        if (err) o.err = stdio::pipe();
+        std::error_code ec;
+        program_ = o.argv.empty() ? std::string() : o.argv[0];
+        c_ = spawn(std::move(o), ec, message);
+        if (ec) return ec;
+        pid_ = c_.pid();
+        p_.add(c_, token_child);
+        in_ = c_.take_stdin();
+        out_.h = c_.take_stdout();
+        err_.h = c_.take_stderr();
+        input_ = ro_.input ? std::string_view(*ro_.input) : std::string_view();
+        if (in_ && input_.empty()) in_.reset();  // nothing to feed: end-of-file at once
+        if (in_) p_.add(in_.borrow(), interest::write, token_in);
+        for (auto* s : {&out_, &err_})
+            if (s->h) p_.add(s->h.borrow(), interest::read, s->token);
+        limit_ = deadline::after(ro_.timeout);
+        return {};
+    }
+
+    void loop() {
+        std::vector<poll_event> events;
+        for (;;) {
+            bool open = out_.h || err_.h;
+            if (exited_ && !open) return;
+            if (exited_ && eof_.expired()) return;  // a grandchild holds a pipe: finish() names it
+            auto until = exited_ ? eof_ : (ended_ ? deadline::never() : limit_);
+            p_.wait(events, until.remaining());
+            for (auto& e : events) dispatch(e);
+            if (!exited_ && !ended_ && limit_.expired()) {
+                res_.timed_out = true;
+                end_child();
+            }
+        }
+    }
+
+    /// Closes what is still open; the pipes a grandchild holds are named in res_.stuck.
+    void finish() {
+        for (auto* s : {&out_, &err_})
+            if (s->h) {
+                res_.stuck.push_back(describe_stuck(*s));
+                close(*s);
+            }
+        if (in_) close_input();
+    }
+
+private:
+    const run_options& ro_;
+    basic_run_result<Buffer>& res_;
+    child c_;
+    poller p_;
+    unique_handle in_;
+    std::string_view input_;
+    stream<Buffer> out_, err_;
+    std::vector<std::byte> buf_;
+    deadline limit_{deadline::never()}, eof_{deadline::never()};
+    bool exited_{false}, ended_{false};
+    std::string program_;  // argv[0], for the stuck-pipe verdict
+    std::int64_t pid_{-1};
+
+    void dispatch(const poll_event& e) {
+        if (e.token == token_child) {
+            if (e.status) res_.status = *e.status;
+            exited_ = true;
+            eof_ = deadline::after(ro_.eof_grace);
+        } else if (e.token == token_in) {
+            feed(e.what == poll_event::kind::hung_up);
+        } else {
+            drain(e.token == token_out ? out_ : err_);
+        }
+    }
+
+    void feed(bool hung_up) {
+        std::error_code ec;
+        if (!hung_up) {
+            auto n = try_write(in_.borrow(), std::as_bytes(std::span(input_.data(), input_.size())), ec);
+            input_.remove_prefix(n);
+            if (ec == errc::would_block || (!ec && !input_.empty())) return;
+        }
+        res_.input_truncated = !input_.empty();  // the child closed stdin first: no error
+        close_input();
+    }
+
+    void close_input() {
+        p_.remove(token_in);
+        in_.reset();  // end-of-file for the child
+    }
+
+    void drain(stream<Buffer>& s) {
+        if (buf_.empty()) buf_.resize(read_chunk);
+        for (int k = 0; k < reads_per_event && s.h; ++k) {
+            std::error_code ec;
+            auto n = try_read(s.h.borrow(), buf_, ec);
+            if (ec == errc::would_block) return;
+            if (ec || n == 0) return close(s);  // end-of-file (an error on our own pipe ends it too)
+            deliver(s, std::span(buf_).first(n));
+            if (n < buf_.size()) return;
+        }
+    }
+
+    void deliver(stream<Buffer>& s, std::span<const std::byte> d) {
+        auto room = ro_.output_limit - s.total;
+        auto keep = d.first(std::min(d.size(), room));
+        s.total += keep.size();
+        if (s.sink != nullptr) (*s.sink)(keep);
+        else append(*s.into, keep);
+        if (keep.size() < d.size()) {
+            res_.output_limited = true;
+            close(s);
+            end_child();
+        }
+    }
+
+    void close(stream<Buffer>& s) {
+        p_.remove(s.token);
+        s.h.reset();
+    }
+
+    // Ends the child; its exit arrives as an event.
+    void end_child() {
+        if (ended_) return;
+        ended_ = true;
+        if (!exited_) c_.kill();
+    }
+
+    stuck_pipe describe_stuck(const stream<Buffer>& s) const {
+        stuck_pipe sp;
+        sp.stream = s.name;
+        try {
+            auto fd = static_cast<int>(handle_to_integer(s.h.get()));
+            auto report = holders(this_process_id(), fd);
+            for (const auto& o : report.objects)
+                for (const auto& h : o.others)
+                    if (h.end != object_end::read && h.rel != relation::self) sp.holders.push_back(h);
+        } catch (const std::system_error& e) {
+            sp.verdict = std::string(s.name) + " is still held open by a process started by " + program_ +
+                         " (PID " + std::to_string(pid_) + "); who: " + e.what();
+            return sp;
+        }
+        // The write end was made for the child alone (never inheritable here), so whoever
+        // holds it now got it from the child: its descendant, even when re-parented.
+        sp.verdict = std::string(s.name) + " is still held open";
+        const char* sep = " by ";
+        for (const auto& h : sp.holders) {
+            sp.verdict += sep + ("PID " + std::to_string(h.pid) + " `" + h.command + "` (fd " + std::to_string(h.fd) + ")");
+            sep = ", ";
+        }
+        if (sp.holders.empty()) sp.verdict += " by a process we may not inspect";
+        sp.verdict += ", started by " + program_ + " (PID " + std::to_string(pid_) +
+                      ", which exited): only that child was given this pipe";
+        return sp;
+    }
+};
+
+template <class Buffer>
+basic_run_result<Buffer> run_impl(spawn_options&& o, const run_options& ro, std::error_code& ec, std::string& message) {
+    basic_run_result<Buffer> res;
+    message.clear();
+    if ((ec = check(o, ro, message))) return res;
+    auto program = o.argv.empty() ? std::string() : o.argv[0];
+    runner<Buffer> r(ro, res);
+    if ((ec = r.start(std::move(o), message))) return res;
+    r.loop();
+    r.finish();
+    if (res.timed_out) {
+        ec = errc::timed_out;
+        message = "run '" + program + "': still running after " + describe_limit(ro.timeout) + ", ended";
+    } else if (res.output_limited) {
+        ec = errc::output_limit;
+        message = "run '" + program + "': output past " + std::to_string(ro.output_limit) + " bytes, ended";
+    }
+    return res;
+}
+
+template <class Buffer>
+basic_run_result<Buffer> run_or_throw(spawn_options&& o, const run_options& ro) {
+    std::error_code ec;
+    std::string message;
+    auto res = run_impl<Buffer>(std::move(o), ro, ec, message);
+    if (ec) throw std::system_error(ec, message);
+    return res;
+}
+
+}  // namespace
+
+run_result run(spawn_options&& options, const run_options& ro) { return run_or_throw<std::string>(std::move(options), ro); }
+
+run_result run(spawn_options&& options, const run_options& ro, std::error_code& ec, std::string& message) {
+    return run_impl<std::string>(std::move(options), ro, ec, message);
+}
+
+run_bytes_result run_bytes(spawn_options&& options, const run_options& ro) {
+    return run_or_throw<std::vector<std::byte>>(std::move(options), ro);
+}
+
+run_bytes_result run_bytes(spawn_options&& options, const run_options& ro, std::error_code& ec, std::string& message) {
+    return run_impl<std::vector<std::byte>>(std::move(options), ro, ec, message);
+}
+
+}  // namespace tether
