@@ -12,15 +12,18 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
 #include <mutex>
+#include <poll.h>
 #include <sstream>
 #include <sys/stat.h>
 #include <thread>
@@ -61,6 +64,8 @@ std::string own_cgroup_dir(std::string& why) {
 const cgroup_base& base() {
     static const cgroup_base b = [] {
         cgroup_base r;
+        if (const char* off = std::getenv("TETHER_NO_CGROUP"); off != nullptr && *off != '\0' && *off != '0')
+            return r.why = "TETHER_NO_CGROUP is set", r;
         std::string dir = own_cgroup_dir(r.why);
         if (dir.empty()) return r;
         std::string probe = dir + "/tether-probe-" + std::to_string(::getpid());
@@ -79,6 +84,20 @@ const cgroup_base& base() {
 
 std::mutex pending_mutex;
 std::vector<std::string> pending;  // cgroups still holding processes when their child went
+
+// Removes a cgroup and the cgroups a descendant made inside it (a grandchild started with a
+// group of its own by our child), deepest first; the kernel refuses any that still has processes.
+bool remove_cgroup(const std::string& path) {
+    if (DIR* d = ::opendir(path.c_str())) {
+        while (dirent* e = ::readdir(d))
+            if (e->d_type == DT_DIR && e->d_name[0] != '.') remove_cgroup(path + "/" + e->d_name);
+        ::closedir(d);
+    }
+    return ::rmdir(path.c_str()) == 0 || errno == ENOENT;
+}
+
+// The last chance for queued cgroups: at exit (a cgroup whose processes outlive us stays).
+void remove_pending_at_exit() { remove_pending_cgroups(); }
 
 bool write_at(int dir, const char* file, const char* text) {
     int fd = ::openat(dir, file, O_WRONLY | O_CLOEXEC);
@@ -104,9 +123,38 @@ std::vector<pid_t> cgroup_members(int dir) {
 
 bool contains(const std::vector<pid_t>& v, pid_t p) { return std::find(v.begin(), v.end(), p) != v.end(); }
 
+// True once cgroup.events says "populated 0": no process is left in the cgroup.
+bool cgroup_empty(int events_fd) {
+    char buf[256];
+    ssize_t n = ::pread(events_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) return true;  // cannot tell: do not wait
+    buf[n] = '\0';
+    return std::strstr(buf, "populated 0") != nullptr;
+}
+
+// After cgroup.kill: wait (bounded) until the kernel has taken every process out, so that the
+// cgroup can be removed and kill_tree() returns with the tree gone. The kernel notifies a
+// change of cgroup.events with POLLPRI.
+void wait_until_empty(int dir) {
+    int fd = ::openat(dir, "cgroup.events", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!cgroup_empty(fd)) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        pollfd p{fd, POLLPRI, 0};
+        ::poll(&p, 1, static_cast<int>(left.count()));
+    }
+    ::close(fd);
+}
+
 // Not SIGKILL: freeze the cgroup and signal its members until a pass finds none new.
 int signal_cgroup(int dir, int sig) {
-    if (sig == SIGKILL) return write_at(dir, "cgroup.kill", "1") ? 0 : errno;
+    if (sig == SIGKILL) {
+        if (!write_at(dir, "cgroup.kill", "1")) return errno;
+        wait_until_empty(dir);
+        return 0;
+    }
     bool frozen = write_at(dir, "cgroup.freeze", "1");
     std::vector<pid_t> done;
     for (bool more = true; more;) {
@@ -216,14 +264,16 @@ int signal_tree(const process_tree& tree, pid_t pid, bool reaped, int sig) {
 process_tree::~process_tree() {
     if (cgroup_path.empty()) return;
     cgroup_dir.reset();
-    if (::rmdir(cgroup_path.c_str()) == 0 || errno == ENOENT) return;
+    if (remove_cgroup(cgroup_path)) return;
     std::lock_guard lock(pending_mutex);
+    static const bool registered = std::atexit(remove_pending_at_exit) == 0;
+    (void)registered;
     pending.push_back(cgroup_path);
 }
 
 void remove_pending_cgroups() noexcept {
     std::lock_guard lock(pending_mutex);
-    std::erase_if(pending, [](const std::string& p) { return ::rmdir(p.c_str()) == 0 || errno == ENOENT; });
+    std::erase_if(pending, [](const std::string& p) { return remove_cgroup(p); });
 }
 
 namespace {
