@@ -95,7 +95,8 @@ TETHER_CHILD_ROLE(life_detached_inside) {
     return 0;
 }
 
-TEST(ProcessGroupPosix, NewGroupLeadsAGroupAndNewSessionASession) {
+namespace {
+void check_group_and_session() {
     auto ids_in = [](tether::process_group g) {
         auto opt = tether_test::role_options("life_ids");
         opt.group = g;
@@ -112,6 +113,16 @@ TEST(ProcessGroupPosix, NewGroupLeadsAGroupAndNewSessionASession) {
     EXPECT_EQ(group[2], ::getsid(0));  // in our session
     EXPECT_EQ(session[1], session[0]);
     EXPECT_EQ(session[2], session[0]);  // its own session
+}
+}  // namespace
+
+TEST(ProcessGroupPosix, NewGroupLeadsAGroupAndNewSessionASession) {
+    for (bool fork_path : {false, true}) {
+        SCOPED_TRACE(fork_path ? "fork path" : "clone(CLONE_VM | CLONE_VFORK) path");
+        tether::detail::force_fork_path(fork_path);
+        check_group_and_session();
+        tether::detail::force_fork_path(false);
+    }
 }
 
 TEST(ProcessTreePosix, CgroupAvailabilityIsReported) {
