@@ -19,6 +19,13 @@ bool ended_within(std::int64_t pid, std::chrono::milliseconds limit);
 /// True if process `pid` exists and has not ended (POSIX: not a zombie).
 bool running_now(std::int64_t pid);
 
+/// Ends process `pid` if it still runs (cleanup after a failed check, so that no stray process
+/// outlives the test; the pid cannot have been reused while it was seen running just before).
+void end_if_running(std::int64_t pid);
+
+/// A test check: `pid` ends within 10 s; if not, the failure names it and it is ended.
+void expect_ended(std::int64_t pid);
+
 /// Reads one line ("\n" not included) from `h`, waiting at most `limit` in all.
 std::string read_line_for(tether::borrowed_handle h, std::chrono::milliseconds limit);
 

@@ -17,6 +17,7 @@
 using namespace std::chrono_literals;
 using tether_test::contains;
 using tether_test::ended_within;
+using tether_test::expect_ended;
 using tether_test::numbers;
 using tether_test::read_line_for;
 using tether_test::running_now;
@@ -33,6 +34,11 @@ std::string read_line_for(tether::borrowed_handle h, std::chrono::milliseconds l
         if (static_cast<char>(b[0]) == '\n') return line;
         line += static_cast<char>(b[0]);
     }
+}
+
+void expect_ended(std::int64_t pid) {
+    EXPECT_TRUE(ended_within(pid, 10s)) << "process " << pid << " survived";
+    end_if_running(pid);
 }
 
 std::vector<std::int64_t> numbers(const std::string& line) {
@@ -160,7 +166,7 @@ TEST(WaitOrKill, KillsTheWholeTreeOfAChildWithAGroupOfItsOwn) {
     ASSERT_TRUE(running_now(t.grandchild));
     auto st = t.c.wait_or_kill(10ms);
     EXPECT_FALSE(st.success());
-    EXPECT_TRUE(ended_within(t.grandchild, 10s)) << "grandchild " << t.grandchild << " survived";
+    expect_ended(t.grandchild);
 }
 
 TEST(ErrorCodeOverloads, ReportFailureInsteadOfThrowing) {
@@ -194,7 +200,7 @@ TEST(ProcessTree, KillTreeEndsTheChildAndItsGrandchild) {
     ASSERT_TRUE(running_now(t.grandchild));
     t.c.kill_tree();
     EXPECT_FALSE(t.c.wait().success());
-    EXPECT_TRUE(ended_within(t.grandchild, 10s)) << "grandchild " << t.grandchild << " survived";
+    expect_ended(t.grandchild);
 }
 
 TEST(ProcessTree, KillTreeEndsAGrandchildThatLeftTheGroup) {
@@ -202,14 +208,14 @@ TEST(ProcessTree, KillTreeEndsAGrandchildThatLeftTheGroup) {
     ASSERT_TRUE(running_now(t.grandchild));
     t.c.kill_tree();
     t.c.wait();
-    EXPECT_TRUE(ended_within(t.grandchild, 10s)) << "grandchild " << t.grandchild << " survived";
+    expect_ended(t.grandchild);
 }
 
 TEST(ProcessTree, TerminateTreeEndsTheChildAndItsGrandchild) {
     auto t = start_tree("inherit", false, tether::process_group::new_session);
     t.c.terminate_tree();
     EXPECT_FALSE(t.c.wait().success());
-    EXPECT_TRUE(ended_within(t.grandchild, 10s)) << "grandchild " << t.grandchild << " survived";
+    expect_ended(t.grandchild);
 }
 
 TEST(ProcessTree, KillTreeOnAnEmptyChildDoesNothing) {
@@ -230,8 +236,8 @@ TEST(KillOnParentExit, KillingTheParentEndsTheChildAndItsGrandchild) {
     EXPECT_TRUE(running_now(ids[1]));
     relay.kill();  // SIGKILL / TerminateProcess: no chance to clean up
     relay.wait();
-    EXPECT_TRUE(ended_within(ids[0], 10s)) << "child " << ids[0] << " survived its parent";
-    EXPECT_TRUE(ended_within(ids[1], 10s)) << "grandchild " << ids[1] << " survived";
+    expect_ended(ids[0]);
+    expect_ended(ids[1]);
 }
 
 // ---- detached (item 4)
@@ -246,7 +252,7 @@ TEST(Detached, ReportsItsIdAndCannotBeWaitedForOrSignalled) {
     auto ids = numbers(read_line_for(report.ours, 30s));
     ASSERT_EQ(ids.size(), 1U);
     EXPECT_EQ(ids[0], c.pid());
-    EXPECT_TRUE(ended_within(c.pid(), 10s));
+    expect_ended(c.pid());
     try {
         c.wait();
         ADD_FAILURE() << "wait on a detached child";

@@ -1,6 +1,7 @@
 // POSIX half of tests/lifetime_support.hpp: /proc/<pid>/stat tells gone or zombie apart.
 #include "lifetime_support.hpp"
 
+#include <csignal>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -20,6 +21,10 @@ char state_of(std::int64_t pid) {
 bool running_now(std::int64_t pid) {
     char st = state_of(pid);
     return st != 0 && st != 'Z' && st != 'X';
+}
+
+void end_if_running(std::int64_t pid) {
+    if (running_now(pid)) ::kill(static_cast<pid_t>(pid), SIGKILL);
 }
 
 bool ended_within(std::int64_t pid, std::chrono::milliseconds limit) {

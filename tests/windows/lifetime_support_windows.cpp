@@ -19,6 +19,13 @@ DWORD look(std::int64_t pid, DWORD ms) {
 
 bool running_now(std::int64_t pid) { return look(pid, 0) == WAIT_TIMEOUT; }
 
+void end_if_running(std::int64_t pid) {
+    HANDLE h = ::OpenProcess(PROCESS_TERMINATE, FALSE, static_cast<DWORD>(pid));
+    if (h == nullptr) return;
+    ::TerminateProcess(h, 1);
+    ::CloseHandle(h);
+}
+
 bool ended_within(std::int64_t pid, std::chrono::milliseconds limit) {
     return look(pid, static_cast<DWORD>(limit.count())) != WAIT_TIMEOUT;
 }
