@@ -190,7 +190,24 @@ std::error_code check_manifest_clash(const spawn_options& opt, std::string& what
 
 }  // namespace
 
+// detached means "not tied to us": every option that ties the child to us contradicts it.
+static std::error_code check_lifetime(const spawn_options& opt, std::string& what) {
+    if (!opt.detached) return {};
+    if (opt.kill_on_parent_exit) return fail(what, "detached and kill_on_parent_exit contradict each other");
+    if (opt.kill_on_destroy) return fail(what, "detached and kill_on_destroy contradict each other");
+    if (opt.group == process_group::new_group)
+        return fail(what, "detached (a new session) and group = process_group::new_group contradict each other");
+    const stdio* streams[3] = {&opt.in, &opt.out, &opt.err};
+    const char* names[3] = {"stdin", "stdout", "stderr"};
+    for (int i = 0; i < 3; ++i)
+        if (streams[i]->how == stdio::kind::pipe)
+            return fail(what, std::string("detached and ") + names[i] +
+                                  " = stdio::pipe() contradict each other (the pipe would tie the child to us)");
+    return {};
+}
+
 std::error_code validate_spawn_options(const spawn_options& opt, std::string& what) {
+    if (auto ec = check_lifetime(opt, what)) return ec;
     if (opt.argv.empty() || opt.argv[0].empty()) return fail(what, "argv is empty: no program to run");
     for (std::size_t i = 0; i < opt.argv.size(); ++i)
         if (opt.argv[i].find('\0') != std::string::npos)

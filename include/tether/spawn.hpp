@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,24 @@ inline constexpr const char* manifest_parent_variable = "TETHER_PARENT_PID";
 /// "--log-to", handle_arg(child_end)). spawn() replaces it; `h` must also be passed.
 std::string handle_arg(borrowed_handle h);
 
+/// Which process group (POSIX) or job (Windows) a child starts in (docs/lifetimes.md).
+enum class process_group {
+    /// Ours, as a plain fork/exec or CreateProcess would do (the default). child::kill_tree()
+    /// then ends the child only.
+    inherit,
+    /// POSIX: a new process group led by the child (setpgid(0, 0) before exec), so a terminal's
+    /// Ctrl+C for our group does not reach it. Windows: a job object of its own. Either way
+    /// child::kill_tree() ends the child and its descendants.
+    new_group,
+    /// POSIX: a new session (setsid() before exec), which also leaves our controlling terminal.
+    /// Windows: as new_group. child::kill_tree() ends the tree as for new_group.
+    new_session,
+};
+
+namespace detail {
+struct process_tree;  // per-backend: the cgroup or process group (POSIX), the job (Windows)
+}  // namespace detail
+
 /// Everything spawn() needs. Move-only, because it owns the handles to pass.
 struct spawn_options {
     /// argv[0] is the program: a path, or a name searched in PATH (the child's PATH if the
@@ -75,6 +94,33 @@ struct spawn_options {
     /// If true, ~child kills a child that is still running (like Boost.Process); by default
     /// the destructor neither kills nor waits (see child).
     bool kill_on_destroy{false};
+
+    /// The child's process group or session (POSIX) or job (Windows); see process_group.
+    /// Anything but inherit gives child::kill_tree() a whole tree to end. On Linux tether also
+    /// puts such a child into a cgroup v2 of its own where the system lets us create one
+    /// (docs/lifetimes.md says what each way guarantees).
+    process_group group{process_group::inherit};
+
+    /// Opt-in: the child is killed when this process ends, however it ends (SIGKILL included).
+    /// Linux: PR_SET_PDEATHSIG(SIGKILL) set before exec by a spawner thread that lives as long as
+    /// the process (so a spawning thread that exits does not kill the child), and a child whose
+    /// parent died before that is set exits at once (status 127). It covers the child only: its
+    /// own children die with it only if it starts them so too. Windows: the child is in a job with
+    /// JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE whose only handle this process holds (never
+    /// inheritable, kept until we exit even after the child object is gone), so the child and
+    /// every descendant that did not break away die with us.
+    /// Refused (errc::invalid_argument) together with detached.
+    bool kill_on_parent_exit{false};
+
+    /// Start a detached child that outlives us and our terminal (as .NET's StartDetached): a new
+    /// session (POSIX, by a double fork, so it is re-parented to init or the nearest subreaper and
+    /// is never our zombie) or DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP, out of our job where
+    /// the job allows breakaway (Windows). Streams left as stdio::inherit() go to the null
+    /// device. The returned child has pid() but no process: it cannot be waited for or signalled
+    /// (errc::not_supported) and its destructor does nothing. Refused (errc::invalid_argument)
+    /// together with kill_on_parent_exit, kill_on_destroy, group == process_group::new_group, or
+    /// a stdio::pipe() stream.
+    bool detached{false};
 
     /// Windows only (ignored on POSIX). By default a child that must get a handle which is not
     /// already inheritable in this process inherits it from tether's handle vault, a suspended
@@ -156,18 +202,54 @@ public:
     [[nodiscard]] borrowed_handle process_handle() const noexcept { return process_.borrow(); }
 
     /// Blocks until the child ends, then reaps it. Idempotent: later calls return the same status.
+    /// @throws std::system_error: errc::invalid_argument for an empty child, errc::not_supported
+    ///         for a detached one (spawn_options::detached), the OS error otherwise.
     exit_status wait();
+    /// As wait(), reporting failure in `ec` (and returning a default exit_status) instead.
+    exit_status wait(std::error_code& ec);
     /// Waits at most `timeout`; nullopt if it is still running.
     std::optional<exit_status> wait_for(milliseconds timeout);
     /// Does not block; nullopt if it is still running.
     std::optional<exit_status> try_wait();
+    /// As try_wait(), reporting failure in `ec` (and returning nullopt) instead of throwing.
+    std::optional<exit_status> try_wait(std::error_code& ec);
+    /// Waits up to `timeout` for the child to end; if it has not, kills it (kill_tree() when it
+    /// was given a group or job of its own, else kill()) and reaps it. Like .NET's
+    /// WaitForExitOrKillOnTimeout. A zero timeout kills at once unless the child has already
+    /// ended; milliseconds::max() waits without limit.
+    /// @returns how the child ended (signalled SIGKILL / exit code 1 on Windows if it was killed).
+    /// @throws std::system_error: errc::invalid_argument for a negative timeout (naming it), an
+    ///         empty or detached child, or the OS error of the wait or the kill.
+    exit_status wait_or_kill(milliseconds timeout);
     /// The status once known (after a wait that returned one).
     [[nodiscard]] std::optional<exit_status> status() const noexcept { return status_; }
 
     /// SIGKILL / TerminateProcess(1). No effect on a child already reaped.
     void kill();
+    /// As kill(), reporting failure in `ec` instead of throwing.
+    void kill(std::error_code& ec);
     /// SIGTERM / TerminateProcess(1) (Windows has no polite signal for a console-less child).
     void terminate();
+    /// As terminate(), reporting failure in `ec` instead of throwing.
+    void terminate(std::error_code& ec);
+    /// Ends the child and all its descendants at once (SIGKILL / TerminateJobObject(1)), if it was
+    /// started with a process_group other than inherit; otherwise the same as kill().
+    /// Linux, with a cgroup: cgroup.kill, which reaches every descendant, including those that
+    /// left the process group or were re-parented. Without one: the descendants are frozen
+    /// (SIGSTOP) and collected by walking /proc by parent id until no new one appears, then the
+    /// process group and every collected process get SIGKILL; a descendant that both left the
+    /// group and lost its link to the child (its parent exited) is not found.
+    /// Windows: TerminateJobObject on the child's job (all processes that did not break away).
+    /// After the child was reaped: the cgroup or the job is still ended (it is ours, no id can be
+    /// reused); the process-group fallback does nothing (the group id may belong to others).
+    void kill_tree();
+    /// As kill_tree(), reporting failure in `ec` instead of throwing.
+    void kill_tree(std::error_code& ec);
+    /// As kill_tree(), but SIGTERM (each frozen process is continued so that it sees it); on
+    /// Windows the same as kill_tree() (TerminateJobObject).
+    void terminate_tree();
+    /// As terminate_tree(), reporting failure in `ec` instead of throwing.
+    void terminate_tree(std::error_code& ec);
     /// POSIX: send any signal. Windows: errc::not_supported.
     void signal(int sig);
 
@@ -190,6 +272,8 @@ private:
     unique_handle stdin_, stdout_, stderr_;
     std::optional<exit_status> status_;
     bool kill_on_destroy_{false};
+    bool detached_{false};  // spawn_options::detached: pid only, never waited or signalled
+    std::shared_ptr<detail::process_tree> tree_;  // null unless a group, job or parent-death job
 };
 
 /// Convenience: reads the child's stdout pipe (stdio::pipe()) to end-of-file and closes it.

@@ -5,6 +5,7 @@
 
 #include "detail/deadline.hpp"
 #include "posix/process.hpp"
+#include "posix/tree.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -33,14 +34,21 @@ namespace tether {
 
 struct child_access {
     static child make(pid_t pid, unique_handle pidfd, bool kill_on_destroy, unique_handle in,
-                      unique_handle out, unique_handle err) {
+                      unique_handle out, unique_handle err, std::shared_ptr<detail::process_tree> tree) {
         child c;
+        c.tree_ = std::move(tree);
         c.pid_ = pid;
         c.process_ = std::move(pidfd);
         c.kill_on_destroy_ = kill_on_destroy;
         c.stdin_ = std::move(in);
         c.stdout_ = std::move(out);
         c.stderr_ = std::move(err);
+        return c;
+    }
+    static child make_detached(pid_t pid) {
+        child c;
+        c.pid_ = pid;
+        c.detached_ = true;
         return c;
     }
 };
@@ -114,6 +122,7 @@ void add_detached(pid_t pid, unique_handle pidfd) {
 }  // namespace
 
 std::size_t reap_detached() {
+    detail::remove_pending_cgroups();
     if (detached_count.load(std::memory_order_relaxed) == 0) return 0;  // the common case: no lock
     std::lock_guard lock(detached_mutex);
     std::erase_if(detached, [](detached_entry& e) {
@@ -132,18 +141,20 @@ std::size_t reap_detached() {
 }
 
 namespace detail {
-child make_child(pid_t pid, bool kill_on_destroy, unique_handle in, unique_handle out, unique_handle err) {
+child make_child(pid_t pid, bool kill_on_destroy, unique_handle in, unique_handle out, unique_handle err,
+                 std::shared_ptr<process_tree> tree) {
     // pidfd_open cannot race with PID reuse here: the child is ours and not yet reaped.
     int fd = pidfd_open(pid);  // the kernel makes it close-on-exec
     return child_access::make(pid, unique_handle(fd >= 0 ? fd : -1), kill_on_destroy, std::move(in),
-                              std::move(out), std::move(err));
+                              std::move(out), std::move(err), std::move(tree));
 }
+child make_detached_child(pid_t pid) { return child_access::make_detached(pid); }
 }  // namespace detail
 
 // Never throws and never leaves a zombie without a way to reap it: a child whose state cannot
 // be settled here goes to the detached list (which falls back to the pid if the pidfd fails).
 child::~child() {
-    if (pid_ < 0 || status_) return;
+    if (pid_ < 0 || status_ || detached_) return;
     auto pid = static_cast<pid_t>(pid_);
     std::error_code ec;
     if (kill_on_destroy_) {
@@ -160,14 +171,22 @@ child::operator bool() const noexcept { return pid_ >= 0; }
 
 void child::detach() noexcept {
     if (pid_ < 0) return;
-    if (!status_) add_detached(static_cast<pid_t>(pid_), std::move(process_));
+    if (!status_ && !detached_) add_detached(static_cast<pid_t>(pid_), std::move(process_));
     pid_ = -1;
     process_.reset();
+}
+
+// A detached child is not ours (it was re-parented): nothing to wait for or signal.
+static void refuse_detached(bool is_detached, std::int64_t pid, const char* what) {
+    if (is_detached)
+        throw_error(errc::not_supported, std::string(what) + " on detached child " + std::to_string(pid) +
+                                             " (spawn_options::detached): it is not our child");
 }
 
 exit_status child::wait() {
     if (status_) return *status_;
     if (pid_ < 0) throw_error(errc::invalid_argument, "wait on an empty child");
+    refuse_detached(detached_, pid_, "wait");
     status_ = wait_once(static_cast<pid_t>(pid_), process_, true);
     process_.reset();
     return *status_;
@@ -175,6 +194,7 @@ exit_status child::wait() {
 
 std::optional<exit_status> child::try_wait() {
     if (status_ || pid_ < 0) return status_;
+    refuse_detached(detached_, pid_, "try_wait");
     status_ = wait_once(static_cast<pid_t>(pid_), process_, false);
     if (status_) process_.reset();
     return status_;
@@ -182,6 +202,7 @@ std::optional<exit_status> child::try_wait() {
 
 std::optional<exit_status> child::wait_for(milliseconds timeout) {
     if (status_ || pid_ < 0) return status_;
+    refuse_detached(detached_, pid_, "wait_for");
     auto deadline = detail::deadline::after(timeout);  // saturating: max() means no limit
     if (!process_) {
         // No pidfd (kernel < 5.3): poll with a growing pause, as Python's Popen.wait(timeout).
@@ -203,6 +224,7 @@ std::optional<exit_status> child::wait_for(milliseconds timeout) {
 
 void child::signal(int sig) {
     if (status_ || pid_ < 0) return;  // reaped: the pid may belong to someone else now
+    refuse_detached(detached_, pid_, "signal");
     int rc = process_ ? pidfd_send_signal(process_.get(), sig) : ::kill(static_cast<pid_t>(pid_), sig);
     if (rc != 0 && errno != ESRCH)
         throw_error(last_os_error(), "signal " + std::to_string(sig) + " to child " + std::to_string(pid_));
@@ -210,5 +232,25 @@ void child::signal(int sig) {
 
 void child::kill() { signal(SIGKILL); }
 void child::terminate() { signal(SIGTERM); }
+
+// The tree is signalled while the child is unreaped (its pid, the group id, cannot be reused);
+// after the reap only its cgroup is (tree.hpp).
+static void signal_whole_tree(child& c, const std::shared_ptr<detail::process_tree>& tree, bool reaped, int sig) {
+    if (!tree) return c.signal(sig);
+    if (int err = detail::signal_tree(*tree, static_cast<pid_t>(c.pid()), reaped, sig))
+        throw_error(std::error_code(err, std::system_category()),
+                    "signal " + std::to_string(sig) + " to the tree of child " + std::to_string(c.pid()));
+}
+
+void child::kill_tree() {
+    if (pid_ < 0) return;
+    refuse_detached(detached_, pid_, "kill_tree");
+    signal_whole_tree(*this, tree_, status_.has_value(), SIGKILL);
+}
+void child::terminate_tree() {
+    if (pid_ < 0) return;
+    refuse_detached(detached_, pid_, "terminate_tree");
+    signal_whole_tree(*this, tree_, status_.has_value(), SIGTERM);
+}
 
 }  // namespace tether

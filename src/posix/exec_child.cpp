@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,14 +44,16 @@ void set_kernel_mask(std::uint64_t mask, std::uint64_t* old) noexcept {
     ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, old, sizeof mask);
 }
 
+// A failure (err != 0), or, from a detached child, its id (err == 0, pid set) first.
 struct failure_record {
     int err;
     int step;
     int dup_index;
+    int pid;
 };
 
 [[noreturn]] void fail(exec_plan& p, exec_plan::step s, std::size_t dup_index = 0) noexcept {
-    failure_record rec{errno, static_cast<int>(s), static_cast<int>(dup_index)};
+    failure_record rec{errno != 0 ? errno : EIO, static_cast<int>(s), static_cast<int>(dup_index), 0};
     p.err = rec.err;
     p.failed_step = s;
     p.failed_dup = dup_index;
@@ -144,9 +147,40 @@ void write_own_pid(const exec_plan& p) noexcept {
     p.pid_slot[n] = '\0';
 }
 
+// Parent death: the signal is tied to the thread that created us (spawn.cpp uses one that
+// lives as long as the process); a parent that died before prctl left us re-parented.
+void arm_parent_death(const exec_plan& p) noexcept {
+    if (p.death_parent == 0) return;
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != p.death_parent) ::_exit(127);
+}
+
+// The group, session and cgroup come before anything that could start another process.
+void place_process(exec_plan& p) noexcept {
+    if (p.group == 1 && ::setpgid(0, 0) != 0) fail(p, exec_plan::step::group);
+    if (p.group == 2 && ::setsid() < 0) fail(p, exec_plan::step::group);
+    // A write that fails leaves the child outside; spawn.cpp checks and falls back to the group.
+    if (p.cgroup_procs_fd >= 0) (void)!::write(p.cgroup_procs_fd, "0", 1);
+}
+
+// Detached: a new session in the first child, then a raw fork (no glibc atfork handlers, we may
+// share the parent's memory); the first child exits, the second is re-parented to init.
+void detach(exec_plan& p) noexcept {
+    if (!p.detached) return;
+    if (::setsid() < 0) fail(p, exec_plan::step::detach);
+    long pid = ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0);
+    if (pid < 0) fail(p, exec_plan::step::detach);
+    if (pid > 0) ::_exit(0);
+    failure_record rec{0, 0, 0, static_cast<int>(::getpid())};
+    while (::write(p.report_fd, &rec, sizeof rec) < 0 && errno == EINTR) {
+    }
+}
+
 int child_main(void* arg) noexcept {
     auto& p = *static_cast<exec_plan*>(arg);
     reset_signals();
+    arm_parent_death(p);
+    place_process(p);
+    detach(p);
     if (p.cwd_fd >= 0 && ::fchdir(p.cwd_fd) != 0) fail(p, exec_plan::step::chdir);
     for (std::size_t i = 0; i < p.dup_count; ++i)
         if (!place(p.dups[i])) fail(p, exec_plan::step::dup, i);
@@ -174,11 +208,21 @@ bool open_report_pipe(exec_plan& plan, int& read_end) noexcept {
 }
 
 // After the clone: 0 bytes = the child exec'd; a whole record = it failed and is reaped here.
+ssize_t read_record(int fd, failure_record& rec) noexcept {
+    rec = {};
+    ssize_t n;
+    while ((n = ::read(fd, &rec, sizeof rec)) < 0 && errno == EINTR) {
+    }
+    return n;
+}
+
 void collect_report(exec_plan& plan, pid_t pid, int read_end) noexcept {
     ::close(plan.report_fd);
     failure_record rec{};
-    ssize_t n;
-    while ((n = ::read(read_end, &rec, sizeof rec)) < 0 && errno == EINTR) {
+    ssize_t n = read_record(read_end, rec);
+    if (plan.detached && n == static_cast<ssize_t>(sizeof rec) && rec.err == 0) {
+        plan.detached_pid = rec.pid;  // the detached child's id; its exec report follows
+        n = read_record(read_end, rec);
     }
     ::close(read_end);
     if (n == static_cast<ssize_t>(sizeof rec)) {
@@ -189,9 +233,13 @@ void collect_report(exec_plan& plan, pid_t pid, int read_end) noexcept {
         plan.err = EIO;  // a torn record: cannot happen for a pipe write of this size
         plan.failed_step = exec_plan::step::exec;
     }
-    if (plan.err != 0) {
+    if (plan.err == 0 && plan.detached && plan.detached_pid <= 0) {
+        plan.err = EIO;  // the intermediate child ended without a report: cannot happen
+        plan.failed_step = exec_plan::step::detach;
+    }
+    if (plan.err != 0 || plan.detached) {
         while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-        }  // reap the failed child: no zombie
+        }  // reap the failed (or the intermediate) child: no zombie
     }
 }
 
@@ -222,6 +270,7 @@ bool use_fork_by_default() noexcept {
 pid_t clone_and_exec(exec_plan& plan) noexcept {
     plan.err = 0;
     plan.failed_step = exec_plan::step::none;
+    plan.detached_pid = -1;
     int read_end = -1;
     if (!open_report_pipe(plan, read_end)) return setup_failed(plan, exec_plan::step::report_pipe);
     void* stack = plan.use_fork ? nullptr

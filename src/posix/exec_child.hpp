@@ -42,7 +42,20 @@ struct exec_plan {
     /// AddressSanitizer and ThreadSanitizer (see use_fork_by_default), and by tests.
     bool use_fork{false};
 
-    enum class step { none, chdir, dup, close, exec, report_pipe, stack, clone };
+    /// 0: our process group; 1: setpgid(0, 0); 2: setsid() (spawn_options::group).
+    int group{0};
+    /// The child's cgroup.procs, open for writing, or -1: the child writes "0" there first, so
+    /// it and all its descendants are in the cgroup before exec.
+    int cgroup_procs_fd{-1};
+    /// spawn_options::kill_on_parent_exit: PR_SET_PDEATHSIG(SIGKILL), then exit at once if the
+    /// parent (this process id) is already gone.
+    pid_t death_parent{0};
+    /// spawn_options::detached: setsid, then fork again; the first child exits at once (and is
+    /// reaped by clone_and_exec), the second reports its id through the pipe and goes on.
+    bool detached{false};
+    pid_t detached_pid{-1};  ///< set by clone_and_exec: the detached child's id
+
+    enum class step { none, chdir, dup, close, exec, report_pipe, stack, clone, group, detach };
     step failed_step{step::none};  ///< the child's step, or where the parent's own setup failed
     int err{0};                    ///< errno of the failed step
     std::size_t failed_dup{0};     ///< step::dup: the index in `dups` that failed
@@ -57,6 +70,8 @@ bool use_fork_by_default() noexcept;
 /// Starts the child with clone(CLONE_VM | CLONE_VFORK) and returns when it has exec'd or failed.
 /// Failure travels through a close-on-exec pipe (0 bytes = exec'd; a record = errno and step),
 /// so it is seen even where CLONE_VM is not honoured (valgrind runs a vfork as a fork).
+/// For a detached child the pid returned is the intermediate one (already reaped);
+/// plan.detached_pid is the child's.
 /// @returns the pid; on exec failure the child has been reaped and plan.err is set (pid > 0
 ///          still); on a failure before the child exists -1, with plan.err and
 ///          plan.failed_step (report_pipe, stack or clone) set.

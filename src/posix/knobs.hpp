@@ -12,3 +12,13 @@ void force_closefrom_fallback(bool on) noexcept;
 void force_fork_path(bool on) noexcept;
 
 }  // namespace tether::detail
+
+namespace tether::detail {
+
+/// Forces the process-group fallback of kill_tree() (no cgroup), so both ways are tested.
+void force_no_cgroup(bool on) noexcept;
+
+/// Why children get no cgroup here ("" if they do); the probe runs once.
+const char* cgroup_unavailable_reason();
+
+}  // namespace tether::detail

@@ -16,6 +16,7 @@
 #include "posix/exec_child.hpp"
 #include "posix/knobs.hpp"
 #include "posix/process.hpp"
+#include "posix/tree.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -54,7 +55,10 @@ struct plan {
     std::vector<exec_plan::dup_step> dups;  // in order: stdio first, then passed handles
     std::vector<int> closes;              // gaps below the highest target
     int max_target{2};
+    bool detached{false};
     char* pid_slot{nullptr};              // inside env_added's last string, or nullptr
+    std::shared_ptr<process_tree> tree;   // a group of its own: its cgroup, if any
+    unique_handle cgroup_procs;           // the child writes itself in here
 };
 
 std::error_code os_error(std::string& what, std::string text) {
@@ -152,12 +156,17 @@ std::error_code open_null(plan& p, std::string& what) {
     return {};
 }
 
+// A detached child gets the null device for the streams left as ours: it outlives our terminal.
+stdio::kind effective_kind(const stdio& s, bool detached) {
+    return detached && s.how == stdio::kind::inherit ? stdio::kind::null : s.how;
+}
+
 const char* stream_name(int target) { return target == 0 ? "stdin" : target == 1 ? "stdout" : "stderr"; }
 
 // The source descriptor for stdio stream `target` (0, 1, 2), or -1 to leave it as ours.
 std::error_code stdio_source(const stdio& s, int target, plan& p, int& src, std::string& what) {
     src = -1;
-    switch (s.how) {
+    switch (effective_kind(s, p.detached)) {
         case stdio::kind::inherit: return {};
         case stdio::kind::to_stdout: src = 1; return {};  // dup2(1, 2) after stdout is in place
         case stdio::kind::handle:
@@ -247,7 +256,7 @@ std::error_code plan_descriptors(const spawn_options& opt, const std::vector<int
             if (auto ec = ensure_above(src, p, what, stream_name(target))) return ec;
         // Into an inherited stdout: our fd 1 may be one of our own close-on-exec descriptors
         // (stdout was closed); the child then closes 2 rather than receive it (issue 13, 1).
-        p.dups.push_back({src, target, into_stdout && opt.out.how == stdio::kind::inherit});
+        p.dups.push_back({src, target, into_stdout && effective_kind(opt.out, p.detached) == stdio::kind::inherit});
     }
     for (std::size_t i = 0; i < opt.handles.size(); ++i) {
         int src = opt.handles[i].h.get();
@@ -305,6 +314,10 @@ std::string explain_exec_error(int err, const spawn_options& opt, const plan& p,
     if (step == exec_plan::step::chdir) return "cannot change to working directory '" + opt.cwd + "'";
     if (step == exec_plan::step::dup) return "cannot place " + describe_dup(opt, p, ep.failed_dup) + " in the child";
     if (step == exec_plan::step::close) return "cannot close the other descriptors in the child";
+    if (step == exec_plan::step::group)
+        return opt.group == process_group::new_session ? "cannot start a new session for the child (setsid)"
+                                                       : "cannot start a new process group for the child (setpgid)";
+    if (step == exec_plan::step::detach) return "cannot detach the child (setsid and the second fork)";
     std::string s = "cannot run '" + p.program + "'";
     std::string seen = as_seen_by_child(p.program, opt);
     struct stat st {};
@@ -316,8 +329,18 @@ std::string explain_exec_error(int err, const spawn_options& opt, const plan& p,
     return s;
 }
 
+// A group of its own: a cgroup too where the system allows (tree.cpp); else the group alone.
+void plan_tree(const spawn_options& opt, plan& p) {
+    if (opt.group == process_group::inherit) return;
+    p.tree = std::make_shared<process_tree>();
+    p.tree->group = opt.group;
+    std::string why;  // kept by cgroup_unavailable_reason() for docs and tests
+    make_child_cgroup(*p.tree, p.cgroup_procs, why);
+}
+
 std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
     if (auto ec = validate_spawn_options(opt, what)) return ec;
+    p.detached = opt.detached;
     auto child_fds = assign_child_fds(opt);
     std::vector<handle_mapping> map;
     for (std::size_t i = 0; i < opt.handles.size(); ++i) map.push_back({opt.handles[i].h.get(), child_fds[i]});
@@ -328,7 +351,26 @@ std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
     if (auto ec = open_cwd(opt, p, what)) return ec;
     if (auto ec = plan_descriptors(opt, child_fds, p, what)) return ec;
     plan_closes(p);
+    plan_tree(opt, p);
     return {};
+}
+
+struct spawner_request {
+    exec_plan* ep;
+    pid_t pid;
+};
+void clone_on_spawner(void* arg) {
+    auto* r = static_cast<spawner_request*>(arg);
+    r->pid = clone_and_exec(*r->ep);
+}
+
+// kill_on_parent_exit: from the long-lived spawner thread (PR_SET_PDEATHSIG follows the
+// creating thread, tree.hpp).
+pid_t start_child(exec_plan& ep, bool on_spawner) {
+    if (!on_spawner) return clone_and_exec(ep);
+    spawner_request r{&ep, -1};
+    run_on_spawner_thread(clone_on_spawner, &r);
+    return r.pid;
 }
 
 }  // namespace
@@ -355,7 +397,11 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     ep.pid_slot = p.pid_slot;
     ep.pid_slot_size = p.pid_slot != nullptr ? pid_slot_size : 0;
     ep.use_fork = use_fork_by_default() || fork_path_forced.load(std::memory_order_relaxed);
-    pid_t pid = clone_and_exec(ep);
+    ep.group = static_cast<int>(opt.group);
+    ep.cgroup_procs_fd = p.cgroup_procs ? p.cgroup_procs.get() : -1;
+    ep.death_parent = opt.kill_on_parent_exit ? ::getpid() : 0;
+    ep.detached = opt.detached;
+    pid_t pid = start_child(ep, opt.kill_on_parent_exit);
     if (pid < 0 || ep.err != 0) {
         // A failed child was reaped by clone_and_exec: no zombie is left behind.
         ec = {ep.err != 0 ? ep.err : EIO, std::system_category()};
@@ -368,8 +414,10 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     opt.in.h.reset();
     opt.out.h.reset();
     opt.err.h.reset();
+    if (opt.detached) return make_detached_child(ep.detached_pid);
+    if (p.tree) confirm_cgroup(*p.tree, pid);
     return make_child(pid, opt.kill_on_destroy, std::move(p.parent_stdio[0]), std::move(p.parent_stdio[1]),
-                      std::move(p.parent_stdio[2]));
+                      std::move(p.parent_stdio[2]), std::move(p.tree));
 }
 
 }  // namespace detail

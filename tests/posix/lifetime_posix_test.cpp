@@ -1,0 +1,266 @@
+// POSIX process lifetimes: process groups and sessions, both ways of ending a tree (the
+// per-child cgroup v2 and the process-group fallback), parent death tied to the process rather
+// than the spawning thread, and what a detached child looks like from inside.
+#include "harness.hpp"
+#include "lifetime_support.hpp"
+#include "detail/os.hpp"
+#include "posix/knobs.hpp"
+
+#include <tether/tether.hpp>
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+using tether_test::contains;
+using tether_test::ended_within;
+using tether_test::expect_ended;
+using tether_test::numbers;
+using tether_test::read_line_for;
+using tether_test::running_now;
+
+namespace {
+
+// The process-group fallback for the scope of a test.
+struct no_cgroup {
+    no_cgroup() { tether::detail::force_no_cgroup(true); }
+    ~no_cgroup() { tether::detail::force_no_cgroup(false); }
+    no_cgroup(const no_cgroup&) = delete;
+    no_cgroup& operator=(const no_cgroup&) = delete;
+};
+
+std::string cgroup_reason() { return tether::detail::cgroup_unavailable_reason(); }
+
+struct tree_ids {
+    tether::child c;
+    std::int64_t middle{-1}, grandchild{-1};
+};
+
+tree_ids start_tree(const std::string& grandchild_group, bool exit_after) {
+    auto opt = tether_test::role_options("life_middle", {grandchild_group, "0", exit_after ? "1" : "0"});
+    // The middle's own spawn follows ours: no cgroup there either when we use the fallback.
+    if (!cgroup_reason().empty()) opt.env_set["TETHER_NO_CGROUP"] = "1";
+    opt.group = tether::process_group::new_group;
+    opt.out = tether::stdio::pipe();
+    tree_ids t;
+    t.c = tether::spawn(std::move(opt));
+    auto ids = numbers(read_line_for(t.c.take_stdout(), 30s));
+    EXPECT_EQ(ids.size(), 2U);
+    if (ids.size() == 2) {
+        t.middle = ids[0];
+        t.grandchild = ids[1];
+    }
+    return t;
+}
+
+std::string link_of(const std::string& path) {
+    char buf[256];
+    ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("?");
+}
+
+}  // namespace
+
+// Prints "<pid> <pgid> <sid>".
+TETHER_CHILD_ROLE(life_ids) {
+    std::printf("%d %d %d\n", static_cast<int>(::getpid()), static_cast<int>(::getpgid(0)),
+                static_cast<int>(::getsid(0)));
+    return 0;
+}
+
+// Reads lines from stdin and echoes each back until end-of-file.
+TETHER_CHILD_ROLE(life_echo) {
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, stdin) != nullptr) {
+        std::fputs(buf, stdout);
+        std::fflush(stdout);
+    }
+    return 0;
+}
+
+// Detached: writes "<pid> <ppid> <sid> <fd0> <fd1> <fd2>" into the "report" handle.
+TETHER_CHILD_ROLE(life_detached_inside) {
+    auto h = tether::inherited("report");
+    std::string line = std::to_string(::getpid()) + " " + std::to_string(::getppid()) + " " +
+                       std::to_string(::getsid(0)) + " " + link_of("/proc/self/fd/0") + " " +
+                       link_of("/proc/self/fd/1") + " " + link_of("/proc/self/fd/2") + "\n";
+    tether::write_all(h, line);
+    return 0;
+}
+
+namespace {
+void check_group_and_session() {
+    auto ids_in = [](tether::process_group g) {
+        auto opt = tether_test::role_options("life_ids");
+        opt.group = g;
+        return numbers(tether_test::output_of(std::move(opt)));
+    };
+    auto inherit = ids_in(tether::process_group::inherit);
+    auto group = ids_in(tether::process_group::new_group);
+    auto session = ids_in(tether::process_group::new_session);
+    ASSERT_EQ(inherit.size(), 3U);
+    ASSERT_EQ(group.size(), 3U);
+    ASSERT_EQ(session.size(), 3U);
+    EXPECT_EQ(inherit[1], ::getpgid(0));
+    EXPECT_EQ(group[1], group[0]);     // its own group
+    EXPECT_EQ(group[2], ::getsid(0));  // in our session
+    EXPECT_EQ(session[1], session[0]);
+    EXPECT_EQ(session[2], session[0]);  // its own session
+}
+}  // namespace
+
+TEST(ProcessGroupPosix, NewGroupLeadsAGroupAndNewSessionASession) {
+    for (bool fork_path : {false, true}) {
+        SCOPED_TRACE(fork_path ? "fork path" : "clone(CLONE_VM | CLONE_VFORK) path");
+        tether::detail::force_fork_path(fork_path);
+        check_group_and_session();
+        tether::detail::force_fork_path(false);
+    }
+}
+
+TEST(ProcessTreePosix, CgroupAvailabilityIsReported) {
+    std::string why = cgroup_reason();
+    std::cout << "[ info ] per-child cgroup v2: " << (why.empty() ? "available" : "not available: " + why) << "\n";
+    auto t = start_tree("inherit", false);
+    std::ifstream f("/proc/" + std::to_string(t.grandchild) + "/cgroup");
+    std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(contains(all, "/tether-"), why.empty()) << all;  // the grandchild is in the child's cgroup
+    t.c.kill_tree();
+    t.c.wait();
+}
+
+TEST(ProcessTreePosix, CgroupEndsAReparentedGrandchildThatLeftTheGroup) {
+    std::string why = cgroup_reason();
+    if (!why.empty()) GTEST_SKIP() << "no per-child cgroup here: " << why;
+    auto t = start_tree("new_group", true);  // the middle exits: the grandchild is re-parented
+    EXPECT_TRUE(t.c.wait().success());
+    ASSERT_TRUE(running_now(t.grandchild));
+    t.c.kill_tree();  // after the reap: the cgroup is still ours
+    EXPECT_FALSE(running_now(t.grandchild));  // kill_tree returned with the cgroup empty
+}
+
+TEST(ProcessTreePosix, CgroupIsRemovedWithTheChildObject) {
+    std::string why = cgroup_reason();
+    if (!why.empty()) GTEST_SKIP() << "no per-child cgroup here: " << why;
+    std::string path;
+    {
+        auto t = start_tree("inherit", false);
+        std::ifstream f("/proc/" + std::to_string(t.middle) + "/cgroup");
+        std::string line;
+        while (std::getline(f, line))
+            if (line.rfind("0::", 0) == 0) path = line.substr(3);
+        ASSERT_TRUE(contains(path, "/tether-")) << path;
+        t.c.kill_tree();
+        t.c.wait();
+    }
+    // Under whichever mount holds cgroup2 here: look for the directory's name in both places.
+    std::string name = path.substr(path.rfind('/'));
+    struct stat st {};
+    EXPECT_NE(::stat(("/sys/fs/cgroup" + name).c_str(), &st), 0);
+    EXPECT_NE(::stat(("/sys/fs/cgroup/unified" + name).c_str(), &st), 0);
+}
+
+TEST(ProcessTreePosix, FallbackFindsADescendantThatLeftTheGroup) {
+    no_cgroup off;
+    auto t = start_tree("new_group", false);
+    ASSERT_NE(::getpgid(static_cast<pid_t>(t.grandchild)), static_cast<pid_t>(t.middle));
+    t.c.kill_tree();  // found by parent id under /proc
+    t.c.wait();
+    expect_ended(t.grandchild);
+}
+
+TEST(ProcessTreePosix, FallbackEndsAReparentedGrandchildStillInTheGroup) {
+    no_cgroup off;
+    auto t = start_tree("inherit", true);
+    // The middle has exited but is not reaped yet: its id, the group's, cannot be reused.
+    ASSERT_TRUE(ended_within(t.middle, 10s));
+    t.c.kill_tree();
+    t.c.wait();
+    expect_ended(t.grandchild);
+}
+
+TEST(ProcessTreePosix, FallbackTerminateTreeDeliversSigtermToStoppedProcesses) {
+    no_cgroup off;
+    auto t = start_tree("new_group", false);
+    t.c.terminate_tree();
+    auto st = t.c.wait();
+    EXPECT_TRUE(st.signalled());
+    EXPECT_EQ(st.code, SIGTERM);
+    expect_ended(t.grandchild);
+}
+
+TEST(ProcessTreePosix, FallbackTreeKillAfterTheReapIsANoOp) {
+    no_cgroup off;
+    auto t = start_tree("inherit", true);
+    EXPECT_TRUE(t.c.wait().success());
+    EXPECT_NO_THROW(t.c.kill_tree());
+    EXPECT_TRUE(running_now(t.grandchild)) << "documented: the group id may be someone else's";
+    tether_test::end_if_running(t.grandchild);  // cleanup of our test's own grandchild
+    EXPECT_TRUE(ended_within(t.grandchild, 10s));
+}
+
+TEST(KillOnParentExitPosix, ASpawningThreadThatExitsDoesNotKillTheChild) {
+    tether::child c;
+    pid_t tid = 0;
+    std::thread([&] {
+        tid = static_cast<pid_t>(::syscall(SYS_gettid));
+        auto opt = tether_test::role_options("life_echo");
+        opt.kill_on_parent_exit = true;
+        opt.in = tether::stdio::pipe();
+        opt.out = tether::stdio::pipe();
+        c = tether::spawn(std::move(opt));
+    }).join();
+    // join() can return before the kernel's exit_notify (where PDEATHSIG is sent); the thread's
+    // /proc entry goes only after it: wait for that, then prove the child still answers.
+    std::string task = "/proc/self/task/" + std::to_string(tid);
+    struct stat st {};
+    auto end = std::chrono::steady_clock::now() + 10s;
+    while (::stat(task.c_str(), &st) == 0 && std::chrono::steady_clock::now() < end)
+        std::this_thread::sleep_for(1ms);  // a poll with a deadline
+    ASSERT_NE(::stat(task.c_str(), &st), 0) << "the spawning thread did not go";
+    auto in = c.take_stdin();
+    auto out = c.take_stdout();
+    tether::write_all(in, "ping\n");
+    EXPECT_EQ(read_line_for(out, 10s), "ping");
+    in.reset();
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(DetachedPosix, IsReparentedInItsOwnSessionWithNullStdio) {
+    auto report = tether::make_pipe(tether::direction::in);
+    auto opt = tether_test::role_options("life_detached_inside");
+    opt.detached = true;
+    opt.pass(std::move(report.theirs), "report");
+    auto c = tether::spawn(std::move(opt));
+    std::string line = read_line_for(report.ours, 30s);
+    auto ids = numbers(line);
+    ASSERT_GE(ids.size(), 3U) << line;
+    EXPECT_EQ(ids[0], c.pid());
+    EXPECT_NE(ids[1], ::getpid()) << "not our child, never our zombie";
+    EXPECT_NE(ids[2], ::getsid(0)) << "a session of its own";
+    EXPECT_TRUE(contains(line, "/dev/null /dev/null /dev/null")) << line;
+}
+
+TEST(DetachedPosix, AnExecFailureOfTheDetachedChildIsReported) {
+    for (bool fork_path : {false, true}) {
+        tether::detail::force_fork_path(fork_path);
+        tether::spawn_options opt;
+        opt.argv = {"/nonexistent/tether-no-such-program"};
+        opt.detached = true;
+        std::error_code ec;
+        std::string message;
+        auto c = tether::spawn(std::move(opt), ec, message);
+        tether::detail::force_fork_path(false);
+        EXPECT_FALSE(c);
+        EXPECT_EQ(ec, std::errc::no_such_file_or_directory) << ec.message() << " fork path " << fork_path;
+        EXPECT_TRUE(contains(message, "tether-no-such-program")) << message;
+    }
+}

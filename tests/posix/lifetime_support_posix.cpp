@@ -1,0 +1,39 @@
+// POSIX half of tests/lifetime_support.hpp: /proc/<pid>/stat tells gone or zombie apart.
+#include "lifetime_support.hpp"
+
+#include <csignal>
+#include <fstream>
+#include <string>
+#include <thread>
+
+namespace tether_test {
+
+namespace {
+// 'Z' or 'X' (zombie, dead), 0 if there is no such process.
+char state_of(std::int64_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto close = s.rfind(')');
+    return close == std::string::npos || close + 2 >= s.size() ? 0 : s[close + 2];
+}
+}  // namespace
+
+bool running_now(std::int64_t pid) {
+    char st = state_of(pid);
+    return st != 0 && st != 'Z' && st != 'X';
+}
+
+void end_if_running(std::int64_t pid) {
+    if (running_now(pid)) ::kill(static_cast<pid_t>(pid), SIGKILL);
+}
+
+bool ended_within(std::int64_t pid, std::chrono::milliseconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (running_now(pid)) {
+        if (std::chrono::steady_clock::now() > end) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a poll with a deadline
+    }
+    return true;
+}
+
+}  // namespace tether_test
