@@ -43,10 +43,18 @@ std::optional<holders_target> parse_holders_target(std::string_view text) noexce
     if (!pid || *pid <= 0) return std::nullopt;
     if (colon == std::string_view::npos) return holders_target{*pid, std::nullopt};
     auto fd_text = text.substr(colon + 1);
-    if (!all_digits(fd_text)) return std::nullopt;
-    auto fd = parse_number<int>(fd_text);
+    int base = 10;
+    if (fd_text.starts_with("0x")) {
+        fd_text.remove_prefix(2);
+        base = 16;
+        if (fd_text.empty() || fd_text.find_first_not_of("0123456789abcdefABCDEF") != std::string_view::npos)
+            return std::nullopt;
+    } else if (!all_digits(fd_text)) {
+        return std::nullopt;
+    }
+    auto fd = parse_number<int>(fd_text, base);
     if (!fd) return std::nullopt;
-    return holders_target{*pid, *fd};
+    return holders_target{*pid, std::int64_t{*fd}};
 }
 
 std::optional<std::pair<object_kind, std::uint64_t>> parse_fd_link(std::string_view link) noexcept {

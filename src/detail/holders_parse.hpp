@@ -16,10 +16,11 @@ namespace tether::detail {
 /// What `tether holders` was asked about.
 struct holders_target {
     std::int64_t pid{0};
-    std::optional<int> fd;
+    std::optional<std::int64_t> handle;  ///< a descriptor number or a HANDLE value
 };
 
-/// "PID" or "PID:FD": decimal digits only (no sign, no spaces), PID > 0, both in range.
+/// "PID" or "PID:HANDLE": decimal digits only (no sign, no spaces), PID > 0, both in range;
+/// HANDLE may also be "0x" and hex digits (Windows handles are shown in hex), at most INT32_MAX.
 std::optional<holders_target> parse_holders_target(std::string_view text) noexcept;
 
 /// A /proc/PID/fd link: "pipe:[INODE]" or "socket:[INODE]" -> (kind, inode); nullopt otherwise.

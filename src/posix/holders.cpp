@@ -129,9 +129,9 @@ public:
         if (nl_ >= 0) ::close(nl_);
     }
 
-    /// Fills o.peer_inode and o.read_shut_down; leaves them alone if the lookup fails.
+    /// Fills o.peer_object_id and o.read_shut_down; leaves them alone if the lookup fails.
     void describe(held_object& o) const {
-        if (nl_ < 0 || o.inode > UINT32_MAX) return;
+        if (nl_ < 0 || o.object_id > UINT32_MAX) return;
         struct {
             nlmsghdr nlh;
             unix_diag_req req;
@@ -141,7 +141,7 @@ public:
         msg.nlh.nlmsg_flags = NLM_F_REQUEST;
         msg.req.sdiag_family = AF_UNIX;
         msg.req.udiag_states = ~0u;
-        msg.req.udiag_ino = static_cast<std::uint32_t>(o.inode);
+        msg.req.udiag_ino = static_cast<std::uint32_t>(o.object_id);
         msg.req.udiag_show = UDIAG_SHOW_PEER;
         msg.req.udiag_cookie[0] = msg.req.udiag_cookie[1] = ~0u;  // INET_DIAG_NOCOOKIE: any socket
         if (::send(nl_, &msg, sizeof msg, 0) != static_cast<ssize_t>(sizeof msg)) return;
@@ -157,11 +157,11 @@ private:
             h->nlmsg_len > static_cast<std::uint32_t>(n))
             return;
         const auto* m = static_cast<const unix_diag_msg*>(NLMSG_DATA(h));
-        if (m->udiag_ino != o.inode) return;
+        if (m->udiag_ino != o.object_id) return;
         auto len = static_cast<unsigned>(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
         for (auto* a = reinterpret_cast<const rtattr*>(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
             if (a->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(a) >= sizeof(std::uint32_t))
-                o.peer_inode = *static_cast<const std::uint32_t*>(RTA_DATA(a));
+                o.peer_object_id = *static_cast<const std::uint32_t*>(RTA_DATA(a));
             if (a->rta_type == UNIX_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
                 o.read_shut_down = (*static_cast<const std::uint8_t*>(RTA_DATA(a)) & 1) != 0;  // RCV_SHUTDOWN
         }
@@ -279,16 +279,16 @@ std::vector<held_object> group_copies(std::vector<held_object> objects) {
     std::map<std::pair<std::uint64_t, object_end>, std::size_t> index;
     std::vector<held_object> grouped;
     for (auto& o : objects) {
-        auto [it, fresh] = index.try_emplace({o.inode, o.end}, grouped.size());
+        auto [it, fresh] = index.try_emplace({o.object_id, o.end}, grouped.size());
         if (fresh) {
             grouped.push_back(std::move(o));
             continue;
         }
-        grouped[it->second].fds.push_back(o.fd);
+        grouped[it->second].handles.push_back(o.handle);
     }
     for (auto& o : grouped) {
-        std::sort(o.fds.begin(), o.fds.end());
-        o.fd = o.fds.front();
+        std::sort(o.handles.begin(), o.handles.end());
+        o.handle = o.handles.front();
     }
     return grouped;
 }
@@ -312,10 +312,10 @@ std::vector<held_object> target_objects(std::int64_t pid, std::optional<int> onl
         if (!end) return;
         ends[fd] = *end;
         held_object o;
-        o.fd = fd;
-        o.fds = {fd};
+        o.handle = fd;
+        o.handles = {fd};
         o.kind = kind;
-        o.inode = inode;
+        o.object_id = inode;
         o.end = *end;
         if (kind == object_kind::unix_socket) diag.describe(o);
         objects.push_back(std::move(o));
@@ -346,8 +346,8 @@ public:
     holder_scan(holders_report& report, std::unordered_map<int, object_end> ends, bool whole_target)
         : report_(report), fam_(report.pid), target_ends_(std::move(ends)), whole_target_(whole_target) {
         for (auto& o : report.objects) {
-            wanted_[o.inode].push_back({&o, false});
-            if (o.peer_inode != 0) wanted_[o.peer_inode].push_back({&o, true});
+            wanted_[o.object_id].push_back({&o, false});
+            if (o.peer_object_id != 0) wanted_[o.peer_object_id].push_back({&o, true});
         }
     }
 
@@ -358,8 +358,8 @@ public:
             // ENOENT: the process exited during the scan; it holds nothing any more.
         }
         for (auto& o : report_.objects) {
-            std::sort(o.fds.begin(), o.fds.end());
-            o.fd = o.fds.front();
+            std::sort(o.handles.begin(), o.handles.end());
+            o.handle = o.handles.front();
         }
     }
 
@@ -390,7 +390,7 @@ private:
             if (!w.peer && pid == report_.pid && *end == w.object->end) {
                 // A copy of the object itself in the target: grouped into fds (already there
                 // when the whole target was listed).
-                if (!whole_target_ && fd != w.object->fd) w.object->fds.push_back(fd);
+                if (!whole_target_ && fd != w.object->handle) w.object->handles.push_back(fd);
                 continue;
             }
             auto [rel, gen] = fam_.of(pid);
@@ -422,11 +422,12 @@ holders_report make_report(std::int64_t pid, std::optional<int> fd) {
 
 holders_report holders(std::int64_t pid) { return make_report(pid, std::nullopt); }
 
-holders_report holders(std::int64_t pid, int fd) {
-    if (fd < 0)
+holders_report holders(std::int64_t pid, std::int64_t handle) {
+    if (handle < 0 || handle > INT32_MAX)
         throw_error(std::make_error_code(std::errc::bad_file_descriptor),
-                    what(pid, fd) + ": " + std::to_string(fd) + " is not a descriptor number");
-    return make_report(pid, fd);
+                    "holders(" + std::to_string(pid) + ", " + std::to_string(handle) + "): " +
+                        std::to_string(handle) + " is not a descriptor number");
+    return make_report(pid, static_cast<int>(handle));
 }
 
 // Linux counts references per open file description, but does not tell them to anyone; holders()

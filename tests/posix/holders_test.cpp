@@ -118,7 +118,7 @@ TEST(Holders, GrandchildThatKeepsTheWriteEndIsNamed) {
     EXPECT_EQ(g.rel, tether::relation::descendant);
     EXPECT_EQ(g.generations, 2);
     EXPECT_EQ(g.end, tether::object_end::write);
-    EXPECT_EQ(g.fd, 3);  // the first passed handle
+    EXPECT_EQ(g.handle, 3);  // the first passed handle
     EXPECT_TRUE(contains(g.command, "holders_hold")) << g.command;
     EXPECT_TRUE(contains(o.verdict, "end-of-file will not arrive while the write end is also held by PID " +
                                         std::to_string(h.holder_pid)))
@@ -144,12 +144,12 @@ TEST(Holders, ChildIsAChildAndSeesUsAsItsParent) {
     // The other way round: inspecting the child, we are its parent holding the read end.
     auto theirs = only_object(tether::holders(h.proc.pid(), 3));
     EXPECT_EQ(theirs.end, tether::object_end::write);
-    EXPECT_EQ(theirs.inode, o.inode);
+    EXPECT_EQ(theirs.object_id, o.object_id);
     ASSERT_EQ(theirs.others.size(), 1u);
     EXPECT_EQ(theirs.others[0].pid, tether::this_process_id());
     EXPECT_EQ(theirs.others[0].rel, tether::relation::parent);
     EXPECT_EQ(theirs.others[0].end, tether::object_end::read);
-    EXPECT_EQ(theirs.others[0].fd, h.read.get());
+    EXPECT_EQ(theirs.others[0].handle, h.read.get());
     h.release.reset();
     EXPECT_TRUE(h.proc.wait().success());
 }
@@ -185,8 +185,8 @@ TEST(Holders, ParentThatForgotItsLocalCopyIsTold) {
     auto o = only_object(tether::holders(tether::this_process_id(), r.get()));
     ASSERT_EQ(o.others.size(), 1u);
     EXPECT_EQ(o.others[0].rel, tether::relation::self);
-    EXPECT_EQ(o.others[0].fd, w.get());
-    EXPECT_EQ(o.verdict, "fd " + std::to_string(r.get()) + " (read end of pipe " + std::to_string(o.inode) +
+    EXPECT_EQ(o.others[0].handle, w.get());
+    EXPECT_EQ(o.verdict, "fd " + std::to_string(r.get()) + " (read end of pipe " + std::to_string(o.object_id) +
                              "): end-of-file will not arrive while the write end is also held by this "
                              "process itself (fd " + std::to_string(w.get()) +
                              "): close your local copy of the client handle");
@@ -227,9 +227,9 @@ TEST(Holders, WholeProcessListsEveryPipeAndUnixSocketOrderedByFd) {
     EXPECT_EQ(rep.pid, tether::this_process_id());
     EXPECT_TRUE(contains(rep.command, "tether_tests")) << rep.command;
     EXPECT_TRUE(std::is_sorted(rep.objects.begin(), rep.objects.end(),
-                               [](const auto& a, const auto& b) { return a.fd < b.fd; }));
+                               [](const auto& a, const auto& b) { return a.handle < b.handle; }));
     auto find = [&](int fd) {
-        auto it = std::find_if(rep.objects.begin(), rep.objects.end(), [&](const auto& o) { return o.fd == fd; });
+        auto it = std::find_if(rep.objects.begin(), rep.objects.end(), [&](const auto& o) { return o.handle == fd; });
         return it == rep.objects.end() ? nullptr : &*it;
     };
     ASSERT_NE(find(r.get()), nullptr);
@@ -239,18 +239,18 @@ TEST(Holders, WholeProcessListsEveryPipeAndUnixSocketOrderedByFd) {
     EXPECT_EQ(sock->kind, tether::object_kind::unix_socket);
     EXPECT_EQ(sock->end, tether::object_end::both);
     // The duplicate is the same object and end: grouped into fds; the peer s1 is another object.
-    EXPECT_EQ(sock->fds, (std::vector<int>{std::min(s0.get(), s0_copy.get()), std::max(s0.get(), s0_copy.get())}));
+    EXPECT_EQ(sock->handles, (std::vector<std::int64_t>{std::min(s0.get(), s0_copy.get()), std::max(s0.get(), s0_copy.get())}));
     EXPECT_TRUE(sock->others.empty());
-    EXPECT_NE(find(s1.get())->inode, sock->inode);
-    EXPECT_EQ(sock->peer_inode, find(s1.get())->inode);
+    EXPECT_NE(find(s1.get())->object_id, sock->object_id);
+    EXPECT_EQ(sock->peer_object_id, find(s1.get())->object_id);
     ASSERT_EQ(sock->peer_holders.size(), 1u);
-    EXPECT_EQ(sock->peer_holders[0].fd, s1.get());
+    EXPECT_EQ(sock->peer_holders[0].handle, s1.get());
     EXPECT_EQ(sock->peer_holders[0].rel, tether::relation::self);
     EXPECT_TRUE(contains(sock->verdict, "end-of-file will not arrive while the peer socket " +
-                                            std::to_string(sock->peer_inode) + " is held by this process itself (fd " +
+                                            std::to_string(sock->peer_object_id) + " is held by this process itself (fd " +
                                             std::to_string(s1.get()) + ")"))
         << sock->verdict;
-    EXPECT_TRUE(contains(tether::describe(rep), "socket:[" + std::to_string(sock->inode) + "]"));
+    EXPECT_TRUE(contains(tether::describe(rep), "socket:[" + std::to_string(sock->object_id) + "]"));
 }
 
 TEST(Holders, SocketPeerHeldByAChildIsNamedThenSeenClosed) {
@@ -260,10 +260,10 @@ TEST(Holders, SocketPeerHeldByAChildIsNamedThenSeenClosed) {
     auto o = only_object(tether::holders(tether::this_process_id(), h.read.get()));
     EXPECT_EQ(o.kind, tether::object_kind::unix_socket);
     EXPECT_TRUE(o.others.empty());
-    ASSERT_NE(o.peer_inode, 0u);
+    ASSERT_NE(o.peer_object_id, 0u);
     ASSERT_EQ(o.peer_holders.size(), 1u);
     EXPECT_EQ(o.peer_holders[0].pid, h.holder_pid);
-    EXPECT_EQ(o.peer_holders[0].fd, 3);
+    EXPECT_EQ(o.peer_holders[0].handle, 3);
     EXPECT_EQ(o.peer_holders[0].rel, tether::relation::child);
     EXPECT_TRUE(contains(o.verdict, "is held by PID " + std::to_string(h.holder_pid))) << o.verdict;
     EXPECT_FALSE(o.read_shut_down);
