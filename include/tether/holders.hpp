@@ -8,8 +8,7 @@
 //
 // The types are portable: a descriptor or a HANDLE is a `handle` value (an fd on Linux, the
 // HANDLE's integer value on Windows), an object's identity is an opaque `object_id` (the inode
-// on Linux; on Windows the kernel object's address when the system tells it, otherwise a number
-// given per distinct object within one report).
+// on Linux; on Windows a number given per distinct object within one report).
 //
 // Linux reads /proc/PID/fd (which object), /proc/PID/fdinfo (which end: the O_ACCMODE bits of
 // "flags") and /proc/PID/stat (parent chains). Windows reads the system handle table
@@ -85,8 +84,8 @@ struct held_object {
     std::vector<std::int64_t> handles;
     object_kind kind{object_kind::pipe};  ///< a pipe, a Unix socket or a Windows named pipe end
     /// The object's identity, equal = the same object (was `inode`): the inode on Linux. On
-    /// Windows, the kernel object's address when the handle table tells it (real Windows to an
-    /// elevated caller), otherwise 1, 2, ... per distinct object, meaningful within one report.
+    /// Windows an opaque number, 1, 2, ... per distinct object (pipe end), meaningful within one
+    /// report only; compare `name` across reports.
     std::uint64_t object_id{0};
     /// Windows: the pipe's name, e.g. "\\Device\\NamedPipe\\tether-4242-1" (what NtQueryObject
     /// tells; both ends share it); empty if the query failed or timed out, and on Linux.
