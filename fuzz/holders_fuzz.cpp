@@ -67,6 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)tether::detail::parse_fdinfo_flags(text);
     (void)tether::detail::parse_stat_parent(text);
     (void)tether::detail::parse_net_unix_inode(text);
+    (void)tether::detail::parse_stat_fields(text);
     check_json(text);
     return 0;
 }

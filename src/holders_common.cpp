@@ -41,6 +41,7 @@ const char* to_string(relation r) noexcept {
         case relation::parent: return "parent";
         case relation::ancestor: return "ancestor";
         case relation::unrelated: return "unrelated";
+        case relation::left_behind: return "left_behind";
     }
     return "unrelated";
 }
@@ -72,6 +73,9 @@ std::string describe_relation(relation r, int generations) {
         case relation::child: return "a child";
         case relation::parent: return "the parent";
         case relation::unrelated: return "an unrelated process";
+        case relation::left_behind:
+            return "probably left behind by a descendant (in this process's process group, started "
+                   "after it; its parent exited and it was re-parented)";
         case relation::descendant:
         case relation::ancestor: break;
     }

@@ -103,6 +103,20 @@ std::optional<std::int64_t> parse_stat_parent(std::string_view stat) noexcept {
     return parse_number<std::int64_t>(ppid);
 }
 
+std::optional<stat_fields> parse_stat_fields(std::string_view stat) noexcept {
+    auto close = stat.rfind(')');
+    if (close == std::string_view::npos) return std::nullopt;
+    std::string_view rest = stat.substr(close + 1);  // " S PPID PGRP SESSION ... STARTTIME ..."
+    auto ppid = word(rest, 1), pgrp = word(rest, 2), session = word(rest, 3), start = word(rest, 19);
+    for (auto w : {ppid, pgrp, session, start})
+        if (!all_digits(w)) return std::nullopt;
+    auto p = parse_number<std::int64_t>(ppid), g = parse_number<std::int64_t>(pgrp),
+         s = parse_number<std::int64_t>(session);
+    auto t = parse_number<std::uint64_t>(start);
+    if (!p || !g || !s || !t) return std::nullopt;
+    return stat_fields{*p, *g, *s, *t};
+}
+
 std::optional<std::uint64_t> parse_net_unix_inode(std::string_view line) noexcept {
     auto inode = word(line, 6);
     if (!all_digits(inode)) return std::nullopt;

@@ -2,6 +2,7 @@
 #include <tether/holders.hpp>
 
 #include "detail/holders.hpp"
+#include "detail/holders_parse.hpp"
 
 #include <gtest/gtest.h>
 
@@ -104,4 +105,17 @@ TEST(HoldersVerdict, FinishSortsAndFillsVerdicts) {
     EXPECT_NE(tether::describe(rep).find("Not inspected (permission denied): 2 processes: 2 (y), 50 (x)"),
               std::string::npos)
         << tether::describe(rep);
+}
+
+TEST(HoldersVerdict, StatFieldsAreCountedAfterTheLastParenthesis) {
+    // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+    // stime cutime cstime priority nice num_threads itrealvalue starttime ...
+    auto f = tether::detail::parse_stat_fields(
+        "4242 (a) b) (c) S 1 4100 4000 0 -1 4194304 1 0 0 0 0 0 0 0 20 0 1 0 987654 8192 100");
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->parent, 1);
+    EXPECT_EQ(f->process_group, 4100);
+    EXPECT_EQ(f->session, 4000);
+    EXPECT_EQ(f->start_time, 987654u);
+    EXPECT_FALSE(tether::detail::parse_stat_fields("4242 (a) S 1 4100 4000").has_value()) << "too short";
 }

@@ -59,6 +59,12 @@ enum class relation {
     /// anything else, e.g. a grandchild whose parent exited (re-parented to init on Linux; on
     /// Windows its parent PID names a process that is gone, or a newer one that reused the PID)
     unrelated,
+    /// Linux: not a descendant by parent PID any more, but probably left behind by one: in the
+    /// inspected process's session and process group, started after it, and its parent is an
+    /// older process that is not the inspected one's parent (it was re-parented to PID 1 or a
+    /// subreaper when its own parent exited), e.g. `sleep 100 &` of a child shell that exited.
+    /// Added last, so the earlier values keep their numbers.
+    left_behind,
 };
 
 /// One other handle (descriptor) that refers to the same object.
@@ -164,11 +170,11 @@ std::int64_t this_process_id() noexcept;
 const char* to_string(object_end e) noexcept;
 /// "pipe", "unix_socket", "named_pipe".
 const char* to_string(object_kind k) noexcept;
-/// "self", "child", "descendant", "parent", "ancestor", "unrelated".
+/// "self", "child", "descendant", "parent", "ancestor", "unrelated", "left_behind".
 const char* to_string(relation r) noexcept;
 /// For a sentence: "this process itself", "a child", "a grandchild", "a great-grandchild",
 /// "a descendant (4 generations down)", "the parent", "the grandparent", "an ancestor (3
-/// generations up)", "an unrelated process".
+/// generations up)", "an unrelated process", "probably left behind by a descendant ...".
 std::string describe_relation(relation r, int generations);
 
 /// The report as aligned text for a person (what `tether holders` prints), ending in a newline.

@@ -33,6 +33,18 @@ std::optional<unsigned> parse_fdinfo_flags(std::string_view fdinfo) noexcept;
 /// may itself hold ") ", so fields are counted after the last ')'.
 std::optional<std::int64_t> parse_stat_parent(std::string_view stat) noexcept;
 
+/// The fields of /proc/PID/stat that holders uses.
+struct stat_fields {
+    std::int64_t parent{0};         ///< field 4, ppid
+    std::int64_t process_group{0};  ///< field 5, pgrp
+    std::int64_t session{0};        ///< field 6
+    std::uint64_t start_time{0};    ///< field 22, starttime (clock ticks since boot)
+};
+
+/// Fields 4, 5, 6 and 22 of /proc/PID/stat text (counted after the last ')', as above);
+/// nullopt if any is missing or not a number.
+std::optional<stat_fields> parse_stat_fields(std::string_view stat) noexcept;
+
 /// The inode column (the 7th) of one line of /proc/PID/net/unix; nullopt for a short line.
 std::optional<std::uint64_t> parse_net_unix_inode(std::string_view line) noexcept;
 

@@ -93,11 +93,11 @@ std::string command_line(std::int64_t pid) {
     return *text;
 }
 
-// Field 4 of /proc/PID/stat (detail::parse_stat_parent).
-std::optional<std::int64_t> parent_of(std::int64_t pid) {
+// Fields 4, 5, 6 and 22 of /proc/PID/stat (detail::parse_stat_fields).
+std::optional<detail::stat_fields> stat_of(std::int64_t pid) {
     auto stat = read_small_file(proc_path(pid, "stat"));
     if (!stat) return std::nullopt;
-    return detail::parse_stat_parent(*stat);
+    return detail::parse_stat_fields(*stat);
 }
 
 // The inode column of /proc/PID/net/unix (the inspected process's network namespace):
@@ -223,16 +223,38 @@ public:
         if (pid == target_) return {relation::self, 0};
         if (int g = distance_up(pid, target_)) return {g == 1 ? relation::child : relation::descendant, g};
         if (int g = distance_up(target_, pid)) return {g == 1 ? relation::parent : relation::ancestor, g};
-        return {relation::unrelated, 0};
+        return {left_behind(pid) ? relation::left_behind : relation::unrelated, 0};
     }
 
 private:
+    const std::optional<detail::stat_fields>& stat(std::int64_t pid) {
+        auto it = stats_.find(pid);
+        if (it == stats_.end()) it = stats_.emplace(pid, stat_of(pid)).first;
+        return it->second;
+    }
+
+    // A grandchild whose parent exited is re-parented (to PID 1 or a subreaper) and its parent
+    // chain no longer reaches us; what it keeps is our session and process group (tether does
+    // not make new ones, nor does a shell without job control). It started after us, and its
+    // new parent is older than us and not our own parent (a pipeline sibling shares our parent).
+    bool left_behind(std::int64_t pid) {
+        const auto& h = stat(pid);
+        const auto& t = stat(target_);
+        if (!h || !t || h->session != t->session || h->process_group != t->process_group) return false;
+        if (h->start_time < t->start_time || h->parent == t->parent || h->parent <= 0) return false;
+        const auto& p = stat(h->parent);
+        return p && p->start_time <= t->start_time;
+    }
+
     // How many steps up from `from` its ancestor `to` is; 0 if it is not an ancestor.
     int distance_up(std::int64_t from, std::int64_t to) {
         std::int64_t p = from;
         for (int steps = 1; steps < 4096; ++steps) {  // bounded: PIDs can be reused into a loop
             auto it = parents_.find(p);
-            if (it == parents_.end()) it = parents_.emplace(p, parent_of(p).value_or(0)).first;
+            if (it == parents_.end()) {
+                const auto& s = stat(p);
+                it = parents_.emplace(p, s ? s->parent : 0).first;
+            }
             p = it->second;
             if (p <= 0) return 0;
             if (p == to) return steps;
@@ -242,6 +264,7 @@ private:
 
     std::int64_t target_;
     std::map<std::int64_t, std::int64_t> parents_;
+    std::map<std::int64_t, std::optional<detail::stat_fields>> stats_;
 };
 
 std::string what(std::int64_t pid, std::optional<int> fd) {

@@ -1,5 +1,5 @@
 // tether::holders() with real processes: a grandchild that keeps the write end, a parent that
-// forgot its local copy, a clean pipe, relations (child, parent, unrelated), Unix sockets,
+// forgot its local copy, a clean pipe, relations (child, parent, left behind), Unix sockets,
 // processes that may not be inspected, and every error path.
 #include "harness.hpp"
 
@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <iostream>
 #include <string>
 #include <sys/prctl.h>
@@ -154,15 +155,42 @@ TEST(Holders, ChildIsAChildAndSeesUsAsItsParent) {
     EXPECT_TRUE(h.proc.wait().success());
 }
 
-TEST(Holders, OrphanedGrandchildIsUnrelated) {
+TEST(Holders, OrphanedGrandchildIsNamedAsLeftBehind) {
     held_pipe h = start_holder("holders_orphaner");
     EXPECT_TRUE(h.proc.wait().success());  // its parent is gone: it was re-parented
     auto o = only_object(tether::holders(tether::this_process_id(), h.read.get()));
     ASSERT_EQ(o.others.size(), 1u);
     EXPECT_EQ(o.others[0].pid, h.holder_pid);
-    EXPECT_EQ(o.others[0].rel, tether::relation::unrelated);
-    EXPECT_TRUE(contains(o.verdict, "an unrelated process")) << o.verdict;
+    EXPECT_EQ(o.others[0].rel, tether::relation::left_behind);
+    EXPECT_FALSE(contains(o.verdict, "unrelated")) << o.verdict;
+    EXPECT_TRUE(contains(o.verdict, "probably left behind by a descendant")) << o.verdict;
     h.release.reset();
+}
+
+// The common case of issue 9, 7: `sh -c 'sleep 100 &'` with the write end; the shell exits at
+// once and the background job keeps the pipe open, re-parented away from us.
+TEST(Holders, BackgroundJobOfAShellThatExitedIsLeftBehindNotUnrelated) {
+    auto [r, w] = tether::make_pipe();
+    tether::spawn_options opt;
+    opt.argv = {"/bin/sh", "-c", "exec 0</dev/null; sleep 100 &"};
+    opt.pass_at(3, std::move(w), "w");
+    auto shell = tether::spawn(std::move(opt));
+    auto status = shell.wait_for(20s);  // the deadline: the shell exits as soon as it forked
+    ASSERT_TRUE(status.has_value()) << "the shell did not exit";
+    EXPECT_TRUE(status->success());
+    auto o = only_object(tether::holders(tether::this_process_id(), r.get()));
+    ASSERT_EQ(o.others.size(), 1u) << tether::describe(tether::holders(tether::this_process_id(), r.get()));
+    const tether::holder& job = o.others[0];
+    EXPECT_TRUE(contains(job.command, "sleep 100")) << job.command;
+    EXPECT_EQ(job.handle, 3);
+    EXPECT_EQ(job.rel, tether::relation::left_behind);
+    EXPECT_FALSE(contains(o.verdict, "unrelated")) << o.verdict;
+    EXPECT_TRUE(contains(o.verdict, "`sleep 100` (fd 3), probably left behind by a descendant")) << o.verdict;
+    EXPECT_TRUE(contains(tether::describe(tether::holders(tether::this_process_id(), r.get())), "left_behind"));
+    ASSERT_EQ(::kill(static_cast<pid_t>(job.pid), SIGKILL), 0);
+    std::error_code ec;
+    (void)tether::read_to_end_for(r, 20s, ec);  // end-of-file once the job is gone
+    EXPECT_FALSE(ec) << ec.message();
 }
 
 TETHER_CHILD_ROLE(holders_write_and_exit) {
@@ -397,6 +425,8 @@ TEST(Holders, RelationWords) {
     EXPECT_EQ(tether::describe_relation(relation::descendant, 3), "a great-grandchild");
     EXPECT_EQ(tether::describe_relation(relation::descendant, 5), "a descendant (5 generations down)");
     EXPECT_EQ(tether::describe_relation(relation::parent, 1), "the parent");
+    EXPECT_EQ(tether::to_string(relation::left_behind), std::string("left_behind"));
+    EXPECT_TRUE(contains(tether::describe_relation(relation::left_behind, 0), "probably left behind by a descendant"));
     EXPECT_EQ(tether::describe_relation(relation::ancestor, 2), "the grandparent");
     EXPECT_EQ(tether::describe_relation(relation::ancestor, 4), "an ancestor (4 generations up)");
     EXPECT_EQ(tether::describe_relation(relation::unrelated, 0), "an unrelated process");
