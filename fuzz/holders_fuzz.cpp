@@ -26,8 +26,15 @@ void check_target(std::string_view text) {
     if (t->pid <= 0) std::abort();
     auto colon = text.find(':');
     if (std::to_string(t->pid) != without_leading_zeros(text.substr(0, colon))) std::abort();
-    if (t->fd.has_value() != (colon != std::string_view::npos)) std::abort();
-    if (t->fd && (*t->fd < 0 || std::to_string(*t->fd) != without_leading_zeros(text.substr(colon + 1)))) std::abort();
+    if (t->handle.has_value() != (colon != std::string_view::npos)) std::abort();
+    if (!t->handle) return;
+    std::string_view h = text.substr(colon + 1);
+    if (*t->handle < 0 || *t->handle > INT32_MAX) std::abort();
+    if (h.starts_with("0x")) {  // hex: compare through strtoll, an independent parser
+        if (std::strtoll(std::string(h.substr(2)).c_str(), nullptr, 16) != *t->handle) std::abort();
+    } else if (std::to_string(*t->handle) != without_leading_zeros(h)) {
+        std::abort();
+    }
 }
 
 void check_link(std::string_view text) {
@@ -60,6 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)tether::detail::parse_fdinfo_flags(text);
     (void)tether::detail::parse_stat_parent(text);
     (void)tether::detail::parse_net_unix_inode(text);
+    (void)tether::detail::parse_stat_fields(text);
     check_json(text);
     return 0;
 }

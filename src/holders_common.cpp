@@ -25,7 +25,12 @@ const char* to_string(object_end e) noexcept {
 }
 
 const char* to_string(object_kind k) noexcept {
-    return k == object_kind::pipe ? "pipe" : "unix_socket";
+    switch (k) {
+        case object_kind::pipe: return "pipe";
+        case object_kind::unix_socket: return "unix_socket";
+        case object_kind::named_pipe: return "named_pipe";
+    }
+    return "pipe";
 }
 
 const char* to_string(relation r) noexcept {
@@ -36,6 +41,7 @@ const char* to_string(relation r) noexcept {
         case relation::parent: return "parent";
         case relation::ancestor: return "ancestor";
         case relation::unrelated: return "unrelated";
+        case relation::left_behind: return "left_behind";
     }
     return "unrelated";
 }
@@ -67,6 +73,9 @@ std::string describe_relation(relation r, int generations) {
         case relation::child: return "a child";
         case relation::parent: return "the parent";
         case relation::unrelated: return "an unrelated process";
+        case relation::left_behind:
+            return "probably left behind by a descendant (in this process's process group, started "
+                   "after it; its parent exited and it was re-parented)";
         case relation::descendant:
         case relation::ancestor: break;
     }
@@ -92,8 +101,17 @@ std::string shorten(std::string command, std::size_t max = 60) {
     return command.substr(0, cut) + "...";
 }
 
+// Windows words for Windows objects: a named pipe's handles are "handle 0x1a4" (hex, as
+// Process Explorer and handle.exe show them); Linux descriptors are "fd 5".
+bool windows_words(object_kind k) { return k == object_kind::named_pipe; }
+
 std::string object_name(const held_object& o) {
-    return std::string(o.kind == object_kind::pipe ? "pipe " : "socket ") + std::to_string(o.inode);
+    switch (o.kind) {
+        case object_kind::pipe: return "pipe " + std::to_string(o.object_id);
+        case object_kind::unix_socket: return "socket " + std::to_string(o.object_id);
+        case object_kind::named_pipe: break;
+    }
+    return "named pipe " + (o.name.empty() ? "#" + std::to_string(o.object_id) : o.name);
 }
 
 }  // namespace
@@ -110,36 +128,54 @@ std::string grouped_number(std::size_t n) {
 
 namespace {
 
+}  // namespace
+
+std::string handle_text(object_kind k, std::int64_t handle) {
+    if (!windows_words(k) || handle < 0) return std::to_string(handle);
+    static const char digits[] = "0123456789abcdef";
+    std::string hex;
+    auto v = static_cast<std::uint64_t>(handle);
+    do hex.insert(hex.begin(), digits[v % 16]);
+    while ((v /= 16) != 0);
+    return "0x" + hex;
+}
+
+namespace {
+
 // "fd 7", "fds 1 and 4", or, past max_listed_fds, "fds 3, 4, ..., 10 and 9,992 more": the
-// output stays bounded however many copies a process holds (issue 13, 8).
-std::string fd_list(const std::vector<int>& fds) {
-    std::string out = fds.size() == 1 ? "fd " : "fds ";
-    std::size_t shown = std::min(fds.size(), max_listed_fds);
+// output stays bounded however many copies a process holds (issue 13, 8). Windows: "handle
+// 0x1a4", "handles 0x1a4 and 0x1b0".
+std::string handle_list(object_kind k, const std::vector<std::int64_t>& handles) {
+    const char* word = windows_words(k) ? "handle" : "fd";
+    std::string out = std::string(word) + (handles.size() == 1 ? " " : "s ");
+    std::size_t shown = std::min(handles.size(), max_listed_fds);
     for (std::size_t i = 0; i < shown; ++i)
-        out += (i == 0 ? "" : (i + 1 == fds.size() ? " and " : ", ")) + std::to_string(fds[i]);
-    if (shown < fds.size()) out += " and " + grouped_number(fds.size() - shown) + " more";
+        out += (i == 0 ? "" : (i + 1 == handles.size() ? " and " : ", ")) + handle_text(k, handles[i]);
+    if (shown < handles.size()) out += " and " + grouped_number(handles.size() - shown) + " more";
     return out;
 }
 
-std::string fd_list(const std::vector<const holder*>& copies) {
-    std::vector<int> fds;
-    fds.reserve(copies.size());
-    for (const holder* h : copies) fds.push_back(h->fd);
-    return fd_list(fds);
+std::string handle_list(object_kind k, const std::vector<const holder*>& copies) {
+    std::vector<std::int64_t> handles;
+    handles.reserve(copies.size());
+    for (const holder* h : copies) handles.push_back(h->handle);
+    return handle_list(k, handles);
 }
 
-// The inspected process's own descriptors of the object: `fds`, or just `fd` when a caller
-// built the object by hand.
-std::string own_fds(const held_object& o) { return o.fds.empty() ? fd_list(std::vector<int>{o.fd}) : fd_list(o.fds); }
+// The inspected process's own handles of the object: `handles`, or just `handle` when a
+// caller built the object by hand.
+std::string own_fds(const held_object& o) {
+    return handle_list(o.kind, o.handles.empty() ? std::vector<std::int64_t>{o.handle} : o.handles);
+}
 
 // One process's copies in one phrase, so the advice is given once:
 // "this process itself (fd 7): close your local copy of the client handle" or
 // "PID 4242 `sleep 100` (fds 1 and 4), a grandchild".
-std::string holder_phrase(const std::vector<const holder*>& copies) {
+std::string holder_phrase(object_kind k, const std::vector<const holder*>& copies) {
     const holder& h = *copies.front();
     if (h.rel == relation::self)
-        return "this process itself (" + fd_list(copies) + "): close your local copy of the client handle";
-    return "PID " + std::to_string(h.pid) + " `" + shorten(h.command) + "` (" + fd_list(copies) + "), " +
+        return "this process itself (" + handle_list(k, copies) + "): close your local copy of the client handle";
+    return "PID " + std::to_string(h.pid) + " `" + shorten(h.command) + "` (" + handle_list(k, copies) + "), " +
            describe_relation(h.rel, h.generations);
 }
 
@@ -152,7 +188,7 @@ std::string maybe_incomplete(std::size_t uninspected) {
 
 // "this process itself (fd 4): ...; and by PID 7 `w` (fds 1 and 3), a child": grouped by
 // process (the holders are sorted by PID), this process first.
-std::string held_by(const std::vector<const holder*>& holders) {
+std::string held_by(object_kind k, const std::vector<const holder*>& holders) {
     std::vector<std::vector<const holder*>> by_pid;
     for (const holder* h : holders) {
         if (by_pid.empty() || by_pid.back().front()->pid != h->pid) by_pid.emplace_back();
@@ -162,7 +198,7 @@ std::string held_by(const std::vector<const holder*>& holders) {
                           [](const auto& g) { return g.front()->rel == relation::self; });
     std::string s;
     for (std::size_t i = 0; i < by_pid.size(); ++i)
-        s += (i == 0 ? "" : "; and by ") + holder_phrase(by_pid[i]);
+        s += (i == 0 ? "" : "; and by ") + holder_phrase(k, by_pid[i]);
     return s;
 }
 
@@ -171,10 +207,16 @@ std::string read_end_verdict(const held_object& o, std::size_t uninspected) {
     for (const auto& h : o.others)
         if (h.end != object_end::read) writers.push_back(&h);
     std::string head = own_fds(o) + " (read end of " + object_name(o) + "): ";
+    bool win = windows_words(o.kind);
     if (writers.empty())
-        return head + "no copy of the write end is open: end-of-file arrives once the pipe is empty" +
+        return head +
+               (win ? "no handle of the write end is open: ReadFile fails with ERROR_BROKEN_PIPE "
+                      "(end-of-file) once the pipe is empty"
+                    : "no copy of the write end is open: end-of-file arrives once the pipe is empty") +
                maybe_incomplete(uninspected);
-    return head + "end-of-file will not arrive while the write end is also held by " + held_by(writers);
+    return head + (win ? "end-of-file (ERROR_BROKEN_PIPE) will not arrive while the write end is also held by "
+                       : "end-of-file will not arrive while the write end is also held by ") +
+           held_by(o.kind, writers);
 }
 
 std::string write_end_verdict(const held_object& o, std::size_t uninspected) {
@@ -182,7 +224,9 @@ std::string write_end_verdict(const held_object& o, std::size_t uninspected) {
                               [](const holder& h) { return h.end != object_end::write; });
     if (reader) return {};
     return own_fds(o) + " (write end of " + object_name(o) +
-           "): no copy of the read end is open: a write fails with peer_gone (EPIPE)" +
+           (windows_words(o.kind) ? "): no handle of the read end is open: WriteFile fails with "
+                                    "ERROR_NO_DATA (peer_gone)"
+                                  : "): no copy of the read end is open: a write fails with peer_gone (EPIPE)") +
            maybe_incomplete(uninspected);
 }
 
@@ -190,15 +234,15 @@ std::string write_end_verdict(const held_object& o, std::size_t uninspected) {
 // the peer must be closed, or the peer shut down for writing.
 std::string socket_verdict(const held_object& o, std::size_t uninspected) {
     std::string head = own_fds(o) + " (" + object_name(o) + "): ";
-    if (o.peer_inode == 0 && o.read_shut_down)
+    if (o.peer_object_id == 0 && o.read_shut_down)
         return head + "the peer socket is closed or shut down: end-of-file arrives once the data is read";
-    if (o.peer_inode == 0) return {};  // listening, unconnected, or unknown
-    std::string peer = "the peer socket " + std::to_string(o.peer_inode);
+    if (o.peer_object_id == 0) return {};  // listening, unconnected, or unknown
+    std::string peer = "the peer socket " + std::to_string(o.peer_object_id);
     if (o.peer_holders.empty())
         return head + "no descriptor of " + peer + " was found" + maybe_incomplete(uninspected);
     std::vector<const holder*> holders;
     for (const auto& h : o.peer_holders) holders.push_back(&h);
-    return head + "end-of-file will not arrive while " + peer + " is held by " + held_by(holders);
+    return head + "end-of-file will not arrive while " + peer + " is held by " + held_by(o.kind, holders);
 }
 
 }  // namespace
@@ -210,16 +254,20 @@ std::string holders_verdict(const held_object& object, std::size_t uninspected) 
         case object_end::write: return write_end_verdict(object, uninspected);
         case object_end::both: break;
     }
+    if (windows_words(object.kind))
+        return own_fds(object) + " (" + object_name(object) +
+               ", a duplex handle): it can write to the pipe itself, so nothing here tells whether "
+               "end-of-file (ERROR_BROKEN_PIPE) arrives";
     return own_fds(object) + " (" + object_name(object) +
            ", opened read-write): it holds the write end itself, so end-of-file never arrives on it";
 }
 
 void finish_holders_report(holders_report& report) {
-    auto by_fd = [](const held_object& a, const held_object& b) { return a.fd < b.fd; };
+    auto by_fd = [](const held_object& a, const held_object& b) { return a.handle < b.handle; };
     std::sort(report.objects.begin(), report.objects.end(), by_fd);
     for (auto& o : report.objects) {
         auto by_pid_fd = [](const holder& a, const holder& b) {
-            return std::tie(a.pid, a.fd) < std::tie(b.pid, b.fd);
+            return std::tie(a.pid, a.handle) < std::tie(b.pid, b.handle);
         };
         std::sort(o.others.begin(), o.others.end(), by_pid_fd);
         std::sort(o.peer_holders.begin(), o.peer_holders.end(), by_pid_fd);
@@ -260,17 +308,26 @@ std::string render_table(const std::vector<row>& rows, const std::vector<bool>& 
 
 // The FD cell of an object's first row: "5", or "5 (+9,999 copies)".
 std::string fd_cell(const held_object& o) {
-    std::string cell = std::to_string(o.fd);
-    if (o.fds.size() > 1) cell += " (+" + detail::grouped_number(o.fds.size() - 1) + (o.fds.size() == 2 ? " copy)" : " copies)");
+    std::string cell = detail::handle_text(o.kind, o.handle);
+    if (o.handles.size() > 1)
+        cell += " (+" + detail::grouped_number(o.handles.size() - 1) + (o.handles.size() == 2 ? " copy)" : " copies)");
     return cell;
+}
+
+// The OBJECT cell: "pipe:[81234]", "socket:[81235]", a named pipe's name (or "#3").
+std::string object_cell(const held_object& o) {
+    switch (o.kind) {
+        case object_kind::pipe: return "pipe:[" + std::to_string(o.object_id) + "]";
+        case object_kind::unix_socket: return "socket:[" + std::to_string(o.object_id) + "]";
+        case object_kind::named_pipe: break;
+    }
+    return o.name.empty() ? "named_pipe:#" + std::to_string(o.object_id) : o.name;
 }
 
 // One table row per other holder, at most max_listed_fds per process and list, then one row
 // that counts the rest; a socket's peer holders follow with END "peer".
 void add_object_rows(std::vector<row>& rows, const held_object& o) {
-    row first{fd_cell(o),
-              std::string(o.kind == object_kind::pipe ? "pipe:[" : "socket:[") + std::to_string(o.inode) + "]",
-              to_string(o.end), "|"};
+    row first{fd_cell(o), object_cell(o), to_string(o.end), "|"};
     if (o.others.empty() && o.peer_holders.empty()) {
         first.insert(first.end(), {"", "", "", "", "(no other holder)"});
         rows.push_back(first);
@@ -289,7 +346,7 @@ void add_object_rows(std::vector<row>& rows, const held_object& o) {
             for (std::size_t k = i; k < std::min(j, i + detail::max_listed_fds); ++k) {
                 const holder& h = list[k];
                 row r = next_row();
-                r.insert(r.end(), {std::to_string(h.pid), std::to_string(h.fd), peer ? "peer" : to_string(h.end),
+                r.insert(r.end(), {std::to_string(h.pid), detail::handle_text(o.kind, h.handle), peer ? "peer" : to_string(h.end),
                                    short_relation(h.rel, h.generations), detail::shorten(h.command)});
                 rows.push_back(r);
             }
@@ -307,7 +364,10 @@ void add_object_rows(std::vector<row>& rows, const held_object& o) {
 }
 
 std::vector<row> table_rows(const holders_report& report) {
-    std::vector<row> rows{{"FD", "OBJECT", "END", "|", "PID", "FD", "END", "RELATION", "COMMAND"}};
+    bool win = std::any_of(report.objects.begin(), report.objects.end(),
+                           [](const held_object& o) { return o.kind == object_kind::named_pipe; });
+    const char* h = win ? "HANDLE" : "FD";
+    std::vector<row> rows{{h, "OBJECT", "END", "|", "PID", h, "END", "RELATION", "COMMAND"}};
     for (const auto& o : report.objects) add_object_rows(rows, o);
     return rows;
 }
@@ -324,11 +384,16 @@ std::string not_inspected_line(const holders_report& report) {
 // "PID 4242 `cat` holds 2 pipe ends and 1 Unix socket".
 std::string headline(const holders_report& report) {
     std::size_t pipes = 0;
-    for (const auto& o : report.objects) pipes += o.kind == object_kind::pipe ? 1 : 0;
+    bool win = false;
+    for (const auto& o : report.objects) {
+        pipes += o.kind != object_kind::unix_socket ? 1 : 0;
+        win = win || o.kind == object_kind::named_pipe;
+    }
     std::size_t sockets = report.objects.size() - pipes;
-    return "PID " + std::to_string(report.pid) + " `" + detail::shorten(report.command) + "` holds " +
-           std::to_string(pipes) + (pipes == 1 ? " pipe end" : " pipe ends") + " and " +
-           std::to_string(sockets) + (sockets == 1 ? " Unix socket" : " Unix sockets") + "\n";
+    std::string out = "PID " + std::to_string(report.pid) + " `" + detail::shorten(report.command) + "` holds " +
+                      std::to_string(pipes) + (win ? " named pipe end" : " pipe end") + (pipes == 1 ? "" : "s");
+    if (win && sockets == 0) return out + "\n";
+    return out + " and " + std::to_string(sockets) + (sockets == 1 ? " Unix socket" : " Unix sockets") + "\n";
 }
 
 }  // namespace

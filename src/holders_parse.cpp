@@ -43,10 +43,18 @@ std::optional<holders_target> parse_holders_target(std::string_view text) noexce
     if (!pid || *pid <= 0) return std::nullopt;
     if (colon == std::string_view::npos) return holders_target{*pid, std::nullopt};
     auto fd_text = text.substr(colon + 1);
-    if (!all_digits(fd_text)) return std::nullopt;
-    auto fd = parse_number<int>(fd_text);
+    int base = 10;
+    if (fd_text.starts_with("0x")) {
+        fd_text.remove_prefix(2);
+        base = 16;
+        if (fd_text.empty() || fd_text.find_first_not_of("0123456789abcdefABCDEF") != std::string_view::npos)
+            return std::nullopt;
+    } else if (!all_digits(fd_text)) {
+        return std::nullopt;
+    }
+    auto fd = parse_number<int>(fd_text, base);
     if (!fd) return std::nullopt;
-    return holders_target{*pid, *fd};
+    return holders_target{*pid, std::int64_t{*fd}};
 }
 
 std::optional<std::pair<object_kind, std::uint64_t>> parse_fd_link(std::string_view link) noexcept {
@@ -93,6 +101,20 @@ std::optional<std::int64_t> parse_stat_parent(std::string_view stat) noexcept {
     auto ppid = word(rest, 1);
     if (!all_digits(ppid)) return std::nullopt;
     return parse_number<std::int64_t>(ppid);
+}
+
+std::optional<stat_fields> parse_stat_fields(std::string_view stat) noexcept {
+    auto close = stat.rfind(')');
+    if (close == std::string_view::npos) return std::nullopt;
+    std::string_view rest = stat.substr(close + 1);  // " S PPID PGRP SESSION ... STARTTIME ..."
+    auto ppid = word(rest, 1), pgrp = word(rest, 2), session = word(rest, 3), start = word(rest, 19);
+    for (auto w : {ppid, pgrp, session, start})
+        if (!all_digits(w)) return std::nullopt;
+    auto p = parse_number<std::int64_t>(ppid), g = parse_number<std::int64_t>(pgrp),
+         s = parse_number<std::int64_t>(session);
+    auto t = parse_number<std::uint64_t>(start);
+    if (!p || !g || !s || !t) return std::nullopt;
+    return stat_fields{*p, *g, *s, *t};
 }
 
 std::optional<std::uint64_t> parse_net_unix_inode(std::string_view line) noexcept {

@@ -2,6 +2,7 @@
 #include <tether/holders.hpp>
 
 #include "detail/holders.hpp"
+#include "detail/holders_parse.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,9 +13,9 @@ using tether::relation;
 
 tether::held_object read_end(std::vector<tether::holder> others) {
     tether::held_object o;
-    o.fd = 5;
+    o.handle = 5;
     o.kind = tether::object_kind::pipe;
-    o.inode = 81234;
+    o.object_id = 81234;
     o.end = object_end::read;
     o.others = std::move(others);
     return o;
@@ -69,7 +70,7 @@ TEST(HoldersVerdict, SocketsDependOnTheirPeer) {
               "fd 5 (socket 81234): the peer socket is closed or shut down: end-of-file arrives once "
               "the data is read");
     o.read_shut_down = false;
-    o.peer_inode = 81235;
+    o.peer_object_id = 81235;
     EXPECT_EQ(tether::detail::holders_verdict(o, 1),
               "fd 5 (socket 81234): no descriptor of the peer socket 81235 was found (but 1 process "
               "could not be inspected and may hold it too)");
@@ -94,14 +95,27 @@ TEST(HoldersVerdict, FinishSortsAndFillsVerdicts) {
     rep.objects = {read_end({{9, "b", 2, object_end::write, relation::unrelated, 0},
                              {3, "a", 7, object_end::write, relation::unrelated, 0}}),
                    read_end({})};
-    rep.objects[1].fd = 1;
+    rep.objects[1].handle = 1;
     rep.not_inspected = {{50, "x"}, {2, "y"}};
     tether::detail::finish_holders_report(rep);
-    EXPECT_EQ(rep.objects[0].fd, 1);
+    EXPECT_EQ(rep.objects[0].handle, 1);
     EXPECT_EQ(rep.objects[1].others[0].pid, 3);
     EXPECT_EQ(rep.not_inspected[0].pid, 2);
     EXPECT_NE(rep.objects[0].verdict.find("(but 2 processes could not be inspected"), std::string::npos);
     EXPECT_NE(tether::describe(rep).find("Not inspected (permission denied): 2 processes: 2 (y), 50 (x)"),
               std::string::npos)
         << tether::describe(rep);
+}
+
+TEST(HoldersVerdict, StatFieldsAreCountedAfterTheLastParenthesis) {
+    // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+    // stime cutime cstime priority nice num_threads itrealvalue starttime ...
+    auto f = tether::detail::parse_stat_fields(
+        "4242 (a) b) (c) S 1 4100 4000 0 -1 4194304 1 0 0 0 0 0 0 0 20 0 1 0 987654 8192 100");
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->parent, 1);
+    EXPECT_EQ(f->process_group, 4100);
+    EXPECT_EQ(f->session, 4000);
+    EXPECT_EQ(f->start_time, 987654u);
+    EXPECT_FALSE(tether::detail::parse_stat_fields("4242 (a) S 1 4100 4000").has_value()) << "too short";
 }

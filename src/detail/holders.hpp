@@ -4,6 +4,7 @@
 #include <tether/holders.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace tether::detail {
@@ -12,15 +13,24 @@ namespace tether::detail {
 /// are counted ("and 2,997 more"), so the text stays bounded (issue 13, 8).
 inline constexpr std::size_t max_listed_fds = 8;
 
+/// A handle value as holders' words write it: "5" for a Linux descriptor, "0x1a4" for a
+/// Windows handle (object_kind::named_pipe), as Windows tools show handles.
+std::string handle_text(object_kind kind, std::int64_t handle);
+
 /// 2997 -> "2,997".
 std::string grouped_number(std::size_t n);
 
-/// Sorts the report (objects by fd, holders by PID then fd, not_inspected by PID) and fills
+/// Sorts the report (objects by handle, holders by PID then handle, not_inspected by PID) and fills
 /// each object's verdict. Backends call it last.
 void finish_holders_report(holders_report& report);
 
 /// The sentence for one object (see held_object::verdict); `uninspected` is how many
 /// processes could not be inspected, so a "nobody else" verdict can say it may be incomplete.
 std::string holders_verdict(const held_object& object, std::size_t uninspected);
+
+/// Windows backend, for tests only: makes OpenProcess of `pid` fail with ERROR_ACCESS_DENIED,
+/// as on real Windows for another user's or a protected process (wine lets every process be
+/// opened). 0 turns it off.
+void holders_refuse_open_for_test(std::int64_t pid) noexcept;
 
 }  // namespace tether::detail

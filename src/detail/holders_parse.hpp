@@ -16,10 +16,11 @@ namespace tether::detail {
 /// What `tether holders` was asked about.
 struct holders_target {
     std::int64_t pid{0};
-    std::optional<int> fd;
+    std::optional<std::int64_t> handle;  ///< a descriptor number or a HANDLE value
 };
 
-/// "PID" or "PID:FD": decimal digits only (no sign, no spaces), PID > 0, both in range.
+/// "PID" or "PID:HANDLE": decimal digits only (no sign, no spaces), PID > 0, both in range;
+/// HANDLE may also be "0x" and hex digits (Windows handles are shown in hex), at most INT32_MAX.
 std::optional<holders_target> parse_holders_target(std::string_view text) noexcept;
 
 /// A /proc/PID/fd link: "pipe:[INODE]" or "socket:[INODE]" -> (kind, inode); nullopt otherwise.
@@ -31,6 +32,18 @@ std::optional<unsigned> parse_fdinfo_flags(std::string_view fdinfo) noexcept;
 /// Field 4 (the parent PID) of /proc/PID/stat text. The command (field 2) is in parentheses and
 /// may itself hold ") ", so fields are counted after the last ')'.
 std::optional<std::int64_t> parse_stat_parent(std::string_view stat) noexcept;
+
+/// The fields of /proc/PID/stat that holders uses.
+struct stat_fields {
+    std::int64_t parent{0};         ///< field 4, ppid
+    std::int64_t process_group{0};  ///< field 5, pgrp
+    std::int64_t session{0};        ///< field 6
+    std::uint64_t start_time{0};    ///< field 22, starttime (clock ticks since boot)
+};
+
+/// Fields 4, 5, 6 and 22 of /proc/PID/stat text (counted after the last ')', as above);
+/// nullopt if any is missing or not a number.
+std::optional<stat_fields> parse_stat_fields(std::string_view stat) noexcept;
 
 /// The inode column (the 7th) of one line of /proc/PID/net/unix; nullopt for a short line.
 std::optional<std::uint64_t> parse_net_unix_inode(std::string_view line) noexcept;

@@ -93,11 +93,11 @@ std::string command_line(std::int64_t pid) {
     return *text;
 }
 
-// Field 4 of /proc/PID/stat (detail::parse_stat_parent).
-std::optional<std::int64_t> parent_of(std::int64_t pid) {
+// Fields 4, 5, 6 and 22 of /proc/PID/stat (detail::parse_stat_fields).
+std::optional<detail::stat_fields> stat_of(std::int64_t pid) {
     auto stat = read_small_file(proc_path(pid, "stat"));
     if (!stat) return std::nullopt;
-    return detail::parse_stat_parent(*stat);
+    return detail::parse_stat_fields(*stat);
 }
 
 // The inode column of /proc/PID/net/unix (the inspected process's network namespace):
@@ -129,9 +129,9 @@ public:
         if (nl_ >= 0) ::close(nl_);
     }
 
-    /// Fills o.peer_inode and o.read_shut_down; leaves them alone if the lookup fails.
+    /// Fills o.peer_object_id and o.read_shut_down; leaves them alone if the lookup fails.
     void describe(held_object& o) const {
-        if (nl_ < 0 || o.inode > UINT32_MAX) return;
+        if (nl_ < 0 || o.object_id > UINT32_MAX) return;
         struct {
             nlmsghdr nlh;
             unix_diag_req req;
@@ -141,7 +141,7 @@ public:
         msg.nlh.nlmsg_flags = NLM_F_REQUEST;
         msg.req.sdiag_family = AF_UNIX;
         msg.req.udiag_states = ~0u;
-        msg.req.udiag_ino = static_cast<std::uint32_t>(o.inode);
+        msg.req.udiag_ino = static_cast<std::uint32_t>(o.object_id);
         msg.req.udiag_show = UDIAG_SHOW_PEER;
         msg.req.udiag_cookie[0] = msg.req.udiag_cookie[1] = ~0u;  // INET_DIAG_NOCOOKIE: any socket
         if (::send(nl_, &msg, sizeof msg, 0) != static_cast<ssize_t>(sizeof msg)) return;
@@ -157,11 +157,11 @@ private:
             h->nlmsg_len > static_cast<std::uint32_t>(n))
             return;
         const auto* m = static_cast<const unix_diag_msg*>(NLMSG_DATA(h));
-        if (m->udiag_ino != o.inode) return;
+        if (m->udiag_ino != o.object_id) return;
         auto len = static_cast<unsigned>(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
         for (auto* a = reinterpret_cast<const rtattr*>(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
             if (a->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(a) >= sizeof(std::uint32_t))
-                o.peer_inode = *static_cast<const std::uint32_t*>(RTA_DATA(a));
+                o.peer_object_id = *static_cast<const std::uint32_t*>(RTA_DATA(a));
             if (a->rta_type == UNIX_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
                 o.read_shut_down = (*static_cast<const std::uint8_t*>(RTA_DATA(a)) & 1) != 0;  // RCV_SHUTDOWN
         }
@@ -223,16 +223,38 @@ public:
         if (pid == target_) return {relation::self, 0};
         if (int g = distance_up(pid, target_)) return {g == 1 ? relation::child : relation::descendant, g};
         if (int g = distance_up(target_, pid)) return {g == 1 ? relation::parent : relation::ancestor, g};
-        return {relation::unrelated, 0};
+        return {left_behind(pid) ? relation::left_behind : relation::unrelated, 0};
     }
 
 private:
+    const std::optional<detail::stat_fields>& stat(std::int64_t pid) {
+        auto it = stats_.find(pid);
+        if (it == stats_.end()) it = stats_.emplace(pid, stat_of(pid)).first;
+        return it->second;
+    }
+
+    // A grandchild whose parent exited is re-parented (to PID 1 or a subreaper) and its parent
+    // chain no longer reaches us; what it keeps is our session and process group (tether does
+    // not make new ones, nor does a shell without job control). It started after us, and its
+    // new parent is older than us and not our own parent (a pipeline sibling shares our parent).
+    bool left_behind(std::int64_t pid) {
+        const auto& h = stat(pid);
+        const auto& t = stat(target_);
+        if (!h || !t || h->session != t->session || h->process_group != t->process_group) return false;
+        if (h->start_time < t->start_time || h->parent == t->parent || h->parent <= 0) return false;
+        const auto& p = stat(h->parent);
+        return p && p->start_time <= t->start_time;
+    }
+
     // How many steps up from `from` its ancestor `to` is; 0 if it is not an ancestor.
     int distance_up(std::int64_t from, std::int64_t to) {
         std::int64_t p = from;
         for (int steps = 1; steps < 4096; ++steps) {  // bounded: PIDs can be reused into a loop
             auto it = parents_.find(p);
-            if (it == parents_.end()) it = parents_.emplace(p, parent_of(p).value_or(0)).first;
+            if (it == parents_.end()) {
+                const auto& s = stat(p);
+                it = parents_.emplace(p, s ? s->parent : 0).first;
+            }
             p = it->second;
             if (p <= 0) return 0;
             if (p == to) return steps;
@@ -242,6 +264,7 @@ private:
 
     std::int64_t target_;
     std::map<std::int64_t, std::int64_t> parents_;
+    std::map<std::int64_t, std::optional<detail::stat_fields>> stats_;
 };
 
 std::string what(std::int64_t pid, std::optional<int> fd) {
@@ -279,16 +302,16 @@ std::vector<held_object> group_copies(std::vector<held_object> objects) {
     std::map<std::pair<std::uint64_t, object_end>, std::size_t> index;
     std::vector<held_object> grouped;
     for (auto& o : objects) {
-        auto [it, fresh] = index.try_emplace({o.inode, o.end}, grouped.size());
+        auto [it, fresh] = index.try_emplace({o.object_id, o.end}, grouped.size());
         if (fresh) {
             grouped.push_back(std::move(o));
             continue;
         }
-        grouped[it->second].fds.push_back(o.fd);
+        grouped[it->second].handles.push_back(o.handle);
     }
     for (auto& o : grouped) {
-        std::sort(o.fds.begin(), o.fds.end());
-        o.fd = o.fds.front();
+        std::sort(o.handles.begin(), o.handles.end());
+        o.handle = o.handles.front();
     }
     return grouped;
 }
@@ -312,10 +335,10 @@ std::vector<held_object> target_objects(std::int64_t pid, std::optional<int> onl
         if (!end) return;
         ends[fd] = *end;
         held_object o;
-        o.fd = fd;
-        o.fds = {fd};
+        o.handle = fd;
+        o.handles = {fd};
         o.kind = kind;
-        o.inode = inode;
+        o.object_id = inode;
         o.end = *end;
         if (kind == object_kind::unix_socket) diag.describe(o);
         objects.push_back(std::move(o));
@@ -346,8 +369,8 @@ public:
     holder_scan(holders_report& report, std::unordered_map<int, object_end> ends, bool whole_target)
         : report_(report), fam_(report.pid), target_ends_(std::move(ends)), whole_target_(whole_target) {
         for (auto& o : report.objects) {
-            wanted_[o.inode].push_back({&o, false});
-            if (o.peer_inode != 0) wanted_[o.peer_inode].push_back({&o, true});
+            wanted_[o.object_id].push_back({&o, false});
+            if (o.peer_object_id != 0) wanted_[o.peer_object_id].push_back({&o, true});
         }
     }
 
@@ -358,8 +381,8 @@ public:
             // ENOENT: the process exited during the scan; it holds nothing any more.
         }
         for (auto& o : report_.objects) {
-            std::sort(o.fds.begin(), o.fds.end());
-            o.fd = o.fds.front();
+            std::sort(o.handles.begin(), o.handles.end());
+            o.handle = o.handles.front();
         }
     }
 
@@ -390,7 +413,7 @@ private:
             if (!w.peer && pid == report_.pid && *end == w.object->end) {
                 // A copy of the object itself in the target: grouped into fds (already there
                 // when the whole target was listed).
-                if (!whole_target_ && fd != w.object->fd) w.object->fds.push_back(fd);
+                if (!whole_target_ && fd != w.object->handle) w.object->handles.push_back(fd);
                 continue;
             }
             auto [rel, gen] = fam_.of(pid);
@@ -422,11 +445,12 @@ holders_report make_report(std::int64_t pid, std::optional<int> fd) {
 
 holders_report holders(std::int64_t pid) { return make_report(pid, std::nullopt); }
 
-holders_report holders(std::int64_t pid, int fd) {
-    if (fd < 0)
+holders_report holders(std::int64_t pid, std::int64_t handle) {
+    if (handle < 0 || handle > INT32_MAX)
         throw_error(std::make_error_code(std::errc::bad_file_descriptor),
-                    what(pid, fd) + ": " + std::to_string(fd) + " is not a descriptor number");
-    return make_report(pid, fd);
+                    "holders(" + std::to_string(pid) + ", " + std::to_string(handle) + "): " +
+                        std::to_string(handle) + " is not a descriptor number");
+    return make_report(pid, static_cast<int>(handle));
 }
 
 // Linux counts references per open file description, but does not tell them to anyone; holders()

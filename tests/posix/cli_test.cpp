@@ -166,7 +166,7 @@ TEST(Cli, HelpListsSubcommandsAndExitsZero) {
     EXPECT_EQ(r.code, 0) << r.err;
     EXPECT_TRUE(contains(r.out, "--json")) << r.out;
     EXPECT_TRUE(contains(r.out, "PID:FD")) << r.out;
-    EXPECT_TRUE(contains(r.out, "Linux only")) << r.out;
+    EXPECT_TRUE(contains(r.out, "Windows the system handle table")) << r.out;
 
     r = run_tether({"demo", "--help"});
     EXPECT_EQ(r.code, 0) << r.err;

@@ -84,14 +84,14 @@ TEST(HoldersScale, CopiesInTheInspectedProcessAreOneObject) {
     ASSERT_TRUE(many.back());
     auto rep = tether::holders(tether::this_process_id());
     auto it = std::find_if(rep.objects.begin(), rep.objects.end(), [&](const auto& o) {
-        return o.end == tether::object_end::write && std::find(o.fds.begin(), o.fds.end(), w.get()) != o.fds.end();
+        return o.end == tether::object_end::write && std::find(o.handles.begin(), o.handles.end(), w.get()) != o.handles.end();
     });
     ASSERT_NE(it, rep.objects.end());
-    EXPECT_EQ(it->fds.size(), static_cast<std::size_t>(n) + 1);
-    EXPECT_TRUE(std::is_sorted(it->fds.begin(), it->fds.end()));
-    EXPECT_EQ(it->fd, it->fds.front());
+    EXPECT_EQ(it->handles.size(), static_cast<std::size_t>(n) + 1);
+    EXPECT_TRUE(std::is_sorted(it->handles.begin(), it->handles.end()));
+    EXPECT_EQ(it->handle, it->handles.front());
     // The read end's object lists the write end's copies once each, as this process's own.
-    auto rd = std::find_if(rep.objects.begin(), rep.objects.end(), [&](const auto& o) { return o.fd == r.get(); });
+    auto rd = std::find_if(rep.objects.begin(), rep.objects.end(), [&](const auto& o) { return o.handle == r.get(); });
     ASSERT_NE(rd, rep.objects.end());
     EXPECT_EQ(rd->others.size(), static_cast<std::size_t>(n) + 1);
     EXPECT_LT(tether::describe(rep).size(), 20000u);
@@ -100,7 +100,7 @@ TEST(HoldersScale, CopiesInTheInspectedProcessAreOneObject) {
     // Asked about one descriptor, its copies are grouped into fds too.
     auto one = tether::holders(tether::this_process_id(), w.get());
     ASSERT_EQ(one.objects.size(), 1u);
-    EXPECT_EQ(one.objects[0].fds.size(), static_cast<std::size_t>(n) + 1);
+    EXPECT_EQ(one.objects[0].handles.size(), static_cast<std::size_t>(n) + 1);
     EXPECT_EQ(one.objects[0].others.size(), 1u);  // the read end
 }
 

@@ -1,5 +1,5 @@
 // tether::holders() with real processes: a grandchild that keeps the write end, a parent that
-// forgot its local copy, a clean pipe, relations (child, parent, unrelated), Unix sockets,
+// forgot its local copy, a clean pipe, relations (child, parent, left behind), Unix sockets,
 // processes that may not be inspected, and every error path.
 #include "harness.hpp"
 
@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <iostream>
 #include <string>
 #include <sys/prctl.h>
@@ -118,7 +119,7 @@ TEST(Holders, GrandchildThatKeepsTheWriteEndIsNamed) {
     EXPECT_EQ(g.rel, tether::relation::descendant);
     EXPECT_EQ(g.generations, 2);
     EXPECT_EQ(g.end, tether::object_end::write);
-    EXPECT_EQ(g.fd, 3);  // the first passed handle
+    EXPECT_EQ(g.handle, 3);  // the first passed handle
     EXPECT_TRUE(contains(g.command, "holders_hold")) << g.command;
     EXPECT_TRUE(contains(o.verdict, "end-of-file will not arrive while the write end is also held by PID " +
                                         std::to_string(h.holder_pid)))
@@ -144,25 +145,52 @@ TEST(Holders, ChildIsAChildAndSeesUsAsItsParent) {
     // The other way round: inspecting the child, we are its parent holding the read end.
     auto theirs = only_object(tether::holders(h.proc.pid(), 3));
     EXPECT_EQ(theirs.end, tether::object_end::write);
-    EXPECT_EQ(theirs.inode, o.inode);
+    EXPECT_EQ(theirs.object_id, o.object_id);
     ASSERT_EQ(theirs.others.size(), 1u);
     EXPECT_EQ(theirs.others[0].pid, tether::this_process_id());
     EXPECT_EQ(theirs.others[0].rel, tether::relation::parent);
     EXPECT_EQ(theirs.others[0].end, tether::object_end::read);
-    EXPECT_EQ(theirs.others[0].fd, h.read.get());
+    EXPECT_EQ(theirs.others[0].handle, h.read.get());
     h.release.reset();
     EXPECT_TRUE(h.proc.wait().success());
 }
 
-TEST(Holders, OrphanedGrandchildIsUnrelated) {
+TEST(Holders, OrphanedGrandchildIsNamedAsLeftBehind) {
     held_pipe h = start_holder("holders_orphaner");
     EXPECT_TRUE(h.proc.wait().success());  // its parent is gone: it was re-parented
     auto o = only_object(tether::holders(tether::this_process_id(), h.read.get()));
     ASSERT_EQ(o.others.size(), 1u);
     EXPECT_EQ(o.others[0].pid, h.holder_pid);
-    EXPECT_EQ(o.others[0].rel, tether::relation::unrelated);
-    EXPECT_TRUE(contains(o.verdict, "an unrelated process")) << o.verdict;
+    EXPECT_EQ(o.others[0].rel, tether::relation::left_behind);
+    EXPECT_FALSE(contains(o.verdict, "unrelated")) << o.verdict;
+    EXPECT_TRUE(contains(o.verdict, "probably left behind by a descendant")) << o.verdict;
     h.release.reset();
+}
+
+// The common case of issue 9, 7: `sh -c 'sleep 100 &'` with the write end; the shell exits at
+// once and the background job keeps the pipe open, re-parented away from us.
+TEST(Holders, BackgroundJobOfAShellThatExitedIsLeftBehindNotUnrelated) {
+    auto [r, w] = tether::make_pipe();
+    tether::spawn_options opt;
+    opt.argv = {"/bin/sh", "-c", "exec 0</dev/null; sleep 100 &"};
+    opt.pass_at(3, std::move(w), "w");
+    auto shell = tether::spawn(std::move(opt));
+    auto status = shell.wait_for(20s);  // the deadline: the shell exits as soon as it forked
+    ASSERT_TRUE(status.has_value()) << "the shell did not exit";
+    EXPECT_TRUE(status->success());
+    auto o = only_object(tether::holders(tether::this_process_id(), r.get()));
+    ASSERT_EQ(o.others.size(), 1u) << tether::describe(tether::holders(tether::this_process_id(), r.get()));
+    const tether::holder& job = o.others[0];
+    EXPECT_TRUE(contains(job.command, "sleep 100")) << job.command;
+    EXPECT_EQ(job.handle, 3);
+    EXPECT_EQ(job.rel, tether::relation::left_behind);
+    EXPECT_FALSE(contains(o.verdict, "unrelated")) << o.verdict;
+    EXPECT_TRUE(contains(o.verdict, "`sleep 100` (fd 3), probably left behind by a descendant")) << o.verdict;
+    EXPECT_TRUE(contains(tether::describe(tether::holders(tether::this_process_id(), r.get())), "left_behind"));
+    ASSERT_EQ(::kill(static_cast<pid_t>(job.pid), SIGKILL), 0);
+    std::error_code ec;
+    (void)tether::read_to_end_for(r, 20s, ec);  // end-of-file once the job is gone
+    EXPECT_FALSE(ec) << ec.message();
 }
 
 TETHER_CHILD_ROLE(holders_write_and_exit) {
@@ -185,8 +213,8 @@ TEST(Holders, ParentThatForgotItsLocalCopyIsTold) {
     auto o = only_object(tether::holders(tether::this_process_id(), r.get()));
     ASSERT_EQ(o.others.size(), 1u);
     EXPECT_EQ(o.others[0].rel, tether::relation::self);
-    EXPECT_EQ(o.others[0].fd, w.get());
-    EXPECT_EQ(o.verdict, "fd " + std::to_string(r.get()) + " (read end of pipe " + std::to_string(o.inode) +
+    EXPECT_EQ(o.others[0].handle, w.get());
+    EXPECT_EQ(o.verdict, "fd " + std::to_string(r.get()) + " (read end of pipe " + std::to_string(o.object_id) +
                              "): end-of-file will not arrive while the write end is also held by this "
                              "process itself (fd " + std::to_string(w.get()) +
                              "): close your local copy of the client handle");
@@ -227,9 +255,9 @@ TEST(Holders, WholeProcessListsEveryPipeAndUnixSocketOrderedByFd) {
     EXPECT_EQ(rep.pid, tether::this_process_id());
     EXPECT_TRUE(contains(rep.command, "tether_tests")) << rep.command;
     EXPECT_TRUE(std::is_sorted(rep.objects.begin(), rep.objects.end(),
-                               [](const auto& a, const auto& b) { return a.fd < b.fd; }));
+                               [](const auto& a, const auto& b) { return a.handle < b.handle; }));
     auto find = [&](int fd) {
-        auto it = std::find_if(rep.objects.begin(), rep.objects.end(), [&](const auto& o) { return o.fd == fd; });
+        auto it = std::find_if(rep.objects.begin(), rep.objects.end(), [&](const auto& o) { return o.handle == fd; });
         return it == rep.objects.end() ? nullptr : &*it;
     };
     ASSERT_NE(find(r.get()), nullptr);
@@ -239,18 +267,18 @@ TEST(Holders, WholeProcessListsEveryPipeAndUnixSocketOrderedByFd) {
     EXPECT_EQ(sock->kind, tether::object_kind::unix_socket);
     EXPECT_EQ(sock->end, tether::object_end::both);
     // The duplicate is the same object and end: grouped into fds; the peer s1 is another object.
-    EXPECT_EQ(sock->fds, (std::vector<int>{std::min(s0.get(), s0_copy.get()), std::max(s0.get(), s0_copy.get())}));
+    EXPECT_EQ(sock->handles, (std::vector<std::int64_t>{std::min(s0.get(), s0_copy.get()), std::max(s0.get(), s0_copy.get())}));
     EXPECT_TRUE(sock->others.empty());
-    EXPECT_NE(find(s1.get())->inode, sock->inode);
-    EXPECT_EQ(sock->peer_inode, find(s1.get())->inode);
+    EXPECT_NE(find(s1.get())->object_id, sock->object_id);
+    EXPECT_EQ(sock->peer_object_id, find(s1.get())->object_id);
     ASSERT_EQ(sock->peer_holders.size(), 1u);
-    EXPECT_EQ(sock->peer_holders[0].fd, s1.get());
+    EXPECT_EQ(sock->peer_holders[0].handle, s1.get());
     EXPECT_EQ(sock->peer_holders[0].rel, tether::relation::self);
     EXPECT_TRUE(contains(sock->verdict, "end-of-file will not arrive while the peer socket " +
-                                            std::to_string(sock->peer_inode) + " is held by this process itself (fd " +
+                                            std::to_string(sock->peer_object_id) + " is held by this process itself (fd " +
                                             std::to_string(s1.get()) + ")"))
         << sock->verdict;
-    EXPECT_TRUE(contains(tether::describe(rep), "socket:[" + std::to_string(sock->inode) + "]"));
+    EXPECT_TRUE(contains(tether::describe(rep), "socket:[" + std::to_string(sock->object_id) + "]"));
 }
 
 TEST(Holders, SocketPeerHeldByAChildIsNamedThenSeenClosed) {
@@ -260,10 +288,10 @@ TEST(Holders, SocketPeerHeldByAChildIsNamedThenSeenClosed) {
     auto o = only_object(tether::holders(tether::this_process_id(), h.read.get()));
     EXPECT_EQ(o.kind, tether::object_kind::unix_socket);
     EXPECT_TRUE(o.others.empty());
-    ASSERT_NE(o.peer_inode, 0u);
+    ASSERT_NE(o.peer_object_id, 0u);
     ASSERT_EQ(o.peer_holders.size(), 1u);
     EXPECT_EQ(o.peer_holders[0].pid, h.holder_pid);
-    EXPECT_EQ(o.peer_holders[0].fd, 3);
+    EXPECT_EQ(o.peer_holders[0].handle, 3);
     EXPECT_EQ(o.peer_holders[0].rel, tether::relation::child);
     EXPECT_TRUE(contains(o.verdict, "is held by PID " + std::to_string(h.holder_pid))) << o.verdict;
     EXPECT_FALSE(o.read_shut_down);
@@ -397,6 +425,8 @@ TEST(Holders, RelationWords) {
     EXPECT_EQ(tether::describe_relation(relation::descendant, 3), "a great-grandchild");
     EXPECT_EQ(tether::describe_relation(relation::descendant, 5), "a descendant (5 generations down)");
     EXPECT_EQ(tether::describe_relation(relation::parent, 1), "the parent");
+    EXPECT_EQ(tether::to_string(relation::left_behind), std::string("left_behind"));
+    EXPECT_TRUE(contains(tether::describe_relation(relation::left_behind, 0), "probably left behind by a descendant"));
     EXPECT_EQ(tether::describe_relation(relation::ancestor, 2), "the grandparent");
     EXPECT_EQ(tether::describe_relation(relation::ancestor, 4), "an ancestor (4 generations up)");
     EXPECT_EQ(tether::describe_relation(relation::unrelated, 0), "an unrelated process");

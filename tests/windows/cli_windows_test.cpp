@@ -1,5 +1,5 @@
 // Windows only: the built `tether` tool under wine. `tether demo` tells the story with Win32
-// handles (holders() is Linux-only): measured handle counts, the bounded wait, the stuck copy.
+// handles: measured handle counts, the bounded wait, the stuck copy named by holders().
 #include "harness.hpp"
 
 #include <tether/tether.hpp>
@@ -57,7 +57,9 @@ TEST(WindowsCli, DemoTellsTheStoryWithHandleCounts) {
           "every copy is closed: 0 copies",
           // part 2: the bounded wait, and the stuck copy is ours
           "write end (client): 1 handle   this process (PID", "timed out, no end-of-file",
-          "would wait here forever", "tether::holders() is Linux-only, so here the answer is known by",
+          "would wait here forever", ") reads the system handle table and says:",
+          "end-of-file (ERROR_BROKEN_PIPE) will not arrive while the write end is also held by this "
+          "process itself (handle 0x",
           "Its handle count says 1 handle on the write end: the only copy left is this process's own.",
           "end-of-file arrives at once",
           // part 3
@@ -74,9 +76,15 @@ TEST(WindowsCli, BadInputIsExitCodeTwo) {
     EXPECT_TRUE(contains(r.err + r.out, "--timeout")) << r.out << r.err;
 }
 
-TEST(WindowsCli, HoldersSaysItIsLinuxOnly) {
+TEST(WindowsCli, HoldersListsNamedPipeEnds) {
     REQUIRE_CLI();
+    // This process holds the read ends of the pipes it captures the tool's output with.
     auto r = run_tether({"holders", std::to_string(tether::this_process_id())});
-    EXPECT_EQ(r.code, 1) << r.out << r.err;
-    EXPECT_TRUE(contains(r.err, "Linux-only")) << r.err;
+    EXPECT_EQ(r.code, 0) << r.out << r.err;
+    EXPECT_TRUE(contains(r.out, "named pipe end")) << r.out;
+    EXPECT_TRUE(contains(r.out, "HANDLE")) << r.out;
+    EXPECT_TRUE(contains(r.out, "0x")) << r.out;
+    auto bad = run_tether({"holders", std::to_string(tether::this_process_id()) + ":0x7ffffff0"});
+    EXPECT_EQ(bad.code, 2) << bad.out << bad.err;
+    EXPECT_TRUE(contains(bad.err, "is not open in process")) << bad.err;
 }

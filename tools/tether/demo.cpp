@@ -7,11 +7,11 @@
 // come, lets holders() name the stuck copy, disposes of it, and end-of-file arrives at once;
 // part 3 shows that tether::spawn closes the local copy by itself.
 //
-// Where holders() is not supported (Windows: it throws errc::not_supported, detected at run time)
-// the same story is told with Win32 handles: each end's copies are counted by the kernel's
+// On Windows (detected at run time: the kernel counts each end's handles) the same story is told
+// with Win32 handles: each end's copies are counted by the kernel's
 // handle count (tether::open_handle_count, NtQueryObject), each process names its own handle
-// values (the child answers on a report pipe), and the stuck copy of part 2 is this process's
-// own by construction, which its handle count confirms.
+// values (the child answers on a report pipe), and the stuck copy of part 2 is named by
+// tether::holders() (the system handle table), which its handle count confirms.
 #include "commands.hpp"
 
 #include <tether/tether.hpp>
@@ -38,26 +38,22 @@ void say(const std::string& text) {
 
 std::int64_t our_pid() { return tether::this_process_id(); }
 
-// The descriptor number for holders() (only called where holders() works, i.e. on Linux), spelled
-// without naming the native type.
-int fd_of(tether::borrowed_handle h) { return std::stoi(tether::to_handle_string(h)); }
+// The handle value for holders(): a descriptor number, or a HANDLE's value.
+std::int64_t fd_of(tether::borrowed_handle h) { return tether::handle_to_integer(h.get()); }
 
-// True where holders() can count the copies; false where it is not supported (Windows).
-bool holders_supported() {
-    try {
-        (void)tether::holders(our_pid());
-        return true;
-    } catch (const std::system_error& e) {
-        if (e.code() == tether::errc::not_supported) return false;
-        throw;
-    }
+// True where the kernel counts each end's handles (Windows): the story is told with handle
+// counts, and holders() names the stuck copy in part 2; false on Linux, where holders() tells
+// every step.
+bool handle_counts() {
+    auto [r, w] = tether::make_pipe();
+    return tether::open_handle_count(r).has_value();
 }
 
 std::string copies_word(std::size_t n) { return std::to_string(n) + (n == 1 ? " copy " : " copies"); }
 
 // "this process (PID 100), fd 4", "the child (PID 101), fd 3", "PID 7 `cat`, fd 2".
 std::string where(const tether::holder& h) {
-    std::string fd = ", fd " + std::to_string(h.fd);
+    std::string fd = ", fd " + std::to_string(h.handle);
     if (h.rel == tether::relation::self) return "this process (PID " + std::to_string(h.pid) + ")" + fd;
     if (h.rel == tether::relation::child) return "the child (PID " + std::to_string(h.pid) + ")" + fd;
     return "PID " + std::to_string(h.pid) + " `" + h.command + "`" + fd;
@@ -74,7 +70,7 @@ void show_copies(tether::borrowed_handle server_end) {
     auto report = tether::holders(our_pid(), fd_of(server_end));
     const tether::held_object& pipe = report.objects.at(0);
     std::vector<std::string> readers{"this process (PID " + std::to_string(report.pid) + "), fd " +
-                                     std::to_string(pipe.fd)};
+                                     std::to_string(pipe.handle)};
     std::vector<std::string> writers;
     for (const auto& h : pipe.others)
         (h.end == tether::object_end::read ? readers : writers).push_back(where(h));
@@ -86,10 +82,10 @@ void show_copies(tether::borrowed_handle server_end) {
 void show_child_view(const tether::child& c, tether::borrowed_handle server_end) {
     auto ours = tether::holders(our_pid(), fd_of(server_end));
     for (const auto& o : tether::holders(c.pid()).objects)
-        if (o.inode == ours.objects.at(0).inode)
+        if (o.object_id == ours.objects.at(0).object_id)
             say("     (seen from the child, holders(" + std::to_string(c.pid()) + "): its fd " +
-                std::to_string(o.fd) + " is the " + tether::to_string(o.end) + " end of pipe " +
-                std::to_string(o.inode) + ")\n");
+                std::to_string(o.handle) + " is the " + tether::to_string(o.end) + " end of pipe " +
+                std::to_string(o.object_id) + ")\n");
 }
 
 struct started {
@@ -211,8 +207,8 @@ void introduction_handles() {
         "A pipe has two ends. Here the parent (the \"server\") reads and a child (the \"client\")\n"
         "writes. The reader sees end-of-file only when EVERY handle to the write end is closed, in\n"
         "every process. Each process that holds a copy holds its own handle, so each copy has\n"
-        "to be closed on its own. tether::holders() is Linux-only; here each end is its own kernel\n"
-        "object, and at every step below its handles are counted for real by the kernel:\n"
+        "to be closed on its own. Here each end is its own kernel object, and at every step\n"
+        "below its handles are counted for real by the kernel:\n"
         "tether::open_handle_count() = NtQueryObject(ObjectBasicInformation).HandleCount. The\n"
         "handle values are named by the process that holds them (the child reports its own).\n");
 }
@@ -382,7 +378,7 @@ bool handles_done_right(milliseconds patience) {
     return show_handles(server.handle(), local_copy, nullptr, patience);
 }
 
-// Part 2 with Win32 handles: the bug; the stuck copy is ours by construction, and its count says so.
+// Part 2 with Win32 handles: the bug; holders() names the stuck copy, and its count says so.
 bool handles_forgotten(milliseconds patience) {
     say("\nPart 2: the bug: the parent forgets its local copy\n"
         "==================================================\n"
@@ -401,9 +397,10 @@ bool handles_forgotten(milliseconds patience) {
     if (!read_times_out(server.handle(), patience)) return false;
 
     auto left = tether::open_handle_count(local_copy);
-    say("4. Who holds it? tether::holders() is Linux-only, so here the answer is known by\n"
-        "   construction: this process kept its local copy of the client end, handle " +
-        tether::to_handle_string(local_copy) + ".\n"
+    say("4. Who holds it? tether::holders(" + std::to_string(our_pid()) + ", " +
+        tether::to_handle_string(server.handle()) + ") reads the system handle table and says:\n");
+    auto report = tether::holders(our_pid(), fd_of(server.handle()));
+    say("     " + report.objects.at(0).verdict + "\n"
         "     Its handle count says " + count_or_unknown(left) + "on the write end" +
         (left == std::size_t{1} ? ": the only copy left is this process's own.\n" : ".\n"));
     if (left != std::size_t{1}) return false;
@@ -434,8 +431,8 @@ void conclusion() {
 
 void conclusion_handles() {
     say("\nIn short: end-of-file needs every handle to the write end closed. The parent's own copy\n"
-        "is the one that is easy to forget; tether::spawn closes it for you. On Linux,\n"
-        "`tether holders PID` names any copy that is left; here, open_handle_count() counts them.\n");
+        "is the one that is easy to forget; tether::spawn closes it for you, and\n"
+        "`tether holders PID` names any copy that is left; open_handle_count() counts them.\n");
 }
 
 }  // namespace
@@ -445,8 +442,8 @@ CLI::App* add_demo(CLI::App& app, demo_args& args) {
         "demo",
         "Run the story of .NET's DisposeLocalCopyOfClientHandle with real processes: a pipe, a "
         "child that writes, the copies of each end counted at every step, and what happens when "
-        "the parent forgets its local copy of the client end. On Windows (no holders()) the copies are "
-        "counted with the kernel's handle count of each end.");
+        "the parent forgets its local copy of the client end. On Windows the copies are "
+        "counted with the kernel's handle count of each end, and holders() names the stuck one.");
     cmd->add_option("--timeout", args.timeout_s,
                     "seconds to wait for the end-of-file that does not come, in part 2")
         ->check(CLI::Range(0.1, 60.0))
@@ -457,7 +454,7 @@ CLI::App* add_demo(CLI::App& app, demo_args& args) {
 int run_demo(const demo_args& args) {
     auto patience = milliseconds(static_cast<std::int64_t>(args.timeout_s * 1000));
     bool ok = false;
-    if (holders_supported()) {
+    if (!handle_counts()) {
         introduction();
         ok = part_done_right(patience) && part_forgotten(patience) && part_tether_way(patience);
         if (ok) conclusion();

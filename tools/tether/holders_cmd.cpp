@@ -26,11 +26,13 @@ bool is_input_error(const std::error_code& ec) {
 CLI::App* add_holders(CLI::App& app, holders_args& args) {
     CLI::App* cmd = app.add_subcommand(
         "holders",
-        "List every pipe and Unix socket a process holds, every other process that holds the same "
-        "object (PID, command, descriptor, read or write end, relation), and say in words why "
-        "end-of-file will or will not arrive. Linux only for now (it reads /proc).");
+        "List every pipe and Unix socket (Windows: named pipe end) a process holds, every other "
+        "process that holds the same object (PID, command, descriptor or handle, read or write "
+        "end, relation), and say in words why end-of-file will or will not arrive. Linux reads "
+        "/proc; Windows the system handle table.");
     cmd->add_option("target", args.target,
-                    "PID, or PID:FD for a single descriptor (e.g. 4242 or 4242:5)")
+                    "PID, or PID:FD for a single descriptor (e.g. 4242 or 4242:5); on Windows "
+                    "PID:HANDLE, the handle in decimal or as 0x1a4")
         ->required();
     cmd->add_flag("--json", args.json,
                   "print JSON for scripts (schema \"tether.holders/1\", see docs/holders.md)");
@@ -52,7 +54,7 @@ int run_holders(const holders_args& args) {
     }
     tether::holders_report report;
     try {
-        report = t->fd ? tether::holders(t->pid, *t->fd) : tether::holders(t->pid);
+        report = t->handle ? tether::holders(t->pid, *t->handle) : tether::holders(t->pid);
     } catch (const std::system_error& e) {
         std::fprintf(stderr, "tether holders: %s\n", e.what());
         return is_input_error(e.code()) ? exit_usage : exit_failure;

@@ -22,7 +22,7 @@ std::string field(std::string_view name, const std::string& json_value) {
 
 std::string holder_json(const tether::holder& h) {
     return "{" + field("pid", std::to_string(h.pid)) + ", " + field("command", quote(h.command)) + ", " +
-           field("fd", std::to_string(h.fd)) + ", " + field("end", quote(tether::to_string(h.end))) + ", " +
+           field("fd", std::to_string(h.handle)) + ", " + field("handle", std::to_string(h.handle)) + ", " + field("end", quote(tether::to_string(h.end))) + ", " +
            field("relation", quote(tether::to_string(h.rel))) + ", " +
            field("generations", std::to_string(h.generations)) + "}";
 }
@@ -34,7 +34,7 @@ std::string holders_array(const std::vector<tether::holder>& list) {
     return out + (list.empty() ? "]" : "\n      ]");
 }
 
-std::string fds_array(const std::vector<int>& fds) {
+std::string fds_array(const std::vector<std::int64_t>& fds) {
     std::string out = "[";
     for (std::size_t i = 0; i < fds.size(); ++i) out += (i == 0 ? "" : ", ") + std::to_string(fds[i]);
     return out + "]";
@@ -42,12 +42,19 @@ std::string fds_array(const std::vector<int>& fds) {
 
 std::string object_json(const tether::held_object& o) {
     std::string others = holders_array(o.others);
-    return "{\n      " + field("fd", std::to_string(o.fd)) + ",\n      " +
-           field("fds", fds_array(o.fds)) + ",\n      " +
+    // "fd"/"fds"/"inode"/"peer_inode" are the schema's first names, kept (equal to "handle",
+    // "handles", "object_id", "peer_object_id"; on Windows a handle value and an opaque id).
+    return "{\n      " + field("fd", std::to_string(o.handle)) + ",\n      " +
+           field("fds", fds_array(o.handles)) + ",\n      " +
+           field("handle", std::to_string(o.handle)) + ",\n      " +
+           field("handles", fds_array(o.handles)) + ",\n      " +
            field("kind", quote(tether::to_string(o.kind))) + ",\n      " +
-           field("inode", std::to_string(o.inode)) + ",\n      " +
+           field("inode", std::to_string(o.object_id)) + ",\n      " +
+           field("object_id", std::to_string(o.object_id)) + ",\n      " +
+           field("name", quote(o.name)) + ",\n      " +
            field("end", quote(tether::to_string(o.end))) + ",\n      " + field("others", others) +
-           ",\n      " + field("peer_inode", std::to_string(o.peer_inode)) + ",\n      " +
+           ",\n      " + field("peer_inode", std::to_string(o.peer_object_id)) + ",\n      " +
+           field("peer_object_id", std::to_string(o.peer_object_id)) + ",\n      " +
            field("peer_holders", holders_array(o.peer_holders)) + ",\n      " +
            field("read_shut_down", o.read_shut_down ? "true" : "false") + ",\n      " + field("verdict", o.verdict.empty() ? "null" : quote(o.verdict)) + "\n    }";
 }
