@@ -6,6 +6,7 @@
 #include <tether/run.hpp>
 
 #include "detail/deadline.hpp"
+#include "detail/holders.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -69,6 +70,7 @@ public:
         if (out) o.out = stdio::pipe();
         if (ro_.merge_stderr) o.err = stdio::to_stdout();
         if (err) o.err = stdio::pipe();
+        if (ro_.kill_tree && o.group == process_group::inherit) o.group = process_group::new_group;
         std::error_code ec;
         program_ = o.argv.empty() ? std::string() : o.argv[0];
         c_ = spawn(std::move(o), ec, message);
@@ -92,7 +94,7 @@ public:
         for (;;) {
             bool open = out_.h || err_.h;
             if (exited_ && !open) return;
-            if (exited_ && eof_.expired()) return;  // a grandchild holds a pipe: finish() names it
+            if (exited_ && eof_.expired() && !end_holders()) return;  // finish() names the holders
             auto until = exited_ ? eof_ : (ended_ ? deadline::never() : limit_);
             p_.wait(events, until.remaining());
             for (auto& e : events) dispatch(e);
@@ -123,7 +125,7 @@ private:
     stream<Buffer> out_, err_;
     std::vector<std::byte> buf_;
     deadline limit_{deadline::never()}, eof_{deadline::never()};
-    bool exited_{false}, ended_{false};
+    bool exited_{false}, ended_{false}, holders_ended_{false};
     std::string program_;  // argv[0], for the stuck-pipe verdict
     std::int64_t pid_{-1};
 
@@ -185,22 +187,39 @@ private:
         s.h.reset();
     }
 
-    // Ends the child; its exit arrives as an event.
+    // Ends the child (its tree with kill_tree); its exit arrives as an event.
     void end_child() {
         if (ended_) return;
         ended_ = true;
-        if (!exited_) c_.kill();
+        std::error_code ec;
+        if (ro_.kill_tree) c_.kill_tree(ec);
+        if (!exited_ && (!ro_.kill_tree || ec)) c_.kill(ec);
+    }
+
+    // The child exited, its grace is over and a pipe is still held: with kill_tree the holders
+    // (its descendants) are ended once and get another grace for the end-of-file to arrive.
+    bool end_holders() {
+        if (!ro_.kill_tree || holders_ended_) return false;
+        holders_ended_ = true;
+        std::error_code ec;
+        c_.kill_tree(ec);
+        if (ec) return false;
+        res_.tree_ended = true;
+        eof_ = deadline::after(std::max(ro_.eof_grace, milliseconds(1000)));
+        return true;
     }
 
     stuck_pipe describe_stuck(const stream<Buffer>& s) const {
         stuck_pipe sp;
         sp.stream = s.name;
+        auto kind = object_kind::pipe;
         try {
-            auto fd = static_cast<int>(handle_to_integer(s.h.get()));
-            auto report = holders(this_process_id(), fd);
-            for (const auto& o : report.objects)
+            auto report = holders(this_process_id(), handle_to_integer(s.h.get()));
+            for (const auto& o : report.objects) {
+                kind = o.kind;
                 for (const auto& h : o.others)
                     if (h.end != object_end::read && h.rel != relation::self) sp.holders.push_back(h);
+            }
         } catch (const std::system_error& e) {
             sp.verdict = std::string(s.name) + " is still held open by a process started by " + program_ +
                          " (PID " + std::to_string(pid_) + "); who: " + e.what();
@@ -211,7 +230,9 @@ private:
         sp.verdict = std::string(s.name) + " is still held open";
         const char* sep = " by ";
         for (const auto& h : sp.holders) {
-            sp.verdict += sep + ("PID " + std::to_string(h.pid) + " `" + h.command + "` (fd " + std::to_string(h.fd) + ")");
+            sp.verdict += sep + ("PID " + std::to_string(h.pid) + " `" + h.command + "` (" +
+                                 (kind == object_kind::named_pipe ? "handle " : "fd ") +
+                                 detail::handle_text(kind, h.handle) + ")");
             sep = ", ";
         }
         if (sp.holders.empty()) sp.verdict += " by a process we may not inspect";

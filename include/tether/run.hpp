@@ -8,6 +8,7 @@
 //   tether::run_options ro;
 //   ro.input = "some text\n";                        // fed to stdin, which is then closed
 //   ro.timeout = std::chrono::seconds(10);            // then the child is ended
+//   ro.kill_tree = true;                              // ... with every descendant
 //   auto sorted = tether::run({.argv = {"sort"}}, ro).out;
 //
 // Everything happens on the calling thread over one tether::poller: stdin is fed while stdout
@@ -15,7 +16,8 @@
 // writing all of stdin before reading stdout). Like .NET 11's Process.RunAndCaptureText, run()
 // returns once the child has exited even if its output pipes stay open: a grandchild that kept
 // them (`sh -c 'daemon &'`) is given eof_grace to let go, then run() returns what it read and
-// names who still holds each stuck pipe (run_result::stuck, from holders()).
+// names who still holds each stuck pipe (run_result::stuck, from holders()); with kill_tree it
+// ends them instead, so end-of-file arrives.
 #pragma once
 
 #include <tether/holders.hpp>
@@ -46,16 +48,23 @@ struct run_options {
     /// Streaming instead of capturing: each chunk of stdout (stderr) as it arrives; the capture
     /// stays empty. Used by `tether run`, which forwards output as it comes.
     std::function<void(std::span<const std::byte>)> on_stdout, on_stderr;
-    /// The whole run's limit. When it passes, the child is killed, its
+    /// The whole run's limit. When it passes, the child is killed (its tree with kill_tree), its
     /// exit is collected and run() reports errc::timed_out with everything read so far.
     /// Must be positive; milliseconds::max() (the default) is no limit.
     milliseconds timeout{milliseconds::max()};
     /// After the child exited, how long its output pipes may stay open (held by a grandchild)
     /// before run() stops waiting for their end-of-file. Zero: not at all. Must not be negative.
     milliseconds eof_grace{std::chrono::milliseconds(200)};
-    /// Per stream: more bytes than this ends the child and is
+    /// Per stream: more bytes than this ends the child (its tree with kill_tree) and is
     /// reported as errc::output_limit, with the first `output_limit` bytes kept. Must be > 0.
     std::size_t output_limit{std::numeric_limits<std::size_t>::max()};
+    /// End the child's whole tree (child::kill_tree()), not the child alone, on timeout, on the
+    /// output limit, and when a pipe is still held once eof_grace is over (then end-of-file
+    /// arrives and run() reads to it, another eof_grace at most). A spawn_options::group of
+    /// process_group::inherit becomes new_group. After the child was reaped, its tree can be
+    /// ended through a cgroup (Linux) or its job (Windows); with the process-group fallback
+    /// (no cgroup) a stuck pipe is reported as without kill_tree (docs/lifetimes.md).
+    bool kill_tree{false};
 };
 
 /// A pipe whose end-of-file did not come within run_options::eof_grace after the child exited.
@@ -77,6 +86,7 @@ struct basic_run_result {
     bool timed_out{false};      ///< the timeout passed and the child was ended
     bool output_limited{false}; ///< a stream passed output_limit and the child was ended
     bool input_truncated{false};  ///< the child closed stdin before reading all of the input
+    bool tree_ended{false};       ///< kill_tree: descendants that held a pipe were ended
     std::vector<stuck_pipe> stuck;  ///< pipes a grandchild kept open (run() did not wait for them)
 };
 using run_result = basic_run_result<std::string>;                   ///< run()'s result

@@ -249,6 +249,12 @@ bool make_child_cgroup(process_tree& tree, unique_handle& procs, std::string& wh
 
 void confirm_cgroup(process_tree& tree, pid_t pid) {
     if (tree.cgroup_path.empty() || contains(cgroup_members(tree.cgroup_dir.get()), pid)) return;
+    // A child that exited at once (a zombie is no member) may have left descendants in it:
+    // while anyone is in the cgroup, it is the tree's.
+    int events = ::openat(tree.cgroup_dir.get(), "cgroup.events", O_RDONLY | O_CLOEXEC);
+    bool populated = events >= 0 && !cgroup_empty(events);
+    if (events >= 0) ::close(events);
+    if (populated) return;
     // The move was refused (permissions, a cgroup mode we do not know): use the group instead.
     tree.cgroup_dir.reset();
     ::rmdir(tree.cgroup_path.c_str());
