@@ -35,9 +35,9 @@
 // must be the client end of this very pipe. Only then is any value the peer names pulled with
 // DUPLICATE_CLOSE_SOURCE. Without the check a peer naming the server's own pid would make the
 // server close and re-own its own handles (another owner keeps a dangling value), and with an
-// elevated server it would be a confused deputy against any process the server can open. A
-// hello that does not hold is errc::protocol_error; a process we may not open is access denied
-// (its own error, not peer_gone). A frame starts with "TT", a hello with "Tt": a stream that
+// elevated server it would be a confused deputy against any process the server can open. After
+// a hello that does not hold, every frame with handles is errc::protocol_error (data-only frames
+// still arrive); a process we may not open is access denied (its own error, not peer_gone). A frame starts with "TT", a hello with "Tt": a stream that
 // does not start with a hello is passed on untouched (a raw peer that never opened the channel
 // with tether: it can exchange bytes, but no handles). The client needs no process handle and no parent pid at all (so
 // TETHER_PARENT_PID, which may name the handle vault, plays no part): it never duplicates
@@ -224,8 +224,11 @@ bool process_ended(HANDLE process) { return ::WaitForSingleObject(process, 0) ==
 // end or a duplicate of it. CompareObjectHandles cannot be used: it needs a handle to the
 // client end, and a server that kept one would hold the pipe open (no end-of-file when the
 // child dies before its hello).
+// Synchronous handles are refused first: a query on one waits behind synchronous I/O another
+// thread of the claimed process may have blocked on it, and our channel's client end is
+// overlapped (channel_open refuses a synchronous one).
 bool is_our_client_end(HANDLE h, HANDLE server) {
-    if (::GetFileType(h) != FILE_TYPE_PIPE) return false;
+    if (is_synchronous_handle(h) || ::GetFileType(h) != FILE_TYPE_PIPE) return false;
     DWORD flags = 0;
     if (!::GetNamedPipeInfo(h, &flags, nullptr, nullptr, nullptr) || (flags & PIPE_SERVER_END) != 0) return false;
     auto name = object_name(h);
