@@ -14,6 +14,7 @@
 
 #include <aclapi.h>
 
+#include <cstdio>
 #include <iostream>
 #include <thread>
 #include <string>
@@ -307,4 +308,40 @@ TEST(ChannelTrust, HandlesInWritesThatFailComeBack) {
         stdin_end.reset();
         EXPECT_EQ(c.wait().code, 0) << what;
     }
+}
+
+// Sends the write end of a pipe of its own to the parent (it is released, waiting for the
+// parent to pull it), says so on stdout, and reports whether its read end reaches end-of-file
+// (exit 0) within 10 s, i.e. whether the write end left this process.
+TETHER_CHILD_ROLE(ct_send_and_watch) {
+    auto ctl = tether::channel::inherited("control");
+    auto [r, w] = tether::make_pipe();
+    ctl.send_handle(std::move(w));
+    std::fputs("sent", stdout);
+    std::fflush(stdout);
+    char b[1];
+    std::error_code ec;
+    auto n = tether::read_for(r, std::as_writable_bytes(std::span(b)), 10s, ec);
+    return !ec && n == 0 ? 0 : 1;
+}
+
+TEST(ChannelTrust, ParentDroppingItsEndTakesTheChildsUnreceivedHandles) {
+    // The parent drops its channel with the child's frame unreceived: the handle is pulled out
+    // of the child and closed (before, the child's released copy stayed in the child).
+    auto [server, theirs] = tether::make_channel();
+    auto opt = tether_test::role_options("ct_send_and_watch");
+    opt.pass(std::move(theirs), "control");
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto out = c.take_stdout();
+    char buf[4];
+    std::size_t got = 0;
+    while (got < sizeof buf) {
+        auto n = tether::read_for(out, std::as_writable_bytes(std::span(buf + got, sizeof buf - got)), 10s);
+        ASSERT_NE(n, 0u) << "the child ended before it sent";
+        got += n;
+    }
+    ASSERT_EQ(std::string(buf, 4), "sent");
+    server = tether::channel();  // dropped: no receive()
+    EXPECT_EQ(c.wait().code, 0) << "the child's write end stayed in the child";
 }
