@@ -60,6 +60,7 @@ void channel::state::drop() noexcept {
         auto l = std::exchange(link, detail::channel_link{});
         detail::poller_channel_destroyed(*l.core, l.id);
     }
+    if (ep) release_unreceived();
     if (ep) {
         std::vector<std::uint64_t> wire;
         try {
@@ -70,6 +71,29 @@ void channel::state::drop() noexcept {
     }
     ep.reset();
     eng.clear();
+}
+
+void channel::state::release_unreceived() noexcept {
+    // Bounded: at most this many reads (each at most the engine's buffer, 4 KiB to 64 KiB), so
+    // closing never turns into draining a peer that keeps sending.
+    constexpr int max_reads = 512;
+    try {
+        int reads = 0;
+        for (;;) {
+            std::error_code ec;
+            detail::frame f;
+            auto st = eng.next_frame(f, ec);
+            if (st == detail::frame_reader::status::error) return;
+            if (st == detail::frame_reader::status::frame) {
+                std::vector<unique_handle> handles;  // closed here
+                if (detail::channel_import_handles(*ep, f.wire_handles, eng.arrived(), handles)) return;
+                continue;
+            }
+            bool eof = false;
+            if (++reads > max_reads || read_now(eof) || eof) return;
+        }
+    } catch (const std::bad_alloc&) {  // what was imported is closed; the rest stays
+    }
 }
 
 std::error_code channel::state::queue(detail::frame_kind kind, std::span<const std::byte> payload,
@@ -144,7 +168,14 @@ std::error_code channel::state::send_large(detail::frame_kind kind, std::span<co
         detail::channel_unexport(*ep, wire, oob);  // none of it reached the peer whole
         return ec;
     }
-    return flush_until(detail::deadline::never());  // a Windows write may still be in flight
+    // A Windows write may still be in flight; if it fails, the frame never arrived whole, so
+    // the copies pushed for it are taken back (unexport: Windows; closed on POSIX).
+    if (auto fec = flush_until(detail::deadline::never())) {
+        peer_gone = peer_gone || fec == errc::peer_gone;
+        detail::channel_unexport(*ep, wire, oob);
+        return fec;
+    }
+    return {};
 }
 
 std::optional<message> channel::state::next_buffered(std::error_code& ec) {

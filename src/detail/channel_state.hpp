@@ -76,8 +76,14 @@ struct channel::state {
     std::optional<message> receive(const detail::deadline& d, std::error_code& ec);
 
     /// Closes the endpoint and releases everything buffered; copies of handles exported for
-    /// frames never written are taken back (Windows) or closed.
+    /// frames never written are taken back (Windows) or closed, and handles of frames that
+    /// reached us but were never received are closed (release_unreceived).
     void drop() noexcept;
+    /// Imports and closes the handles of the complete frames already buffered or readable now
+    /// without waiting (bounded), which nobody will receive: on Windows the peer's copies would
+    /// otherwise stay in a process that lives on (values pushed into a client's table; a
+    /// client's own handles waiting for the server to pull them). Stops at the first error.
+    void release_unreceived() noexcept;
 };
 
 }  // namespace tether

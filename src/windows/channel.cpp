@@ -28,13 +28,18 @@
 //
 // How the server learns its peer. The pipe cannot tell: the client end was opened by the
 // server's own process and then inherited (GetNamedPipeClientProcessId names the opener). So
-// the client's first bytes are a hello, "TtHi" + its process id (u32, little-endian), written
-// by channel_open(); the server strips it in channel_read() and opens that process with
-// PROCESS_DUP_HANDLE | SYNCHRONIZE. A frame starts with "TT", a hello with "Tt": a stream that
+// the client's first bytes are a hello, "TtH2" + its process id (u32) + the value of its own
+// handle of the channel (u64, little-endian), written by channel_open(); the server strips it
+// in channel_read(), opens that process with PROCESS_DUP_HANDLE | SYNCHRONIZE and checks the
+// claim (verify_peer): that handle, duplicated out of the claimed process without closing it,
+// must be the client end of this very pipe. Only then is any value the peer names pulled with
+// DUPLICATE_CLOSE_SOURCE. Without the check a peer naming the server's own pid would make the
+// server close and re-own its own handles (another owner keeps a dangling value), and with an
+// elevated server it would be a confused deputy against any process the server can open. After
+// a hello that does not hold, every frame with handles is errc::protocol_error (data-only frames
+// still arrive); a process we may not open is access denied (its own error, not peer_gone). A frame starts with "TT", a hello with "Tt": a stream that
 // does not start with a hello is passed on untouched (a raw peer that never opened the channel
-// with tether: it can exchange bytes, but no handles). The pid is the peer's claim; a child lying
-// about it can only aim the server's DuplicateHandle at processes the server may open with
-// PROCESS_DUP_HANDLE anyway. The client needs no process handle and no parent pid at all (so
+// with tether: it can exchange bytes, but no handles). The client needs no process handle and no parent pid at all (so
 // TETHER_PARENT_PID, which may name the handle vault, plays no part): it never duplicates
 // across processes.
 #include "detail/channel_backend.hpp"
@@ -46,6 +51,7 @@
 #include "detail/os.hpp"
 #include "windows/win.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <bcrypt.h>
@@ -74,20 +80,22 @@ struct channel_endpoint {
     channel_endpoint& operator=(const channel_endpoint&) = delete;
     // The kernel owns each OVERLAPPED and buffer until its operation completes: cancel and wait
     // before they go (and before the pipe closes).
-    ~channel_endpoint() {
-        for (auto* io : {&rd, &wr}) {
-            if (!io->pending) continue;
-            ::CancelIoEx(pipe.get(), &io->ov);
-            DWORD n = 0;
-            ::GetOverlappedResult(pipe.get(), &io->ov, &n, TRUE);
-        }
-    }
+    // A write cancelled here never reached the peer whole: its pushed copies are taken back.
+    ~channel_endpoint();
 
     unique_handle pipe;
     bool server{false};
-    // Server only: the hello state and the client process.
-    enum class hello_state { unknown, received, absent } hello{hello_state::unknown};
+    // Server only: the hello state and the client process. `unverified`: the claimed handle
+    // could not be duplicated yet out of a process that has not ended (one that is exiting
+    // loses its handles before it is signalled); settled at the first use. `refused`: the claim
+    // did not hold (peer_error says why); nothing the peer names is ever duplicated then, and
+    // every frame with handles is refused, but data still flows: a client that closed its end
+    // before we read its hello (its value may name another object by now) looks the same as a
+    // liar, and its bytes are no threat.
+    enum class hello_state { unknown, unverified, received, refused, absent } hello{hello_state::unknown};
     unique_handle peer_process;
+    std::uint64_t claimed_value{0};
+    std::error_code peer_error;
     std::vector<std::byte> hello_part;
     // Reading: one overlapped read in flight into rd.buf; [rd_begin, rd_end) is what arrived
     // and was not handed out yet.
@@ -100,14 +108,46 @@ struct channel_endpoint {
     pending_io wr;
     std::vector<unique_handle> wr_handles;
     DWORD write_error{0};
+    // Server only: each handle of ours pushed into the peer whose copy there is not the peer's
+    // yet, from export until its frame was written, or taken back. `undelivered`: the write
+    // that carried it failed (our copy is closed, `local` is null); channel_unexport or the
+    // destructor takes the peer's copy back.
+    struct pushed_copy {
+        HANDLE local;
+        std::uint64_t remote;
+        bool undelivered;
+    };
+    std::vector<pushed_copy> pushed;
 };
 
 void channel_endpoint_deleter::operator()(channel_endpoint* e) const noexcept { delete e; }
 
 namespace {
+void write_done(channel_endpoint& e, bool ok);
+void take_back_unsent(channel_endpoint& e, std::span<const std::uint64_t> values) noexcept;
+}  // namespace
 
-constexpr std::array<std::byte, 4> hello_magic{std::byte{'T'}, std::byte{'t'}, std::byte{'H'}, std::byte{'i'}};
-constexpr std::size_t hello_size = 8;
+channel_endpoint::~channel_endpoint() {
+    // The kernel owns each OVERLAPPED and buffer until its operation completes: cancel and wait
+    // before they go (and before the pipe closes).
+    for (auto* io : {&rd, &wr}) {
+        if (!io->pending) continue;
+        ::CancelIoEx(pipe.get(), &io->ov);
+        DWORD n = 0;
+        BOOL ok = ::GetOverlappedResult(pipe.get(), &io->ov, &n, TRUE);
+        io->pending = false;
+        if (io == &wr) write_done(*this, ok != FALSE);
+    }
+    if (server) take_back_unsent(*this, {});
+}
+
+namespace {
+
+// The hello: "TtH2", the client's process id (u32) and the value of its channel handle in that
+// process (u64), little-endian. ("TtHi" + pid alone was the unverifiable first version; a
+// server now reads it as data that is no frame: errc::protocol_error.)
+constexpr std::array<std::byte, 4> hello_magic{std::byte{'T'}, std::byte{'t'}, std::byte{'H'}, std::byte{'2'}};
+constexpr std::size_t hello_size = 16;
 constexpr DWORD pipe_buffer = 65536;
 
 constexpr std::size_t read_buffer = 16 * 1024;
@@ -118,7 +158,9 @@ HANDLE event_of(const pending_io& io) noexcept { return io.event.get(); }
 // Completes a finished read: the bytes are in rd.buf, or the pipe ended or failed.
 void read_done(channel_endpoint& e, BOOL ok, DWORD n) {
     e.rd.pending = false;
-    if (ok && n > 0) {
+    // ERROR_MORE_DATA (a message-mode pipe given to channel_open, a message longer than our
+    // buffer): the n bytes arrived, the rest comes with the next read.
+    if ((ok || ::GetLastError() == ERROR_MORE_DATA) && n > 0) {
         e.rd_begin = 0;
         e.rd_end = n;
         return;
@@ -141,7 +183,14 @@ void pump_read(channel_endpoint& e) {
         DWORD n = 0;
         if (e.rd.pending) {
             BOOL ok = ::GetOverlappedResult(e.pipe.get(), &e.rd.ov, &n, FALSE);
-            if (!ok && ::GetLastError() == ERROR_IO_INCOMPLETE) return;
+            if (!ok && ::GetLastError() == ERROR_IO_INCOMPLETE) {
+                // Bytes wait in the pipe, so the read is completing (wine completes an
+                // overlapped read asynchronously even then): collect it rather than report
+                // "nothing yet" with data at hand.
+                DWORD avail = 0;
+                if (!::PeekNamedPipe(e.pipe.get(), nullptr, 0, nullptr, &avail, nullptr) || avail == 0) return;
+                ok = ::GetOverlappedResult(e.pipe.get(), &e.rd.ov, &n, TRUE);
+            }
             read_done(e, ok, n);
             continue;
         }
@@ -152,12 +201,94 @@ void pump_read(channel_endpoint& e) {
             read_done(e, ok, n);
             continue;
         }
-        if (::GetLastError() == ERROR_IO_PENDING) {
+        DWORD err = ::GetLastError();
+        if (err == ERROR_IO_PENDING) {
             e.rd.pending = true;
             return;
         }
+        if (err == ERROR_MORE_DATA) {  // failed at once, but with bytes: the count is in rd.ov
+            BOOL ok = ::GetOverlappedResult(e.pipe.get(), &e.rd.ov, &n, TRUE);
+            read_done(e, ok, n);
+            continue;
+        }
         read_done(e, FALSE, 0);
     }
+}
+
+bool process_ended(HANDLE process) { return ::WaitForSingleObject(process, 0) == WAIT_OBJECT_0; }
+
+// True if `h` is a client end of the very pipe whose server end is `server`: a pipe, not a
+// server end, with the same object name. The name is unique (128 random bits, one instance,
+// FILE_FLAG_FIRST_PIPE_INSTANCE, owner-only DACL), so the same name means the same instance,
+// and the instance has one client end (a second open fails with ERROR_PIPE_BUSY): `h` is that
+// end or a duplicate of it. CompareObjectHandles cannot be used: it needs a handle to the
+// client end, and a server that kept one would hold the pipe open (no end-of-file when the
+// child dies before its hello).
+// Synchronous handles are refused first: a query on one waits behind synchronous I/O another
+// thread of the claimed process may have blocked on it, and our channel's client end is
+// overlapped (channel_open refuses a synchronous one).
+bool is_our_client_end(HANDLE h, HANDLE server) {
+    if (is_synchronous_handle(h) || ::GetFileType(h) != FILE_TYPE_PIPE) return false;
+    DWORD flags = 0;
+    if (!::GetNamedPipeInfo(h, &flags, nullptr, nullptr, nullptr) || (flags & PIPE_SERVER_END) != 0) return false;
+    auto name = object_name(h);
+    return !name.empty() && name == object_name(server);
+}
+
+void refuse(channel_endpoint& e, std::error_code why) {
+    e.hello = channel_endpoint::hello_state::refused;
+    e.peer_error = why;
+    e.peer_process.reset();
+}
+
+// Server: settles an unverified claim (see verify_peer). `at_use`: a handle is about to move,
+// so a claim that still cannot be checked is refused.
+void settle_peer(channel_endpoint& e, bool at_use) {
+    if (e.hello != channel_endpoint::hello_state::unverified) return;
+    auto remote = reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(e.claimed_value));  // NOLINT: a handle value
+    HANDLE copy = nullptr;
+    if (!::DuplicateHandle(e.peer_process.get(), remote, ::GetCurrentProcess(), &copy, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+        DWORD err = ::GetLastError();
+        if (process_ended(e.peer_process.get())) {  // gone: its handles fail with errc::peer_gone
+            e.peer_process.reset();
+            e.hello = channel_endpoint::hello_state::received;
+        } else if (err == ERROR_ACCESS_DENIED) {
+            refuse(e, win_error(err));
+        } else if (at_use) {
+            refuse(e, errc::protocol_error);
+        }
+        return;
+    }
+    unique_handle checked(copy);
+    if (is_our_client_end(checked.get(), e.pipe.get()))
+        e.hello = channel_endpoint::hello_state::received;
+    else
+        refuse(e, errc::protocol_error);
+}
+
+// Server: checks the hello's claim before any value the peer names is duplicated with
+// DUPLICATE_CLOSE_SOURCE. The peer says "I am process `pid` and my channel handle is `value`":
+// that handle is duplicated out of `pid` WITHOUT closing it and must be the client end of this
+// very pipe. So a peer cannot name a process that does not hold our channel (our own process,
+// or any other the server may open: a confused deputy when the server is elevated). Our own id
+// passes only for an in-process peer (one holding the client end here). A client that has
+// exited already cannot be opened or checked; its data and its end-of-file are still to be
+// read, so that is no error here: handles then fail with errc::peer_gone. A process we may not
+// open (or whose handle we may not duplicate) is access denied, its own error.
+void verify_peer(channel_endpoint& e, DWORD pid, std::uint64_t value) {
+    auto remote = reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(value));  // NOLINT: a handle value
+    if (value == 0 || value > UINT32_MAX || !is_valid_native(remote)) return refuse(e, errc::protocol_error);
+    unique_handle process(::OpenProcess(PROCESS_DUP_HANDLE | SYNCHRONIZE, FALSE, pid));
+    if (!process) {
+        DWORD err = ::GetLastError();
+        if (err == ERROR_ACCESS_DENIED) return refuse(e, win_error(err));
+        e.hello = channel_endpoint::hello_state::received;  // no such process (any more)
+        return;
+    }
+    e.peer_process = std::move(process);
+    e.claimed_value = value;
+    e.hello = channel_endpoint::hello_state::unverified;
+    settle_peer(e, false);
 }
 
 // Server: strips the client's hello from the front of the stream, if it starts with one
@@ -186,11 +317,10 @@ void take_hello(channel_endpoint& e) {
     }
     DWORD pid = 0;
     for (std::size_t i = 4; i-- > 0;) pid = (pid << 8) | std::to_integer<DWORD>(h[4 + i]);
-    // A client that has exited already cannot be opened; its data and its end-of-file are
-    // still to be read, so that is no error here: handles then fail with errc::peer_gone.
-    e.peer_process.reset(::OpenProcess(PROCESS_DUP_HANDLE | SYNCHRONIZE, FALSE, pid));
-    e.hello = channel_endpoint::hello_state::received;
+    std::uint64_t value = 0;
+    for (std::size_t i = 8; i-- > 0;) value = (value << 8) | std::to_integer<std::uint64_t>(h[8 + i]);
     h.clear();
+    verify_peer(e, pid, value);
 }
 
 // Reads on (without waiting) and, on the server, looks for the hello first.
@@ -205,8 +335,6 @@ void advance_read(channel_endpoint& e) {
     }
 }
 
-bool process_ended(HANDLE process) { return ::WaitForSingleObject(process, 0) == WAIT_OBJECT_0; }
-
 // Server: the client's hello, waited for if it has not come yet (blocking: a child that was
 // passed the channel writes it as soon as it opens the channel). Data after it stays buffered.
 std::error_code need_peer(channel_endpoint& e) {
@@ -217,6 +345,8 @@ std::error_code need_peer(channel_endpoint& e) {
         if (e.read_error != 0) return win_error(e.read_error);
         if (::WaitForSingleObject(event_of(e.rd), INFINITE) != WAIT_OBJECT_0) return last_os_error();
     }
+    settle_peer(e, true);
+    if (e.hello == channel_endpoint::hello_state::refused) return e.peer_error;
     if (e.hello == channel_endpoint::hello_state::received)
         return e.peer_process ? std::error_code() : make_error_code(errc::peer_gone);
     return errc::not_supported;  // a raw peer that never opened the channel with tether
@@ -232,6 +362,18 @@ void take_back(channel_endpoint& e, std::span<const std::uint64_t> pushed) noexc
                               ::GetCurrentProcess(), &back, 0, FALSE, DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE))
             ::CloseHandle(back);
     }
+}
+
+// Takes back `values` (copies pushed for frames never written whole) and every copy whose
+// write failed, each once, and forgets them.
+void take_back_unsent(channel_endpoint& e, std::span<const std::uint64_t> values) noexcept {
+    auto named = [&](std::uint64_t v) { return std::find(values.begin(), values.end(), v) != values.end(); };
+    if (e.peer_process) {
+        take_back(e, values);
+        for (const auto& p : e.pushed)
+            if (p.undelivered && !named(p.remote)) take_back(e, std::span(&p.remote, 1));
+    }
+    std::erase_if(e.pushed, [&](const auto& p) { return p.undelivered || named(p.remote); });
 }
 
 const char* pipe_problem(HANDLE h, bool& server) {
@@ -254,22 +396,20 @@ const char* pipe_problem(HANDLE h, bool& server) {
 }  // namespace
 
 std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs) {
-    SECURITY_ATTRIBUTES sa{sizeof sa, nullptr, FALSE};  // never inheritable
-    std::wstring name = detail::unique_pipe_name(L"ch-");
-    DWORD open_mode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE;
-    DWORD pipe_mode = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS;
-    unique_handle server(::CreateNamedPipeW(name.c_str(), open_mode, pipe_mode, 1, pipe_buffer, pipe_buffer, 0, &sa));
-    if (!server) return last_os_error();
-    unique_handle client(::CreateFileW(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0, &sa, OPEN_EXISTING,
-                                       FILE_FLAG_OVERLAPPED, nullptr));
-    if (!client) return last_os_error();
-    ULONG pid = 0;
-    if (::GetNamedPipeClientProcessId(server.get(), &pid) && pid != ::GetCurrentProcessId())
-        return errc::not_a_pipe;  // someone else connected first (the name is unguessable)
+    pipe_instance_spec spec;
+    spec.kind = L"ch-";
+    spec.server_mode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED;
+    spec.pipe_mode = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE;
+    spec.buffer_size = pipe_buffer;
+    spec.client_access = GENERIC_READ | GENERIC_WRITE;
+    spec.client_flags = FILE_FLAG_OVERLAPPED;
+    std::error_code ec;
+    auto p = create_pipe_instance(spec, ec);
+    if (ec) return ec;
     ours.reset(new channel_endpoint{});
-    ours->pipe = std::move(server);
+    ours->pipe = std::move(p.server);
     ours->server = true;
-    theirs = std::move(client);
+    theirs = std::move(p.client);
     return {};
 }
 
@@ -290,12 +430,15 @@ endpoint_ptr channel_open(unique_handle&& h, std::error_code& ec, std::string& w
     e->pipe = std::move(owned);
     e->server = server;
     if (!server) {
-        // The hello: our process id, so the server can move handles to and from us. A server
-        // that is gone already cannot read it; receive() will report that, not the constructor.
+        // The hello: our process id and our handle of this pipe, so the server can check the
+        // claim and then move handles to and from us. A server that is gone already cannot
+        // read it; receive() will report that, not the constructor.
         std::array<std::byte, hello_size> hello{};
         std::memcpy(hello.data(), hello_magic.data(), hello_magic.size());
         DWORD pid = ::GetCurrentProcessId();
         for (std::size_t i = 0; i < 4; ++i) hello[4 + i] = static_cast<std::byte>((pid >> (8 * i)) & 0xff);
+        auto value = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(e->pipe.get()));  // NOLINT
+        for (std::size_t i = 0; i < 8; ++i) hello[8 + i] = static_cast<std::byte>((value >> (8 * i)) & 0xff);
         std::error_code wec;
         tether::write_all(e->pipe, hello, wec);
     }
@@ -325,11 +468,12 @@ std::error_code channel_export_handles(channel_endpoint& e, std::vector<unique_h
         if (!::DuplicateHandle(::GetCurrentProcess(), h.get(), e.peer_process.get(), &remote, 0, FALSE,
                                DUPLICATE_SAME_ACCESS)) {
             auto ec = process_ended(e.peer_process.get()) ? make_error_code(errc::peer_gone) : last_os_error();
-            take_back(e, std::span(wire).subspan(first));
+            take_back_unsent(e, std::span(wire).subspan(first));
             wire.resize(first);
             return ec;
         }
         wire.push_back(reinterpret_cast<std::uintptr_t>(remote));  // NOLINT: a handle value
+        e.pushed.push_back({h.get(), wire.back(), false});
         out_of_band.push_back(std::move(h));  // closed once the frame is written
     }
     return {};
@@ -339,7 +483,7 @@ void channel_unexport(channel_endpoint& e, std::span<const std::uint64_t> pushed
                       std::vector<unique_handle>& out_of_band) noexcept {
     // Server: the copies pushed into the peer for frames never written leave it again. Client:
     // its handles were never released, so closing ours is all there is.
-    if (e.server && e.peer_process) take_back(e, pushed);
+    if (e.server) take_back_unsent(e, pushed);
     out_of_band.clear();
 }
 
@@ -350,9 +494,28 @@ namespace {
 // The handles that went with a completed write: a client releases them (the server pulls them
 // with DUPLICATE_CLOSE_SOURCE, which closes ours), a server closes its copies (the peer has its
 // own). After a failed write they are closed either way: undeliverable.
+//
+// A server's write that FAILED carried frames the peer cannot have received whole, so their
+// pushed copies are taken back out of the peer (a peer that closed its end and lives on would
+// otherwise keep them). Why "cannot": each write is at most write_buffer = the pipe's quota, and
+// a pipe write completes as soon as its remaining bytes fit the buffer; the peer reads in
+// order, so once it reads any byte of this write all earlier bytes are gone, the rest fits, and
+// the write completes. A write that fails was never read into.
+// The failure itself is reported later (write_error); the next channel_unexport, which every
+// failed write leads to, or the destructor takes the copies back.
 void write_done(channel_endpoint& e, bool ok) {
     if (ok && !e.server)
         for (auto& h : e.wr_handles) (void)h.release();
+    for (auto& h : e.wr_handles) {
+        auto it = std::find_if(e.pushed.begin(), e.pushed.end(), [&](const auto& p) { return p.local == h.get(); });
+        if (it == e.pushed.end()) continue;
+        if (ok) {
+            e.pushed.erase(it);  // the frame is in the pipe: the copy is the peer's now
+        } else {
+            it->undelivered = true;
+            it->local = nullptr;  // closed below; its value may be reused
+        }
+    }
     e.wr_handles.clear();
 }
 
@@ -482,6 +645,8 @@ std::error_code channel_import_handles(channel_endpoint& e, std::span<const std:
             out.emplace_back(value);
             continue;
         }
+        settle_peer(e, true);
+        if (e.hello == channel_endpoint::hello_state::refused) return e.peer_error;
         if (e.hello != channel_endpoint::hello_state::received) return errc::protocol_error;
         if (!e.peer_process) return errc::peer_gone;
         HANDLE mine = nullptr;

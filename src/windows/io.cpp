@@ -1,6 +1,7 @@
 // Windows backend: blocking and timed read/write with the POSIX meaning of end-of-file and of
 // "peer gone" (libuv src/win/error.c and Rust's child_pipe.rs map the same errors):
 //   read:  ERROR_BROKEN_PIPE (109) / ERROR_HANDLE_EOF = end-of-file, returned as 0 bytes;
+//          ERROR_MORE_DATA (234, a message-mode pipe's message longer than the buffer) is data;
 //   write: ERROR_BROKEN_PIPE, ERROR_NO_DATA (232), ERROR_PIPE_NOT_CONNECTED (233) = peer_gone.
 // Zero-byte writes are never issued: on a pipe one completes the reader's ReadFile with 0 bytes
 // while the pipe is still open, which a reader would take for end-of-file. For the same reason
@@ -170,6 +171,8 @@ DWORD transfer(HANDLE h, Ptr data, DWORD len, const deadline& deadline, DWORD& n
     ov.hEvent = reinterpret_cast<HANDLE>(reinterpret_cast<std::uintptr_t>(event) | 1);  // NOLINT
     if (call(nullptr, &ov)) return ::GetOverlappedResult(h, &ov, &n, TRUE) ? 0 : ::GetLastError();
     DWORD err = ::GetLastError();
+    // A read that fails at once with ERROR_MORE_DATA did transfer bytes: the count is in `ov`.
+    if (err == ERROR_MORE_DATA) return ::GetOverlappedResult(h, &ov, &n, TRUE) ? 0 : ::GetLastError();
     if (err != ERROR_IO_PENDING) return err;
     return finish_overlapped(h, ov, deadline, n);
 }
@@ -181,7 +184,9 @@ std::size_t read_impl(HANDLE h, std::span<std::byte> buf, const deadline& deadli
     for (;;) {
         DWORD n = 0;
         DWORD err = transfer<false>(h, buf.data(), len, deadline, n);
-        if (err == 0 && n > 0) return n;
+        // ERROR_MORE_DATA: a message-mode pipe's message is longer than `buf`. The n bytes did
+        // arrive (the rest waits for the next read): they are data, not an error.
+        if ((err == 0 || err == ERROR_MORE_DATA) && n > 0) return n;
         if (err == 0 && ::GetFileType(h) != FILE_TYPE_PIPE) return 0;  // a file's end
         if (err == 0) continue;  // a peer's zero-byte write on a pipe is not end-of-file
         if (err == ERROR_BROKEN_PIPE || err == ERROR_HANDLE_EOF) return 0;

@@ -157,18 +157,23 @@ std::string file_id_identity(native_handle h) {
 // Named objects (tether's pipes, CreatePipe's on older Windows, events, ...): a hash of the
 // object's full name (NtQueryObject(ObjectNameInformation), e.g. \Device\NamedPipe\tether-...).
 std::string name_identity(native_handle h) {
-    alignas(8) unsigned char buf[2048];
-    ULONG len = 0;
-    constexpr auto object_name_information = static_cast<OBJECT_INFORMATION_CLASS>(1);
-    if (::NtQueryObject(h, object_name_information, buf, sizeof buf, &len) != 0) return {};
-    const auto* name = reinterpret_cast<const UNICODE_STRING*>(buf);
-    std::wstring_view text(name->Buffer == nullptr ? L"" : name->Buffer, name->Length / sizeof(wchar_t));
+    auto text = object_name(h);
     // An unnamed pipe answers with the bare device path: no identity in that.
     if (text.empty() || text.back() == L'\\') return {};
     return "1." + sha256_128(text.data(), static_cast<ULONG>(text.size() * sizeof(wchar_t)));
 }
 
 }  // namespace
+
+std::wstring object_name(native_handle h) {
+    alignas(8) unsigned char buf[2048];
+    ULONG len = 0;
+    constexpr auto object_name_information = static_cast<OBJECT_INFORMATION_CLASS>(1);
+    if (::NtQueryObject(h, object_name_information, buf, sizeof buf, &len) != 0) return {};
+    const auto* name = reinterpret_cast<const UNICODE_STRING*>(buf);
+    if (name->Buffer == nullptr) return {};
+    return std::wstring(name->Buffer, name->Length / sizeof(wchar_t));
+}
 
 // A process's parent id never changes on Windows, but ids are recycled: the identity is what
 // tells the child that the number in its manifest still names the object its parent passed.

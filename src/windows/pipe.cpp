@@ -15,35 +15,28 @@
 #include <atomic>
 #include <bcrypt.h>
 #include <cstdio>
+#include <memory>
+#include <sddl.h>
+#include <vector>
 
 namespace tether {
 namespace {
 
-struct server_client {
-    unique_handle server;  ///< overlapped
-    unique_handle client;  ///< synchronous
-};
-
 // `server_reads`: the server is the read end (PIPE_ACCESS_INBOUND), the client the write end.
-server_client create_pipe(bool server_reads, DWORD size) {
+detail::pipe_instance create_pipe(bool server_reads, DWORD size) {
     // 0 would not mean "the default" for a named pipe: wine makes writes wait for the reader then.
     // 64 KiB is Linux's default pipe capacity.
     if (size == 0) size = 65536;
-    SECURITY_ATTRIBUTES sa{sizeof sa, nullptr, FALSE};  // never inheritable
-    std::wstring name = detail::unique_pipe_name(L"");
-    DWORD open_mode = (server_reads ? PIPE_ACCESS_INBOUND : PIPE_ACCESS_OUTBOUND) | FILE_FLAG_OVERLAPPED |
-                      FILE_FLAG_FIRST_PIPE_INSTANCE;
-    DWORD pipe_mode = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS;
-    unique_handle server(::CreateNamedPipeW(name.c_str(), open_mode, pipe_mode, 1, size, size, 0, &sa));
-    if (!server) throw_error(last_os_error(), "CreateNamedPipeW for a new pipe");
+    detail::pipe_instance_spec spec;
+    spec.server_mode = (server_reads ? PIPE_ACCESS_INBOUND : PIPE_ACCESS_OUTBOUND) | FILE_FLAG_OVERLAPPED;
+    spec.pipe_mode = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE;
+    spec.buffer_size = size;
     // The client's rights match CreatePipe's ends, so direction checks see the same thing.
-    DWORD access = server_reads ? GENERIC_WRITE | FILE_READ_ATTRIBUTES : GENERIC_READ | FILE_WRITE_ATTRIBUTES;
-    unique_handle client(::CreateFileW(name.c_str(), access, 0, &sa, OPEN_EXISTING, 0, nullptr));
-    if (!client) throw_error(last_os_error(), "open the client end of a new pipe");
-    ULONG pid = 0;
-    if (::GetNamedPipeClientProcessId(server.get(), &pid) && pid != ::GetCurrentProcessId())
-        throw_error(errc::not_a_pipe, "new pipe: another process connected to it first");
-    return {std::move(server), std::move(client)};
+    spec.client_access = server_reads ? GENERIC_WRITE | FILE_READ_ATTRIBUTES : GENERIC_READ | FILE_WRITE_ATTRIBUTES;
+    std::error_code ec;
+    auto p = detail::create_pipe_instance(spec, ec);
+    if (ec) throw_error(ec, "create a new pipe");
+    return p;
 }
 
 const char* file_kind(DWORD type) {
@@ -105,6 +98,90 @@ std::wstring unique_pipe_name(const wchar_t* kind) {
     std::swprintf(name, 128, L"\\\\.\\pipe\\tether-%ls%lu-%llu-%016llx%016llx", kind, ::GetCurrentProcessId(),
                   counter.fetch_add(1), r[0], r[1]);
     return name;
+}
+
+namespace {
+
+// The user SID of our process token, as SDDL text ("S-1-5-21-..."); empty on failure.
+std::wstring token_user_sid() {
+    HANDLE raw = nullptr;
+    if (!::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &raw)) return {};
+    unique_handle token(raw);
+    DWORD need = 0;
+    ::GetTokenInformation(token.get(), TokenUser, nullptr, 0, &need);
+    std::vector<unsigned char> buf(need);
+    if (need == 0 || !::GetTokenInformation(token.get(), TokenUser, buf.data(), need, &need)) return {};
+    LPWSTR text = nullptr;
+    if (!::ConvertSidToStringSidW(reinterpret_cast<TOKEN_USER*>(buf.data())->User.Sid, &text)) return {};
+    std::wstring sid(text);
+    ::LocalFree(text);
+    return sid;
+}
+
+struct local_free {
+    void operator()(void* p) const noexcept { ::LocalFree(p); }
+};
+
+// An instance squatted by someone else: FILE_FLAG_FIRST_PIPE_INSTANCE refuses the name
+// (ERROR_ACCESS_DENIED), or all instances of it are taken (ERROR_PIPE_BUSY).
+bool name_taken(DWORD err) noexcept { return err == ERROR_ACCESS_DENIED || err == ERROR_PIPE_BUSY; }
+
+}  // namespace
+
+PSECURITY_DESCRIPTOR owner_only_security(std::error_code& ec) {
+    // Built once for the process, kept until it exits (the user never changes). Protected
+    // ("P"): nothing is inherited from a parent object's DACL; one ACE: GENERIC_ALL for us.
+    static const std::unique_ptr<void, local_free> sd = []() -> std::unique_ptr<void, local_free> {
+        auto sid = token_user_sid();
+        if (sid.empty()) return nullptr;
+        std::wstring sddl = L"D:P(A;;GA;;;" + sid + L")";
+        PSECURITY_DESCRIPTOR out = nullptr;
+        if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.c_str(), SDDL_REVISION_1, &out, nullptr))
+            return nullptr;
+        return std::unique_ptr<void, local_free>(out);
+    }();
+    ec.clear();
+    if (!sd) ec = errc::not_supported;
+    return sd.get();
+}
+
+pipe_instance create_pipe_instance(const pipe_instance_spec& spec, std::error_code& ec,
+                                   const std::wstring& first_name) {
+    PSECURITY_DESCRIPTOR sd = owner_only_security(ec);
+    if (ec) return {};
+    SECURITY_ATTRIBUTES server_sa{sizeof server_sa, sd, FALSE};  // never inheritable
+    SECURITY_ATTRIBUTES client_sa{sizeof client_sa, nullptr, FALSE};
+    const DWORD open_mode = spec.server_mode | FILE_FLAG_FIRST_PIPE_INSTANCE;
+    const DWORD pipe_mode = spec.pipe_mode | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS;
+    // The name is unguessable, so a second collision means something is badly wrong: give up
+    // after a few names rather than loop.
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        pipe_instance p;
+        p.name = attempt == 0 && !first_name.empty() ? first_name : unique_pipe_name(spec.kind);
+        p.server.reset(::CreateNamedPipeW(p.name.c_str(), open_mode, pipe_mode, 1, spec.buffer_size,
+                                          spec.buffer_size, 0, &server_sa));
+        if (!p.server) {
+            DWORD err = ::GetLastError();
+            if (name_taken(err)) continue;
+            ec = win_error(err);
+            return {};
+        }
+        p.client.reset(::CreateFileW(p.name.c_str(), spec.client_access, 0, &client_sa, OPEN_EXISTING,
+                                     spec.client_flags, nullptr));
+        if (!p.client) {
+            ec = last_os_error();
+            return {};
+        }
+        ULONG pid = 0;
+        if (::GetNamedPipeClientProcessId(p.server.get(), &pid) && pid != ::GetCurrentProcessId()) {
+            ec = errc::not_a_pipe;  // another process connected to our new instance first
+            return {};
+        }
+        ec.clear();
+        return p;
+    }
+    ec = win_error(ERROR_ACCESS_DENIED);  // every name we tried was taken
+    return {};
 }
 
 std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string) {

@@ -42,4 +42,38 @@ bool granted_access(native_handle h, ACCESS_MASK& out) noexcept;
 /// A new unguessable pipe name, \\.\pipe\tether-<kind><pid>-<n>-<128 random bits>.
 std::wstring unique_pipe_name(const wchar_t* kind);
 
+/// The server and client ends of a new pipe instance, and its name.
+struct pipe_instance {
+    unique_handle server;
+    unique_handle client;
+    std::wstring name;
+};
+
+/// How to create a pipe instance (CreateNamedPipeW's and CreateFileW's arguments).
+struct pipe_instance_spec {
+    const wchar_t* kind{L""};   ///< goes into the name (unique_pipe_name)
+    DWORD server_mode{0};       ///< PIPE_ACCESS_* and FILE_FLAG_OVERLAPPED
+    DWORD pipe_mode{0};         ///< PIPE_TYPE_* and PIPE_READMODE_*
+    DWORD buffer_size{0};       ///< in and out quota
+    DWORD client_access{0};     ///< CreateFileW's dwDesiredAccess for the client
+    DWORD client_flags{0};      ///< CreateFileW's flags for the client (FILE_FLAG_OVERLAPPED or 0)
+};
+
+/// Creates a pipe instance that only we can have opened: owner-only DACL (the current user's
+/// SID from our token), FILE_FLAG_FIRST_PIPE_INSTANCE, one instance, PIPE_REJECT_REMOTE_CLIENTS,
+/// neither end inheritable, the client opened at once and checked to be our own process. A name
+/// that exists already (a squatter's instance) is never connected to: the next attempt takes a
+/// fresh random name. `first_name`, if not empty, is tried first (tests use it to plant a
+/// squatter). Clear `ec` on success.
+pipe_instance create_pipe_instance(const pipe_instance_spec& spec, std::error_code& ec,
+                                   const std::wstring& first_name = {});
+
+/// The owner-only security descriptor create_pipe_instance gives every pipe, built once
+/// ("D:P(A;;GA;;;<user SID>)"); nullptr, with `ec` set, if our token could not be read.
+PSECURITY_DESCRIPTOR owner_only_security(std::error_code& ec);
+
+/// The kernel object's full name (NtQueryObject(ObjectNameInformation), e.g.
+/// \Device\NamedPipe\tether-...); empty if it has none or the query failed.
+std::wstring object_name(native_handle h);
+
 }  // namespace tether::detail

@@ -152,9 +152,12 @@ std::vector<std::byte> data_frame(std::string_view text) {
     return f;
 }
 
-std::vector<std::byte> hello_from(DWORD pid) {
-    std::vector<std::byte> h = {std::byte{'T'}, std::byte{'t'}, std::byte{'H'}, std::byte{'i'}};
+// The client's hello: "TtH2", its pid (u32) and its channel handle's value (u64), little-endian.
+std::vector<std::byte> hello_from(DWORD pid, tether::native_handle channel_end) {
+    std::vector<std::byte> h = {std::byte{'T'}, std::byte{'t'}, std::byte{'H'}, std::byte{'2'}};
     for (int i = 0; i < 4; ++i) h.push_back(static_cast<std::byte>((pid >> (8 * i)) & 0xff));
+    auto value = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(channel_end));
+    for (int i = 0; i < 8; ++i) h.push_back(static_cast<std::byte>((value >> (8 * i)) & 0xff));
     return h;
 }
 
@@ -327,10 +330,10 @@ TEST(ChannelWindows, GarbageHandleValuesAreProtocolErrors) {
         EXPECT_FALSE(client.is_open());
     }
     // The server side pulls: a value that is not a handle in the peer is refused (the raw peer
-    // here says it is this process).
+    // here is in this process, and its hello names its own end truly).
     {
         auto [server, theirs] = tether::make_channel();
-        auto bytes = hello_from(::GetCurrentProcessId());
+        auto bytes = hello_from(::GetCurrentProcessId(), theirs.get());
         auto f = frame_with_handle(0x7ffffff0);
         bytes.insert(bytes.end(), f.begin(), f.end());
         tether::write_all(theirs, std::span<const std::byte>(bytes));
@@ -359,7 +362,7 @@ TEST(ChannelWindows, HandlesToARawPeerWithoutHelloAreRefused) {
 
 TEST(ChannelWindows, HelloSplitByATimeoutIsStillAHello) {
     auto [server, theirs] = tether::make_channel();
-    auto hello = hello_from(::GetCurrentProcessId());
+    auto hello = hello_from(::GetCurrentProcessId(), theirs.get());
     tether::write_all(theirs, std::span<const std::byte>(hello).first(3));
     EXPECT_FALSE(server.receive_for(20ms));
     auto rest = std::vector<std::byte>(hello.begin() + 3, hello.end());
