@@ -1,6 +1,7 @@
 // The built `tether` tool, run as a real process: --help, bad input with exit code 2,
 // `holders --json` parsed and checked, and `tether demo` from start to end.
 #include "harness.hpp"
+#include "lifetime_support.hpp"
 #include "strict_utf8.hpp"
 
 #include <tether/tether.hpp>
@@ -341,4 +342,57 @@ TEST(Cli, JsonIsStrictUtf8WhateverTheCommandLineHolds) {
     for (const char* kept : {"overlong\\ufffd\\ufffd", "surrogate\\ufffd\\ufffd\\ufffd", "above\\ufffd", "cut\\ufffd\\ufffd",
                              "ok\xC3\xA9\xF0\x9F\x98\x80"})
         EXPECT_TRUE(contains(res.out, kept)) << kept << "\n" << res.out;
+}
+
+// ---- tether run
+
+namespace {
+
+// The PID in "held open by PID 4242 `...`" of `tether run`'s stderr (0 if absent).
+long long held_by(const std::string& err) {
+    auto at = err.find("held open by PID ");
+    return at == std::string::npos ? 0 : std::stoll(err.substr(at + 17));
+}
+
+}  // namespace
+
+TEST(Cli, RunInAShellPipelineReturnsAtOnceAndNamesWhoKeepsTheOutput) {
+    REQUIRE_CLI();
+#ifdef TETHER_CLI_PATH
+    // Without tether, `sh -c 'sleep 100 & echo hi' | cat` waits the 100 s for the background job.
+    auto r = tether_test::run_captured({"/bin/sh", "-c", std::string(TETHER_CLI_PATH) + " run -- sh -c 'sleep 100 & echo hi' | cat"});
+    EXPECT_EQ(r.out, "hi\n");
+    EXPECT_TRUE(contains(r.err, "stdout is still held open by PID")) << r.err;
+    EXPECT_TRUE(contains(r.err, "`sleep 100` (fd 1), started by sh")) << r.err;
+    auto pid = held_by(r.err);
+    ASSERT_GT(pid, 0) << r.err;
+    EXPECT_TRUE(tether_test::running_now(pid));
+    tether_test::end_if_running(pid);
+    auto direct = run_tether({"run", "--", "sh", "-c", "sleep 100 & echo hi"});
+    EXPECT_EQ(direct.code, 120) << direct.err;  // exit_output_held
+    tether_test::end_if_running(held_by(direct.err));
+#endif
+}
+
+TEST(Cli, RunTimeoutWithKillTreeLeavesNoDescendant) {
+    REQUIRE_CLI();
+    auto r = run_tether({"run", "--timeout", "300ms", "--kill-tree", "--json", "--", "sh", "-c", "sleep 100 & echo $!; sleep 100"});
+    EXPECT_EQ(r.code, 124) << r.err;
+    EXPECT_TRUE(contains(r.err, "still running after 300 ms")) << r.err;
+    EXPECT_TRUE(contains(r.err, "\"timed_out\":true")) << r.err;
+    ASSERT_FALSE(r.out.empty());
+    tether_test::expect_ended(std::stoll(r.out));
+}
+
+TEST(Cli, RunPassesTheExitCodeOnAndRefusesBadInput) {
+    REQUIRE_CLI();
+    EXPECT_EQ(run_tether({"run", "--", "sh", "-c", "exit 3"}).code, 3);
+    EXPECT_EQ(run_tether({"run", "--", "sh", "-c", "kill -9 $$"}).code, 128 + 9);
+    auto missing = run_tether({"run", "--", "tether-no-such-program"});
+    EXPECT_EQ(missing.code, 127);
+    EXPECT_TRUE(contains(missing.err, "'tether-no-such-program' not found")) << missing.err;
+    auto bad = run_tether({"run", "--timeout", "5x", "--", "true"});
+    EXPECT_EQ(bad.code, 2);
+    EXPECT_TRUE(contains(bad.err, "--timeout '5x' is not a duration")) << bad.err;
+    EXPECT_EQ(run_tether({"run", "--timeout", "-1", "--", "true"}).code, 2);
 }

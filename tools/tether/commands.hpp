@@ -7,6 +7,7 @@
 #include <tether/holders.hpp>
 
 #include <string>
+#include <vector>
 
 namespace tether_cli {
 
@@ -36,6 +37,19 @@ struct holders_args {
 };
 CLI::App* add_holders(CLI::App& app, holders_args& args);
 int run_holders(const holders_args& args);
+
+/// `tether run`'s own exit codes (beside CMD's, 126, 127 and exit_usage).
+inline constexpr int exit_timed_out = 124;    ///< --timeout ended CMD (as GNU timeout)
+inline constexpr int exit_output_held = 120;  ///< CMD exited; a process it started keeps its output open
+
+struct run_args {
+    std::string timeout, grace;         ///< durations as typed (empty: none / the default)
+    bool kill_tree{false};
+    bool json{false};
+    std::vector<std::string> command;  ///< CMD ARGS...
+};
+CLI::App* add_run(CLI::App& app, run_args& args);
+int run_run(const run_args& args);
 
 /// The report as JSON, schema "tether.holders/1" (docs/holders.md), ending in a newline.
 std::string holders_json(const tether::holders_report& report);

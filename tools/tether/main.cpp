@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
     CLI::App* demo_cmd = tether_cli::add_demo(app, demo);
     CLI::App* demo_child_cmd = tether_cli::add_demo_child(app, demo_child);
     CLI::App* holders_cmd = tether_cli::add_holders(app, holders);
+    tether_cli::run_args run;
+    CLI::App* run_cmd = tether_cli::add_run(app, run);
 
     try {
         app.parse(argc, argv);
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
         if (*demo_cmd) return tether_cli::run_demo(demo);
         if (*demo_child_cmd) return tether_cli::run_demo_child(demo_child);
         if (*holders_cmd) return tether_cli::run_holders(holders);
+        if (*run_cmd) return tether_cli::run_run(run);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "tether: %s\n", e.what());
         return tether_cli::exit_failure;
