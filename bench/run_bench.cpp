@@ -55,6 +55,20 @@ double spawn_true() {
     return us_since(t0);
 }
 
+// The same streams as run()'s by hand: two pipes, both read to end-of-file, then wait.
+double spawn_pipes_true() {
+    auto t0 = clock_type::now();
+    tether::spawn_options o;
+    o.argv = {"/bin/true"};
+    o.out = tether::stdio::pipe();
+    o.err = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(o));
+    (void)tether::read_to_end(c.take_stdout());
+    (void)tether::read_to_end(c.take_stderr());
+    (void)c.wait();
+    return us_since(t0);
+}
+
 double run_true() {
     auto t0 = clock_type::now();
     tether::spawn_options o;
@@ -130,15 +144,17 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: run_bench [rounds>=3] [capture MiB>0]\n");
         return 2;
     }
-    std::vector<double> raw, sp, rn;
+    std::vector<double> raw, sp, spp, rn;
     for (int i = 0; i < rounds; ++i) {
         raw.push_back(raw_true());
         sp.push_back(spawn_true());
+        spp.push_back(spawn_pipes_true());
         rn.push_back(run_true());
     }
-    double s = percentile(sp, 0.5), r = percentile(rn, 0.5);
+    double s = percentile(sp, 0.5), r = percentile(rn, 0.5), sq = percentile(spp, 0.5);
     std::printf("true     raw posix_spawn+waitpid %8.1f us  tether spawn+wait %8.1f us  run() %8.1f us   "
                 "run/spawn+wait %.3fx (target <= 1.05x)\n", percentile(raw, 0.5), s, r, r / s);
+    std::printf("true     spawn with the same two pipes, read to end, wait %8.1f us   run/that %.3fx\n", sq, r / sq);
     std::vector<double> rc, tc;
     for (int i = 0; i < 5; ++i) {
         rc.push_back(raw_capture(mib));

@@ -91,7 +91,7 @@ struct poller_core {
     void channel_failed(std::size_t i, std::error_code ec);
     std::vector<std::size_t> sources_of(const child& c) const;
     void emit_exit(std::size_t i, std::optional<exit_status> st, std::error_code ec);
-    std::optional<exit_status> reap(child& c, bool& ended);
+    std::optional<exit_status> reap(child& c, bool& ended, bool known_ended = false);
     void start_peer_wait(std::size_t i, message m);
     void end_vanished(std::size_t i, std::optional<exit_status> st);
     void finish_peer_wait(std::size_t i, bool timed_out);
@@ -233,7 +233,7 @@ void poller_core::service(std::size_t i, unsigned events, unsigned sub) {
 // A child source's process handle fired (or, polled, its period passed): reap() reports it.
 void poller_core::service_child(std::size_t i) {
     bool ended = false;
-    (void)reap(*slots[i].c, ended);
+    (void)reap(*slots[i].c, ended, !slots[i].polled);  // a process handle that fired: it ended
 }
 
 void poller_core::service_pipe(std::size_t i, unsigned events) {
@@ -352,10 +352,10 @@ void poller_core::emit_exit(std::size_t i, std::optional<exit_status> st, std::e
 // number stays watched otherwise, and the kernel may hand it out again at once). A peek that
 // reaps nothing (WNOWAIT) comes before all that, so a child still running costs one system
 // call and no watch is touched.
-std::optional<exit_status> poller_core::reap(child& c, bool& ended) {
+std::optional<exit_status> poller_core::reap(child& c, bool& ended, bool known_ended) {
     ended = false;
     auto process = c.process_handle();
-    if (!c.status() && process && !reactor_process_ended(process.get())) return std::nullopt;
+    if (!known_ended && !c.status() && process && !reactor_process_ended(process.get())) return std::nullopt;
     auto watchers = sources_of(c);
     for (auto k : watchers) unwatch_all(slots[k], k);
     std::optional<exit_status> st;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 namespace tether {
 namespace {
@@ -123,7 +124,7 @@ private:
     unique_handle in_;
     std::string_view input_;
     stream<Buffer> out_, err_;
-    std::vector<std::byte> buf_;
+    std::unique_ptr<std::byte[]> buf_;  // read_chunk bytes, allocated on first use, never zero-filled
     deadline limit_{deadline::never()}, eof_{deadline::never()};
     bool exited_{false}, ended_{false}, holders_ended_{false};
     std::string program_;  // argv[0], for the stuck-pipe verdict
@@ -158,14 +159,17 @@ private:
     }
 
     void drain(stream<Buffer>& s) {
-        if (buf_.empty()) buf_.resize(read_chunk);
+        if (!buf_) buf_ = std::make_unique_for_overwrite<std::byte[]>(read_chunk);
+        std::span<std::byte> buf(buf_.get(), read_chunk);
         for (int k = 0; k < reads_per_event && s.h; ++k) {
+            // The first read follows a readable event (data or the end is there: it returns at
+            // once, one system call); the next ones must not wait.
             std::error_code ec;
-            auto n = try_read(s.h.borrow(), buf_, ec);
+            auto n = k == 0 ? read(s.h.borrow(), buf, ec) : try_read(s.h.borrow(), buf, ec);
             if (ec == errc::would_block) return;
             if (ec || n == 0) return close(s);  // end-of-file (an error on our own pipe ends it too)
-            deliver(s, std::span(buf_).first(n));
-            if (n < buf_.size()) return;
+            deliver(s, buf.first(n));
+            if (n < buf.size()) return;
         }
     }
 
