@@ -47,7 +47,9 @@ struct run_options {
     bool merge_stderr{false};
     /// Streaming instead of capturing: each chunk of stdout (stderr) as it arrives; the capture
     /// stays empty. Used by `tether run`, which forwards output as it comes.
-    std::function<void(std::span<const std::byte>)> on_stdout, on_stderr;
+    std::function<void(std::span<const std::byte>)> on_stdout;
+    /// As on_stdout, for stderr (not called when merge_stderr: stderr is in stdout's stream).
+    std::function<void(std::span<const std::byte>)> on_stderr;
     /// The whole run's limit. When it passes, the child is killed (its tree with kill_tree), its
     /// exit is collected and run() reports errc::timed_out with everything read so far.
     /// Must be positive; milliseconds::max() (the default) is no limit.
