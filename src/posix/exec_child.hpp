@@ -6,6 +6,12 @@
 
 namespace tether::detail {
 
+/// How the child gets rid of the descriptors it must not inherit, fastest first.
+/// cloexec_range: close_range(CLOSE_RANGE_CLOEXEC) (Linux 5.11) only marks them, so execve closes
+/// them after the vfork parent is already running again; close_range: closes them while the
+/// parent waits (Linux 5.9); listing: getdents64 over /proc/self/fd, one close() each.
+enum class close_way : unsigned char { cloexec_range, close_range, listing };
+
 /// Everything the child needs, prepared by the parent: plain numbers and pointers only, so the
 /// child allocates nothing. The child shares the parent's memory (CLONE_VM) while the parent
 /// is suspended (CLONE_VFORK), so it reports failure by writing `err` and `failed_step` here.
@@ -27,8 +33,9 @@ struct exec_plan {
     std::size_t dup_count{0};
     const int* closes{nullptr};  ///< numbers below close_from that are not targets
     std::size_t close_count{0};
-    int close_from{3};         ///< everything at or above is closed (close_range, else /proc listing)
-    bool force_listing{false};  ///< skip close_range: test the run-time fallback
+    int close_from{3};  ///< everything at or above is closed (or marked close-on-exec)
+    /// The first way to try (tests force the run-time fallbacks); each falls back to the next.
+    close_way first_close_way{close_way::cloexec_range};
 
     int report_fd{-1};  ///< set by clone_and_exec: the close-on-exec pipe the child reports through
 

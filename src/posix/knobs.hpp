@@ -1,11 +1,15 @@
 // Internal, POSIX only: switches that let tests drive the run-time fallbacks of spawn().
 #pragma once
 
+#include "posix/exec_child.hpp"
+
 namespace tether::detail {
 
-/// Forces the fallback used when close_range is missing (Linux < 5.9) or refused at run time
-/// (a seccomp filter): the child lists /proc/self/fd with getdents64 and closes one by one.
-void force_closefrom_fallback(bool on) noexcept;
+/// Forces the child to start at a later way of closing what it must not inherit:
+/// close_range without CLOSE_RANGE_CLOEXEC (as before Linux 5.11), or the fallback used when
+/// close_range is missing (Linux < 5.9) or refused (a seccomp filter): the child lists
+/// /proc/self/fd with getdents64 and closes one by one. cloexec_range is the default.
+void force_close_way(close_way way) noexcept;
 
 /// Forces the fork() path of exec_child.cpp (the default under ASan and TSan) instead of
 /// clone(CLONE_VM | CLONE_VFORK), so that path is tested in every build.

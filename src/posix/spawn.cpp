@@ -34,7 +34,7 @@ namespace tether {
 namespace detail {
 namespace {
 
-std::atomic<bool> closefrom_fallback_forced{false};
+std::atomic<close_way> close_way_forced{close_way::cloexec_range};
 std::atomic<bool> fork_path_forced{false};
 
 // The manifest's TETHER_CHILD_PID entry is written by the child itself (exec_child.cpp): room
@@ -375,7 +375,7 @@ pid_t start_child(exec_plan& ep, bool on_spawner) {
 
 }  // namespace
 
-void force_closefrom_fallback(bool on) noexcept { closefrom_fallback_forced.store(on); }
+void force_close_way(close_way way) noexcept { close_way_forced.store(way); }
 void force_fork_path(bool on) noexcept { fork_path_forced.store(on); }
 
 child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
@@ -393,7 +393,7 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     ep.closes = p.closes.data();
     ep.close_count = p.closes.size();
     ep.close_from = p.max_target + 1;
-    ep.force_listing = closefrom_fallback_forced.load(std::memory_order_relaxed);
+    ep.first_close_way = close_way_forced.load(std::memory_order_relaxed);
     ep.pid_slot = p.pid_slot;
     ep.pid_slot_size = p.pid_slot != nullptr ? pid_slot_size : 0;
     ep.use_fork = use_fork_by_default() || fork_path_forced.load(std::memory_order_relaxed);

@@ -38,9 +38,12 @@ std::vector<tether::unique_handle> open_strays(int n) {
     return strays;
 }
 
+using close_way = tether::detail::close_way;
+constexpr close_way every_close_way[] = {close_way::cloexec_range, close_way::close_range, close_way::listing};
+
 struct fallback_forced {
-    explicit fallback_forced(bool on) { tether::detail::force_closefrom_fallback(on); }
-    ~fallback_forced() { tether::detail::force_closefrom_fallback(false); }
+    explicit fallback_forced(close_way way) { tether::detail::force_close_way(way); }
+    ~fallback_forced() { tether::detail::force_close_way(close_way::cloexec_range); }
     fallback_forced(const fallback_forced&) = delete;
     fallback_forced& operator=(const fallback_forced&) = delete;
 };
@@ -206,13 +209,18 @@ TEST(PosixChildDescriptors, ExactlyTheNamedOnesDespiteStraysPrimaryPath) {
     expect_exact_listing_with_strays();
 }
 
+TEST(PosixChildDescriptors, ExactlyTheNamedOnesDespiteStraysPlainCloseRange) {
+    fallback_forced on(close_way::close_range);  // Linux 5.9 and 5.10: no CLOSE_RANGE_CLOEXEC
+    expect_exact_listing_with_strays();
+}
+
 TEST(PosixChildDescriptors, ExactlyTheNamedOnesDespiteStraysFallback) {
-    fallback_forced on(true);
+    fallback_forced on(close_way::listing);
     expect_exact_listing_with_strays();
 }
 
 TEST(PosixChildDescriptors, FallbackLeavesNoDescriptorInTheParent) {
-    fallback_forced on(true);
+    fallback_forced on(close_way::listing);
     auto before = tether_test::open_fds();
     EXPECT_EQ(child_fds(tether_test::role_options("list_fds")), "0,1,2");
     EXPECT_EQ(tether_test::join(tether_test::open_fds()), tether_test::join(before));
@@ -221,7 +229,7 @@ TEST(PosixChildDescriptors, FallbackLeavesNoDescriptorInTheParent) {
 TEST(PosixChildDescriptors, StraysOpenedByAnotherThreadMeanwhileNeverReachTheChild) {
     // Another thread keeps opening descriptors without O_CLOEXEC while we spawn. The child closes
     // from its own copy of the descriptor table (taken at clone), so none can slip through, on
-    // either path.
+    // any path.
     std::atomic<bool> stop{false};
     std::thread churn([&] {
         while (!stop.load()) {
@@ -232,8 +240,8 @@ TEST(PosixChildDescriptors, StraysOpenedByAnotherThreadMeanwhileNeverReachTheChi
     });
     int leaks = 0;
     std::string first;
-    for (bool fallback : {false, true}) {
-        fallback_forced mode(fallback);
+    for (close_way way : every_close_way) {
+        fallback_forced mode(way);
         for (int i = 0; i < 100; ++i) {
             auto text = child_fds(tether_test::role_options("list_fds"));
             if (text != "0,1,2" && leaks++ == 0) first = text;

@@ -141,7 +141,7 @@ TEST(Stress, ConcurrentSpawnsNeverShareHandlesOrDelayEndOfFile) { stress(1000); 
 TEST(Stress, TheSameOnTheCloseFallback) {
     // The fallback lists /proc/self/fd in the parent; what tether itself creates is close-on-exec,
     // so even this path never hands one child's pipe to another.
-    tether::detail::force_closefrom_fallback(true);
+    tether::detail::force_close_way(tether::detail::close_way::listing);
     stress(250);
-    tether::detail::force_closefrom_fallback(false);
+    tether::detail::force_close_way(tether::detail::close_way::cloexec_range);
 }
