@@ -40,6 +40,27 @@ void write_all(borrowed_handle h, std::string_view text) {
     write_all(h, std::as_bytes(std::span(text.data(), text.size())));
 }
 
+std::uint64_t detail::copy_to_end(borrowed_handle from, borrowed_handle to, std::error_code& ec) noexcept {
+    std::uint64_t done = 0;
+    std::byte buf[65536];
+    for (;;) {
+        auto n = read(from, buf, ec);
+        if (ec || n == 0) return done;
+        auto written = write_all(to, std::span<const std::byte>(buf, n), ec);
+        done += written;
+        if (ec) return done;
+    }
+}
+
+std::uint64_t forward(borrowed_handle from, borrowed_handle to) {
+    std::error_code ec;
+    auto n = forward(from, to, ec);
+    if (ec)
+        throw_error(ec, "forward from " + detail::describe_handle(from.get()) + " to " +
+                            detail::describe_handle(to.get()) + " (" + std::to_string(n) + " bytes moved)");
+    return n;
+}
+
 std::string read_to_end(borrowed_handle h) {
     std::string out;
     std::byte buf[16384];

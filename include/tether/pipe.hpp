@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -38,6 +39,18 @@ pipe_ends make_pipe();
 /// A new pipe split by role. `d` is our direction: direction::in means we read what the child
 /// writes into `theirs`.
 pipe_pair make_pipe(direction d);
+
+/// As make_pipe(d), with a capacity of `capacity` bytes (0: the system's default, 64 KiB on
+/// Linux). Advisory, as .NET's bufferSize: Linux rounds up to a power-of-two number of pages
+/// (F_SETPIPE_SZ) and refuses more than /proc/sys/fs/pipe-max-size to an unprivileged process,
+/// which then keeps the default; Windows passes it as the pipe's buffer size. pipe_capacity()
+/// says what was granted.
+pipe_pair make_pipe(direction d, std::size_t capacity);
+
+/// The capacity of the pipe `h` is an end of, in bytes (F_GETPIPE_SZ; Windows: the buffer size,
+/// GetNamedPipeInfo, which answers only through an end with read access: the read end, not the
+/// write end, there). 0 with `ec` set if `h` is not a pipe (or, on Windows, is a write end).
+std::size_t pipe_capacity(borrowed_handle h, std::error_code& ec) noexcept;
 
 /// The unit of every timeout in tether.
 using milliseconds = std::chrono::milliseconds;
@@ -85,6 +98,16 @@ std::size_t try_read(borrowed_handle h, std::span<std::byte> buf, std::error_cod
 /// @returns the bytes written; 0 with errc::would_block if there is no room, errc::peer_gone
 ///          if the reader is gone.
 std::size_t try_write(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept;
+
+/// Moves everything `from` delivers, until its end-of-file, into `to`, without a copy through
+/// our memory where the system allows: Linux splice(2) when either handle is a pipe (a child's
+/// stdout into a file, a socket or another pipe). Otherwise, and on Windows, a read/write loop.
+/// Blocks until end-of-file; a non-blocking handle is waited for, not spun on.
+/// @returns the bytes moved (all of them when `ec` is clear). errc::peer_gone if `to`'s reader
+///          is gone (no SIGPIPE, as write_all); what was moved before an error is not undone.
+std::uint64_t forward(borrowed_handle from, borrowed_handle to, std::error_code& ec) noexcept;
+/// As above. @throws std::system_error naming both handles.
+std::uint64_t forward(borrowed_handle from, borrowed_handle to);
 
 /// Convenience: text in, text out.
 void write_all(borrowed_handle h, std::string_view text);

@@ -28,6 +28,7 @@ struct stdio {
     enum class kind { inherit, null, pipe, handle, to_stdout };
     kind how{kind::inherit};  ///< which of them
     unique_handle h;  ///< for kind::handle
+    std::size_t capacity{0};  ///< for kind::pipe: the pipe's capacity in bytes; 0 = the system's
 
     /// Ours (the default).
     static stdio inherit() { return {}; }
@@ -35,6 +36,9 @@ struct stdio {
     static stdio null() { return {kind::null, {}}; }
     /// A new pipe; the parent's end is available from child::take_stdin() etc.
     static stdio pipe() { return {kind::pipe, {}}; }
+    /// A new pipe of `capacity` bytes (make_pipe(direction, capacity)): a child that streams
+    /// a lot is read in fewer, larger reads and blocks less often (bench/peers: `stream`).
+    static stdio pipe(std::size_t capacity) { return {kind::pipe, {}, capacity}; }
     /// This handle; consumed by a successful spawn.
     static stdio from(unique_handle&& h) { return {kind::handle, std::move(h)}; }
     /// stderr only: the same object as the child's stdout ("2>&1"). If stdout is inherited and

@@ -39,4 +39,7 @@ std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string);
 /// "descriptor 5" / "handle 68": how error messages name a handle.
 std::string describe_handle(native_handle h);
 
+/// forward()'s portable way: read() into a buffer, write_all() out, until end-of-file.
+std::uint64_t copy_to_end(borrowed_handle from, borrowed_handle to, std::error_code& ec) noexcept;
+
 }  // namespace tether::detail

@@ -4,6 +4,7 @@
 #include <tether/pipe.hpp>
 
 #include "detail/deadline.hpp"
+#include "detail/os.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -167,7 +168,45 @@ std::size_t write_impl(int fd, std::span<const std::byte> data, const detail::de
     return done;
 }
 
+// splice() on a non-blocking end says EAGAIN without telling which side: wait for both.
+std::error_code wait_for_splice(int from, int to) noexcept {
+    if (auto ec = wait_ready(from, POLLIN, detail::deadline::never())) return ec;
+    return wait_ready(to, POLLOUT, detail::deadline::never());
+}
+
+constexpr std::size_t splice_chunk = std::size_t{1} << 20;
+
 }  // namespace
+
+// splice moves page references from or into a pipe's buffer: the bytes never pass through our
+// memory. EINVAL means neither end is a pipe (or a file system without splice support): then
+// the portable loop does it.
+std::uint64_t forward(borrowed_handle from, borrowed_handle to, std::error_code& ec) noexcept {
+    ec.clear();
+    std::uint64_t done = 0;
+    sigpipe_guard guard;
+    for (;;) {
+        ssize_t n = ::splice(from.get(), nullptr, to.get(), nullptr, splice_chunk, SPLICE_F_MOVE);
+        if (n > 0) {
+            done += static_cast<std::uint64_t>(n);
+            continue;
+        }
+        if (n == 0) return done;  // end-of-file on `from`
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+            if ((ec = wait_for_splice(from.get(), to.get()))) return done;
+            continue;
+        }
+        if (errno == EINVAL) return done + detail::copy_to_end(from, to, ec);
+        if (errno == EPIPE || errno == ECONNRESET) {
+            guard.consume();
+            ec = errc::peer_gone;
+        } else {
+            ec = last_os_error();
+        }
+        return done;
+    }
+}
 
 std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
     return read_impl(h.get(), buf, detail::deadline::never(), ec);

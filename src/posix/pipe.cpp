@@ -4,6 +4,7 @@
 
 #include "detail/manifest.hpp"
 #include "detail/os.hpp"
+#include "posix/process.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -25,14 +26,36 @@ pipe_pair make_pipe(direction d) {
     return {std::move(w), std::move(r)};
 }
 
-pipe_server::pipe_server(direction d, std::size_t buffer_size) : dir_(d) {
-    auto [ours, theirs] = make_pipe(d);
-    if (buffer_size > 0) {
-        // Advisory, as in .NET: the kernel rounds up to a page and may refuse sizes above
-        // /proc/sys/fs/pipe-max-size for an unprivileged user; the pipe still works then.
-        int size = buffer_size > static_cast<std::size_t>(INT_MAX) ? INT_MAX : static_cast<int>(buffer_size);
-        (void)::fcntl(ours.get(), F_SETPIPE_SZ, size);
+namespace detail {
+
+void set_pipe_capacity(int fd, std::size_t capacity) noexcept {
+    if (capacity == 0) return;
+    // Advisory, as in .NET: the kernel rounds up to a page and may refuse sizes above
+    // /proc/sys/fs/pipe-max-size for an unprivileged user; the pipe still works then.
+    int size = capacity > static_cast<std::size_t>(INT_MAX) ? INT_MAX : static_cast<int>(capacity);
+    (void)::fcntl(fd, F_SETPIPE_SZ, size);
+}
+
+}  // namespace detail
+
+pipe_pair make_pipe(direction d, std::size_t capacity) {
+    auto p = make_pipe(d);
+    detail::set_pipe_capacity(p.ours.get(), capacity);
+    return p;
+}
+
+std::size_t pipe_capacity(borrowed_handle h, std::error_code& ec) noexcept {
+    int n = ::fcntl(h.get(), F_GETPIPE_SZ);
+    if (n < 0) {
+        ec = last_os_error();
+        return 0;
     }
+    ec.clear();
+    return static_cast<std::size_t>(n);
+}
+
+pipe_server::pipe_server(direction d, std::size_t buffer_size) : dir_(d) {
+    auto [ours, theirs] = make_pipe(d, buffer_size);
     ours_ = std::move(ours);
     client_ = std::move(theirs);
 }

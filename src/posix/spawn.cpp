@@ -184,6 +184,7 @@ std::error_code stdio_source(const stdio& s, int target, plan& p, int& src, std:
             if (::pipe2(fds, O_CLOEXEC) != 0)
                 return os_error(what, std::string("cannot create the pipe for ") + stream_name(target));
             bool child_reads = target == 0;
+            detail::set_pipe_capacity(fds[0], s.capacity);
             p.parent_stdio[target].reset(child_reads ? fds[1] : fds[0]);
             p.child_stdio_pipe[target].reset(child_reads ? fds[0] : fds[1]);
             src = p.child_stdio_pipe[target].get();

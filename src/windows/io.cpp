@@ -14,6 +14,7 @@
 #include <tether/pipe.hpp>
 
 #include "detail/deadline.hpp"
+#include "detail/os.hpp"
 #include "windows/win.hpp"
 
 #include <algorithm>
@@ -219,6 +220,11 @@ std::size_t write_impl(HANDLE h, std::span<const std::byte> data, const deadline
 }
 
 }  // namespace
+
+// Windows has no splice for pipes (TransmitFile only sends a file into a socket).
+std::uint64_t forward(borrowed_handle from, borrowed_handle to, std::error_code& ec) noexcept {
+    return detail::copy_to_end(from, to, ec);
+}
 
 std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
     return read_impl(h.get(), buf, deadline::never(), ec);

@@ -60,12 +60,29 @@ pipe_pair make_pipe(direction d) {
     return {std::move(p.server), std::move(p.client)};
 }
 
-pipe_server::pipe_server(direction d, std::size_t buffer_size) : dir_(d) {
+pipe_pair make_pipe(direction d, std::size_t capacity) {
     // Advisory, as CreatePipe's nSize: the system may round it.
-    DWORD size = buffer_size > (1u << 30) ? (1u << 30) : static_cast<DWORD>(buffer_size);
+    DWORD size = capacity > (1u << 30) ? (1u << 30) : static_cast<DWORD>(capacity);
     auto p = create_pipe(d == direction::in, size);
-    ours_ = std::move(p.server);
-    client_ = std::move(p.client);
+    return {std::move(p.server), std::move(p.client)};
+}
+
+std::size_t pipe_capacity(borrowed_handle h, std::error_code& ec) noexcept {
+    DWORD flags = 0, out_size = 0, in_size = 0;
+    if (::GetNamedPipeInfo(h.get(), &flags, &out_size, &in_size, nullptr) == 0) {
+        ec = last_os_error();
+        return 0;
+    }
+    ec.clear();
+    // Our side's buffer: what we read arrives through the input buffer, what we write leaves
+    // through the output one; a pipe created by one of our functions has both the same.
+    return in_size > out_size ? in_size : out_size;
+}
+
+pipe_server::pipe_server(direction d, std::size_t buffer_size) : dir_(d) {
+    auto p = make_pipe(d, buffer_size);
+    ours_ = std::move(p.ours);
+    client_ = std::move(p.theirs);
 }
 
 std::error_code check_pipe_handle_string(direction d, std::string_view handle_string,

@@ -230,7 +230,7 @@ std::error_code stdio_source(const stdio& s, int target, plan& p, HANDLE stdout_
             break;
         case stdio::kind::pipe: {
             try {
-                auto pair = make_pipe(target == 0 ? direction::out : direction::in);
+                auto pair = make_pipe(target == 0 ? direction::out : direction::in, s.capacity);
                 p.parent_stdio[target] = std::move(pair.ours);
                 p.child_stdio_pipe[target] = std::move(pair.theirs);
             } catch (const std::system_error& e) {

@@ -1,0 +1,156 @@
+// Pipe capacity (make_pipe(d, capacity), stdio::pipe(capacity), pipe_capacity) and forward():
+// both platforms. Linux's splice paths into files and sockets are in posix/forward_posix_test.cpp.
+#include "harness.hpp"
+
+#include <tether/tether.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using tether_test::role_options;
+
+namespace {
+
+constexpr std::size_t mib = 1024 * 1024;
+
+// The byte at offset i of every stream the roles below write.
+char pattern_at(std::uint64_t i) { return static_cast<char>(i % 251); }
+
+// Reads `h` to end-of-file, checking every byte against the pattern.
+struct pattern_reader {
+    std::uint64_t total{0};
+    std::uint64_t first_bad{~std::uint64_t{0}};
+    void drain(tether::borrowed_handle h) {
+        std::vector<std::byte> buf(65536);
+        for (;;) {
+            auto n = tether::read(h, buf);
+            if (n == 0) return;
+            for (std::size_t i = 0; i < n; ++i)
+                if (static_cast<char>(buf[i]) != pattern_at(total + i) && first_bad == ~std::uint64_t{0})
+                    first_bad = total + i;
+            total += n;
+        }
+    }
+};
+
+}  // namespace
+
+// Writes args[0] bytes of the pattern to stdout, in 64 KiB writes.
+TETHER_CHILD_ROLE(fwd_stream) {
+    auto want = std::stoull(args.at(0));
+    std::vector<char> block(65536);
+    for (std::uint64_t done = 0; done < want;) {
+        auto n = static_cast<std::size_t>(std::min<std::uint64_t>(block.size(), want - done));
+        for (std::size_t i = 0; i < n; ++i) block[i] = pattern_at(done + i);
+        if (std::fwrite(block.data(), 1, n, stdout) != n) return 1;
+        done += n;
+    }
+    return std::fflush(stdout) == 0 ? 0 : 1;
+}
+
+// ---- capacity
+
+TEST(PipeCapacity, DefaultAndRequested) {
+    auto plain = tether::make_pipe(tether::direction::in);
+    std::error_code ec;
+    EXPECT_EQ(tether::pipe_capacity(plain.ours, ec), 65536u) << ec.message();
+    auto big = tether::make_pipe(tether::direction::in, mib);
+    EXPECT_GE(tether::pipe_capacity(big.ours, ec), mib) << ec.message();
+    EXPECT_FALSE(ec) << ec.message();
+    // Our direction out: the capacity is asked of the pipe through the end the child would read
+    // (Windows answers only through an end with read access).
+    auto out = tether::make_pipe(tether::direction::out, 256 * 1024);
+    EXPECT_GE(tether::pipe_capacity(out.theirs, ec), 256u * 1024) << ec.message();
+}
+
+TEST(PipeCapacity, OfSomethingThatIsNotAPipeIsAnError) {
+    std::error_code ec;
+    EXPECT_EQ(tether::pipe_capacity(tether::borrowed_handle{}, ec), 0u);
+    EXPECT_TRUE(ec);
+}
+
+TEST(PipeCapacity, AChildStdoutPipeHoldsWhatWasAskedFor) {
+    // 512 KiB fit in a 1 MiB pipe: the child can finish writing and exit before we read a byte
+    // (with the default 64 KiB it would block in its write until we read).
+    auto opt = role_options("fwd_stream", {std::to_string(512 * 1024)});
+    opt.out = tether::stdio::pipe(mib);
+    auto c = tether::spawn(std::move(opt));
+    auto out = c.take_stdout();
+    std::error_code ec;
+    EXPECT_GE(tether::pipe_capacity(out, ec), mib) << ec.message();
+    auto status = c.wait_for(60s);
+    ASSERT_TRUE(status.has_value()) << "the child blocked writing 512 KiB into a 1 MiB pipe";
+    EXPECT_TRUE(status->success());
+    pattern_reader r;
+    r.drain(out);
+    EXPECT_EQ(r.total, 512u * 1024);
+    EXPECT_EQ(r.first_bad, ~std::uint64_t{0});
+}
+
+// ---- forward()
+
+TEST(Forward, AChildsStdoutIntoAnotherPipeArrivesWholeAndInOrder) {
+    constexpr std::uint64_t size = 8 * mib + 12345;
+    auto opt = role_options("fwd_stream", {std::to_string(size)});
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto ends = tether::make_pipe();
+    auto& r = ends.read;
+    auto& w = ends.write;
+    pattern_reader reader;
+    std::thread t([&reader, &r] { reader.drain(r); });
+    auto out = c.take_stdout();
+    std::error_code ec;
+    auto moved = tether::forward(out, w, ec);
+    w.reset();  // end-of-file for the reader
+    t.join();
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(moved, size);
+    EXPECT_EQ(reader.total, size);
+    EXPECT_EQ(reader.first_bad, ~std::uint64_t{0});
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(Forward, NothingToForwardIsZeroBytes) {
+    auto opt = role_options("fwd_stream", {"0"});
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto ends = tether::make_pipe();
+    auto& r = ends.read;
+    auto& w = ends.write;
+    auto out = c.take_stdout();
+    EXPECT_EQ(tether::forward(out, w), 0u);
+    w.reset();
+    EXPECT_EQ(tether::read_to_end(r), "");
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(Forward, IntoAPipeWhoseReaderIsGoneIsPeerGone) {
+    auto opt = role_options("fwd_stream", {std::to_string(4 * mib)});
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto ends = tether::make_pipe();
+    auto& r = ends.read;
+    auto& w = ends.write;
+    r.reset();
+    auto out = c.take_stdout();
+    std::error_code ec;
+    tether::forward(out, w, ec);
+    EXPECT_EQ(ec, tether::errc::peer_gone) << ec.message();
+    try {
+        tether::forward(out, w);
+        ADD_FAILURE() << "the throwing overload did not throw";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), tether::errc::peer_gone);
+        EXPECT_TRUE(tether_test::contains(e.what(), "forward from")) << e.what();
+    }
+    out.reset();  // the child's writes now fail: it ends
+    c.kill();
+    c.wait();
+}
