@@ -11,6 +11,11 @@ namespace tether::detail {
 /// /proc/self/fd with getdents64 and closes one by one. cloexec_range is the default.
 void force_close_way(close_way way) noexcept;
 
+/// Holds every later child spawned with kill_on_parent_exit just before it arms the signal:
+/// it writes a byte to `ready_fd`, then waits for a byte on `go_fd` (-1, -1: off). A test kills
+/// the parent in that window: the child must see it was re-parented and end itself.
+void force_parent_death_race(int ready_fd, int go_fd) noexcept;
+
 /// Forces the fork() path of exec_child.cpp (the default under ASan and TSan) instead of
 /// clone(CLONE_VM | CLONE_VFORK), so that path is tested in every build.
 void force_fork_path(bool on) noexcept;

@@ -36,6 +36,7 @@ namespace {
 
 std::atomic<close_way> close_way_forced{close_way::cloexec_range};
 std::atomic<bool> fork_path_forced{false};
+std::atomic<int> race_ready_fd{-1}, race_go_fd{-1};
 
 // The manifest's TETHER_CHILD_PID entry is written by the child itself (exec_child.cpp): room
 // for any pid_t in decimal and the NUL.
@@ -378,6 +379,10 @@ pid_t start_child(exec_plan& ep, bool on_spawner) {
 
 void force_close_way(close_way way) noexcept { close_way_forced.store(way); }
 void force_fork_path(bool on) noexcept { fork_path_forced.store(on); }
+void force_parent_death_race(int ready_fd, int go_fd) noexcept {
+    race_ready_fd.store(ready_fd);
+    race_go_fd.store(go_fd);
+}
 
 child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     reap_detached();
@@ -401,6 +406,8 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     ep.group = static_cast<int>(opt.group);
     ep.cgroup_procs_fd = p.cgroup_procs ? p.cgroup_procs.get() : -1;
     ep.death_parent = opt.kill_on_parent_exit ? ::getpid() : 0;
+    ep.race_ready_fd = race_ready_fd.load(std::memory_order_relaxed);
+    ep.race_go_fd = race_go_fd.load(std::memory_order_relaxed);
     ep.detached = opt.detached;
     pid_t pid = start_child(ep, opt.kill_on_parent_exit);
     if (pid < 0 || ep.err != 0) {

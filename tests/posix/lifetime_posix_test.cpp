@@ -207,6 +207,44 @@ TEST(ProcessTreePosix, FallbackTreeKillAfterTheReapIsANoOp) {
     EXPECT_TRUE(ended_within(t.grandchild, 10s));
 }
 
+// Writes "alive" into the handle passed as "alive", then exits: it got as far as exec.
+TETHER_CHILD_ROLE(life_say_alive) {
+    tether::write_all(tether::inherited("alive"), "alive");
+    return 0;
+}
+
+// The parent that dies in the window: holds its kill_on_parent_exit child before prctl (the
+// "ready"/"go" handles), the child would then exec life_say_alive.
+TETHER_CHILD_ROLE(life_pdeath_race) {
+    auto ready = tether::inherited("ready");
+    auto go = tether::inherited("go");
+    tether::detail::force_parent_death_race(static_cast<int>(ready.get()), static_cast<int>(go.get()));
+    auto opt = tether_test::role_options("life_say_alive");
+    opt.kill_on_parent_exit = true;
+    opt.pass(tether::inherited("alive"), "alive");
+    auto c = tether::spawn(std::move(opt));  // returns only if the child reached exec
+    return 3;
+}
+
+TEST(KillOnParentExitPosix, AParentThatDiesBeforeTheChildArmsTheSignalStillEndsIt) {
+    // PR_SET_PDEATHSIG set after the parent died never fires; the child compares getppid()
+    // with the parent it was started by and ends itself instead of running unsupervised.
+    auto ready = tether::make_pipe(), go = tether::make_pipe(), alive = tether::make_pipe();
+    auto opt = tether_test::role_options("life_pdeath_race");
+    opt.pass(std::move(ready.write), "ready").pass(std::move(go.read), "go").pass(std::move(alive.write), "alive");
+    auto mid = tether::spawn(std::move(opt));
+    std::byte b[1];
+    ASSERT_EQ(tether::read_for(ready.read, b, 30s), 1U) << "the grandchild never reached the window";
+    mid.kill();
+    auto st = mid.wait();
+    EXPECT_FALSE(st.exited()) << "the parent was killed inside its spawn";
+    tether::write_all(go.write, "g");  // the orphan goes on: it must end itself, not exec
+    std::error_code ec;
+    auto said = tether::read_to_end_for(alive.read, 30s, ec);
+    EXPECT_FALSE(ec) << ec.message() << ": the orphan still holds its pipe";
+    EXPECT_EQ(said, "") << "the orphaned child ran its program";
+}
+
 TEST(KillOnParentExitPosix, ASpawningThreadThatExitsDoesNotKillTheChild) {
     tether::child c;
     pid_t tid = 0;
