@@ -17,7 +17,9 @@ namespace {
 
 using detail::deadline;
 
-constexpr std::size_t read_chunk = 64 * 1024;
+// Larger than a default pipe (64 KiB): a read that empties the pipe returns less than the
+// buffer, so the loop goes back to the poller without a probe read that would find nothing.
+constexpr std::size_t read_chunk = 256 * 1024;
 /// Reads per readable event while they fill the buffer: a fast writer is drained without a
 /// wait per chunk, and a flooding one cannot starve the other streams.
 constexpr int reads_per_event = 16;
