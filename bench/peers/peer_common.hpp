@@ -36,6 +36,10 @@ inline constexpr std::size_t touch_bytes = std::size_t{2} << 30;  ///< spawn_2g
 inline constexpr std::size_t page_size = 4096;
 inline constexpr int linger_ms = 1000;                      ///< threads: B's children live 1 s
 inline constexpr int threads_min_iterations = 1000;         ///< threads: at least this many A's
+/// threads: thread B starts one `linger` child every 10 ms while A runs (about 100 alive at once).
+/// Paced, not back to back: a leaked pipe end delays A by up to 1 s, and a B that never paused
+/// would make every A iteration wait for a lingerer, which measures nothing but the linger time.
+inline constexpr std::chrono::milliseconds threads_spawn_interval{10};
 inline constexpr std::chrono::milliseconds delayed_after{500};  ///< threads: A counts as delayed
 inline constexpr std::chrono::milliseconds hang_after{2000};    ///< kill_eof: a hang
 
