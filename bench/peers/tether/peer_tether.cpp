@@ -1,0 +1,354 @@
+// peer_tether — tether in the peer benchmarks (bench/peers/PROTOCOL.md), written as its
+// documentation shows: spawn_options + tether::spawn, stdio::pipe(), tether::read /
+// write_all, child::wait / kill, a channel with send_more() for messages (the receiving child
+// is this program in its `channel-sink` role), a tether::poller for children.
+//
+// usage: peer_tether WORKLOAD ITERATIONS CHILD
+//        peer_tether channel-sink     (the child side of `messages`, started by the above)
+#include "peer_common.hpp"
+
+#include <tether/tether.hpp>
+
+#include <algorithm>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using peer::require;
+
+std::string g_workload;  // for messages; set once in main
+
+void wait_ok(tether::child& c, const char* what) {
+    auto st = c.wait();
+    require(st.success(), g_workload, "%s: %s", what, st.describe().c_str());
+}
+
+tether::spawn_options options(std::vector<std::string> argv) {
+    tether::spawn_options opt;
+    opt.argv = std::move(argv);
+    return opt;
+}
+
+std::vector<std::string> stream_argv(const peer::args& a, std::uint64_t bytes, std::uint64_t chunk) {
+    return {a.child, "stream", std::to_string(bytes), std::to_string(chunk)};
+}
+
+// ---- spawn, spawn_2g, spawn_fds
+double spawn_true() {
+    return peer::timed([] {
+        auto c = tether::spawn(options({"/bin/true"}));
+        wait_ok(c, "/bin/true");
+    });
+}
+
+long long child_fds(const peer::args& a) {
+    auto opt = options({a.child, "fds"});
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    std::string text = tether::take_stdout_text(c);
+    wait_ok(c, "peer_child fds");
+    long long n = peer::parse_count(text);
+    require(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
+    return n;
+}
+
+// ---- stream: the child's stdout to end-of-file with tether::read.
+std::uint64_t read_all(tether::borrowed_handle h) {
+    static std::vector<std::byte> buf(peer::read_size);
+    std::uint64_t total = 0;
+    while (std::size_t n = tether::read(h, buf)) {
+        total += n;
+    }
+    return total;
+}
+
+double stream_once(const peer::args& a) {
+    return peer::timed([&] {
+        auto opt = options(stream_argv(a, peer::stream_bytes, peer::stream_chunk));
+        opt.out = tether::stdio::pipe();
+        auto c = tether::spawn(std::move(opt));
+        auto out = c.take_stdout();
+        std::uint64_t got = read_all(out);
+        require(got == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
+                static_cast<unsigned long long>(got), static_cast<unsigned long long>(peer::stream_bytes));
+        wait_ok(c, "stream");
+    });
+}
+
+// ---- forward: stream's stdout into drain's stdin, copied by tether::read / write_all.
+std::uint64_t copy_to_eof(tether::borrowed_handle from, tether::borrowed_handle to) {
+    static std::vector<std::byte> buf(peer::read_size);
+    std::uint64_t total = 0;
+    while (std::size_t n = tether::read(from, buf)) {
+        tether::write_all(to, std::span<const std::byte>(buf.data(), n));
+        total += n;
+    }
+    return total;
+}
+
+double forward_once(const peer::args& a) {
+    return peer::timed([&] {
+        auto src_opt = options(stream_argv(a, peer::stream_bytes, peer::stream_chunk));
+        src_opt.out = tether::stdio::pipe();
+        auto src = tether::spawn(std::move(src_opt));
+        auto [ours, theirs] = tether::make_pipe(tether::direction::out);
+        auto dst_opt = options({a.child, "drain"});
+        dst_opt.in = tether::stdio::from(std::move(theirs));
+        auto dst = tether::spawn(std::move(dst_opt));
+        std::uint64_t total = 0;
+        {
+            auto from = src.take_stdout();
+            total = copy_to_eof(from, ours);
+            ours.reset();  // drain's end-of-file
+        }
+        require(total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
+                static_cast<unsigned long long>(total), static_cast<unsigned long long>(peer::stream_bytes));
+        wait_ok(src, "stream");
+        wait_ok(dst, "drain");
+    });
+}
+
+// ---- roundtrip: 1 byte to echo and back.
+void roundtrip(const peer::args& a) {
+    auto opt = options({a.child, "echo"});
+    opt.in = tether::stdio::pipe();
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto in = c.take_stdin();
+    auto out = c.take_stdout();
+    peer::run(a, [&] {
+        return peer::timed([&] {
+            std::byte b{'x'};
+            tether::write_all(in, std::span<const std::byte>(&b, 1));
+            require(tether::read(out, std::span<std::byte>(&b, 1)) == 1 && b == std::byte{'x'}, g_workload,
+                    "echo did not answer");
+        });
+    });
+    in.reset();
+    require(tether::read_to_end(out).empty(), g_workload, "echo wrote more than it was sent");
+    wait_ok(c, "echo");
+}
+
+// ---- kill_eof: child::kill -> end-of-file on its stdout.
+double kill_eof_once(const peer::args& a, long long& hangs) {
+    auto opt = options({a.child, "sleep"});
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto out = c.take_stdout();
+    std::byte b{};
+    require(tether::read(out, std::span<std::byte>(&b, 1)) == 1 && b == std::byte{'r'}, g_workload,
+            "no ready mark from sleep");
+    auto t0 = peer::clock_type::now();
+    c.kill();
+    std::error_code ec;
+    std::size_t n = tether::read_for(out, std::span<std::byte>(&b, 1), peer::hang_after, ec);
+    if (ec == tether::errc::timed_out) {
+        ++hangs;  // then wait for the end-of-file without limit: it must still come
+        n = tether::read(out, std::span<std::byte>(&b, 1));
+    } else if (ec) {
+        peer::fail(g_workload, "read_for: %s", ec.message().c_str());
+    }
+    require(n == 0, g_workload, "data after the ready mark");
+    double us = peer::micros(peer::clock_type::now() - t0);
+    auto st = c.wait();
+    require(st.signalled() && st.code == SIGKILL, g_workload, "sleep: %s", st.describe().c_str());
+    return us;
+}
+
+// ---- threads: A streams 1 byte per child; B starts lingerers meanwhile.
+class lingerers {
+public:
+    explicit lingerers(const peer::args& a) : child_(a.child), thread_([this] { loop(); }) {}
+    lingerers(const lingerers&) = delete;
+    lingerers& operator=(const lingerers&) = delete;
+    ~lingerers() { stop(); }
+    // Stops starting children, waits for those alive; returns how many were started.
+    long long stop() {
+        {
+            std::lock_guard lk(m_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        if (thread_.joinable()) {
+            thread_.join();
+        }
+        return started_;
+    }
+
+private:
+    void loop() {
+        std::vector<tether::child> alive;
+        std::unique_lock lk(m_);
+        while (!done_) {
+            lk.unlock();
+            alive.push_back(tether::spawn(options({child_, "linger", std::to_string(peer::linger_ms)})));
+            ++started_;
+            std::erase_if(alive, [](tether::child& c) {
+                auto st = c.try_wait();
+                require(!st || st->success(), g_workload, "linger: %s", st ? st->describe().c_str() : "");
+                return st.has_value();
+            });
+            lk.lock();
+            cv_.wait_for(lk, peer::threads_spawn_interval, [this] { return done_; });
+        }
+        lk.unlock();
+        for (auto& c : alive) {
+            wait_ok(c, "linger");
+        }
+    }
+
+    std::string child_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool done_{false};
+    long long started_{0};
+    std::thread thread_;  // last: starts once everything above is constructed
+};
+
+double stream_one(const peer::args& a) {
+    return peer::timed([&] {
+        auto opt = options(stream_argv(a, 1, 1));
+        opt.out = tether::stdio::pipe();
+        auto c = tether::spawn(std::move(opt));
+        require(tether::take_stdout_text(c) == "x", g_workload, "A did not read its 1 byte");
+        wait_ok(c, "stream 1 1");
+    });
+}
+
+void threads(const peer::args& a) {
+    long long delayed = 0;
+    long long started = 0;
+    {
+        lingerers b(a);
+        peer::run(a, [&] {
+            double us = stream_one(a);
+            if (us > std::chrono::duration<double, std::micro>(peer::delayed_after).count()) {
+                ++delayed;
+            }
+            return us;
+        });
+        started = b.stop();
+    }
+    peer::info("delayed", delayed);
+    peer::info("lingerers", started);
+}
+
+// ---- messages: 100,000 channel::send_more() of 64 bytes, then the child's 1-byte answer.
+void messages(const peer::args& a) {
+    auto [ch, theirs] = tether::make_channel();
+    auto opt = options({tether::current_executable_path(), "channel-sink"});
+    opt.pass(std::move(theirs), "control");
+    auto c = tether::spawn(std::move(opt));
+    std::vector<std::byte> msg(peer::message_size, std::byte{'m'});
+    peer::run(a, [&] {
+        return peer::timed([&] {
+            for (std::size_t i = 0; i < peer::messages_per_iteration; ++i) {
+                ch.send_more(msg);
+            }
+            auto ack = ch.receive(c);  // flushes what send_more() queued first
+            require(ack.is_data() && ack.text() == "a", g_workload, "no acknowledgement: %s",
+                    ack.describe().c_str());
+        });
+    });
+    ch.close();
+    wait_ok(c, "channel-sink");
+}
+
+// The child side: counts 64-byte messages, answers "a" after every 100,000, ends at goodbye.
+int channel_sink() {
+    g_workload = "messages (channel-sink)";
+    auto ch = tether::channel::inherited("control");
+    std::size_t count = 0;
+    for (;;) {
+        auto m = ch.receive();
+        if (m.is_goodbye()) {
+            return 0;
+        }
+        require(m.is_data(), g_workload, "%s", m.describe().c_str());
+        require(m.payload.size() == peer::message_size, g_workload, "a message of %zu bytes", m.payload.size());
+        if (++count == peer::messages_per_iteration) {
+            count = 0;
+            ch.send("a");
+        }
+    }
+}
+
+// ---- children: 1,000 `exit` children, their exits observed by a tether::poller.
+double children_once(const peer::args& a) {
+    return peer::timed([&] {
+        tether::poller loop;
+        std::vector<tether::child> kids;
+        kids.reserve(peer::children_per_iteration);  // the poller borrows: they must not move
+        for (int i = 0; i < peer::children_per_iteration; ++i) {
+            kids.push_back(tether::spawn(options({a.child, "exit"})));
+            loop.add(kids.back(), static_cast<std::uint64_t>(i));
+        }
+        int seen = 0;
+        std::vector<tether::poll_event> events;
+        while (seen < peer::children_per_iteration) {
+            loop.wait(events);
+            for (auto& e : events) {
+                require(e.what == tether::poll_event::kind::exited && e.status && e.status->success(),
+                        g_workload, "%s", e.describe().c_str());
+                ++seen;
+            }
+        }
+    });
+}
+
+int run_workload(const peer::args& a) {
+    const std::string& w = a.workload;
+    if (w == "spawn") {
+        peer::run(a, spawn_true);
+    } else if (w == "spawn_2g") {
+        peer::touched_memory memory;
+        peer::run(a, spawn_true);
+    } else if (w == "spawn_fds") {
+        peer::extra_descriptors extra;
+        peer::run(a, spawn_true);
+        peer::info("child_fds", child_fds(a));
+    } else if (w == "stream") {
+        peer::run(a, [&] { return stream_once(a); });
+    } else if (w == "forward") {
+        peer::run(a, [&] { return forward_once(a); });
+    } else if (w == "roundtrip") {
+        roundtrip(a);
+    } else if (w == "kill_eof") {
+        long long hangs = 0;
+        peer::run(a, [&] { return kill_eof_once(a, hangs); });
+        peer::info("hangs", hangs);
+    } else if (w == "threads") {
+        threads(a);
+    } else if (w == "messages") {
+        messages(a);
+    } else if (w == "children") {
+        peer::run(a, [&] { return children_once(a); });
+    } else {
+        peer::unknown_workload(a);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        if (argc == 2 && std::strcmp(argv[1], "channel-sink") == 0) {
+            return channel_sink();
+        }
+        auto a = peer::parse(argc, argv);
+        g_workload = a.workload;
+        return run_workload(a);
+    } catch (const std::exception& e) {
+        peer::fail(g_workload.empty() ? "peer_tether" : g_workload, "%s", e.what());
+    }
+}
