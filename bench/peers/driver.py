@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""bench/peers/driver.py — runs every workload with every system (bench/peers/PROTOCOL.md) and
+prints one Markdown table of medians and their ratio to raw.
+
+    driver.py [--bin DIR] [--quick] [--workloads a,b] [--systems x,y] [--rounds N] [--json FILE]
+
+Rounds: each round runs every workload once per system, the systems in an order rotated by
+one each round, so that noise from the rest of the machine falls on all systems alike.
+stream, forward, roundtrip and kill_eof run pinned to CPU 0 (taskset -c 0), so that the
+parent and its child take turns on one CPU instead of depending on the scheduler's placement.
+
+Stdlib only. Exits 1 if any peer failed (the table is printed all the same), 2 for bad usage.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+SYSTEMS = ["raw", "tether", "boost1", "boost2", "libuv", "glib", "python"]
+WORKLOADS = ["spawn", "spawn_2g", "spawn_fds", "stream", "forward", "roundtrip", "kill_eof",
+             "threads", "messages", "children"]
+PINNED = {"stream", "forward", "roundtrip", "kill_eof"}
+
+# Measured iterations per peer run, full and quick, and the most rounds a workload takes part in
+# (None: all). Chosen so that all seven systems finish in < 10 minutes (full, 3 rounds) and
+# < 2 minutes (quick, 1 round) on 2 cores; each peer adds 3 unmeasured warm-up iterations.
+# threads runs in one round only: where a system leaks a pipe end into thread B's children, each
+# leak costs A a lingerer's whole second (raw, Boost.Process v1 and v2 leak some 20-50 times in
+# 1,000 iterations). That is also why quick mode runs 200 A iterations instead of PROTOCOL's
+# 1,000, its one departure from PROTOCOL (printed with the table). spawn_2g is fork()-bound for
+# some systems (some 40 ms a spawn), hence fewer iterations than spawn.
+PLAN = {
+    #             full   quick  max rounds
+    "spawn":     (300,   60,    None),
+    "spawn_2g":  (100,   30,    None),
+    "spawn_fds": (300,   60,    None),
+    "stream":    (5,     2,     None),   # 1 GiB each
+    "forward":   (5,     2,     None),   # 1 GiB each
+    "roundtrip": (20000, 3000,  None),
+    "kill_eof":  (300,   60,    None),
+    "threads":   (1000,  200,   1),
+    "messages":  (20,    5,     None),   # 100,000 messages each
+    "children":  (2,     1,     None),   # 1,000 children each
+}
+PROTOCOL_MIN = {"threads": 1000}  # quick mode's departures are reported against these
+UNITS = {
+    "stream": "per 1 GiB",
+    "forward": "per 1 GiB",
+    "roundtrip": "per 1-byte round trip",
+    "kill_eof": "SIGKILL to end-of-file",
+    "threads": "per A iteration",
+    "messages": "per 100,000 messages",
+    "children": "per 1,000 children",
+}
+# info keys that count events: summed over rounds. Any other key is a fact: shown once if every
+# round agrees, else as the range.
+COUNTED = {"hangs", "delayed", "lingerers"}
+PEER_TIMEOUT_S = 600
+
+
+def log(msg):
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def default_bin():
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.normpath(os.path.join(here, "..", "..", "build", "peers", "bench", "peers", "bin"))
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description="tether against its peers (bench/peers/PROTOCOL.md)")
+    ap.add_argument("--bin", default=default_bin(), help="the peers' folder (<build>/bench/peers/bin)")
+    ap.add_argument("--quick", action="store_true", help="fewer iterations and one round (< 2 minutes)")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated, default all")
+    ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated, default all")
+    ap.add_argument("--rounds", type=int, default=None, help="default 3, quick 1")
+    ap.add_argument("--json", default=None, metavar="FILE", help="also write everything to FILE")
+    a = ap.parse_args()
+    a.workloads = split_list(ap, a.workloads, WORKLOADS, "workload")
+    a.systems = split_list(ap, a.systems, SYSTEMS, "system")
+    if a.rounds is None:
+        a.rounds = 1 if a.quick else 3
+    if a.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    return a
+
+
+def split_list(ap, text, known, what):
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    for x in items:
+        if x not in known:
+            ap.error(f"unknown {what} '{x}' (known: {', '.join(known)})")
+    if not items:
+        ap.error(f"no {what} given")
+    return [x for x in known if x in items]  # the canonical order
+
+
+def find_peers(bin_dir, systems):
+    """{system: command} for the built peers; {system: reason} for the others."""
+    found, skipped = {}, {}
+    for s in systems:
+        exe = os.path.join(bin_dir, f"peer_{s}")
+        skip_file = os.path.join(bin_dir, f"peer_{s}.skip")
+        if s == "python":
+            script = os.path.join(bin_dir, "peer_python.py")
+            if os.path.isfile(script):
+                found[s] = [sys.executable, script]
+                continue
+        elif os.path.isfile(exe) and os.access(exe, os.X_OK):
+            found[s] = [exe]
+            continue
+        if os.path.isfile(skip_file):
+            with open(skip_file, encoding="utf-8", errors="replace") as f:
+                skipped[s] = f.read().strip() or "skipped (no reason given)"
+        else:
+            skipped[s] = f"not built (no peer_{s} in {bin_dir})"
+    return found, skipped
+
+
+def run_peer(cmd, workload, iterations, child, pin):
+    """One peer run: {'samples': [...], 'info': {...}, 'skip': str|None, 'error': str|None}."""
+    argv = (["taskset", "-c", "0"] if pin else []) + cmd + [workload, str(iterations), child]
+    out = {"samples": [], "info": {}, "skip": None, "error": None, "stderr": ""}
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=PEER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        out["error"] = f"no result within {PEER_TIMEOUT_S} s (killed)"
+        return out
+    out["stderr"] = r.stderr.decode(errors="replace").strip()
+    for line in r.stdout.decode(errors="replace").splitlines():
+        kind, _, rest = line.partition(" ")
+        try:
+            if kind == "sample":
+                out["samples"].append(float(rest))
+            elif kind == "info":
+                key, _, value = rest.partition("=")
+                out["info"][key] = int(value)
+            elif kind == "skip":
+                out["skip"] = rest.strip() or "skipped"
+            else:
+                raise ValueError("unknown line")
+        except ValueError:
+            out["error"] = f"unparsable output line {line!r}"
+            return out
+    if r.returncode != 0:
+        tail = out["stderr"].splitlines()[-3:]
+        out["error"] = f"exit status {r.returncode}: " + (" | ".join(tail) if tail else "(no message)")
+    elif out["skip"] is None and len(out["samples"]) != iterations:
+        out["error"] = f"{len(out['samples'])} samples, expected {iterations}"
+    return out
+
+
+def percentile(values, p):
+    v = sorted(values)
+    i = int(round(p * (len(v) - 1)))
+    return v[min(i, len(v) - 1)]
+
+
+def fmt_us(us):
+    if us >= 1e6:
+        return f"{us / 1e6:.2f} s"
+    if us >= 1e3:
+        return f"{us / 1e3:.3g} ms" if us < 1e5 else f"{us / 1e3:.0f} ms"
+    return f"{us:.3g} µs"
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {"cpu": model, "kernel": platform.release(), "cores": os.cpu_count(), "usable_cores": usable,
+            "python": platform.python_version()}
+
+
+def run_all(a, found, child, have_taskset):
+    """results[workload][system] = {'samples', 'info': {key: [per round]}, 'skip', 'errors'}."""
+    results = {w: {s: {"samples": [], "info": {}, "skip": None, "errors": [], "runs": 0} for s in found}
+               for w in a.workloads}
+    systems = list(found)
+    for r in range(a.rounds):
+        order = systems[r % len(systems):] + systems[:r % len(systems)] if systems else []
+        for w in a.workloads:
+            full_n, quick_n, max_rounds = PLAN[w]
+            if max_rounds is not None and r >= max_rounds:
+                continue
+            n = quick_n if a.quick else full_n
+            for s in order:
+                cell = results[w][s]
+                if cell["skip"] is not None:
+                    continue
+                t0 = time.monotonic()
+                out = run_peer(found[s], w, n, child, have_taskset and w in PINNED)
+                took = time.monotonic() - t0
+                cell["runs"] += 1
+                cell["samples"] += out["samples"]
+                for k, v in out["info"].items():
+                    cell["info"].setdefault(k, []).append(v)
+                if out["skip"] is not None:
+                    cell["skip"] = out["skip"]
+                    status = f"skip: {out['skip']}"
+                elif out["error"] is not None:
+                    cell["errors"].append(out["error"])
+                    status = f"FAILED: {out['error']}"
+                    if out["stderr"]:
+                        log("    " + out["stderr"].replace("\n", "\n    "))
+                else:
+                    status = f"median {fmt_us(statistics.median(out['samples']))}"
+                    if out["stderr"]:
+                        log(f"    (stderr of peer_{s}: {out['stderr'][:300]})")
+                log(f"[round {r + 1}/{a.rounds}] {w:<9} {s:<7} {len(out['samples']):>6} samples "
+                    f"{took:7.1f} s  {status}")
+    return results
+
+
+def summarize(results):
+    """Adds median/p99/ratio per cell."""
+    for w, cells in results.items():
+        for s, c in cells.items():
+            c["median"] = statistics.median(c["samples"]) if c["samples"] and not c["errors"] else None
+            c["p99"] = percentile(c["samples"], 0.99) if c["samples"] and not c["errors"] else None
+        base = cells.get("raw", {}).get("median")
+        base99 = cells.get("raw", {}).get("p99")
+        for c in cells.values():
+            c["ratio"] = c["median"] / base if base and c["median"] is not None else None
+            c["p99_ratio"] = c["p99"] / base99 if base99 and c["p99"] is not None else None
+
+
+def cell_text(c, key="median", ratio_key="ratio"):
+    if c["errors"]:
+        return "FAILED"
+    if c["skip"] is not None:
+        return "skip"
+    v = c.get(key)
+    if v is None:
+        return "–"
+    r = c.get(ratio_key)
+    return f"{fmt_us(v)} ({r:.2f}×)" if r is not None else fmt_us(v)
+
+
+def info_text(key, values):
+    if key in COUNTED:
+        return str(sum(values))
+    lo, hi = min(values), max(values)
+    return str(lo) if lo == hi else f"{lo}..{hi}"
+
+
+def print_report(a, results, found, skipped, have_taskset, elapsed, mach):
+    systems = list(found)
+    print(f"## tether against its peers ({'quick' if a.quick else 'full'} mode, {a.rounds} round"
+          f"{'s' if a.rounds != 1 else ''})\n")
+    if systems:
+        print("| workload | " + " | ".join(systems) + " |")
+        print("|---" * (len(systems) + 1) + "|")
+        for w in a.workloads:
+            pin = " (CPU 0)" if w in PINNED and have_taskset else ""
+            print(f"| {w}{pin} | " + " | ".join(cell_text(results[w][s]) for s in systems) + " |")
+            if w == "kill_eof":
+                print("| kill_eof p99 | " + " | ".join(cell_text(results[w][s], "p99", "p99_ratio")
+                                                        for s in systems) + " |")
+        print()
+        print("Each cell: the median of all samples (lower is better) and its ratio to raw's median. "
+              "A sample is one spawn-and-wait, or: " +
+              "; ".join(f"{w} {UNITS[w]}" for w in a.workloads if w in UNITS) + ".")
+        if not have_taskset:
+            print("taskset was not found: the pinned workloads ran unpinned.")
+        for w, least in PROTOCOL_MIN.items():
+            n = PLAN[w][1] if a.quick else PLAN[w][0]
+            if w in a.workloads and n < least:
+                print(f"Quick mode: {w} ran {n} iterations per system (PROTOCOL: at least {least}); "
+                      "every other size is PROTOCOL's.")
+    print("\n### Facts (info lines)\n")
+    any_fact = False
+    for w in a.workloads:
+        parts = []
+        for s in systems:
+            c = results[w][s]
+            if c["info"]:
+                parts.append(f"{s} " + ", ".join(f"{k}={info_text(k, v)}" for k, v in sorted(c["info"].items())))
+        if parts:
+            any_fact = True
+            print(f"- {w}: " + "; ".join(parts))
+    if not any_fact:
+        print("- none")
+    print("\n### Skipped\n")
+    lines = [f"- {s}: {reason}" for s, reason in skipped.items()]
+    for w in a.workloads:
+        for s in systems:
+            c = results[w][s]
+            if c["skip"] is not None:
+                lines.append(f"- {s} / {w}: {c['skip']}")
+    print("\n".join(lines) if lines else "- none")
+    failures = [(w, s, e) for w in a.workloads for s in systems for e in results[w][s]["errors"]]
+    if failures:
+        print("\n### FAILED\n")
+        for w, s, e in failures:
+            print(f"- {s} / {w}: {e}")
+    print("\n### Machine\n")
+    print(f"- CPU: {mach['cpu']}")
+    print(f"- kernel: {mach['kernel']}")
+    print(f"- cores: {mach['cores']} (usable by this process: {mach['usable_cores']})")
+    print(f"- python: {mach['python']}")
+    print(f"\nTotal time: {elapsed:.1f} s")
+    return failures
+
+
+def main():
+    a = parse_args()
+    t0 = time.monotonic()
+    bin_dir = os.path.abspath(a.bin)
+    child = os.path.join(bin_dir, "peer_child")
+    if not (os.path.isfile(child) and os.access(child, os.X_OK)):
+        log(f"driver: no peer_child in {bin_dir}: build with -DTETHER_BUILD_PEER_BENCH=ON "
+            "(scripts/bench-peers.sh does)")
+        return 2
+    have_taskset = shutil.which("taskset") is not None
+    if not have_taskset:
+        log("driver: taskset (util-linux) not found: pinned workloads run unpinned")
+    found, skipped = find_peers(bin_dir, a.systems)
+    if "raw" not in found:
+        log("driver: raw is not there: no ratios")
+    log(f"driver: systems {', '.join(found) or 'none'}; workloads {', '.join(a.workloads)}; "
+        f"{a.rounds} round(s){' (quick)' if a.quick else ''}")
+    results = run_all(a, found, child, have_taskset)
+    summarize(results)
+    elapsed = time.monotonic() - t0
+    mach = machine()
+    failures = print_report(a, results, found, skipped, have_taskset, elapsed, mach)
+    if a.json:
+        doc = {"mode": "quick" if a.quick else "full", "rounds": a.rounds, "elapsed_s": elapsed,
+               "machine": mach, "pinned": sorted(PINNED) if have_taskset else [],
+               "plan": {w: {"iterations": PLAN[w][1] if a.quick else PLAN[w][0], "max_rounds": PLAN[w][2]}
+                        for w in a.workloads},
+               "skipped": skipped, "results": results}
+        with open(a.json, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        log(f"driver: wrote {a.json}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
