@@ -255,7 +255,9 @@ def cell_text(c, key="median", ratio_key="ratio"):
     if v is None:
         return "–"
     r = c.get(ratio_key)
-    return f"{fmt_us(v)} ({r:.2f}×)" if r is not None else fmt_us(v)
+    if r is None:
+        return fmt_us(v)
+    return f"{fmt_us(v)} ({r:.2f}×)" if r >= 0.095 else f"{fmt_us(v)} ({r:.2g}×)"
 
 
 def info_text(key, values):
