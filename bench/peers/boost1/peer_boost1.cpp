@@ -33,6 +33,8 @@
 #include <thread>
 #include <vector>
 
+#include <signal.h>
+
 namespace {
 
 namespace asio = boost::asio;
@@ -41,6 +43,17 @@ using peer::fail;
 using peer::require;
 
 std::string g_workload;  // for messages; set once in main
+
+// A child that dies early must fail the workload with a message, not end this peer silently by
+// SIGPIPE: the signal is caught (a no-op handler, so the write reports EPIPE), not ignored, so
+// the children see the default again (exec resets caught signals, keeps ignored ones).
+void catch_sigpipe() {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGPIPE, &sa, nullptr);
+}
 
 std::vector<std::string> stream_args(std::uint64_t bytes, std::uint64_t chunk) {
     return {"stream", std::to_string(bytes), std::to_string(chunk)};
@@ -289,6 +302,8 @@ void messages(const peer::args& a) {
     in.pipe().close();
     require(read_to_eof(ack) == 0, g_workload, "sink acknowledged too much");
     wait_ok(c, "sink");
+    // The table's reader should know these writes were coalesced by the library, not the benchmark.
+    peer::info("opstream_buffer_bytes", BOOST_PROCESS_PIPE_SIZE);
 }
 
 // ---- children: 1,000 `exit` children, their exits observed by bp::on_exit on one io_context
@@ -351,6 +366,7 @@ void run_workload(const peer::args& a) {
 int main(int argc, char** argv) {
     auto a = peer::parse(argc, argv);
     g_workload = a.workload;
+    catch_sigpipe();
     try {
         run_workload(a);
     } catch (const std::exception& e) {  // bp::process_error, boost::system::system_error
