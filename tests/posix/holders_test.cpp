@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fcntl.h>
 #include <grp.h>
@@ -16,6 +17,7 @@
 #include <string>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace std::chrono_literals;
@@ -178,7 +180,14 @@ TEST(Holders, BackgroundJobOfAShellThatExitedIsLeftBehindNotUnrelated) {
     auto status = shell.wait_for(20s);  // the deadline: the shell exits as soon as it forked
     ASSERT_TRUE(status.has_value()) << "the shell did not exit";
     EXPECT_TRUE(status->success());
+    // The shell may exit before its background child has exec'd sleep (until then the job's
+    // command line is still the shell's): poll, with a deadline, for the exec.
     auto o = only_object(tether::holders(tether::this_process_id(), r.get()));
+    for (auto end = std::chrono::steady_clock::now() + 20s;
+         o.others.size() == 1 && !contains(o.others[0].command, "sleep 100") && std::chrono::steady_clock::now() < end;) {
+        std::this_thread::sleep_for(1ms);  // a poll with a deadline
+        o = only_object(tether::holders(tether::this_process_id(), r.get()));
+    }
     ASSERT_EQ(o.others.size(), 1u) << tether::describe(tether::holders(tether::this_process_id(), r.get()));
     const tether::holder& job = o.others[0];
     EXPECT_TRUE(contains(job.command, "sleep 100")) << job.command;
