@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <csignal>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
@@ -145,6 +146,17 @@ void run(const args& a, F&& once, int warm = warmups) {
 }
 
 /// The median (the mean of the middle two for an even count); 0 for none.
+// A child that dies early must fail the workload with a message, not end this peer silently by
+// SIGPIPE: the signal is caught (a no-op handler, so the write reports EPIPE), not ignored, so
+// the children see the default again (exec resets caught signals, keeps ignored ones).
+inline void catch_sigpipe() {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGPIPE, &sa, nullptr);
+}
+
 inline double median(std::vector<double> v) {
     if (v.empty()) {
         return 0;

@@ -44,17 +44,6 @@ using peer::require;
 
 std::string g_workload;  // for messages; set once in main
 
-// A child that dies early must fail the workload with a message, not end this peer silently by
-// SIGPIPE: the signal is caught (a no-op handler, so the write reports EPIPE), not ignored, so
-// the children see the default again (exec resets caught signals, keeps ignored ones).
-void catch_sigpipe() {
-    struct sigaction sa {};
-    sa.sa_handler = [](int) {};
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGPIPE, &sa, nullptr);
-}
-
 std::vector<std::string> stream_args(std::uint64_t bytes, std::uint64_t chunk) {
     return {"stream", std::to_string(bytes), std::to_string(chunk)};
 }
@@ -366,7 +355,7 @@ void run_workload(const peer::args& a) {
 int main(int argc, char** argv) {
     auto a = peer::parse(argc, argv);
     g_workload = a.workload;
-    catch_sigpipe();
+    peer::catch_sigpipe();
     try {
         run_workload(a);
     } catch (const std::exception& e) {  // bp::process_error, boost::system::system_error

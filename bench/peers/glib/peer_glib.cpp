@@ -31,17 +31,6 @@ using peer::require;
 
 std::string g_workload;  // for messages; set once in main
 
-// A child that dies early must fail the workload with a message, not end this peer silently by
-// SIGPIPE: the signal is caught (a no-op handler, so the write reports EPIPE), not ignored, so
-// the children see the default again (exec resets caught signals, keeps ignored ones).
-void catch_sigpipe() {
-    struct sigaction sa {};
-    sa.sa_handler = [](int) {};
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGPIPE, &sa, nullptr);
-}
-
 // ---- Owners: a GObject reference, a GError, a GMainLoop.
 struct unref_object {
     void operator()(gpointer p) const { g_object_unref(p); }
@@ -412,7 +401,7 @@ double children_once(const peer::args& a, GMainLoop* loop) {
 int main(int argc, char** argv) {
     auto a = peer::parse(argc, argv);
     g_workload = a.workload;
-    catch_sigpipe();
+    peer::catch_sigpipe();
     main_loop loop(g_main_loop_new(nullptr, FALSE));  // this thread's: the global default context
     const std::string& w = a.workload;
     if (w == "spawn") {

@@ -29,17 +29,6 @@ using peer::require;
 
 std::string g_workload;  // for messages; set once in main
 
-// A child that dies early must fail the workload with a message, not end this peer silently by
-// SIGPIPE: the signal is caught (a no-op handler, so the write reports EPIPE), not ignored, so
-// the children see the default again (exec resets caught signals, keeps ignored ones).
-void catch_sigpipe() {
-    struct sigaction sa {};
-    sa.sa_handler = [](int) {};
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGPIPE, &sa, nullptr);
-}
-
 void check(int rc, const char* what) {
     if (rc < 0) {
         fail(g_workload, "%s: %s", what, uv_strerror(rc));
@@ -620,7 +609,7 @@ double children_once(const peer::args& a, loop& l) {
 int main(int argc, char** argv) {
     auto a = peer::parse(argc, argv);
     g_workload = a.workload;
-    catch_sigpipe();
+    peer::catch_sigpipe();
     loop l;
     const std::string& w = a.workload;
     if (w == "spawn") {
