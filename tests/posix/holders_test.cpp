@@ -181,16 +181,20 @@ TEST(Holders, BackgroundJobOfAShellThatExitedIsLeftBehindNotUnrelated) {
     ASSERT_TRUE(status.has_value()) << "the shell did not exit";
     EXPECT_TRUE(status->success());
     // The shell may exit before its background child has exec'd sleep (until then the job's
-    // command line is still the shell's): poll, with a deadline, for the exec.
+    // command line is still the shell's, which contains "sleep 100" too): poll, with a
+    // deadline, until the command line starts with it.
+    auto execed = [](const tether::held_object& obj) {
+        return obj.others.size() == 1 && obj.others[0].command.rfind("sleep 100", 0) == 0;
+    };
     auto o = only_object(tether::holders(tether::this_process_id(), r.get()));
     for (auto end = std::chrono::steady_clock::now() + 20s;
-         o.others.size() == 1 && !contains(o.others[0].command, "sleep 100") && std::chrono::steady_clock::now() < end;) {
+         o.others.size() == 1 && !execed(o) && std::chrono::steady_clock::now() < end;) {
         std::this_thread::sleep_for(1ms);  // a poll with a deadline
         o = only_object(tether::holders(tether::this_process_id(), r.get()));
     }
     ASSERT_EQ(o.others.size(), 1u) << tether::describe(tether::holders(tether::this_process_id(), r.get()));
     const tether::holder& job = o.others[0];
-    EXPECT_TRUE(contains(job.command, "sleep 100")) << job.command;
+    EXPECT_EQ(job.command.rfind("sleep 100", 0), 0u) << job.command;
     EXPECT_EQ(job.handle, 3);
     EXPECT_EQ(job.rel, tether::relation::left_behind);
     EXPECT_FALSE(contains(o.verdict, "unrelated")) << o.verdict;
