@@ -47,8 +47,26 @@ channel::state::state(detail::endpoint_ptr e, channel_options o)
 
 channel::state::~state() { drop(); }
 
+namespace {
+std::string channel_where(borrowed_handle h) { return "channel (descriptor " + to_handle_string(h) + ")"; }
+
+// Names a channel in an error message. Taken before the operation (a protocol error closes the
+// channel, and the message should still name the descriptor it happened on), but made into text
+// only when the operation failed: receive() and send_more() are on every message's path.
+class channel_label {
+public:
+    explicit channel_label(const std::unique_ptr<channel::state>& s) noexcept
+        : known_(s != nullptr), h_(s && s->ep ? detail::channel_native(*s->ep) : borrowed_handle()) {}
+    [[nodiscard]] std::string text() const { return known_ ? channel_where(h_) : std::string("channel"); }
+
+private:
+    bool known_;
+    borrowed_handle h_;
+};
+}  // namespace
+
 std::string channel::state::where() const {
-    return "channel (descriptor " + to_handle_string(ep ? detail::channel_native(*ep) : borrowed_handle()) + ")";
+    return channel_where(ep ? detail::channel_native(*ep) : borrowed_handle());
 }
 
 void channel::state::drop() noexcept {
@@ -188,8 +206,10 @@ std::optional<message> channel::state::next_buffered(std::error_code& ec) {
         ended = m.what;
         return m;
     }
-    ec = detail::channel_import_handles(*ep, f.wire_handles, eng.arrived(), m.handles);
-    if (ec) return std::nullopt;
+    if (!f.wire_handles.empty()) {
+        ec = detail::channel_import_handles(*ep, f.wire_handles, eng.arrived(), m.handles);
+        if (ec) return std::nullopt;
+    }
     m.payload = std::move(f.payload);
     return m;
 }
@@ -293,10 +313,11 @@ std::span<const std::byte> bytes_of(std::string_view text) noexcept {
 
 // Each operation has an error_code form that does the work and a throwing form that names the
 // channel in its message.
-#define TETHER_CHANNEL_THROWING(call, what)            \
-    std::error_code ec;                                \
-    call;                                              \
-    if (ec) throw_error(ec, (s_ ? s_->where() : std::string("channel")) + ": " + (what))
+#define TETHER_CHANNEL_THROWING(call, what) \
+    channel_label label(s_);                \
+    std::error_code ec;                     \
+    call;                                   \
+    if (ec) throw_error(ec, label.text() + ": " + (what))
 
 namespace {
 constexpr detail::frame_kind data_kind = detail::frame_kind::data;
@@ -434,30 +455,28 @@ std::optional<message> channel::try_receive(std::error_code& ec) {
 }
 
 std::optional<message> channel::try_receive() {
-    auto where = s_ ? s_->where() : std::string("channel");
+    channel_label label(s_);
     std::error_code ec;
     auto m = try_receive(ec);
     if (ec == errc::would_block) return std::nullopt;
-    if (ec) throw_error(ec, where + ": try_receive");
+    if (ec) throw_error(ec, label.text() + ": try_receive");
     return m;
 }
 
 message channel::receive() {
-    // where() is taken first: a protocol error closes the channel, and the message should still
-    // name the descriptor it happened on.
-    auto where = s_ ? s_->where() : std::string("channel");
+    channel_label label(s_);
     std::error_code ec;
     auto m = receive(ec);
-    if (ec) throw_error(ec, where + ": receive");
+    if (ec) throw_error(ec, label.text() + ": receive");
     return m;
 }
 
 std::optional<message> channel::receive_for(milliseconds timeout) {
-    auto where = s_ ? s_->where() : std::string("channel");
+    channel_label label(s_);
     std::error_code ec;
     auto m = receive_for(timeout, ec);
     if (ec == errc::timed_out) return std::nullopt;
-    if (ec) throw_error(ec, where + ": receive_for(" + std::to_string(timeout.count()) + " ms)");
+    if (ec) throw_error(ec, label.text() + ": receive_for(" + std::to_string(timeout.count()) + " ms)");
     return m;
 }
 
@@ -503,10 +522,10 @@ void channel::close(std::error_code& ec) noexcept {
 }
 
 void channel::close() {
-    auto where = s_ ? s_->where() : std::string("channel");
+    channel_label label(s_);
     std::error_code ec;
     close(ec);
-    if (ec) throw_error(ec, where + ": close (goodbye)");
+    if (ec) throw_error(ec, label.text() + ": close (goodbye)");
 }
 
 #undef TETHER_CHANNEL_THROWING

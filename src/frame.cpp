@@ -160,8 +160,14 @@ frame_reader::status frame_reader::start_frame(std::error_code& ec) {
 
 frame_reader::status frame_reader::finish_frame(frame& out) {
     std::size_t take = std::min(available(), payload_remaining());
-    if (take > 0) {
-        auto& p = pending_.payload;
+    auto& p = pending_.payload;
+    if (take > 0 && payload_filled_ == 0 && p.empty()) {
+        // The common case, a small frame whole in the buffer: one copy, no zero-filling first.
+        const std::byte* from = buf_.data() + begin_;
+        p.assign(from, from + take);
+        payload_filled_ = take;
+        begin_ += take;
+    } else if (take > 0) {
         if (p.size() < payload_filled_ + take) p.resize(payload_filled_ + take);
         std::memcpy(p.data() + payload_filled_, buf_.data() + begin_, take);
         payload_filled_ += take;

@@ -46,7 +46,7 @@ struct channel::state {
     bool peer_gone{false};               // a write found the peer gone
     detail::channel_link link;
 
-    std::string where() const;
+    std::string where() const;  ///< "channel (descriptor N)", for error messages
     void changed() noexcept {
         if (link.core != nullptr) detail::poller_channel_changed(*link.core, link.id);
     }
