@@ -1,5 +1,6 @@
 // POSIX backend: blocking and timed read/write with one meaning of end-of-file and of
-// "peer gone", and no SIGPIPE death without touching the process-wide disposition.
+// "peer gone", and no SIGPIPE death without touching the process-wide disposition (unless the
+// program asks for SIG_IGN with ignore_sigpipe()).
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 
@@ -7,6 +8,7 @@
 #include "detail/os.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -23,9 +25,17 @@ namespace {
 // closed pipe raises (it is directed at the writing thread). The process-wide disposition is
 // never touched: a program that relies on SIGPIPE elsewhere keeps it. Cost: two
 // pthread_sigmask calls per write, none if the thread already blocks SIGPIPE.
+// Set by ignore_sigpipe(): SIGPIPE is SIG_IGN for the whole process, so a write to a gone
+// reader just fails with EPIPE, and the guard below has nothing to do.
+std::atomic<bool> sigpipe_ignored{false};
+
 class sigpipe_guard {
 public:
     sigpipe_guard() noexcept {
+        if (sigpipe_ignored.load(std::memory_order_acquire)) {
+            active_ = false;
+            return;
+        }
         sigemptyset(&pipe_set_);
         sigaddset(&pipe_set_, SIGPIPE);
         pthread_sigmask(SIG_BLOCK, &pipe_set_, &old_);
@@ -41,16 +51,17 @@ public:
     sigpipe_guard& operator=(const sigpipe_guard&) = delete;
     /// Call after EPIPE: removes the SIGPIPE our write raised.
     void consume() noexcept {
-        if (was_pending_) return;
+        if (!active_ || was_pending_) return;
         timespec zero{};
         while (sigtimedwait(&pipe_set_, nullptr, &zero) < 0 && errno == EINTR) {
         }
     }
     ~sigpipe_guard() {
-        if (!already_blocked_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+        if (active_ && !already_blocked_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
     }
 
 private:
+    bool active_{true};
     sigset_t pipe_set_{};
     sigset_t old_{};
     bool already_blocked_{false};
@@ -216,6 +227,14 @@ std::size_t try_read(borrowed_handle h, std::span<std::byte> buf, std::error_cod
     ec.clear();
     if (buf.empty()) return 0;
     return read_once(h.get(), buf, !is_nonblocking(h.get()), ec);
+}
+
+void ignore_sigpipe() {
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    if (::sigaction(SIGPIPE, &ign, nullptr) != 0) throw_error(last_os_error(), "ignore_sigpipe: sigaction(SIGPIPE)");
+    sigpipe_ignored.store(true, std::memory_order_release);
 }
 
 std::size_t try_write(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {

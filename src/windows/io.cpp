@@ -263,6 +263,8 @@ std::size_t try_write(borrowed_handle h, std::span<const std::byte> data, std::e
     return n;
 }
 
+void ignore_sigpipe() {}  // no SIGPIPE on Windows: a write to a gone reader is ERROR_NO_DATA
+
 std::size_t write_all(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
     return write_impl(h.get(), data, deadline::never(), ec);
 }

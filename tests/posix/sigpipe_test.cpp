@@ -1,7 +1,8 @@
 // Linux: writing to a pipe whose reader is gone is errc::peer_gone and never kills the process,
 // even with SIGPIPE at its default; tether leaves the disposition, the thread's mask and the
-// pending set as it found them. Each case runs in a child role process so the test binary's own
-// signal state cannot mask a failure.
+// pending set as it found them (unless asked to ignore SIGPIPE: tether_ignored, which must also
+// leave spawned children with SIGPIPE at its default). Each case runs in a child role process
+// so the test binary's own signal state cannot mask a failure.
 #include "harness.hpp"
 
 #include <tether/tether.hpp>
@@ -11,6 +12,7 @@
 #include <csignal>
 #include <iostream>
 #include <pthread.h>
+#include <string>
 
 namespace {
 
@@ -55,9 +57,24 @@ int write_to_gone_reader() {
     return 0;
 }
 
+// A child spawned now: does it start with SIGPIPE ignored? (SigIgn in /proc/self/status is a
+// hexadecimal mask; bit SIGPIPE - 1.)
+bool child_ignores_sigpipe() {
+    tether::spawn_options opt;
+    opt.argv = {"/bin/cat", "/proc/self/status"};
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    std::string status = tether::take_stdout_text(c);
+    c.wait();
+    auto at = status.find("SigIgn:");
+    if (at == std::string::npos) return true;  // cannot tell: count it as the failure
+    unsigned long long mask = std::stoull(status.substr(at + 7), nullptr, 16);
+    return (mask >> (SIGPIPE - 1) & 1) != 0;
+}
+
 }  // namespace
 
-// args[0]: default | ignored | handler | blocked | blocked_pending
+// args[0]: default | ignored | handler | blocked | blocked_pending | tether_ignored
 TETHER_CHILD_ROLE(sigpipe_check) {
     const std::string mode = args.at(0);
     sigset_t pipe_set;
@@ -66,7 +83,12 @@ TETHER_CHILD_ROLE(sigpipe_check) {
     void (*expect_handler)(int) = SIG_DFL;
     if (mode == "ignored") expect_handler = SIG_IGN;
     if (mode == "handler") expect_handler = count_sigpipe;
-    std::signal(SIGPIPE, expect_handler);
+    if (mode == "tether_ignored") {
+        expect_handler = SIG_IGN;
+        tether::ignore_sigpipe();  // SIG_IGN, and tether's writes drop their guard
+    } else {
+        std::signal(SIGPIPE, expect_handler);
+    }
     bool expect_blocked = mode == "blocked" || mode == "blocked_pending";
     pthread_sigmask(expect_blocked ? SIG_BLOCK : SIG_UNBLOCK, &pipe_set, nullptr);
     if (mode == "blocked_pending") pthread_kill(pthread_self(), SIGPIPE);  // the caller's own signal
@@ -75,6 +97,7 @@ TETHER_CHILD_ROLE(sigpipe_check) {
     if (blocked_in_thread() != expect_blocked) return 21;
     if (pending() != (mode == "blocked_pending")) return 22;
     if (handler_calls != 0) return 23;
+    if (mode == "tether_ignored" && child_ignores_sigpipe()) return 25;
     if (mode == "blocked_pending") {  // consume it so the role exits cleanly
         timespec zero{};
         if (sigtimedwait(&pipe_set, nullptr, &zero) != SIGPIPE) return 24;
@@ -90,11 +113,13 @@ TEST_P(Sigpipe, PeerGoneAndTheSignalStateIsUnchanged) {
     EXPECT_TRUE(st.exited()) << "the process was killed: " << st.describe();
     EXPECT_EQ(st.code, 0) << "10-13: not peer_gone; 20: disposition changed; 21: mask changed; "
                              "22: SIGPIPE left pending or the caller's own pending one consumed; "
-                             "23: the user's handler ran";
+                             "23: the user's handler ran; 25: a child of tether_ignored "
+                             "started with SIGPIPE ignored";
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, Sigpipe,
-                         testing::Values("default", "ignored", "handler", "blocked", "blocked_pending"));
+                         testing::Values("default", "ignored", "handler", "blocked", "blocked_pending",
+                                         "tether_ignored"));
 
 TEST(SigpipeInProcess, TheTestProcessSurvivesToo) {
     // The test binary itself runs with SIGPIPE at whatever the runner gave it; in any case the
