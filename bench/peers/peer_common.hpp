@@ -65,13 +65,15 @@ template <class... A>
     std::exit(1);
 }
 
-/// fail() when `ok` is false.
-template <class... A>
-void require(bool ok, std::string_view workload, const char* fmt, A... a) {
-    if (!ok) {
-        fail(workload, fmt, a...);
-    }
-}
+/// fail() when `ok` is false. A macro so that the message's arguments (describe(), message())
+/// are only evaluated on failure: a function would format them on every call, inside the timed
+/// loops, and charge the system whose peer checks most carefully.
+#define PEER_REQUIRE(ok, ...)          \
+    do {                               \
+        if (!(ok)) {                   \
+            ::peer::fail(__VA_ARGS__); \
+        }                              \
+    } while (false)
 
 /// Parses argv; exits 2 with a usage line if it is not WORKLOAD ITERATIONS CHILD.
 inline args parse(int argc, char** argv) {

@@ -40,7 +40,6 @@ namespace {
 namespace asio = boost::asio;
 namespace bp = boost::process;
 using peer::fail;
-using peer::require;
 
 std::string g_workload;  // for messages; set once in main
 
@@ -51,7 +50,7 @@ std::vector<std::string> stream_args(std::uint64_t bytes, std::uint64_t chunk) {
 // Waits for `c` and fails unless it exited 0.
 void wait_ok(bp::child& c, const char* what) {
     c.wait();
-    require(c.exit_code() == 0, g_workload, "%s exited with %d", what, c.exit_code());
+    PEER_REQUIRE(c.exit_code() == 0, g_workload, "%s exited with %d", what, c.exit_code());
 }
 
 // Reads an ipstream to end-of-file; returns the byte count.
@@ -61,7 +60,7 @@ std::uint64_t read_to_eof(std::istream& in) {
     while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
         total += static_cast<std::uint64_t>(in.gcount());
     }
-    require(!in.bad(), g_workload, "ipstream read failed");
+    PEER_REQUIRE(!in.bad(), g_workload, "ipstream read failed");
     return total;
 }
 
@@ -89,7 +88,7 @@ long long child_fds(const peer::args& a) {
     std::getline(out, text);
     wait_ok(c, "peer_child fds");
     long long n = peer::parse_count(text);
-    require(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
+    PEER_REQUIRE(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
     return n;
 }
 
@@ -104,7 +103,7 @@ double stream_once(const peer::args& a) {
         while (int n = out.read(buf.data(), static_cast<int>(buf.size()))) {
             total += static_cast<std::uint64_t>(n);
         }
-        require(total == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
+        PEER_REQUIRE(total == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
                 static_cast<unsigned long long>(total), static_cast<unsigned long long>(peer::stream_bytes));
         wait_ok(c, "stream");
     });
@@ -125,7 +124,7 @@ double forward_once(const peer::args& a) {
             total += static_cast<std::uint64_t>(n);
         }
         to.close();
-        require(total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
+        PEER_REQUIRE(total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
                 static_cast<unsigned long long>(total), static_cast<unsigned long long>(peer::stream_bytes));
         wait_ok(src, "stream");
         wait_ok(dst, "drain");
@@ -141,12 +140,12 @@ void roundtrip(const peer::args& a) {
         return peer::timed([&] {
             char ch = 'x';
             in.put(ch).flush();
-            require(in.good() && out.get(ch) && ch == 'x', g_workload, "echo did not answer");
+            PEER_REQUIRE(in.good() && out.get(ch) && ch == 'x', g_workload, "echo did not answer");
         });
     });
     // opstream::close() only flushes in 1.81; closing the pipe itself is what sends end-of-file.
     in.pipe().close();
-    require(read_to_eof(out) == 0, g_workload, "echo wrote more than it was sent");
+    PEER_REQUIRE(read_to_eof(out) == 0, g_workload, "echo wrote more than it was sent");
     wait_ok(c, "echo");
 }
 
@@ -156,7 +155,7 @@ double kill_eof_once(const peer::args& a, asio::io_context& io, long long& hangs
     bp::child c(bp::exe = a.child, bp::args = {"sleep"}, bp::std_out > out);
     char ch = 0;
     asio::read(out, asio::buffer(&ch, 1));
-    require(ch == 'r', g_workload, "no ready mark from sleep");
+    PEER_REQUIRE(ch == 'r', g_workload, "no ready mark from sleep");
     auto t0 = peer::clock_type::now();
     c.terminate();
     auto t1 = t0;
@@ -176,9 +175,9 @@ double kill_eof_once(const peer::args& a, asio::io_context& io, long long& hangs
     });
     io.run();
     io.restart();
-    require(read_ec == asio::error::eof && extra == 0, g_workload, "no end-of-file after the kill (%s)",
+    PEER_REQUIRE(read_ec == asio::error::eof && extra == 0, g_workload, "no end-of-file after the kill (%s)",
             read_ec.message().c_str());
-    require(!c.running(), g_workload, "sleep still runs after terminate()");
+    PEER_REQUIRE(!c.running(), g_workload, "sleep still runs after terminate()");
     return peer::micros(t1 - t0);
 }
 
@@ -222,7 +221,7 @@ private:
                 if (c.running()) {  // waitpid(WNOHANG): reaps the ones that ended
                     return false;
                 }
-                require(c.exit_code() == 0, g_workload, "linger exited with %d", c.exit_code());
+                PEER_REQUIRE(c.exit_code() == 0, g_workload, "linger exited with %d", c.exit_code());
                 return true;
             });
             lk.lock();
@@ -246,7 +245,7 @@ double stream_one_byte(const peer::args& a) {
     return peer::timed([&] {
         bp::ipstream out;
         bp::child c(bp::exe = a.child, bp::args = stream_args(1, 1), bp::std_out > out);
-        require(read_to_eof(out) == 1, g_workload, "A did not read 1 byte");
+        PEER_REQUIRE(read_to_eof(out) == 1, g_workload, "A did not read 1 byte");
         wait_ok(c, "stream 1 1");
     });
 }
@@ -283,13 +282,13 @@ void messages(const peer::args& a) {
                 in.write(msg, sizeof msg);
             }
             in.flush();
-            require(in.good(), g_workload, "opstream write failed");
+            PEER_REQUIRE(in.good(), g_workload, "opstream write failed");
             char ch = 0;
-            require(ack.get(ch) && ch == 'a', g_workload, "no acknowledgement");
+            PEER_REQUIRE(ack.get(ch) && ch == 'a', g_workload, "no acknowledgement");
         });
     });
     in.pipe().close();
-    require(read_to_eof(ack) == 0, g_workload, "sink acknowledged too much");
+    PEER_REQUIRE(read_to_eof(ack) == 0, g_workload, "sink acknowledged too much");
     wait_ok(c, "sink");
     // The table's reader should know these writes were coalesced by the library, not the benchmark.
     peer::info("opstream_buffer_bytes", BOOST_PROCESS_PIPE_SIZE);
@@ -305,14 +304,14 @@ double children_once(const peer::args& a, asio::io_context& io) {
         for (int i = 0; i < peer::children_per_iteration; ++i) {
             kids.emplace_back(bp::exe = a.child, bp::args = {"exit"}, io,
                               bp::on_exit([&seen](int code, const std::error_code& ec) {
-                                  require(!ec && code == 0, g_workload, "exit child: code %d, %s", code,
+                                  PEER_REQUIRE(!ec && code == 0, g_workload, "exit child: code %d, %s", code,
                                           ec.message().c_str());
                                   ++seen;
                               }));
         }
         io.run();
         io.restart();
-        require(seen == peer::children_per_iteration, g_workload, "%d exits seen", seen);
+        PEER_REQUIRE(seen == peer::children_per_iteration, g_workload, "%d exits seen", seen);
     });
 }
 

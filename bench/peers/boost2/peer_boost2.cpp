@@ -52,7 +52,6 @@ namespace asio = boost::asio;
 namespace bp2 = boost::process::v2;
 using boost::system::error_code;
 using peer::fail;
-using peer::require;
 using argv_type = std::vector<std::string>;
 
 std::string g_workload;  // for messages; set once in main
@@ -65,7 +64,7 @@ argv_type stream_args(std::uint64_t bytes, std::uint64_t chunk) {
 template <class Process>
 void wait_ok(Process& p, const char* what) {
     int code = p.wait();
-    require(code == 0, g_workload, "%s exited with %d", what, code);
+    PEER_REQUIRE(code == 0, g_workload, "%s exited with %d", what, code);
 }
 
 // Reads `from` (a readable_pipe or a popen) to end-of-file; returns the byte count.
@@ -79,7 +78,7 @@ std::uint64_t read_to_eof(Stream& from) {
         if (ec == asio::error::eof) {
             return total;
         }
-        require(!ec, g_workload, "read_some: %s", ec.message().c_str());
+        PEER_REQUIRE(!ec, g_workload, "read_some: %s", ec.message().c_str());
         total += n;
     }
 }
@@ -98,10 +97,10 @@ long long child_fds(const peer::args& a, asio::io_context& io) {
     std::string text;
     error_code ec;
     asio::read(out, asio::dynamic_buffer(text), ec);
-    require(ec == asio::error::eof, g_workload, "reading fds: %s", ec.message().c_str());
+    PEER_REQUIRE(ec == asio::error::eof, g_workload, "reading fds: %s", ec.message().c_str());
     wait_ok(p, "peer_child fds");
     long long n = peer::parse_count(text);
-    require(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
+    PEER_REQUIRE(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
     return n;
 }
 
@@ -112,7 +111,7 @@ double stream_once(const peer::args& a, asio::io_context& io) {
         bp2::process p(io, a.child, stream_args(peer::stream_bytes, peer::stream_chunk),
                        bp2::process_stdio{.in = {}, .out = out, .err = {}});
         std::uint64_t got = read_to_eof(out);
-        require(got == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
+        PEER_REQUIRE(got == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
                 static_cast<unsigned long long>(got), static_cast<unsigned long long>(peer::stream_bytes));
         wait_ok(p, "stream");
     });
@@ -134,12 +133,12 @@ double forward_once(const peer::args& a, asio::io_context& io) {
             if (ec == asio::error::eof) {
                 break;
             }
-            require(!ec, g_workload, "read_some: %s", ec.message().c_str());
+            PEER_REQUIRE(!ec, g_workload, "read_some: %s", ec.message().c_str());
             asio::write(to, asio::buffer(buf.data(), n));
             total += n;
         }
         to.close();
-        require(total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
+        PEER_REQUIRE(total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
                 static_cast<unsigned long long>(total), static_cast<unsigned long long>(peer::stream_bytes));
         wait_ok(src, "stream");
         wait_ok(dst, "drain");
@@ -154,11 +153,11 @@ void roundtrip(const peer::args& a, asio::io_context& io) {
             char ch = 'x';
             asio::write(p, asio::buffer(&ch, 1));
             asio::read(p, asio::buffer(&ch, 1));
-            require(ch == 'x', g_workload, "echo answered '%c'", ch);
+            PEER_REQUIRE(ch == 'x', g_workload, "echo answered '%c'", ch);
         });
     });
     p.get_stdin().close();
-    require(read_to_eof(p) == 0, g_workload, "echo wrote more than it was sent");
+    PEER_REQUIRE(read_to_eof(p) == 0, g_workload, "echo wrote more than it was sent");
     wait_ok(p, "echo");
 }
 
@@ -168,7 +167,7 @@ double kill_eof_once(const peer::args& a, asio::io_context& io, long long& hangs
     bp2::process p(io, a.child, argv_type{"sleep"}, bp2::process_stdio{.in = {}, .out = out, .err = {}});
     char ch = 0;
     asio::read(out, asio::buffer(&ch, 1));
-    require(ch == 'r', g_workload, "no ready mark from sleep");
+    PEER_REQUIRE(ch == 'r', g_workload, "no ready mark from sleep");
     auto t0 = peer::clock_type::now();
     p.terminate();
     auto t1 = t0;
@@ -188,11 +187,11 @@ double kill_eof_once(const peer::args& a, asio::io_context& io, long long& hangs
     });
     io.run();
     io.restart();
-    require(read_ec == asio::error::eof && extra == 0, g_workload, "no end-of-file after the kill (%s)",
+    PEER_REQUIRE(read_ec == asio::error::eof && extra == 0, g_workload, "no end-of-file after the kill (%s)",
             read_ec.message().c_str());
     p.wait();
     int status = p.native_exit_code();
-    require(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, g_workload, "sleep was not killed (0x%x)",
+    PEER_REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, g_workload, "sleep was not killed (0x%x)",
             status);
     return peer::micros(t1 - t0);
 }
@@ -238,7 +237,7 @@ private:
                 if (p.running()) {  // waitpid(WNOHANG): reaps the ones that ended
                     return false;
                 }
-                require(p.exit_code() == 0, g_workload, "linger exited with %d", p.exit_code());
+                PEER_REQUIRE(p.exit_code() == 0, g_workload, "linger exited with %d", p.exit_code());
                 return true;
             });
             lk.lock();
@@ -262,7 +261,7 @@ double stream_one_byte(const peer::args& a, asio::io_context& io) {
     return peer::timed([&] {
         asio::readable_pipe out(io);
         bp2::process p(io, a.child, stream_args(1, 1), bp2::process_stdio{.in = {}, .out = out, .err = {}});
-        require(read_to_eof(out) == 1, g_workload, "A did not read 1 byte");
+        PEER_REQUIRE(read_to_eof(out) == 1, g_workload, "A did not read 1 byte");
         wait_ok(p, "stream 1 1");
     });
 }
@@ -298,11 +297,11 @@ void messages(const peer::args& a, asio::io_context& io) {
             }
             char ch = 0;
             asio::read(p, asio::buffer(&ch, 1));
-            require(ch == 'a', g_workload, "no acknowledgement");
+            PEER_REQUIRE(ch == 'a', g_workload, "no acknowledgement");
         });
     });
     p.get_stdin().close();
-    require(read_to_eof(p) == 0, g_workload, "sink acknowledged too much");
+    PEER_REQUIRE(read_to_eof(p) == 0, g_workload, "sink acknowledged too much");
     wait_ok(p, "sink");
 }
 
@@ -315,13 +314,13 @@ double children_once(const peer::args& a, asio::io_context& io) {
         for (int i = 0; i < peer::children_per_iteration; ++i) {
             kids.emplace_back(io, a.child, argv_type{"exit"});
             kids.back().async_wait([&seen](const error_code& ec, int code) {
-                require(!ec && code == 0, g_workload, "exit child: code %d, %s", code, ec.message().c_str());
+                PEER_REQUIRE(!ec && code == 0, g_workload, "exit child: code %d, %s", code, ec.message().c_str());
                 ++seen;
             });
         }
         io.run();
         io.restart();
-        require(seen == peer::children_per_iteration, g_workload, "%d exits seen", seen);
+        PEER_REQUIRE(seen == peer::children_per_iteration, g_workload, "%d exits seen", seen);
     });
 }
 

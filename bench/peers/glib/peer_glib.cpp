@@ -27,7 +27,6 @@
 namespace {
 
 using peer::fail;
-using peer::require;
 
 std::string g_workload;  // for messages; set once in main
 
@@ -146,7 +145,7 @@ long long child_fds(const peer::args& a) {
     read_to_eof(g_subprocess_get_stdout_pipe(p.get()), &text);
     wait_ok(p.get(), "peer_child fds");
     long long n = peer::parse_count(text);
-    require(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
+    PEER_REQUIRE(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
     return n;
 }
 
@@ -155,7 +154,7 @@ double stream_once(const peer::args& a) {
     return peer::timed([&] {
         auto p = launch(stream_argv(a, peer::stream_bytes, peer::stream_chunk), G_SUBPROCESS_FLAGS_STDOUT_PIPE);
         std::uint64_t got = read_to_eof(g_subprocess_get_stdout_pipe(p.get()));
-        require(got == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
+        PEER_REQUIRE(got == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
                 static_cast<unsigned long long>(got), static_cast<unsigned long long>(peer::stream_bytes));
         wait_ok(p.get(), "stream");
     });
@@ -175,7 +174,7 @@ double forward_once(const peer::args& a) {
             total += n;
         }
         close_stream(to);
-        require(total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
+        PEER_REQUIRE(total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
                 static_cast<unsigned long long>(total), static_cast<unsigned long long>(peer::stream_bytes));
         wait_ok(src.get(), "stream");
         wait_ok(dst.get(), "drain");
@@ -191,11 +190,11 @@ void roundtrip(const peer::args& a) {
         return peer::timed([&] {
             char ch = 'x';
             write_all(in, &ch, 1);
-            require(read_some(out, &ch, 1) == 1 && ch == 'x', g_workload, "echo did not answer");
+            PEER_REQUIRE(read_some(out, &ch, 1) == 1 && ch == 'x', g_workload, "echo did not answer");
         });
     });
     close_stream(in);
-    require(read_to_eof(out) == 0, g_workload, "echo wrote more than it was sent");
+    PEER_REQUIRE(read_to_eof(out) == 0, g_workload, "echo wrote more than it was sent");
     wait_ok(p.get(), "echo");
 }
 
@@ -227,7 +226,7 @@ double kill_eof_once(const peer::args& a, GMainLoop* loop, long long& hangs) {
     auto p = launch({a.child, "sleep"}, G_SUBPROCESS_FLAGS_STDOUT_PIPE);
     GInputStream* out = g_subprocess_get_stdout_pipe(p.get());
     char ch = 0;
-    require(read_some(out, &ch, 1) == 1 && ch == 'r', g_workload, "no ready mark from sleep");
+    PEER_REQUIRE(read_some(out, &ch, 1) == 1 && ch == 'r', g_workload, "no ready mark from sleep");
     auto t0 = peer::clock_type::now();
     g_subprocess_force_exit(p.get());
     eof_wait w{loop, out, -1, t0, &hangs};
@@ -236,10 +235,10 @@ double kill_eof_once(const peer::args& a, GMainLoop* loop, long long& hangs) {
     g_source_set_callback(hang.get(), on_hang, &w, nullptr);
     g_source_attach(hang.get(), g_main_loop_get_context(loop));
     g_main_loop_run(loop);
-    require(w.n == 0, g_workload, "data after the ready mark");
+    PEER_REQUIRE(w.n == 0, g_workload, "data after the ready mark");
     gerror err;
     err.check(g_subprocess_wait(p.get(), nullptr, err.out()) != FALSE, "g_subprocess_wait");
-    require(g_subprocess_get_if_signaled(p.get()) && g_subprocess_get_term_sig(p.get()) == SIGKILL, g_workload,
+    PEER_REQUIRE(g_subprocess_get_if_signaled(p.get()) && g_subprocess_get_term_sig(p.get()) == SIGKILL, g_workload,
             "sleep was not killed");
     return peer::micros(w.at - t0);
 }
@@ -322,7 +321,7 @@ private:
 double stream_one_byte(const peer::args& a) {
     return peer::timed([&] {
         auto p = launch(stream_argv(a, 1, 1), G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-        require(read_to_eof(g_subprocess_get_stdout_pipe(p.get())) == 1, g_workload, "A did not read 1 byte");
+        PEER_REQUIRE(read_to_eof(g_subprocess_get_stdout_pipe(p.get())) == 1, g_workload, "A did not read 1 byte");
         wait_ok(p.get(), "stream 1 1");
     });
 }
@@ -359,11 +358,11 @@ void messages(const peer::args& a) {
                 write_all(in, msg, sizeof msg);
             }
             char ch = 0;
-            require(read_some(ack, &ch, 1) == 1 && ch == 'a', g_workload, "no acknowledgement");
+            PEER_REQUIRE(read_some(ack, &ch, 1) == 1 && ch == 'a', g_workload, "no acknowledgement");
         });
     });
     close_stream(in);
-    require(read_to_eof(ack) == 0, g_workload, "sink acknowledged too much");
+    PEER_REQUIRE(read_to_eof(ack) == 0, g_workload, "sink acknowledged too much");
     wait_ok(p.get(), "sink");
 }
 
@@ -392,7 +391,7 @@ double children_once(const peer::args& a, GMainLoop* loop) {
             g_subprocess_wait_check_async(p.release(), nullptr, on_exit_seen, &e);
         }
         g_main_loop_run(loop);
-        require(e.seen == peer::children_per_iteration, g_workload, "%d exits seen", e.seen);
+        PEER_REQUIRE(e.seen == peer::children_per_iteration, g_workload, "%d exits seen", e.seen);
     });
 }
 

@@ -25,7 +25,6 @@
 namespace {
 
 using peer::fail;
-using peer::require;
 
 std::string g_workload;  // for messages; set once in main
 
@@ -140,7 +139,7 @@ void spawn(uv_loop_t* l, child& c, std::vector<std::string> argv, stdio3 stdio =
 }
 
 void require_ok(const child& c, const char* what) {
-    require(c.exited && c.status == 0 && c.term_signal == 0, g_workload, "%s: exit %lld, signal %d", what,
+    PEER_REQUIRE(c.exited && c.status == 0 && c.term_signal == 0, g_workload, "%s: exit %lld, signal %d", what,
             static_cast<long long>(c.status), c.term_signal);
 }
 
@@ -191,7 +190,7 @@ std::uint64_t read_child(loop& l, std::vector<std::string> argv, std::string* te
     spawn(l.get(), c, std::move(argv), io);
     check(uv_read_start(as_stream(&r.pipe), alloc_shared, on_read), "uv_read_start");
     uv_run(l.get(), UV_RUN_DEFAULT);  // until the pipe and the process handle are closed
-    require(r.eof && r.closed && c.closed, g_workload, "loop ended before end-of-file and exit");
+    PEER_REQUIRE(r.eof && r.closed && c.closed, g_workload, "loop ended before end-of-file and exit");
     require_ok(c, "child");
     return r.total;
 }
@@ -210,7 +209,7 @@ long long child_fds(const peer::args& a, loop& l) {
     std::string text;
     read_child(l, {a.child, "fds"}, &text);
     long long n = peer::parse_count(text);
-    require(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
+    PEER_REQUIRE(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
     return n;
 }
 
@@ -218,7 +217,7 @@ long long child_fds(const peer::args& a, loop& l) {
 double stream_once(const peer::args& a, loop& l) {
     return peer::timed([&] {
         std::uint64_t got = read_child(l, stream_argv(a, peer::stream_bytes, peer::stream_chunk));
-        require(got == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
+        PEER_REQUIRE(got == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
                 static_cast<unsigned long long>(got), static_cast<unsigned long long>(peer::stream_bytes));
     });
 }
@@ -333,8 +332,8 @@ double forward_once(const peer::args& a, loop& l) {
         spawn(l.get(), dst, {a.child, "drain"}, dst_io);
         f.start();
         uv_run(l.get(), UV_RUN_DEFAULT);
-        require(f.done, g_workload, "loop ended before the forward did");
-        require(f.total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
+        PEER_REQUIRE(f.done, g_workload, "loop ended before the forward did");
+        PEER_REQUIRE(f.total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
                 static_cast<unsigned long long>(f.total), static_cast<unsigned long long>(peer::stream_bytes));
         require_ok(src, "stream");
         require_ok(dst, "drain");
@@ -395,7 +394,7 @@ void roundtrip(const peer::args& a, loop& l) {
     });
     uv_close(as_handle(&e.in), nullptr);  // echo's end-of-file
     uv_run(l.get(), UV_RUN_DEFAULT);
-    require(e.eof && e.extra == 0, g_workload, "echo wrote %llu bytes more than it was sent",
+    PEER_REQUIRE(e.eof && e.extra == 0, g_workload, "echo wrote %llu bytes more than it was sent",
             static_cast<unsigned long long>(e.extra));
     require_ok(c, "echo");
 }
@@ -440,7 +439,7 @@ double kill_eof_once(const peer::args& a, loop& l, long long& hangs) {
     spawn(l.get(), c, {a.child, "sleep"}, io);
     check(uv_read_start(as_stream(&k.out), alloc_shared, on_kill_read), "uv_read_start");
     l.run_until([&] { return k.ready || k.eof; });
-    require(k.ready, g_workload, "no ready mark from sleep");
+    PEER_REQUIRE(k.ready, g_workload, "no ready mark from sleep");
     auto t0 = peer::clock_type::now();
     check(uv_process_kill(&c.proc, SIGKILL), "uv_process_kill");
     check(uv_timer_start(
@@ -448,8 +447,8 @@ double kill_eof_once(const peer::args& a, loop& l, long long& hangs) {
               static_cast<std::uint64_t>(peer::hang_after.count()), 0),
           "uv_timer_start");
     uv_run(l.get(), UV_RUN_DEFAULT);  // until the pipe, the timer and the process are closed
-    require(k.eof && k.extra == 0, g_workload, "no clean end-of-file after the kill");
-    require(c.exited && c.term_signal == SIGKILL, g_workload, "sleep was not killed (signal %d)", c.term_signal);
+    PEER_REQUIRE(k.eof && k.extra == 0, g_workload, "no clean end-of-file after the kill");
+    PEER_REQUIRE(c.exited && c.term_signal == SIGKILL, g_workload, "sleep was not killed (signal %d)", c.term_signal);
     return peer::micros(k.eof_at - t0);
 }
 
@@ -488,7 +487,7 @@ private:
         ++self->started_;
     }
     static void on_linger_exit(uv_process_t* p, std::int64_t status, int term_signal) {
-        require(status == 0 && term_signal == 0, g_workload, "linger: exit %lld, signal %d",
+        PEER_REQUIRE(status == 0 && term_signal == 0, g_workload, "linger: exit %lld, signal %d",
                 static_cast<long long>(status), term_signal);
         uv_close(as_handle(p), [](uv_handle_t* h) { delete static_cast<child*>(h->data); });
     }
@@ -513,7 +512,7 @@ void threads(const peer::args& a, loop& l) {
         lingerers b(a);
         peer::run(a, [&] {
             double us = peer::timed([&] {
-                require(read_child(l, stream_argv(a, 1, 1)) == 1, g_workload, "A did not read 1 byte");
+                PEER_REQUIRE(read_child(l, stream_argv(a, 1, 1)) == 1, g_workload, "A did not read 1 byte");
             });
             if (us > std::chrono::duration<double, std::micro>(peer::delayed_after).count()) {
                 ++delayed;
@@ -585,7 +584,7 @@ void messages(const peer::args& a, loop& l) {
     });
     uv_close(as_handle(&k.in), nullptr);
     uv_run(l.get(), UV_RUN_DEFAULT);
-    require(k.eof && k.acks == iteration && k.junk == 0, g_workload, "sink acknowledged %llu times for %llu",
+    PEER_REQUIRE(k.eof && k.acks == iteration && k.junk == 0, g_workload, "sink acknowledged %llu times for %llu",
             static_cast<unsigned long long>(k.acks), static_cast<unsigned long long>(iteration));
     require_ok(c, "sink");
 }

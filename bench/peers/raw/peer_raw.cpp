@@ -34,7 +34,6 @@ extern char** environ;  // NOLINT: POSIX names it so
 namespace {
 
 using peer::fail;
-using peer::require;
 
 std::string g_workload;  // for messages; set once in main
 
@@ -138,7 +137,7 @@ int wait_status(pid_t pid) {
 
 void wait_ok(pid_t pid) {
     int status = wait_status(pid);
-    require(WIFEXITED(status) && WEXITSTATUS(status) == 0, g_workload, "child %d failed (status 0x%x)",
+    PEER_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0, g_workload, "child %d failed (status 0x%x)",
             static_cast<int>(pid), status);
 }
 
@@ -200,7 +199,7 @@ long long child_fds(const peer::args& a) {
     }
     wait_ok(pid);
     long long n = peer::parse_count(text);
-    require(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
+    PEER_REQUIRE(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
     return n;
 }
 
@@ -213,7 +212,7 @@ double stream_once(const peer::args& a) {
         pid_t pid = spawn(stream_argv(a, peer::stream_bytes, peer::stream_chunk), &fa);
         out.w.reset();
         std::uint64_t got = read_to_eof(out.r.get());
-        require(got == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
+        PEER_REQUIRE(got == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
                 static_cast<unsigned long long>(got), static_cast<unsigned long long>(peer::stream_bytes));
         wait_ok(pid);
     });
@@ -239,7 +238,7 @@ double forward_once(const peer::args& a) {
             total += n;
         }
         to.w.reset();
-        require(total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
+        PEER_REQUIRE(total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
                 static_cast<unsigned long long>(total), static_cast<unsigned long long>(peer::stream_bytes));
         wait_ok(src);
         wait_ok(dst);
@@ -259,7 +258,7 @@ void roundtrip(const peer::args& a) {
         return peer::timed([&] {
             char c = 'x';
             write_all(in.w.get(), &c, 1);
-            require(read_some(out.r.get(), &c, 1) == 1 && c == 'x', g_workload, "echo did not answer");
+            PEER_REQUIRE(read_some(out.r.get(), &c, 1) == 1 && c == 'x', g_workload, "echo did not answer");
         });
     });
     // The same loop with the SIGPIPE safety every tether write has (the signal blocked in this
@@ -275,12 +274,12 @@ void roundtrip(const peer::args& a) {
             pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
             write_all(in.w.get(), &c, 1);
             pthread_sigmask(SIG_SETMASK, &old, nullptr);
-            require(read_some(out.r.get(), &c, 1) == 1 && c == 'x', g_workload, "echo did not answer");
+            PEER_REQUIRE(read_some(out.r.get(), &c, 1) == 1 && c == 'x', g_workload, "echo did not answer");
         }));
     }
     peer::info("guarded_roundtrip_ns", static_cast<long long>(peer::median(guarded) * 1000));
     in.w.reset();
-    require(read_to_eof(out.r.get()) == 0, g_workload, "echo wrote more than it was sent");
+    PEER_REQUIRE(read_to_eof(out.r.get()) == 0, g_workload, "echo wrote more than it was sent");
     wait_ok(pid);
 }
 
@@ -292,21 +291,21 @@ double kill_eof_once(const peer::args& a, long long& hangs) {
     pid_t pid = spawn({a.child, "sleep"}, &fa);
     out.w.reset();
     char c = 0;
-    require(read_some(out.r.get(), &c, 1) == 1 && c == 'r', g_workload, "no ready mark from sleep");
+    PEER_REQUIRE(read_some(out.r.get(), &c, 1) == 1 && c == 'r', g_workload, "no ready mark from sleep");
     auto t0 = peer::clock_type::now();
     sys_ok(::kill(pid, SIGKILL) == 0, "kill");
     pollfd p{out.r.get(), POLLIN, 0};
     int rc = 0;
     while ((rc = ::poll(&p, 1, static_cast<int>(peer::hang_after.count()))) < 0 && errno == EINTR) {
     }
-    require(rc >= 0, g_workload, "poll: %s", std::strerror(errno));
+    PEER_REQUIRE(rc >= 0, g_workload, "poll: %s", std::strerror(errno));
     if (rc == 0) {
         ++hangs;  // then wait for the end-of-file without limit: it must still come
     }
-    require(read_some(out.r.get(), &c, 1) == 0, g_workload, "data after the ready mark");
+    PEER_REQUIRE(read_some(out.r.get(), &c, 1) == 0, g_workload, "data after the ready mark");
     double us = peer::micros(peer::clock_type::now() - t0);
     int status = wait_status(pid);
-    require(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, g_workload, "sleep was not killed (0x%x)",
+    PEER_REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, g_workload, "sleep was not killed (0x%x)",
             status);
     return us;
 }
@@ -343,7 +342,7 @@ private:
                 int status = 0;
                 pid_t r = ::waitpid(pid, &status, WNOHANG);
                 if (r == pid) {
-                    require(WIFEXITED(status) && WEXITSTATUS(status) == 0, g_workload, "linger failed");
+                    PEER_REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0, g_workload, "linger failed");
                 }
                 return r == pid;
             });
@@ -377,7 +376,7 @@ double classic_stream_one(const peer::args& a) {
             pid = spawn(stream_argv(a, 1, 1), &fa);
         }
         w.reset();
-        require(read_to_eof(r.get()) == 1, g_workload, "A did not read 1 byte");
+        PEER_REQUIRE(read_to_eof(r.get()) == 1, g_workload, "A did not read 1 byte");
         wait_ok(pid);
     });
 }
@@ -416,14 +415,14 @@ void messages(const peer::args& a) {
         return peer::timed([&] {
             for (std::size_t i = 0; i < peer::messages_per_iteration; ++i) {
                 ssize_t w = ::write(in.w.get(), msg, sizeof msg);  // <= PIPE_BUF: all or nothing
-                require(w == static_cast<ssize_t>(sizeof msg), g_workload, "write: %s", std::strerror(errno));
+                PEER_REQUIRE(w == static_cast<ssize_t>(sizeof msg), g_workload, "write: %s", std::strerror(errno));
             }
             char c = 0;
-            require(read_some(ack.r.get(), &c, 1) == 1 && c == 'a', g_workload, "no acknowledgement");
+            PEER_REQUIRE(read_some(ack.r.get(), &c, 1) == 1 && c == 'a', g_workload, "no acknowledgement");
         });
     });
     in.w.reset();
-    require(read_to_eof(ack.r.get()) == 0, g_workload, "sink acknowledged too much");
+    PEER_REQUIRE(read_to_eof(ack.r.get()) == 0, g_workload, "sink acknowledged too much");
     wait_ok(pid);
 }
 
@@ -435,7 +434,7 @@ double children_once(const peer::args& a, int ep) {
         for (int i = 0; i < peer::children_per_iteration; ++i) {
             pids[i] = spawn({a.child, "exit"});
             int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pids[i], 0));
-            require(pfd >= 0, g_workload, "pidfd_open: %s", std::strerror(errno));
+            PEER_REQUIRE(pfd >= 0, g_workload, "pidfd_open: %s", std::strerror(errno));
             pidfds[i] = fd(pfd);
             epoll_event ev{};
             ev.events = EPOLLIN;
@@ -449,12 +448,12 @@ double children_once(const peer::args& a, int ep) {
             if (n < 0 && errno == EINTR) {
                 continue;
             }
-            require(n > 0, g_workload, "epoll_wait: %s", std::strerror(errno));
+            PEER_REQUIRE(n > 0, g_workload, "epoll_wait: %s", std::strerror(errno));
             for (int k = 0; k < n; ++k) {
                 auto i = evs[k].data.u32;
                 siginfo_t si{};
                 sys_ok(::waitid(P_PIDFD, static_cast<id_t>(pidfds[i].get()), &si, WEXITED) == 0, "waitid");
-                require(si.si_code == CLD_EXITED && si.si_status == 0, g_workload, "child %d failed",
+                PEER_REQUIRE(si.si_code == CLD_EXITED && si.si_status == 0, g_workload, "child %d failed",
                         static_cast<int>(pids[i]));
                 // Removed before the close: a close alone does not leave the epoll set while another
                 // process still holds the file (epoll(7), Q6) — and a child started a moment ago
@@ -469,7 +468,7 @@ double children_once(const peer::args& a, int ep) {
 
 void children(const peer::args& a) {
     fd ep(::epoll_create1(EPOLL_CLOEXEC));
-    require(ep.get() >= 0, g_workload, "epoll_create1: %s", std::strerror(errno));
+    PEER_REQUIRE(ep.get() >= 0, g_workload, "epoll_create1: %s", std::strerror(errno));
     peer::run(a, [&] { return children_once(a, ep.get()); });
 }
 

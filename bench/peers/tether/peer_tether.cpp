@@ -2,7 +2,7 @@
 // documentation shows: spawn_options + tether::spawn, stdio::pipe() and stdio::pipe(capacity),
 // tether::read / write_all, tether::forward (splice), child::wait / kill, a channel with
 // send_more() for messages (the receiving child is this program in its `channel-sink` role),
-// a tether::poller for children.
+// a tether::poller for children, tether::ignore_sigpipe() at startup.
 //
 // usage: peer_tether WORKLOAD ITERATIONS CHILD
 //        peer_tether channel-sink     (the child side of `messages`, started by the above)
@@ -24,13 +24,12 @@
 
 namespace {
 
-using peer::require;
 
 std::string g_workload;  // for messages; set once in main
 
 void wait_ok(tether::child& c, const char* what) {
     auto st = c.wait();
-    require(st.success(), g_workload, "%s: %s", what, st.describe().c_str());
+    PEER_REQUIRE(st.success(), g_workload, "%s: %s", what, st.describe().c_str());
 }
 
 tether::spawn_options options(std::vector<std::string> argv) {
@@ -58,7 +57,7 @@ long long child_fds(const peer::args& a) {
     std::string text = tether::take_stdout_text(c);
     wait_ok(c, "peer_child fds");
     long long n = peer::parse_count(text);
-    require(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
+    PEER_REQUIRE(n >= 0, g_workload, "peer_child fds printed '%s'", text.c_str());
     return n;
 }
 
@@ -87,7 +86,7 @@ double stream_once(const peer::args& a, std::size_t& capacity) {
         std::error_code ec;
         capacity = tether::pipe_capacity(out, ec);
         std::uint64_t got = read_all(out);
-        require(got == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
+        PEER_REQUIRE(got == peer::stream_bytes, g_workload, "read %llu bytes, expected %llu",
                 static_cast<unsigned long long>(got), static_cast<unsigned long long>(peer::stream_bytes));
         wait_ok(c, "stream");
     });
@@ -110,7 +109,7 @@ double forward_once(const peer::args& a) {
             total = tether::forward(from, ours);
             ours.reset();  // drain's end-of-file
         }
-        require(total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
+        PEER_REQUIRE(total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
                 static_cast<unsigned long long>(total), static_cast<unsigned long long>(peer::stream_bytes));
         wait_ok(src, "stream");
         wait_ok(dst, "drain");
@@ -129,12 +128,12 @@ void roundtrip(const peer::args& a) {
         return peer::timed([&] {
             std::byte b{'x'};
             tether::write_all(in, std::span<const std::byte>(&b, 1));
-            require(tether::read(out, std::span<std::byte>(&b, 1)) == 1 && b == std::byte{'x'}, g_workload,
+            PEER_REQUIRE(tether::read(out, std::span<std::byte>(&b, 1)) == 1 && b == std::byte{'x'}, g_workload,
                     "echo did not answer");
         });
     });
     in.reset();
-    require(tether::read_to_end(out).empty(), g_workload, "echo wrote more than it was sent");
+    PEER_REQUIRE(tether::read_to_end(out).empty(), g_workload, "echo wrote more than it was sent");
     wait_ok(c, "echo");
 }
 
@@ -145,7 +144,7 @@ double kill_eof_once(const peer::args& a, long long& hangs) {
     auto c = tether::spawn(std::move(opt));
     auto out = c.take_stdout();
     std::byte b{};
-    require(tether::read(out, std::span<std::byte>(&b, 1)) == 1 && b == std::byte{'r'}, g_workload,
+    PEER_REQUIRE(tether::read(out, std::span<std::byte>(&b, 1)) == 1 && b == std::byte{'r'}, g_workload,
             "no ready mark from sleep");
     auto t0 = peer::clock_type::now();
     c.kill();
@@ -157,10 +156,10 @@ double kill_eof_once(const peer::args& a, long long& hangs) {
     } else if (ec) {
         peer::fail(g_workload, "read_for: %s", ec.message().c_str());
     }
-    require(n == 0, g_workload, "data after the ready mark");
+    PEER_REQUIRE(n == 0, g_workload, "data after the ready mark");
     double us = peer::micros(peer::clock_type::now() - t0);
     auto st = c.wait();
-    require(st.signalled() && st.code == SIGKILL, g_workload, "sleep: %s", st.describe().c_str());
+    PEER_REQUIRE(st.signalled() && st.code == SIGKILL, g_workload, "sleep: %s", st.describe().c_str());
     return us;
 }
 
@@ -194,7 +193,7 @@ private:
             ++started_;
             std::erase_if(alive, [](tether::child& c) {
                 auto st = c.try_wait();
-                require(!st || st->success(), g_workload, "linger: %s", st ? st->describe().c_str() : "");
+                PEER_REQUIRE(!st || st->success(), g_workload, "linger: %s", st ? st->describe().c_str() : "");
                 return st.has_value();
             });
             lk.lock();
@@ -219,7 +218,7 @@ double stream_one(const peer::args& a) {
         auto opt = options(stream_argv(a, 1, 1));
         opt.out = tether::stdio::pipe();
         auto c = tether::spawn(std::move(opt));
-        require(tether::take_stdout_text(c) == "x", g_workload, "A did not read its 1 byte");
+        PEER_REQUIRE(tether::take_stdout_text(c) == "x", g_workload, "A did not read its 1 byte");
         wait_ok(c, "stream 1 1");
     });
 }
@@ -255,7 +254,7 @@ void messages(const peer::args& a) {
                 ch.send_more(msg);
             }
             auto ack = ch.receive(c);  // flushes what send_more() queued first
-            require(ack.is_data() && ack.text() == "a", g_workload, "no acknowledgement: %s",
+            PEER_REQUIRE(ack.is_data() && ack.text() == "a", g_workload, "no acknowledgement: %s",
                     ack.describe().c_str());
         });
     });
@@ -273,8 +272,8 @@ int channel_sink() {
         if (m.is_goodbye()) {
             return 0;
         }
-        require(m.is_data(), g_workload, "%s", m.describe().c_str());
-        require(m.payload.size() == peer::message_size, g_workload, "a message of %zu bytes", m.payload.size());
+        PEER_REQUIRE(m.is_data(), g_workload, "%s", m.describe().c_str());
+        PEER_REQUIRE(m.payload.size() == peer::message_size, g_workload, "a message of %zu bytes", m.payload.size());
         if (++count == peer::messages_per_iteration) {
             count = 0;
             ch.send("a");
@@ -297,7 +296,7 @@ double children_once(const peer::args& a) {
         while (seen < peer::children_per_iteration) {
             loop.wait(events);
             for (auto& e : events) {
-                require(e.what == tether::poll_event::kind::exited && e.status && e.status->success(),
+                PEER_REQUIRE(e.what == tether::poll_event::kind::exited && e.status && e.status->success(),
                         g_workload, "%s", e.describe().c_str());
                 ++seen;
             }
@@ -347,6 +346,10 @@ int main(int argc, char** argv) {
         if (argc == 2 && std::strcmp(argv[1], "channel-sink") == 0) {
             return channel_sink();
         }
+        // As a program that writes to its children at a high rate would (and as Python and Asio
+        // do for theirs): SIGPIPE ignored, so tether's writes skip their per-write guard. raw's
+        // roundtrip prices that guard in its guarded_roundtrip_ns line.
+        tether::ignore_sigpipe();
         auto a = peer::parse(argc, argv);
         g_workload = a.workload;
         return run_workload(a);
