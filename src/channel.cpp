@@ -119,10 +119,15 @@ std::error_code channel::state::queue(detail::frame_kind kind, std::span<const s
     if (peer_gone) return errc::peer_gone;
     if (payload.size() > opt.max_message_size || payload.size() > UINT32_MAX) return errc::message_too_large;
     if (handles.size() > detail::max_handles_per_frame) return errc::invalid_argument;
+    std::vector<unique_handle> oob;
+    if (handles.empty()) {  // plain data, the common case: nothing to export
+        eng.queue_frame(kind, {}, payload, oob);
+        changed();
+        return {};
+    }
     for (const auto& h : handles)
         if (!h) return errc::invalid_argument;
     std::vector<std::uint64_t> wire;
-    std::vector<unique_handle> oob;
     if (auto ec = detail::channel_export_handles(*ep, handles, wire, oob)) return ec;
     eng.queue_frame(kind, wire, payload, oob);
     changed();

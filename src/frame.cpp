@@ -85,7 +85,16 @@ void append_frame_head(std::vector<std::byte>& out, frame_kind kind, std::span<c
 
 void append_frame(std::vector<std::byte>& out, frame_kind kind, std::span<const std::uint64_t> wire_handles,
                   std::span<const std::byte> payload) {
-    append_frame_head(out, kind, wire_handles, payload.size());
+    if (!wire_handles.empty()) {
+        append_frame_head(out, kind, wire_handles, payload.size());
+        out.insert(out.end(), payload.begin(), payload.end());
+        return;
+    }
+    // No handle table: the header and the payload are appended without zero-filling first
+    // (send_more() of small messages spends its time here).
+    std::array<std::byte, frame_header_size> head;
+    encode_header(frame_header{kind, 0, 0, static_cast<std::uint32_t>(payload.size())}, head);
+    out.insert(out.end(), head.begin(), head.end());
     out.insert(out.end(), payload.begin(), payload.end());
 }
 
@@ -131,6 +140,26 @@ void frame_reader::commit(std::size_t n) noexcept {
         end_ += n;
     }
     direct_ = false;
+}
+
+// The common case on a busy channel: a frame without handles lies whole in the buffer. It goes
+// straight into `out`, one copy, without the partial-frame bookkeeping below. Returns false
+// (having consumed nothing) when the frame is not of that kind; true with failed_ set for a
+// header that does not validate.
+bool frame_reader::whole_small_frame(frame& out, std::error_code& ec) {
+    if (available() < frame_header_size) return false;
+    const std::byte* at = buf_.data() + begin_;
+    frame_header h;
+    if ((ec = decode_header(std::span<const std::byte, frame_header_size>(at, frame_header_size), limits_, h))) {
+        failed_ = ec;
+        return true;
+    }
+    if (h.handle_count != 0 || available() - frame_header_size < h.payload_length) return false;
+    out.kind = h.kind;
+    out.wire_handles.clear();
+    out.payload.assign(at + frame_header_size, at + frame_header_size + h.payload_length);
+    begin_ += frame_header_size + h.payload_length;
+    return true;
 }
 
 frame_reader::status frame_reader::start_frame(std::error_code& ec) {
@@ -188,6 +217,7 @@ frame_reader::status frame_reader::next(frame& out, std::error_code& ec) {
         return status::error;
     }
     ec.clear();
+    if (!in_payload_ && whole_small_frame(out, ec)) return failed_ ? status::error : status::frame;
     if (!in_payload_) {
         auto s = start_frame(ec);
         if (s != status::frame) return s;

@@ -104,6 +104,7 @@ public:
 private:
     std::size_t available() const noexcept { return end_ - begin_; }
     std::size_t payload_remaining() const noexcept;
+    bool whole_small_frame(frame& out, std::error_code& ec);
     status start_frame(std::error_code& ec);
     status finish_frame(frame& out);
 
