@@ -202,21 +202,33 @@ std::error_code channel::state::send_large(detail::frame_kind kind, std::span<co
 }
 
 std::optional<message> channel::state::next_buffered(std::error_code& ec) {
-    detail::frame f;
-    auto st = eng.next_frame(f, ec);
-    if (st != detail::frame_reader::status::frame) return std::nullopt;
     message m;
-    if (f.kind == detail::frame_kind::goodbye) {
-        m.what = message::kind::goodbye;
-        ended = m.what;
-        return m;
-    }
-    if (!f.wire_handles.empty()) {
-        ec = detail::channel_import_handles(*ep, f.wire_handles, eng.arrived(), m.handles);
-        if (ec) return std::nullopt;
-    }
-    m.payload = std::move(f.payload);
+    if (!next_buffered_into(m, ec)) return std::nullopt;
     return m;
+}
+
+bool channel::state::next_buffered_into(message& out, std::error_code& ec) {
+    // The frame is decoded into the storage of `out`'s old payload: a receiver that reuses one
+    // message (receive_into) allocates nothing per message.
+    scratch.payload.swap(out.payload);
+    auto st = eng.next_frame(scratch, ec);
+    out.payload.swap(scratch.payload);
+    if (st != detail::frame_reader::status::frame) return false;
+    out.handles.clear();
+    out.peer_status.reset();
+    out.peer_running = false;
+    if (scratch.kind == detail::frame_kind::goodbye) {
+        out.what = message::kind::goodbye;
+        out.payload.clear();
+        ended = out.what;
+        return true;
+    }
+    out.what = message::kind::data;
+    if (!scratch.wire_handles.empty()) {
+        ec = detail::channel_import_handles(*ep, scratch.wire_handles, eng.arrived(), out.handles);
+        if (ec) return false;
+    }
+    return true;
 }
 
 std::error_code channel::state::read_now(bool& eof) {
@@ -239,10 +251,19 @@ message channel::state::vanish() {
 }
 
 std::optional<message> channel::state::receive(const detail::deadline& d, std::error_code& ec) {
+    message m;
+    if (!receive_into(d, m, ec)) return std::nullopt;
+    return m;
+}
+
+bool channel::state::receive_into(const detail::deadline& d, message& out, std::error_code& ec) {
     ec.clear();
-    if (ended) return message{*ended, {}, {}, {}, false};
+    if (ended) {
+        out = message{*ended, {}, {}, {}, false};
+        return true;
+    }
     for (;;) {
-        if (auto m = next_buffered(ec)) return m;
+        if (next_buffered_into(out, ec)) return true;
         if (ec) break;
         // A peer that is gone shows up below as goodbye or vanished, so peer_gone is no error.
         if (auto we = write_now(); we && we != errc::peer_gone) {
@@ -251,18 +272,21 @@ std::optional<message> channel::state::receive(const detail::deadline& d, std::e
         }
         bool eof = false;
         ec = read_now(eof);
-        if (!ec && eof) return vanish();
+        if (!ec && eof) {
+            out = vanish();
+            return true;
+        }
         if (!ec) continue;
         if (ec != errc::would_block) break;
         bool want_write = eng.has_output() || detail::channel_writing(*ep);
         if ((ec = detail::channel_wait(*ep, true, want_write, d))) {
-            if (ec == errc::timed_out) return std::nullopt;
+            if (ec == errc::timed_out) return false;
             break;
         }
     }
     // protocol_error, message_too_large or an OS error: the channel cannot be trusted any more.
     drop();
-    return std::nullopt;
+    return false;
 }
 
 // ---- channel
@@ -445,8 +469,26 @@ std::optional<message> channel::receive_until(const detail::deadline& d, std::er
 }
 
 message channel::receive(std::error_code& ec) {
-    auto m = receive_until(detail::deadline::never(), ec);
-    return m ? std::move(*m) : message{};
+    message m;
+    receive_into(m, ec);
+    return m;
+}
+
+void channel::receive_into(message& m, std::error_code& ec) {
+    if (!is_open()) {
+        ec = errc::closed;
+        m = message{};
+        return;
+    }
+    if (!s_->receive_into(detail::deadline::never(), m, ec)) m = message{};
+    if (s_->ep) s_->changed();  // frames may be left buffered for the poller to report
+}
+
+void channel::receive_into(message& m) {
+    channel_label label(s_);
+    std::error_code ec;
+    receive_into(m, ec);
+    if (ec) throw_error(ec, label.text() + ": receive");
 }
 
 std::optional<message> channel::receive_for(milliseconds timeout, std::error_code& ec) {

@@ -92,6 +92,59 @@ TEST_F(Channel, MessagesRoundTripInProcess) {
     EXPECT_EQ(a.receive().text(), "back");
 }
 
+TEST_F(Channel, ReceiveIntoReplacesEverythingAndReusesThePayloadStorage) {
+    auto [a, theirs] = tether::make_channel();
+    tether::channel b(std::move(theirs));
+    const std::string first(200, 'f');
+    a.send(first);
+    tether::message m;
+    b.receive_into(m);
+    ASSERT_EQ(m.text(), first);
+    a.send("short");
+    b.receive_into(m);
+    EXPECT_EQ(m.text(), "short");
+    // A fresh vector for "short" would hold 5 bytes; the old storage holds 200.
+    EXPECT_GE(m.payload.capacity(), first.size()) << "the payload was not received into the old storage";
+
+    auto [r, w] = tether::make_pipe();
+    std::vector<tether::unique_handle> hs;
+    hs.push_back(std::move(r));
+    a.send_with_handles(as_bytes(std::string_view("with a handle")), std::move(hs));
+    b.receive_into(m);
+    EXPECT_EQ(m.text(), "with a handle");
+    ASSERT_EQ(m.handles.size(), 1u);
+    a.send("again");
+    b.receive_into(m);
+    EXPECT_TRUE(m.is_data());
+    EXPECT_EQ(m.text(), "again");
+    EXPECT_TRUE(m.handles.empty()) << "the previous message's handle must not stay";
+
+    a.close();
+    b.receive_into(m);
+    EXPECT_TRUE(m.is_goodbye()) << m.describe();
+    EXPECT_TRUE(m.payload.empty());
+
+    b.close();
+    std::error_code ec;
+    b.receive_into(m, ec);
+    EXPECT_EQ(ec, tether::errc::closed);
+    EXPECT_TRUE(m.is_data());
+    EXPECT_TRUE(m.payload.empty());
+}
+
+TEST_F(Channel, ThrowingReceiveIntoNamesTheChannelOnProtocolError) {
+    auto [ours, theirs] = tether::make_channel();
+    tether::write_all(theirs, "GET / HTTP/1.1\r\n");
+    tether::message m;
+    try {
+        ours.receive_into(m);
+        FAIL() << "expected a protocol error";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), tether::errc::protocol_error);
+        EXPECT_NE(std::string(e.what()).find("channel (descriptor"), std::string::npos) << e.what();
+    }
+}
+
 TEST_F(Channel, GoodbyeIsReportedAsGoodbyeAndIsSticky) {
     auto [ours, theirs] = tether::make_channel();
     auto c = spawn_with_channel("ch_hello_then", std::move(theirs), {"goodbye"});

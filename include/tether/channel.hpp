@@ -190,6 +190,11 @@ public:
     message receive();
     /// On error sets `ec` and returns an empty data message (check `ec` first).
     message receive(std::error_code& ec);
+    /// As receive(), into `m`, whose contents it replaces. The storage of `m`'s payload is
+    /// reused, so a loop that receives many small messages into one `message` allocates nothing
+    /// per message. On error `m` is left an empty data message.
+    void receive_into(message& m);
+    void receive_into(message& m, std::error_code& ec);  ///< as above, reporting failure in `ec` instead of throwing
     /// As receive(); nullopt if nothing complete arrived within `timeout` (the error_code
     /// overload also sets errc::timed_out then). A partial frame stays buffered for the next call.
     std::optional<message> receive_for(milliseconds timeout);

@@ -44,6 +44,7 @@ struct channel::state {
     detail::channel_engine eng;
     std::optional<message::kind> ended;  // goodbye or vanished, once seen
     bool peer_gone{false};               // a write found the peer gone
+    detail::frame scratch;               // the frame being decoded; keeps its storage between calls
     detail::channel_link link;
 
     std::string where() const;  ///< "channel (descriptor N)", for error messages
@@ -65,6 +66,9 @@ struct channel::state {
     // Input.
     /// A message from what is buffered, without I/O; nullopt if none is complete (or on error).
     std::optional<message> next_buffered(std::error_code& ec);
+    /// As next_buffered(), into `out` (reusing its payload's storage); false if none is complete
+    /// (or on error), `out` then holding nothing that matters.
+    bool next_buffered_into(message& out, std::error_code& ec);
     /// One non-blocking read into the engine. `eof` at end-of-file; errc::would_block if none.
     std::error_code read_now(bool& eof);
     /// End-of-file: goodbye was not seen, so the peer vanished (also mid-frame: it died while
@@ -74,6 +78,8 @@ struct channel::state {
     /// Pending output is written while waiting, so a reply is never waited for while its
     /// request still sits in our queue, and the wait stays bounded by `d`.
     std::optional<message> receive(const detail::deadline& d, std::error_code& ec);
+    /// As receive(), into `out`; false where receive() gives nullopt.
+    bool receive_into(const detail::deadline& d, message& out, std::error_code& ec);
 
     /// Closes the endpoint and releases everything buffered; copies of handles exported for
     /// frames never written are taken back (Windows) or closed, and handles of frames that
