@@ -43,7 +43,10 @@ std::string message::describe() const {
 }
 
 channel::state::state(detail::endpoint_ptr e, channel_options o)
-    : ep(std::move(e)), opt(o), eng(o.max_message_size, detail::channel_max_out_of_band()) {}
+    : ep(std::move(e)),
+      opt(o),
+      eng(o.max_message_size, detail::channel_max_out_of_band()),
+      native(ep ? detail::channel_native(*ep) : borrowed_handle()) {}
 
 channel::state::~state() { drop(); }
 
@@ -56,7 +59,7 @@ std::string channel_where(borrowed_handle h) { return "channel (descriptor " + t
 class channel_label {
 public:
     explicit channel_label(const std::unique_ptr<channel::state>& s) noexcept
-        : known_(s != nullptr), h_(s && s->ep ? detail::channel_native(*s->ep) : borrowed_handle()) {}
+        : known_(s != nullptr), h_(s && s->ep ? s->native : borrowed_handle()) {}
     [[nodiscard]] std::string text() const { return known_ ? channel_where(h_) : std::string("channel"); }
 
 private:
@@ -208,23 +211,30 @@ std::optional<message> channel::state::next_buffered(std::error_code& ec) {
 }
 
 bool channel::state::next_buffered_into(message& out, std::error_code& ec) {
-    // The frame is decoded into the storage of `out`'s old payload: a receiver that reuses one
-    // message (receive_into) allocates nothing per message.
-    scratch.payload.swap(out.payload);
-    auto st = eng.next_frame(scratch, ec);
-    out.payload.swap(scratch.payload);
+    detail::frame_kind kind{};
+    // A frame without handles, whole in the buffer, goes straight into the storage of `out`'s
+    // old payload: a receiver that reuses one message (receive_into) allocates nothing per
+    // message. Any other frame is assembled in `scratch`.
+    bool plain = true;
+    auto st = eng.next_plain_frame(out.payload, kind, ec);
+    if (st == detail::frame_reader::status::need_more) {
+        plain = false;
+        st = eng.next_frame(scratch, ec);
+        kind = scratch.kind;
+        if (st == detail::frame_reader::status::frame) out.payload = std::move(scratch.payload);
+    }
     if (st != detail::frame_reader::status::frame) return false;
-    out.handles.clear();
+    if (!out.handles.empty()) out.handles.clear();
     out.peer_status.reset();
     out.peer_running = false;
-    if (scratch.kind == detail::frame_kind::goodbye) {
+    if (kind == detail::frame_kind::goodbye) {
         out.what = message::kind::goodbye;
         out.payload.clear();
         ended = out.what;
         return true;
     }
     out.what = message::kind::data;
-    if (!scratch.wire_handles.empty()) {
+    if (!plain && !scratch.wire_handles.empty()) {
         ec = detail::channel_import_handles(*ep, scratch.wire_handles, eng.arrived(), out.handles);
         if (ec) return false;
     }
@@ -384,6 +394,15 @@ std::error_code channel::send_frame(std::span<const std::byte> data, std::vector
 }
 
 void channel::send_more(std::span<const std::byte> data, std::error_code& ec) {
+    // A burst's common case, kept short: no handles, and the frame fits the queue as it is, so
+    // send_frame() would only queue it.
+    if (is_open() && !s_->peer_gone && data.size() <= s_->opt.max_message_size &&
+        s_->eng.queued_bytes() + detail::frame_header_size + data.size() <= send_buffer_size) {
+        ec.clear();
+        s_->eng.queue_data(data);
+        s_->changed();
+        return;
+    }
     std::vector<unique_handle> none;
     ec = send_frame(data, none, send_mode::batched);
 }

@@ -90,12 +90,7 @@ void append_frame(std::vector<std::byte>& out, frame_kind kind, std::span<const 
         out.insert(out.end(), payload.begin(), payload.end());
         return;
     }
-    // No handle table: the header and the payload are appended without zero-filling first
-    // (send_more() of small messages spends its time here).
-    std::array<std::byte, frame_header_size> head;
-    encode_header(frame_header{kind, 0, 0, static_cast<std::uint32_t>(payload.size())}, head);
-    out.insert(out.end(), head.begin(), head.end());
-    out.insert(out.end(), payload.begin(), payload.end());
+    append_plain_frame(out, kind, payload);
 }
 
 frame_reader::frame_reader(frame_limits limits, std::size_t buffer_size)
@@ -127,9 +122,14 @@ std::span<std::byte> frame_reader::space() {
         begin_ = 0;
     }
     // The buffer is allocated on first use and grows while reads fill it: an idle channel holds
-    // min_buffer_size bytes, a busy one max_buffer_.
-    if (buf_.size() - end_ < min_buffer_size / 2 && buf_.size() < max_buffer_)
+    // min_buffer_size bytes, a busy one max_buffer_. A read that filled all the space it was
+    // offered says more was waiting; so does space running out. (Checking only the space left
+    // is not enough: after the compaction above, a buffer of small frames always has room
+    // again, and would stay at 4 KiB, a read per 4 KiB.)
+    if ((filled_ || buf_.size() - end_ < min_buffer_size / 2) && buf_.size() < max_buffer_)
         buf_.resize(std::min(max_buffer_, std::max(min_buffer_size, buf_.size() * 2)));
+    filled_ = false;
+    offered_ = buf_.size() - end_;
     return std::span(buf_).subspan(end_);
 }
 
@@ -138,28 +138,30 @@ void frame_reader::commit(std::size_t n) noexcept {
         payload_filled_ += n;
     } else {
         end_ += n;
+        filled_ = n > 0 && n == offered_;
     }
     direct_ = false;
 }
 
-// The common case on a busy channel: a frame without handles lies whole in the buffer. It goes
-// straight into `out`, one copy, without the partial-frame bookkeeping below. Returns false
-// (having consumed nothing) when the frame is not of that kind; true with failed_ set for a
-// header that does not validate.
-bool frame_reader::whole_small_frame(frame& out, std::error_code& ec) {
-    if (available() < frame_header_size) return false;
+frame_reader::status frame_reader::next_plain(std::vector<std::byte>& payload, frame_kind& kind,
+                                              std::error_code& ec) {
+    if (failed_) {
+        ec = failed_;
+        return status::error;
+    }
+    ec.clear();
+    if (in_payload_ || available() < frame_header_size) return status::need_more;
     const std::byte* at = buf_.data() + begin_;
     frame_header h;
     if ((ec = decode_header(std::span<const std::byte, frame_header_size>(at, frame_header_size), limits_, h))) {
         failed_ = ec;
-        return true;
+        return status::error;
     }
-    if (h.handle_count != 0 || available() - frame_header_size < h.payload_length) return false;
-    out.kind = h.kind;
-    out.wire_handles.clear();
-    out.payload.assign(at + frame_header_size, at + frame_header_size + h.payload_length);
+    if (h.handle_count != 0 || available() - frame_header_size < h.payload_length) return status::need_more;
+    kind = h.kind;
+    payload.assign(at + frame_header_size, at + frame_header_size + h.payload_length);
     begin_ += frame_header_size + h.payload_length;
-    return true;
+    return status::frame;
 }
 
 frame_reader::status frame_reader::start_frame(std::error_code& ec) {
@@ -216,8 +218,10 @@ frame_reader::status frame_reader::next(frame& out, std::error_code& ec) {
         ec = failed_;
         return status::error;
     }
-    ec.clear();
-    if (!in_payload_ && whole_small_frame(out, ec)) return failed_ ? status::error : status::frame;
+    if (auto s = next_plain(out.payload, out.kind, ec); s != status::need_more) {
+        if (s == status::frame) out.wire_handles.clear();
+        return s;
+    }
     if (!in_payload_) {
         auto s = start_frame(ec);
         if (s != status::frame) return s;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -120,6 +121,37 @@ TEST(FrameReader, ManyFramesInAnySplitDecodeIdentically) {
         EXPECT_EQ(frames[3].payload.size(), 9000u);
         EXPECT_EQ(std::to_integer<char>(frames[3].payload[8999]), 'x');
     }
+}
+
+TEST(FrameReader, ReadsThatFillTheBufferGrowItToTheMaximum) {
+    // A busy channel of small frames: every read fills all the space offered, and a partial
+    // frame is always left at the end. The buffer must grow to its maximum (64 KiB) instead of
+    // staying at its first 4 KiB, a read per 4 KiB.
+    std::vector<std::byte> stream;
+    while (stream.size() < (std::size_t{1} << 20)) {
+        auto f = data_frame(std::string(64, 'm'));
+        stream.insert(stream.end(), f.begin(), f.end());
+    }
+    frame_reader r(frame_limits{}, 64 * 1024);
+    std::size_t at = 0;
+    std::size_t largest = 0;
+    std::size_t frames = 0;
+    while (at < stream.size()) {
+        auto space = r.space();
+        ASSERT_FALSE(space.empty());
+        largest = std::max(largest, space.size());
+        std::size_t n = std::min(space.size(), stream.size() - at);
+        std::memcpy(space.data(), stream.data() + at, n);
+        r.commit(n);
+        at += n;
+        frame f;
+        std::error_code ec;
+        while (r.next(f, ec) == frame_reader::status::frame) ++frames;
+        ASSERT_FALSE(ec) << ec.message();
+    }
+    EXPECT_EQ(frames, stream.size() / (frame_header_size + 64));
+    EXPECT_GT(largest, std::size_t{60} * 1024) << "the buffer did not grow: " << largest << " bytes at most";
+    EXPECT_LE(r.footprint(), std::size_t{64} * 1024 + 4096);
 }
 
 TEST(FrameReader, TruncatedFrameAtEndOfFileIsAProtocolError) {

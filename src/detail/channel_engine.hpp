@@ -37,6 +37,8 @@ public:
     /// copies back if it never is).
     void queue_frame(frame_kind kind, std::span<const std::uint64_t> wire, std::span<const std::byte> payload,
                      std::vector<unique_handle>& out_of_band);
+    /// queue_frame() for the common case: a data frame without handles.
+    void queue_data(std::span<const std::byte> payload) { append_plain_frame(out_, frame_kind::data, payload); }
     [[nodiscard]] bool has_output() const noexcept { return pos_ < out_.size(); }
     [[nodiscard]] std::size_t queued_bytes() const noexcept { return out_.size() - pos_; }
     /// The bytes the next write may carry (up to the next handle batch).
@@ -56,6 +58,10 @@ public:
     [[nodiscard]] std::deque<unique_handle>& arrived() noexcept { return arrived_; }
     /// The next complete frame from what is buffered (no I/O).
     frame_reader::status next_frame(frame& out, std::error_code& ec) { return reader_.next(out, ec); }
+    /// The next frame if it carries no handles and is buffered whole (frame_reader::next_plain).
+    frame_reader::status next_plain_frame(std::vector<std::byte>& payload, frame_kind& kind, std::error_code& ec) {
+        return reader_.next_plain(payload, kind, ec);
+    }
     /// Bytes are buffered that next_frame() has not consumed (a whole frame may be among them).
     [[nodiscard]] bool has_buffered_input() const noexcept { return reader_.has_buffered(); }
     [[nodiscard]] bool mid_frame() const noexcept { return reader_.mid_frame(); }

@@ -44,7 +44,8 @@ struct channel::state {
     detail::channel_engine eng;
     std::optional<message::kind> ended;  // goodbye or vanished, once seen
     bool peer_gone{false};               // a write found the peer gone
-    detail::frame scratch;               // the frame being decoded; keeps its storage between calls
+    detail::frame scratch;               // a frame with handles or in parts, being decoded
+    borrowed_handle native;              // ep's handle, for error messages without a backend call
     detail::channel_link link;
 
     std::string where() const;  ///< "channel (descriptor N)", for error messages

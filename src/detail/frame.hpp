@@ -90,6 +90,11 @@ public:
     /// Decodes the next frame from what is buffered. `ec` is set with status::error.
     status next(frame& out, std::error_code& ec);
 
+    /// The fast path of next(), for the common case: the next frame carries no handles and is
+    /// buffered whole. Then its payload is copied into `payload` (whose storage is reused) and
+    /// status::frame returned. status::need_more means "not that case": call next(), which
+    /// handles every frame; status::error as next().
+    status next_plain(std::vector<std::byte>& payload, frame_kind& kind, std::error_code& ec);
     /// Called at end-of-file: clear if the stream ended between frames, errc::protocol_error
     /// if a frame was cut short.
     [[nodiscard]] std::error_code at_eof() const noexcept;
@@ -104,7 +109,6 @@ public:
 private:
     std::size_t available() const noexcept { return end_ - begin_; }
     std::size_t payload_remaining() const noexcept;
-    bool whole_small_frame(frame& out, std::error_code& ec);
     status start_frame(std::error_code& ec);
     status finish_frame(frame& out);
 
@@ -115,6 +119,8 @@ private:
     // A frame whose payload is being read directly into `pending_.payload`.
     bool in_payload_{false};
     bool direct_{false};  // space() handed out the payload itself
+    std::size_t offered_{0};  // the size of the buffer space space() handed out last
+    bool filled_{false};      // the last read filled all of it: the buffer may grow
     std::size_t payload_filled_{0};
     std::size_t payload_length_{0};  // as announced (and validated); pending_.payload grows to it
     frame pending_;
@@ -126,6 +132,14 @@ private:
 void append_frame_head(std::vector<std::byte>& out, frame_kind kind, std::span<const std::uint64_t> wire_handles,
                        std::size_t payload_length);
 
+/// Appends a frame without handles (header, payload) to `out`: no handle table, and nothing is
+/// zero-filled first (send_more() of small messages spends its time here).
+inline void append_plain_frame(std::vector<std::byte>& out, frame_kind kind, std::span<const std::byte> payload) {
+    std::array<std::byte, frame_header_size> head;
+    encode_header(frame_header{kind, 0, 0, static_cast<std::uint32_t>(payload.size())}, head);
+    out.insert(out.end(), head.begin(), head.end());
+    out.insert(out.end(), payload.begin(), payload.end());
+}
 /// Appends one whole frame (header, handle table, payload) to `out`.
 void append_frame(std::vector<std::byte>& out, frame_kind kind, std::span<const std::uint64_t> wire_handles,
                   std::span<const std::byte> payload);
