@@ -35,8 +35,9 @@ P99_ROWS = ["kill_eof", "threads"]
 # < 2 minutes (quick, 1 round) on 2 cores, also on a VM whose system calls are slow (an AMD EPYC
 # guest measured 6.3 µs for raw's 1-byte round trip, three times the Xeon's); each peer adds 3
 # unmeasured warm-up iterations. threads runs in one round only: where a system leaks a pipe end
-# into thread B's children, each leak costs A a lingerer's whole second (raw, Boost.Process v1
-# and v2 leak some 20-80 times in 1,000 iterations). That is also why quick mode runs 200 A
+# into thread B's children, each leak costs A up to a lingerer's life, 0.6 s (raw, Boost.Process
+# v1 and v2 leak some 40-140 times in 1,000 iterations; with 1 s lingerers that alone took over
+# 4 minutes). That is also why quick mode runs 200 A
 # iterations instead of PROTOCOL's 1,000, its one departure from PROTOCOL (printed with the
 # table). spawn_2g is fork()-bound for some systems (40-75 ms a spawn), hence fewer iterations
 # than spawn; children runs one round of 3 samples (each sample is 1,000 children).

@@ -35,7 +35,7 @@ inline constexpr int children_per_iteration = 1000;         ///< children
 inline constexpr int extra_fds = 5000;                      ///< spawn_fds: half of them CLOEXEC
 inline constexpr std::size_t touch_bytes = std::size_t{2} << 30;  ///< spawn_2g
 inline constexpr std::size_t page_size = 4096;
-inline constexpr int linger_ms = 1000;                      ///< threads: B's children live 1 s
+inline constexpr int linger_ms = 600;  ///< threads: B's children live 0.6 s (a leak can still delay A past 500 ms)
 inline constexpr int threads_min_iterations = 1000;         ///< threads: at least this many A's
 /// threads: thread B starts one `linger` child every 10 ms while A runs (about 100 alive at once).
 /// Paced, not back to back: a leaked pipe end delays A by up to 1 s, and a B that never paused

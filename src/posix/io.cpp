@@ -115,15 +115,14 @@ std::size_t read_impl(int fd, std::span<std::byte> buf, const detail::deadline& 
                       std::error_code& ec) noexcept {
     ec.clear();
     if (buf.empty()) return 0;
-    // Without a deadline a blocking descriptor just blocks in read(); with one, poll first.
+    // Without a deadline a blocking descriptor just blocks in read(). With one, it is polled
+    // until the deadline first (a poll that returns at once when data is there: no separate
+    // zero-timeout probe), then read. A non-blocking descriptor is read first, then waited for.
     bool poll_first = !deadline.is_never() && !is_nonblocking(fd);
     for (;;) {
-        auto n = read_once(fd, buf, poll_first, ec);
+        if (poll_first && (ec = wait_ready(fd, POLLIN, deadline))) return 0;
+        auto n = read_once(fd, buf, false, ec);
         if (ec != errc::would_block) return n;
-        if (deadline.expired() && poll_first) {
-            ec = errc::timed_out;
-            return 0;
-        }
         if ((ec = wait_ready(fd, POLLIN, deadline))) return 0;
     }
 }
