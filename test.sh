@@ -10,6 +10,13 @@ cd "$(dirname "$0")"
 jobs=$(nproc)
 scripts/deps.sh test
 
+# With ccache on the machine, every build below goes through it (CMake reads the launcher from
+# the environment), with paths taken relative to this checkout so that another clone in another
+# folder hits the same cache. Without it, nothing changes.
+if command -v ccache >/dev/null 2>&1; then
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache CCACHE_BASEDIR="$PWD"
+fi
+
 echo "== clang 14, shared library (-Werror): every test, then the fuzz targets"
 CXX=clang++ cmake -S . -B build/clang -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTETHER_WERROR=ON \
       -DBUILD_SHARED_LIBS=ON -DTETHER_BUILD_FUZZ=ON >/dev/null
