@@ -171,14 +171,23 @@ int signal_cgroup(int dir, int sig) {
 }
 
 // Parent id and process group of `pid` from /proc/<pid>/stat (after the last ')': the name
-// may hold anything).
+// may hold anything). A process that ends while we read makes read() fail with ESRCH: that is
+// "not there", not an error (through an ifstream it was an exception out of kill_tree, which
+// then left the tree running).
 bool stat_ids(pid_t pid, pid_t& ppid, pid_t& pgid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    auto close = s.rfind(')');
-    if (close == std::string::npos) return false;
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[1024];  // the name is at most 16 bytes; the three fields we need follow it
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    const char* close = std::strrchr(buf, ')');
+    if (close == nullptr) return false;
     char state = 0;
-    return std::sscanf(s.c_str() + close + 1, " %c %d %d", &state, &ppid, &pgid) == 3;
+    return std::sscanf(close + 1, " %c %d %d", &state, &ppid, &pgid) == 3;
 }
 
 // One pass over /proc: stops and records every process whose parent is known or that is in
