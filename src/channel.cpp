@@ -69,7 +69,7 @@ private:
 }  // namespace
 
 std::string channel::state::where() const {
-    return channel_where(ep ? detail::channel_native(*ep) : borrowed_handle());
+    return channel_where(ep ? native : borrowed_handle());
 }
 
 void channel::state::drop() noexcept {
@@ -224,7 +224,7 @@ bool channel::state::next_buffered_into(message& out, std::error_code& ec) {
         if (st == detail::frame_reader::status::frame) out.payload = std::move(scratch.payload);
     }
     if (st != detail::frame_reader::status::frame) return false;
-    if (!out.handles.empty()) out.handles.clear();
+    out.handles.clear();
     out.peer_status.reset();
     out.peer_running = false;
     if (kind == detail::frame_kind::goodbye) {

@@ -191,14 +191,8 @@ frame_reader::status frame_reader::start_frame(std::error_code& ec) {
 
 frame_reader::status frame_reader::finish_frame(frame& out) {
     std::size_t take = std::min(available(), payload_remaining());
-    auto& p = pending_.payload;
-    if (take > 0 && payload_filled_ == 0 && p.empty()) {
-        // The common case, a small frame whole in the buffer: one copy, no zero-filling first.
-        const std::byte* from = buf_.data() + begin_;
-        p.assign(from, from + take);
-        payload_filled_ = take;
-        begin_ += take;
-    } else if (take > 0) {
+    if (take > 0) {
+        auto& p = pending_.payload;
         if (p.size() < payload_filled_ + take) p.resize(payload_filled_ + take);
         std::memcpy(p.data() + payload_filled_, buf_.data() + begin_, take);
         payload_filled_ += take;
@@ -214,10 +208,7 @@ frame_reader::status frame_reader::finish_frame(frame& out) {
 }
 
 frame_reader::status frame_reader::next(frame& out, std::error_code& ec) {
-    if (failed_) {
-        ec = failed_;
-        return status::error;
-    }
+    // next_plain() also reports an earlier failure and clears `ec` otherwise.
     if (auto s = next_plain(out.payload, out.kind, ec); s != status::need_more) {
         if (s == status::frame) out.wire_handles.clear();
         return s;

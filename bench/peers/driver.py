@@ -37,9 +37,8 @@ P99_ROWS = ["kill_eof", "threads"]
 # unmeasured warm-up iterations. threads runs in one round only: where a system leaks a pipe end
 # into thread B's children, each leak costs A up to a lingerer's life, 0.6 s (raw, Boost.Process
 # v1 and v2 leak some 40-140 times in 1,000 iterations; with 1 s lingerers that alone took over
-# 4 minutes). That is also why quick mode runs 200 A
-# iterations instead of PROTOCOL's 1,000, its one departure from PROTOCOL (printed with the
-# table). spawn_2g is fork()-bound for some systems (40-75 ms a spawn), hence fewer iterations
+# 4 minutes). That is also why quick mode runs 200 A iterations instead of PROTOCOL's 1,000,
+# its one departure from PROTOCOL (printed with the table). spawn_2g is fork()-bound for some systems (40-75 ms a spawn), hence fewer iterations
 # than spawn; children runs one round of 3 samples (each sample is 1,000 children).
 PLAN = {
     #             full   quick  max rounds

@@ -21,14 +21,15 @@
 namespace tether {
 namespace {
 
-// Blocks SIGPIPE in the calling thread for one write and consumes the SIGPIPE that a write to a
-// closed pipe raises (it is directed at the writing thread). The process-wide disposition is
-// never touched: a program that relies on SIGPIPE elsewhere keeps it. Cost: two
-// pthread_sigmask calls per write, none if the thread already blocks SIGPIPE.
 // Set by ignore_sigpipe(): SIGPIPE is SIG_IGN for the whole process, so a write to a gone
 // reader just fails with EPIPE, and the guard below has nothing to do.
 std::atomic<bool> sigpipe_ignored{false};
 
+// Blocks SIGPIPE in the calling thread for one write and consumes the SIGPIPE that a write to a
+// closed pipe raises (it is directed at the writing thread). The process-wide disposition is
+// never touched: a program that relies on SIGPIPE elsewhere keeps it. Cost: two
+// pthread_sigmask calls per write, none if the thread already blocks SIGPIPE or after
+// ignore_sigpipe().
 class sigpipe_guard {
 public:
     sigpipe_guard() noexcept {
