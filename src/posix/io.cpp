@@ -85,9 +85,9 @@ std::error_code wait_ready(int fd, short events, const detail::deadline& deadlin
 
 bool is_nonblocking(int fd) noexcept { return (::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; }
 
-// One read that does not block: a descriptor in blocking mode is polled first (a zero timeout),
-// so that a blocking pipe end given by the user needs no flag change (the flag belongs to the
-// open file description, which a child may share).
+// One read that does not block when `poll_first`: the descriptor is polled first (a zero
+// timeout), so that a blocking pipe end given by the user needs no flag change (the flag belongs
+// to the open file description, which a child may share) and no fcntl to learn its mode.
 std::size_t read_once(int fd, std::span<std::byte> buf, bool poll_first, std::error_code& ec) noexcept {
     for (;;) {
         if (poll_first) {
@@ -116,15 +116,16 @@ std::size_t read_impl(int fd, std::span<std::byte> buf, const detail::deadline& 
                       std::error_code& ec) noexcept {
     ec.clear();
     if (buf.empty()) return 0;
-    // Without a deadline a blocking descriptor just blocks in read(). With one, it is polled
-    // until the deadline first (a poll that returns at once when data is there: no separate
-    // zero-timeout probe), then read. A non-blocking descriptor is read first, then waited for.
-    bool poll_first = !deadline.is_never() && !is_nonblocking(fd);
+    // Without a deadline, read() itself waits (or says EAGAIN on a non-blocking descriptor, then
+    // poll waits). With one, poll waits first, until the deadline, in either mode: a poll returns
+    // at once when data is there, so this costs two system calls whatever the mode, and needs no
+    // fcntl(F_GETFL) to learn the mode (a read first would block a blocking descriptor).
+    bool poll_first = !deadline.is_never();
     for (;;) {
         if (poll_first && (ec = wait_ready(fd, POLLIN, deadline))) return 0;
         auto n = read_once(fd, buf, false, ec);
         if (ec != errc::would_block) return n;
-        if ((ec = wait_ready(fd, POLLIN, deadline))) return 0;
+        if (!poll_first && (ec = wait_ready(fd, POLLIN, deadline))) return 0;
     }
 }
 
@@ -226,7 +227,7 @@ std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& e
 std::size_t try_read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
     ec.clear();
     if (buf.empty()) return 0;
-    return read_once(h.get(), buf, !is_nonblocking(h.get()), ec);
+    return read_once(h.get(), buf, true, ec);  // a zero-timeout poll, then the read: either mode
 }
 
 void ignore_sigpipe() {
