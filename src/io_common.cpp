@@ -5,7 +5,9 @@
 #include "detail/deadline.hpp"
 #include "detail/os.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <new>
 
 namespace tether {
 namespace {
@@ -98,6 +100,44 @@ void write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseco
     if (ec)
         throw_error(ec, describe("write", h) + " within " + std::to_string(timeout.count()) + " ms (" +
                             std::to_string(n) + " of " + std::to_string(data.size()) + " bytes written)");
+}
+
+// ---- chunk_reader
+
+namespace {
+constexpr std::size_t page = 4096;
+constexpr std::size_t default_chunk = std::size_t{64} << 10;
+constexpr std::size_t max_auto_chunk = std::size_t{1} << 20;
+
+std::size_t chunk_size_for(borrowed_handle h, std::size_t asked) noexcept {
+    if (asked == 0) {
+        std::error_code ec;
+        std::size_t cap = pipe_capacity(h, ec);
+        asked = ec || cap == 0 ? default_chunk : std::min(cap, max_auto_chunk);
+    }
+    return (asked + page - 1) / page * page;
+}
+}  // namespace
+
+void chunk_reader::page_delete::operator()(std::byte* p) const noexcept {
+    ::operator delete[](p, std::align_val_t{page});
+}
+
+chunk_reader::chunk_reader(borrowed_handle h, std::size_t buffer_size)
+    : h_(h),
+      size_(chunk_size_for(h, buffer_size)),
+      buf_(static_cast<std::byte*>(::operator new[](size_, std::align_val_t{page}))) {}
+
+std::span<const std::byte> chunk_reader::next(std::error_code& ec) noexcept {
+    std::size_t n = read(h_, std::span<std::byte>(buf_.get(), size_), ec);
+    return {buf_.get(), ec ? 0 : n};
+}
+
+std::span<const std::byte> chunk_reader::next() {
+    std::error_code ec;
+    auto chunk = next(ec);
+    if (ec) throw_error(ec, describe("read", h_) + " (chunk_reader)");
+    return chunk;
 }
 
 }  // namespace tether

@@ -1,5 +1,5 @@
-// Pipe capacity (make_pipe(d, capacity), stdio::pipe(capacity), pipe_capacity) and forward():
-// both platforms. Linux's splice paths into files and sockets are in posix/forward_posix_test.cpp.
+// Pipe capacity (make_pipe(d, capacity), stdio::pipe(capacity), pipe_capacity), chunk_reader
+// and forward(): both platforms. Linux's splice paths into files and sockets are in posix/forward_posix_test.cpp.
 #include "harness.hpp"
 
 #include <tether/tether.hpp>
@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -91,6 +92,80 @@ TEST(PipeCapacity, AChildStdoutPipeHoldsWhatWasAskedFor) {
     r.drain(out);
     EXPECT_EQ(r.total, 512u * 1024);
     EXPECT_EQ(r.first_bad, ~std::uint64_t{0});
+}
+
+// ---- chunk_reader
+
+namespace {
+
+bool on_a_page(std::span<const std::byte> chunk) { return reinterpret_cast<std::uintptr_t>(chunk.data()) % 4096 == 0; }
+
+}  // namespace
+
+TEST(ChunkReader, ItsBufferIsThePipesCapacityAndStartsOnAPage) {
+    auto p = tether::make_pipe(tether::direction::in, 256 * 1024);
+    std::error_code ec;
+    auto cap = tether::pipe_capacity(p.ours, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    tether::chunk_reader reader(p.ours);
+    EXPECT_EQ(reader.buffer_size(), (std::min<std::size_t>(cap, mib) + 4095) / 4096 * 4096);
+    EXPECT_GE(reader.buffer_size(), 256u * 1024);
+    tether::write_all(p.theirs, "x");
+    auto chunk = reader.next();
+    ASSERT_EQ(chunk.size(), 1u);
+    EXPECT_EQ(static_cast<char>(chunk[0]), 'x');
+    EXPECT_TRUE(on_a_page(chunk)) << "the buffer is not page-aligned";
+}
+
+TEST(ChunkReader, AHandleThatIsNoPipeGets64KiBAndAnExplicitSizeWholePages) {
+    auto p = tether::make_pipe();
+    EXPECT_EQ(tether::chunk_reader(tether::borrowed_handle{}).buffer_size(), 65536u) << "no pipe: the default";
+    EXPECT_EQ(tether::chunk_reader(p.read, 1).buffer_size(), 4096u);
+    EXPECT_EQ(tether::chunk_reader(p.read, 4096).buffer_size(), 4096u);
+    EXPECT_EQ(tether::chunk_reader(p.read, 5000).buffer_size(), 8192u);
+}
+
+TEST(ChunkReader, DeliversAChildsWholeStreamInOrderThenEndOfFileEveryTime) {
+    constexpr std::uint64_t size = 3 * mib + 777;
+    auto opt = role_options("fwd_stream", {std::to_string(size)});
+    opt.out = tether::stdio::pipe(256 * 1024);
+    auto c = tether::spawn(std::move(opt));
+    auto out = c.take_stdout();
+    tether::chunk_reader reader(out);
+    std::uint64_t total = 0;
+    std::uint64_t first_bad = ~std::uint64_t{0};
+    bool all_fit = true;
+    bool all_aligned = true;
+    for (auto chunk = reader.next(); !chunk.empty(); chunk = reader.next()) {
+        all_fit = all_fit && chunk.size() <= reader.buffer_size();
+        all_aligned = all_aligned && on_a_page(chunk);
+        for (std::size_t i = 0; i < chunk.size(); ++i)
+            if (static_cast<char>(chunk[i]) != pattern_at(total + i) && first_bad == ~std::uint64_t{0})
+                first_bad = total + i;
+        total += chunk.size();
+    }
+    EXPECT_EQ(total, size);
+    EXPECT_EQ(first_bad, ~std::uint64_t{0}) << "a byte out of order or lost";
+    EXPECT_TRUE(all_fit);
+    EXPECT_TRUE(all_aligned);
+    std::error_code ec = tether::errc::closed;
+    EXPECT_TRUE(reader.next(ec).empty()) << "end-of-file is sticky";
+    EXPECT_FALSE(ec) << "end-of-file is not an error: " << ec.message();
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(ChunkReader, AFailedReadIsAnErrorNamingTheReader) {
+    auto p = tether::make_pipe();
+    tether::chunk_reader reader(p.write);  // the end that cannot be read
+    std::error_code ec;
+    EXPECT_TRUE(reader.next(ec).empty());
+    EXPECT_TRUE(ec) << "a read of a write end succeeded";
+    try {
+        (void)reader.next();
+        ADD_FAILURE() << "next() did not throw";
+    } catch (const std::system_error& e) {
+        EXPECT_TRUE(tether_test::contains(e.what(), "chunk_reader")) << e.what();
+    }
 }
 
 // ---- forward()

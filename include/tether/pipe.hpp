@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -133,6 +134,52 @@ std::string read_to_end_for(borrowed_handle h, milliseconds timeout);
 /// As read_to_end(), bounded in time: errc::timed_out if end-of-file did not come in time
 /// (what was read so far is returned).
 std::string read_to_end_for(borrowed_handle h, milliseconds timeout, std::error_code& ec);
+
+/// Reads a handle to its end-of-file in large chunks, into a buffer the reader owns: the way to
+/// stream a child's output with the fewest reads and the cheapest copies.
+/// - The buffer is as large as the pipe (pipe_capacity(), at most 1 MiB; 64 KiB when the handle
+///   is no pipe or cannot say), so that one read drains a full pipe: the writer then blocks once
+///   per capacity instead of once per read. Pair it with stdio::pipe(capacity).
+/// - The buffer starts on a page boundary, so the kernel's copy into it is aligned: on the
+///   README's AMD EPYC guest a read into a buffer 16 bytes past a cache line (where glibc puts
+///   a std::vector of 128 KiB or more) was about 5% slower.
+///
+/// The handle is borrowed: it must outlive the reader, which never closes it.
+///
+///     tether::spawn_options opt;
+///     opt.argv = {"./producer"};
+///     opt.out = tether::stdio::pipe(512 * 1024);
+///     auto c = tether::spawn(std::move(opt));
+///     auto out = c.take_stdout();
+///     tether::chunk_reader reader(out);
+///     for (auto chunk = reader.next(); !chunk.empty(); chunk = reader.next()) consume(chunk);
+class chunk_reader {
+public:
+    /// A reader of `h` with a buffer of `buffer_size` bytes rounded up to whole pages (4 KiB);
+    /// 0 chooses from the pipe's capacity as above.
+    /// @throws std::bad_alloc if the buffer cannot be allocated.
+    explicit chunk_reader(borrowed_handle h, std::size_t buffer_size = 0);
+
+    /// Blocks until data or end-of-file, as read().
+    /// @returns the bytes read, valid until the next call or the reader's end; empty at
+    ///          end-of-file (and at every call after it).
+    /// @throws std::system_error naming the handle; nothing read is lost (the failed read
+    ///         consumed nothing).
+    std::span<const std::byte> next();
+    /// As above, reporting failure in `ec` (and returning an empty span) instead of throwing.
+    std::span<const std::byte> next(std::error_code& ec) noexcept;
+
+    /// The buffer's size in bytes: the most one next() returns.
+    [[nodiscard]] std::size_t buffer_size() const noexcept { return size_; }
+
+private:
+    struct page_delete {
+        void operator()(std::byte* p) const noexcept;
+    };
+    borrowed_handle h_;
+    std::size_t size_;
+    std::unique_ptr<std::byte[], page_delete> buf_;
+};
 
 // ---- The .NET shape (System.IO.Pipes.AnonymousPipeServerStream / ClientStream).
 

@@ -1,8 +1,8 @@
 // peer_tether — tether in the peer benchmarks (bench/peers/PROTOCOL.md), written as its
 // documentation shows: spawn_options + tether::spawn, stdio::pipe() and stdio::pipe(capacity),
-// tether::read / write_all, tether::forward (splice), child::wait / kill, a channel with
-// send_more() for messages (the receiving child is this program in its `channel-sink` role),
-// a tether::poller for children, tether::ignore_sigpipe() at startup.
+// tether::chunk_reader, tether::read / write_all, tether::forward (splice), child::wait / kill,
+// a channel with send_more() for messages (the receiving child is this program in its
+// `channel-sink` role), a tether::poller for children, tether::ignore_sigpipe() at startup.
 //
 // usage: peer_tether WORKLOAD ITERATIONS CHILD
 //        peer_tether channel-sink     (the child side of `messages`, started by the above)
@@ -61,18 +61,20 @@ long long child_fds(const peer::args& a) {
     return n;
 }
 
-// ---- stream: the child's stdout to end-of-file with tether::read, through a pipe of 512 KiB
-// (stdio::pipe(capacity)) read 512 KiB at a time: the child blocks 8 times less often than on
-// the 64 KiB default. Measured pinned to one CPU (as the driver runs it), 512 KiB is the best of
-// 64 KiB .. 1 MiB for stream and forward; at 1 MiB the pipe and the buffer no longer stay in the
-// cache between the writer's and the reader's turns, and the stream is slower than raw's.
+// ---- stream: the child's stdout to end-of-file with tether::chunk_reader, through a pipe of
+// 512 KiB (stdio::pipe(capacity)): the reader's buffer is the pipe's capacity, so each read
+// drains a full pipe and the child blocks 8 times less often than on the 64 KiB default, and it
+// is page-aligned, so the kernel's copies into it are aligned. Measured pinned to one CPU (as
+// the driver runs it), 512 KiB is the best of 64 KiB .. 1 MiB for stream and forward; at 1 MiB
+// the pipe and the buffer no longer stay in the cache between the writer's and the reader's
+// turns, and the stream is slower than raw's.
 constexpr std::size_t stream_capacity = std::size_t{512} << 10;
 
 std::uint64_t read_all(tether::borrowed_handle h) {
-    static std::vector<std::byte> buf(stream_capacity);
+    tether::chunk_reader reader(h);
     std::uint64_t total = 0;
-    while (std::size_t n = tether::read(h, buf)) {
-        total += n;
+    for (auto chunk = reader.next(); !chunk.empty(); chunk = reader.next()) {
+        total += chunk.size();
     }
     return total;
 }
