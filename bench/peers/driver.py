@@ -48,11 +48,19 @@ PLAN = {
     "stream":    (4,     2,     None),   # 1 GiB each
     "forward":   (4,     2,     None),   # 1 GiB each
     "roundtrip": (20000, 3000,  None),
-    "kill_eof":  (300,   60,    None),
+    "kill_eof":  (900,   120,   None),
     "threads":   (1000,  200,   1),
     "messages":  (20,    5,     None),   # 100,000 messages each
     "children":  (3,     1,     1),      # 1,000 children each
 }
+# Slices (full, quick): a round's iterations of these workloads are split into this many peer
+# runs, the systems taking turns slice by slice (in the round's order, rotated by one each
+# slice). A shared host's slow spells last seconds; with one run per system and round, a spell
+# falls on one system's 0.3 s of spawn or kill_eof and moves its median or p99 by 10-30% (seen
+# on the AMD EPYC guest: kill_eof's median ratio 0.88-1.21 and p99 ratio 0.94-1.30 over five
+# runs of the same build). Spread over the slices, a spell hits every system alike. Each slice
+# is a peer run of its own, with its own 3 warm-up iterations.
+SLICES = {"spawn": (6, 2), "spawn_fds": (6, 2), "roundtrip": (5, 1), "kill_eof": (10, 3), "messages": (4, 1)}
 PROTOCOL_MIN = {"threads": 1000}  # quick mode's departures are reported against these
 UNITS = {
     "stream": "per 1 GiB",
@@ -196,43 +204,66 @@ def machine():
 
 
 def run_all(a, found, child, have_taskset):
-    """results[workload][system] = {'samples', 'info': {key: [per round]}, 'skip', 'errors'}."""
+    """results[workload][system] = {'samples', 'info': {key: [per run]}, 'skip', 'errors'}."""
     results = {w: {s: {"samples": [], "info": {}, "skip": None, "errors": [], "runs": 0} for s in found}
                for w in a.workloads}
     systems = list(found)
     for r in range(a.rounds):
-        order = systems[r % len(systems):] + systems[:r % len(systems)] if systems else []
+        order = rotated(systems, r)
         for w in a.workloads:
             full_n, quick_n, max_rounds = PLAN[w]
             if max_rounds is not None and r >= max_rounds:
                 continue
             n = quick_n if a.quick else full_n
+            slices = SLICES.get(w, (1, 1))[1 if a.quick else 0]
+            took = {s: 0.0 for s in systems}
+            got = {s: 0 for s in systems}
+            for k in range(slices):
+                per = n // slices + (1 if k < n % slices else 0)
+                for s in rotated(order, k):
+                    t0 = time.monotonic()
+                    out = run_slice(results[w][s], found[s], w, per, child, have_taskset and w in PINNED, s)
+                    took[s] += time.monotonic() - t0
+                    got[s] += len(out["samples"]) if out else 0
             for s in order:
-                cell = results[w][s]
-                if cell["skip"] is not None:
-                    continue
-                t0 = time.monotonic()
-                out = run_peer(found[s], w, n, child, have_taskset and w in PINNED)
-                took = time.monotonic() - t0
-                cell["runs"] += 1
-                cell["samples"] += out["samples"]
-                for k, v in out["info"].items():
-                    cell["info"].setdefault(k, []).append(v)
-                if out["skip"] is not None:
-                    cell["skip"] = out["skip"]
-                    status = f"skip: {out['skip']}"
-                elif out["error"] is not None:
-                    cell["errors"].append(out["error"])
-                    status = f"FAILED: {out['error']}"
-                    if out["stderr"]:
-                        log("    " + out["stderr"].replace("\n", "\n    "))
-                else:
-                    status = f"median {fmt_us(statistics.median(out['samples']))}"
-                    if out["stderr"]:
-                        log(f"    (stderr of peer_{s}: {out['stderr'][:300]})")
-                log(f"[round {r + 1}/{a.rounds}] {w:<9} {s:<7} {len(out['samples']):>6} samples "
-                    f"{took:7.1f} s  {status}")
+                log_round(r, a.rounds, w, s, results[w][s], got[s], took[s], slices)
     return results
+
+
+def rotated(items, k):
+    k = k % len(items) if items else 0
+    return items[k:] + items[:k]
+
+
+def run_slice(cell, cmd, w, n, child, pin, s):
+    """One peer run into `cell`; None when the system already skipped or failed this workload."""
+    if cell["skip"] is not None or cell["errors"]:
+        return None
+    out = run_peer(cmd, w, n, child, pin)
+    cell["runs"] += 1
+    cell["samples"] += out["samples"]
+    for k, v in out["info"].items():
+        cell["info"].setdefault(k, []).append(v)
+    if out["skip"] is not None:
+        cell["skip"] = out["skip"]
+    elif out["error"] is not None:
+        cell["errors"].append(out["error"])
+        if out["stderr"]:
+            log("    " + out["stderr"].replace("\n", "\n    "))
+    elif out["stderr"]:
+        log(f"    (stderr of peer_{s}: {out['stderr'][:300]})")
+    return out
+
+
+def log_round(r, rounds, w, s, cell, got, took, slices):
+    if cell["skip"] is not None:
+        status = f"skip: {cell['skip']}"
+    elif cell["errors"]:
+        status = f"FAILED: {cell['errors'][-1]}"
+    else:
+        status = f"median so far {fmt_us(statistics.median(cell['samples']))}" if cell["samples"] else "no samples"
+    runs = f" in {slices} runs" if slices > 1 else ""
+    log(f"[round {r + 1}/{rounds}] {w:<9} {s:<7} {got:>6} samples{runs} {took:7.1f} s  {status}")
 
 
 def summarize(results):
@@ -353,7 +384,8 @@ def main():
     if a.json:
         doc = {"mode": "quick" if a.quick else "full", "rounds": a.rounds, "elapsed_s": elapsed,
                "machine": mach, "pinned": sorted(PINNED) if have_taskset else [],
-               "plan": {w: {"iterations": PLAN[w][1] if a.quick else PLAN[w][0], "max_rounds": PLAN[w][2]}
+               "plan": {w: {"iterations": PLAN[w][1] if a.quick else PLAN[w][0], "max_rounds": PLAN[w][2],
+                            "slices": SLICES.get(w, (1, 1))[1 if a.quick else 0]}
                         for w in a.workloads},
                "skipped": skipped, "results": results}
         with open(a.json, "w", encoding="utf-8") as f:

@@ -27,7 +27,7 @@ namespace peer {
 inline constexpr std::uint64_t stream_bytes = 1073741824;  ///< stream/forward: 1 GiB
 inline constexpr std::uint64_t stream_chunk = 65536;        ///< the child's write size
 inline constexpr std::size_t read_size = 65536;             ///< raw's read loop
-inline constexpr int warmups = 3;                           ///< unmeasured iterations first
+inline constexpr int warmups = 3;                           ///< unmeasured iterations first (at most)
 inline constexpr std::size_t message_size = 64;             ///< messages: one message
 inline constexpr std::size_t messages_per_iteration = 100000;
 inline constexpr std::uint64_t sink_ack_bytes = message_size * messages_per_iteration;
@@ -134,11 +134,14 @@ double timed(F&& f) {
     return micros(clock_type::now() - t0);
 }
 
-/// The iteration loop: `warm` unmeasured calls of `once`, then a.iterations measured ones, each
-/// printed as a sample. `once` returns the measured microseconds (so a workload can time only
-/// part of its iteration, e.g. kill_eof), or use timed() inside it.
+/// The iteration loop: `warm` unmeasured calls of `once` (no more than the measured ones: quick
+/// mode's single sample of 1,000 children needs no 3,000 children of warm-up), then
+/// a.iterations measured ones, each printed as a sample. `once` returns the measured
+/// microseconds (so a workload can time only part of its iteration, e.g. kill_eof), or use
+/// timed() inside it.
 template <class F>
 void run(const args& a, F&& once, int warm = warmups) {
+    warm = std::min(warm, a.iterations);
     for (int i = 0; i < warm; ++i) {
         (void)once();
     }

@@ -69,8 +69,9 @@ def micros(t0):
 
 
 def run(iterations, once):
-    """WARMUPS unmeasured calls, then `iterations` measured ones; once() returns microseconds."""
-    for _ in range(WARMUPS):
+    """min(WARMUPS, iterations) unmeasured calls, then `iterations` measured ones; once() returns
+    microseconds."""
+    for _ in range(min(WARMUPS, iterations)):
         once()
     for _ in range(iterations):
         sample(once())
