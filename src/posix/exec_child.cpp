@@ -198,6 +198,7 @@ void detach(exec_plan& p) noexcept {
 
 int child_main(void* arg) noexcept {
     auto& p = *static_cast<exec_plan*>(arg);
+    p.child_shared_memory = true;  // reaches the parent only through CLONE_VM
     reset_signals();
     arm_parent_death(p);
     place_process(p);
@@ -237,8 +238,21 @@ ssize_t read_record(int fd, failure_record& rec) noexcept {
     return n;
 }
 
+void reap(pid_t pid) noexcept {
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+}
+
+// The pipe's end-of-file comes only when exec's close-on-exec pass reaches the child's write end,
+// after every close-on-exec descriptor below it (a busy server's 5,000): where the child shared
+// our memory, its outcome is already in the plan, and we return without waiting for that pass.
 void collect_report(exec_plan& plan, pid_t pid, int read_end) noexcept {
     ::close(plan.report_fd);
+    if (plan.child_shared_memory && !plan.detached) {
+        ::close(read_end);
+        if (plan.err != 0) reap(pid);  // it failed and _exit'ed: no zombie
+        return;
+    }
     failure_record rec{};
     ssize_t n = read_record(read_end, rec);
     if (plan.detached && n == static_cast<ssize_t>(sizeof rec) && rec.err == 0) {
@@ -258,10 +272,7 @@ void collect_report(exec_plan& plan, pid_t pid, int read_end) noexcept {
         plan.err = EIO;  // the intermediate child ended without a report: cannot happen
         plan.failed_step = exec_plan::step::detach;
     }
-    if (plan.err != 0 || plan.detached) {
-        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-        }  // reap the failed (or the intermediate) child: no zombie
-    }
+    if (plan.err != 0 || plan.detached) reap(pid);  // the failed (or the intermediate) child: no zombie
 }
 
 
@@ -292,6 +303,7 @@ pid_t clone_and_exec(exec_plan& plan) noexcept {
     plan.err = 0;
     plan.failed_step = exec_plan::step::none;
     plan.detached_pid = -1;
+    plan.child_shared_memory = false;
     int read_end = -1;
     if (!open_report_pipe(plan, read_end)) return setup_failed(plan, exec_plan::step::report_pipe);
     void* stack = plan.use_fork ? nullptr

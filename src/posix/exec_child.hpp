@@ -66,6 +66,11 @@ struct exec_plan {
     bool detached{false};
     pid_t detached_pid{-1};  ///< set by clone_and_exec: the detached child's id
 
+    /// Set by the child first thing. It reaches our copy of the plan only when the child shares
+    /// our memory (CLONE_VM honoured): then its outcome is in err/failed_step by the time
+    /// clone returns, and the report pipe need not be read.
+    bool child_shared_memory{false};
+
     enum class step { none, chdir, dup, close, exec, report_pipe, stack, clone, group, detach };
     step failed_step{step::none};  ///< the child's step, or where the parent's own setup failed
     int err{0};                    ///< errno of the failed step
@@ -79,8 +84,11 @@ struct exec_plan {
 bool use_fork_by_default() noexcept;
 
 /// Starts the child with clone(CLONE_VM | CLONE_VFORK) and returns when it has exec'd or failed.
-/// Failure travels through a close-on-exec pipe (0 bytes = exec'd; a record = errno and step),
-/// so it is seen even where CLONE_VM is not honoured (valgrind runs a vfork as a fork).
+/// The child writes its outcome into the plan, which is our memory, before exec or _exit, and
+/// vfork resumes us only after one of them: that is the answer when the child did share our
+/// memory. Failure also travels through a close-on-exec pipe (0 bytes = exec'd; a record =
+/// errno and step), read where the memory was not shared (fork mode, and valgrind, which runs
+/// a vfork as a fork) and for a detached child, whose grandchild reports through it.
 /// For a detached child the pid returned is the intermediate one (already reaped);
 /// plan.detached_pid is the child's.
 /// @returns the pid; on exec failure the child has been reaped and plan.err is set (pid > 0

@@ -5,6 +5,7 @@
 #include "harness.hpp"
 #include "detail/manifest.hpp"
 #include "detail/os.hpp"
+#include "posix/knobs.hpp"
 #include "posix/posix_util.hpp"
 
 #include <tether/tether.hpp>
@@ -447,6 +448,19 @@ TEST(PosixSpawnFailure, BadWorkingDirectory) {
     tether_test::temp_dir dir;
     auto file = dir.file("plain", "", 0644);
     expect_spawn_failure({"/bin/true", file, ENOTDIR, "working directory"});
+}
+
+// The outcome reaches the parent two ways: through our memory when the child shared it (the
+// vfork path: no wait for the report pipe), through the report pipe when it did not (the fork
+// path, as under the sanitizers and valgrind). Both name the step and leave nothing behind.
+TEST(PosixSpawnFailure, BothReportPathsNameTheFailedStep) {
+    for (bool fork_path : {false, true}) {
+        SCOPED_TRACE(fork_path ? "fork path (report pipe)" : "vfork path (shared memory)");
+        tether::detail::force_fork_path(fork_path);
+        expect_spawn_failure({"/nonexistent/tether-missing", "", ENOENT, "No such file or directory"});
+        expect_spawn_failure({"/bin/true", "/nonexistent/tether-dir", ENOENT, "/nonexistent/tether-dir"});
+        tether::detail::force_fork_path(false);
+    }
 }
 
 TEST(PosixSpawnFailure, NoChildIsLeftToWaitFor) {
