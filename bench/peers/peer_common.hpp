@@ -28,6 +28,7 @@ inline constexpr std::uint64_t stream_bytes = 1073741824;  ///< stream/forward: 
 inline constexpr std::uint64_t stream_chunk = 65536;        ///< the child's write size
 inline constexpr std::size_t read_size = 65536;             ///< raw's read loop
 inline constexpr int warmups = 3;                           ///< unmeasured iterations first (at most)
+inline constexpr int children_warmups = 1;                  ///< children: one round of 1,000 is enough
 inline constexpr std::size_t message_size = 64;             ///< messages: one message
 inline constexpr std::size_t messages_per_iteration = 100000;
 inline constexpr std::uint64_t sink_ack_bytes = message_size * messages_per_iteration;

@@ -343,7 +343,7 @@ void run_workload(const peer::args& a) {
         messages(a);
     } else if (w == "children") {
         asio::io_context io;
-        peer::run(a, [&] { return children_once(a, io); });
+        peer::run(a, [&] { return children_once(a, io); }, peer::children_warmups);
     } else {
         peer::unknown_workload(a);
     }

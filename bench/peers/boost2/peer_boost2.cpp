@@ -351,7 +351,7 @@ void run_workload(const peer::args& a) {
     } else if (w == "messages") {
         messages(a, io);
     } else if (w == "children") {
-        peer::run(a, [&] { return children_once(a, io); });
+        peer::run(a, [&] { return children_once(a, io); }, peer::children_warmups);
     } else {
         peer::unknown_workload(a);
     }

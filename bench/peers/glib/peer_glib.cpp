@@ -427,7 +427,7 @@ int main(int argc, char** argv) {
     } else if (w == "messages") {
         messages(a);
     } else if (w == "children") {
-        peer::run(a, [&] { return children_once(a, loop.get()); });
+        peer::run(a, [&] { return children_once(a, loop.get()); }, peer::children_warmups);
     } else {
         peer::unknown_workload(a);
     }

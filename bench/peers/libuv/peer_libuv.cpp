@@ -635,7 +635,7 @@ int main(int argc, char** argv) {
     } else if (w == "messages") {
         messages(a, l);
     } else if (w == "children") {
-        peer::run(a, [&] { return children_once(a, l); });
+        peer::run(a, [&] { return children_once(a, l); }, peer::children_warmups);
     } else {
         peer::unknown_workload(a);
     }

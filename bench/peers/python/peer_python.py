@@ -25,6 +25,7 @@ STREAM_BYTES = 1073741824
 STREAM_CHUNK = 65536
 READ_SIZE = 65536
 WARMUPS = 3
+CHILDREN_WARMUPS = 1  # children: one round of 1,000 is enough (peer_common.hpp)
 MESSAGE_SIZE = 64
 MESSAGES_PER_ITERATION = 100000
 CHILDREN_PER_ITERATION = 1000
@@ -68,10 +69,10 @@ def micros(t0):
     return (time.perf_counter_ns() - t0) / 1000.0
 
 
-def run(iterations, once):
-    """min(WARMUPS, iterations) unmeasured calls, then `iterations` measured ones; once() returns
+def run(iterations, once, warm=WARMUPS):
+    """min(warm, iterations) unmeasured calls, then `iterations` measured ones; once() returns
     microseconds."""
-    for _ in range(min(WARMUPS, iterations)):
+    for _ in range(min(warm, iterations)):
         once()
     for _ in range(iterations):
         sample(once())
@@ -321,7 +322,7 @@ def main():
         elif workload == "messages":
             messages(iterations, child)
         elif workload == "children":
-            run(iterations, lambda: children_once(child))
+            run(iterations, lambda: children_once(child), CHILDREN_WARMUPS)
         else:
             sys.stderr.write(f"unknown workload {workload!r}\n")
             sys.exit(2)

@@ -469,7 +469,7 @@ double children_once(const peer::args& a, int ep) {
 void children(const peer::args& a) {
     fd ep(::epoll_create1(EPOLL_CLOEXEC));
     PEER_REQUIRE(ep.get() >= 0, g_workload, "epoll_create1: %s", std::strerror(errno));
-    peer::run(a, [&] { return children_once(a, ep.get()); });
+    peer::run(a, [&] { return children_once(a, ep.get()); }, peer::children_warmups);
 }
 
 }  // namespace

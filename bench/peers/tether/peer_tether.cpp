@@ -342,7 +342,7 @@ int run_workload(const peer::args& a) {
     } else if (w == "messages") {
         messages(a);
     } else if (w == "children") {
-        peer::run(a, [&] { return children_once(a); });
+        peer::run(a, [&] { return children_once(a); }, peer::children_warmups);
     } else {
         peer::unknown_workload(a);
     }
