@@ -33,24 +33,25 @@ P99_ROWS = ["kill_eof", "threads"]
 # Measured iterations per peer run, full and quick, and the most rounds a workload takes part in
 # (None: all). Chosen so that all seven systems finish in < 10 minutes (full, 3 rounds) and
 # < 2 minutes (quick, 1 round) on 2 cores, also on a VM whose system calls are slow (an AMD EPYC
-# guest measured 6.3 µs for raw's 1-byte round trip, three times the Xeon's); each peer adds 3
-# unmeasured warm-up iterations. threads runs in one round only: where a system leaks a pipe end
+# guest measured 6.3 µs for raw's 1-byte round trip, three times the Xeon's); each peer run (a
+# slice, below) adds up to 3 unmeasured warm-up iterations. threads runs in one round only: where a system leaks a pipe end
 # into thread B's children, each leak costs A up to a lingerer's life, 0.6 s (raw, Boost.Process
 # v1 and v2 leak some 40-140 times in 1,000 iterations; with 1 s lingerers that alone took over
 # 4 minutes). That is also why quick mode runs 200 A iterations instead of PROTOCOL's 1,000,
-# its one departure from PROTOCOL (printed with the table). spawn_2g is fork()-bound for some systems (40-75 ms a spawn), hence fewer iterations
-# than spawn; children runs one round of 3 samples (each sample is 1,000 children).
+# its one departure from PROTOCOL (printed with the table). spawn_2g is fork()-bound for some
+# systems (75-95 ms a spawn), hence fewer iterations than spawn; children runs one round of 3
+# samples (each sample is 1,000 children).
 PLAN = {
     #             full   quick  max rounds
     "spawn":     (300,   60,    None),
-    "spawn_2g":  (50,    30,    None),
+    "spawn_2g":  (40,    30,    None),
     "spawn_fds": (300,   60,    None),
-    "stream":    (4,     2,     None),   # 1 GiB each
-    "forward":   (4,     2,     None),   # 1 GiB each
+    "stream":    (3,     2,     None),   # 1 GiB each
+    "forward":   (3,     2,     None),   # 1 GiB each
     "roundtrip": (20000, 3000,  None),
     "kill_eof":  (600,   120,   None),
     "threads":   (1000,  200,   1),
-    "messages":  (20,    5,     None),   # 100,000 messages each
+    "messages":  (12,    5,     None),   # 100,000 messages each
     "children":  (3,     1,     1),      # 1,000 children each
 }
 # Slices (full, quick): a round's iterations of these workloads are split into this many peer
@@ -65,11 +66,11 @@ PLAN = {
 # stream and forward take one sample per slice (and so one warm-up each instead of 3 per
 # round): one system's 4 samples in a row took 2 s, and the host's speed drifts over seconds
 # (tether's stream samples in one round 293-337 ms, in the next 238-247 ms, raw's alike).
-# threads runs in one round only, so its 1,000 A iterations come in 4 slices (each slice ends
+# threads runs in one round only, so its 1,000 A iterations come in 2 slices (each slice ends
 # waiting up to a lingerer's 0.6 s): in one slice, tether's median was 1.35x raw's in one full
 # run and 0.95x in the next.
-SLICES = {"spawn": (6, 2), "spawn_2g": (2, 1), "spawn_fds": (6, 2), "stream": (4, 1), "forward": (4, 1),
-          "roundtrip": (5, 1), "kill_eof": (10, 3), "threads": (4, 1), "messages": (4, 1)}
+SLICES = {"spawn": (6, 2), "spawn_2g": (2, 1), "spawn_fds": (6, 2), "stream": (3, 1), "forward": (3, 1),
+          "roundtrip": (5, 1), "kill_eof": (10, 3), "threads": (2, 1), "messages": (2, 1)}
 PROTOCOL_MIN = {"threads": 1000}  # quick mode's departures are reported against these
 UNITS = {
     "stream": "per 1 GiB",
