@@ -221,6 +221,47 @@ TEST(ChannelTrust, HandleSentToAPeerThatClosedItsEndComesBack) {
     EXPECT_EQ(c.wait().code, 0);
 }
 
+// As ct_close_and_live, but says on stdout once its channel is closed, so that the parent reads
+// the hello only after the claimed handle is gone: the claim can no longer be checked.
+TETHER_CHILD_ROLE(ct_close_then_tell) {
+    {
+        auto ctl = tether::channel::inherited("control");
+        ctl.send("closing");
+    }
+    std::error_code ec;
+    char b[1] = {'c'};
+    tether::write_all(tether::borrowed_handle(::GetStdHandle(STD_OUTPUT_HANDLE)), std::as_bytes(std::span(b)), ec);
+    (void)tether::read(tether::borrowed_handle(::GetStdHandle(STD_INPUT_HANDLE)), std::as_writable_bytes(std::span(b)), ec);
+    return 0;
+}
+
+// The order that made the test above fail now and then: the hello is read after the child closed
+// its end, so its claim cannot be checked (the handle is gone, or its value already names another
+// object in the child: wine reuses values at once). A handle sent then is still peer_gone, and
+// comes back.
+TEST(ChannelTrust, HandleSentToAPeerThatClosedItsEndBeforeItsHelloWasReadComesBack) {
+    auto [server, theirs] = tether::make_channel();
+    auto opt = tether_test::role_options("ct_close_then_tell");
+    opt.pass(std::move(theirs), "control");
+    opt.in = tether::stdio::pipe();
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto stdin_end = c.take_stdin();
+    auto stdout_end = c.take_stdout();
+    char b[1];
+    ASSERT_EQ(tether::read(stdout_end, std::as_writable_bytes(std::span(b))), 1u) << "the child did not say it closed";
+    ASSERT_EQ(server.receive().text(), "closing");
+    auto after = server.receive();
+    ASSERT_TRUE(after.is_vanished()) << after.describe();
+    auto [r, w] = tether::make_pipe();
+    std::error_code ec;
+    server.send_handle(std::move(w), ec);
+    EXPECT_EQ(ec, tether::errc::peer_gone) << ec.message();
+    EXPECT_EQ(read_until_eof(r), "") << "no copy of the write end may stay in the child";
+    stdin_end.reset();
+    EXPECT_EQ(c.wait().code, 0);
+}
+
 // Says "ready", never reads, and drops its channel once the parent writes to the pipe "go"
 // (tether's channel: it releases what is there unreceived). Then lives on until its stdin ends.
 TETHER_CHILD_ROLE(ct_close_on_go) {
