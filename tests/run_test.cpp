@@ -63,9 +63,12 @@ TETHER_CHILD_ROLE(run_binary) {
 
 TETHER_CHILD_ROLE(run_ignores_stdin) { return 0; }
 
-// A grandchild keeps the child's stdout (it inherits it) for a while after the child exited.
+// A grandchild keeps the child's stdout (it inherits it) after the child exited, until the test
+// closes its end of "hold" (under wine it also holds the test's own output, so it must not
+// outlive the test by long).
 TETHER_CHILD_ROLE(run_leaves_grandchild) {
     auto opt = role_options("run_linger");
+    opt.pass(tether::inherited("hold"), "hold");
     auto gc = tether::spawn(std::move(opt));
     put(stderr, std::to_string(gc.pid()) + "\n");
     put(stdout, "hi\n");
@@ -74,7 +77,10 @@ TETHER_CHILD_ROLE(run_leaves_grandchild) {
 }
 
 TETHER_CHILD_ROLE(run_linger) {
-    std::this_thread::sleep_for(60s);  // holds the inherited stdout; the test does not wait for it
+    auto hold = tether::inherited("hold");
+    std::byte b[1];
+    std::error_code ec;
+    (void)tether::read(hold, b, ec);  // end-of-file when the test is done (or has died)
     return 0;
 }
 
@@ -168,7 +174,10 @@ TEST(Run, ReturnsWhenAGrandchildKeepsStdoutOpen) {
     tether::run_options ro;
     ro.eof_grace = 300ms;
     ro.timeout = 30s;  // a hang would fail here, not block the suite
-    auto r = tether::run(role_options("run_leaves_grandchild"), ro);
+    auto [hold, hold_child] = tether::make_pipe(tether::direction::out);  // the grandchild reads
+    auto opt = role_options("run_leaves_grandchild");
+    opt.pass(std::move(hold_child), "hold");
+    auto r = tether::run(std::move(opt), ro);
     EXPECT_TRUE(r.status.success()) << r.status.describe();
     EXPECT_FALSE(r.timed_out) << "run() waited for the grandchild";
     EXPECT_EQ(r.out, "hi\n");
@@ -176,6 +185,7 @@ TEST(Run, ReturnsWhenAGrandchildKeepsStdoutOpen) {
     EXPECT_EQ(r.stuck[0].stream, "stdout");
     EXPECT_TRUE(contains(r.stuck[0].verdict, "stdout is still held open")) << r.stuck[0].verdict;
     std::printf("stuck pipe: %s\n", r.stuck[0].verdict.c_str());
+    hold.reset();  // the grandchild's end-of-file: it exits
 }
 
 TEST(Run, BadOptionsAreRefusedByName) {
