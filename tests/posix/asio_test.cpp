@@ -62,7 +62,7 @@ tether::child spawn_waiting_for_stdin() {
     return tether::spawn(std::move(opt));
 }
 
-bool nonblocking(tether::borrowed_handle h) { return (::fcntl(h.get(), F_GETFL) & O_NONBLOCK) != 0; }
+using tether_test::nonblocking;
 bool socket_has_data(tether::borrowed_handle h) {
     pollfd p{h.get(), POLLIN, 0};
     return ::poll(&p, 1, 0) == 1;

@@ -1,6 +1,7 @@
 // forward() on Linux: splice from a child's pipe into a regular file and a socket, the
 // read/write fallback when neither end is a pipe, a non-blocking source, and SIGPIPE.
 #include "harness.hpp"
+#include "posix/posix_util.hpp"
 
 #include <tether/tether.hpp>
 
@@ -98,11 +99,11 @@ TEST(ForwardPosix, PipeIntoASocket) {
 
 TEST(ForwardPosix, ANonBlockingSourceIsWaitedForNotSpunOn) {
     auto s = stream(size);
-    ASSERT_EQ(::fcntl(s.out.get(), F_SETFL, ::fcntl(s.out.get(), F_GETFL) | O_NONBLOCK), 0);
+    ASSERT_TRUE(tether_test::make_nonblocking(s.out));
     auto ends = tether::make_pipe();
     auto& r = ends.read;
     auto& w = ends.write;
-    ASSERT_EQ(::fcntl(w.get(), F_SETFL, ::fcntl(w.get(), F_GETFL) | O_NONBLOCK), 0);
+    ASSERT_TRUE(tether_test::make_nonblocking(w));
     std::string got;
     std::thread t([&] { got = tether::read_to_end(r); });
     EXPECT_EQ(tether::forward(s.out, w), size);

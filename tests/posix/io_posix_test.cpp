@@ -2,29 +2,27 @@
 // look at the flag (they poll first in either mode, so they need no fcntl to learn it): these
 // check that a non-blocking end still waits until the deadline instead of saying would_block,
 // that data and end-of-file come through, and that the flag is left as the user set it.
+#include "posix/posix_util.hpp"
+
 #include <tether/tether.hpp>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fcntl.h>
 #include <string_view>
 
 using namespace std::chrono_literals;
 
 namespace {
 
-bool nonblocking(tether::borrowed_handle h) { return (::fcntl(h.get(), F_GETFL) & O_NONBLOCK) != 0; }
-
-void make_nonblocking(tether::borrowed_handle h) {
-    ASSERT_EQ(::fcntl(h.get(), F_SETFL, ::fcntl(h.get(), F_GETFL) | O_NONBLOCK), 0);
-}
+using tether_test::make_nonblocking;
+using tether_test::nonblocking;
 
 }  // namespace
 
 TEST(IoPosix, ReadForOnANonBlockingEndWaitsUntilTheDeadline) {
     auto [r, w] = tether::make_pipe();
-    make_nonblocking(r);
+    ASSERT_TRUE(make_nonblocking(r));
     std::byte b[8];
     std::error_code ec;
     auto start = std::chrono::steady_clock::now();
@@ -44,7 +42,7 @@ TEST(IoPosix, TryReadSaysWouldBlockInEitherModeAndLeavesTheFlag) {
     for (bool nb : {false, true}) {
         SCOPED_TRACE(nb ? "non-blocking end" : "blocking end");
         auto [r, w] = tether::make_pipe();
-        if (nb) make_nonblocking(r);
+        if (nb) ASSERT_TRUE(make_nonblocking(r));
         std::byte b[8];
         std::error_code ec;
         EXPECT_EQ(tether::try_read(r, b, ec), 0u);
@@ -61,7 +59,7 @@ TEST(IoPosix, TryReadSaysWouldBlockInEitherModeAndLeavesTheFlag) {
 
 TEST(IoPosix, ReadWithoutADeadlineOnANonBlockingEndGivesDataThenEndOfFile) {
     auto [r, w] = tether::make_pipe();
-    make_nonblocking(r);
+    ASSERT_TRUE(make_nonblocking(r));
     tether::write_all(w, std::string_view("xy"));
     std::byte b[8];
     EXPECT_EQ(tether::read(r, b), 2u);

@@ -115,4 +115,13 @@ private:
     std::vector<std::string> dirs_;
 };
 
+/// Whether `h` is in non-blocking mode (O_NONBLOCK), as the kernel says.
+inline bool nonblocking(tether::borrowed_handle h) { return (::fcntl(h.get(), F_GETFL) & O_NONBLOCK) != 0; }
+
+/// Switches `h` to non-blocking mode, as a user of the descriptor might; false if fcntl failed.
+inline bool make_nonblocking(tether::borrowed_handle h) {
+    int flags = ::fcntl(h.get(), F_GETFL);
+    return flags >= 0 && ::fcntl(h.get(), F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
 }  // namespace tether_test
