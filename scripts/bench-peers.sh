@@ -7,6 +7,8 @@
 # Usage: scripts/bench-peers.sh [--quick] [driver args: --workloads a,b --systems x,y
 #                               --rounds N --json FILE]
 #   --quick: fewer iterations, one round (< 2 minutes); the full run takes < 10 minutes.
+#   --floors [ROUNDS]: instead of the table, the least the kernel allows for spawn_fds, stream
+#     and forward beside raw and tether (bench/peers/floors.cpp; default 9 rounds, ~4 minutes).
 #   TETHER_PEERS_BUILD: the build folder (default build/peers).
 #   TETHER_CPU_LOCK_HELD=1: the caller already holds /tmp/tether-cpu.lock (do not take it again:
 #   a second flock on it would wait for the first forever).
@@ -63,4 +65,12 @@ locked cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 locked cmake --build "$build" --target peers -j2
 
 # ---- Run.
-locked python3 "$root/bench/peers/driver.py" --bin "$build/bench/peers/bin" "$@"
+bin=$build/bench/peers/bin
+if [ "${1:-}" = --floors ]; then
+  rounds=${2:-9}
+  locked "$bin/floors" spawn_fds $((rounds * 3)) "$bin/peer_child"
+  locked "$bin/floors" stream "$rounds" "$bin/peer_child"
+  locked "$bin/floors" forward "$rounds" "$bin/peer_child"
+  exit 0
+fi
+locked python3 "$root/bench/peers/driver.py" --bin "$bin" "$@"
