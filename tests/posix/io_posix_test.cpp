@@ -42,7 +42,9 @@ TEST(IoPosix, TryReadSaysWouldBlockInEitherModeAndLeavesTheFlag) {
     for (bool nb : {false, true}) {
         SCOPED_TRACE(nb ? "non-blocking end" : "blocking end");
         auto [r, w] = tether::make_pipe();
-        if (nb) ASSERT_TRUE(make_nonblocking(r));
+        if (nb) {
+            ASSERT_TRUE(make_nonblocking(r));
+        }
         std::byte b[8];
         std::error_code ec;
         EXPECT_EQ(tether::try_read(r, b, ec), 0u);
