@@ -39,7 +39,7 @@ fi
 # first wine process and inherit its stdout and stderr: started by a test, they hold CTest's pipe
 # of that test open until the last test ends (a 0.1 s test then took 131 s). Start them here,
 # on /dev/null, and stop them at the end.
-wineserver -p
+wineserver -p 2>/dev/null || true  # 2: one is running already
 wine wineboot </dev/null >/dev/null 2>&1
 trap 'wineserver -k 2>/dev/null || true' EXIT
 
@@ -53,7 +53,13 @@ else
     # without printing a line, not even GoogleTest's filter note), or its exit crashes after the
     # test passed (the host's ld.so asserting in _dl_fini). Those tests are run once more. A test
     # that printed a GoogleTest failure is never retried: a retry would hide an intermittent bug.
-    ctest --test-dir "$build" -j "${JOBS:-2}" --output-on-failure || status=$?
+    ctest --test-dir "$build" -j "${JOBS:-2}" --output-on-failure 2>&1 | tee "$build/ctest-output.txt" || true
+    status=$(grep -q '^100% tests passed' "$build/ctest-output.txt" && echo 0 || echo 8)
+    if grep -q '\*\*\*Timeout' "$build/ctest-output.txt"; then
+        # Retried like the others (the hang may be wine's), but reported: worth a look.
+        echo "windows-tests: WARNING: a test hung (CTest timeout):" >&2
+        grep '\*\*\*Timeout' "$build/ctest-output.txt" >&2
+    fi
     if [ "$status" -ne 0 ]; then
         log=$build/Testing/Temporary/LastTest.log
         real=$(awk '/^[0-9]+\/[0-9]+ Test: /{name=$3} /\[  FAILED  \]/{if (name != "") print name}' "$log" | sort -u)

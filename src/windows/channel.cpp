@@ -348,8 +348,11 @@ std::error_code need_peer(channel_endpoint& e) {
     // A client that closed its end before we read its hello cannot be checked any more: its
     // handle is gone (unverified), or its value names another object by now (refused). But then
     // nobody can receive a handle through this channel, whoever the client was: the peer is gone.
-    pump_read(e);
-    if (e.eof) return errc::peer_gone;
+    // (A verified peer needs no read here: a send to it that cannot arrive fails on its own.)
+    if (e.hello == channel_endpoint::hello_state::unverified || e.hello == channel_endpoint::hello_state::refused) {
+        pump_read(e);
+        if (e.eof) return errc::peer_gone;
+    }
     settle_peer(e, true);
     if (e.hello == channel_endpoint::hello_state::refused) return e.peer_error;
     if (e.hello == channel_endpoint::hello_state::received)
