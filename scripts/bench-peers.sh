@@ -7,8 +7,9 @@
 # Usage: scripts/bench-peers.sh [--quick] [driver args: --workloads a,b --systems x,y
 #                               --rounds N --json FILE]
 #   --quick: fewer iterations, one round (< 2 minutes); the full run takes < 10 minutes.
-#   --floors [ROUNDS]: instead of the table, the least the kernel allows for spawn_fds, stream
-#     and forward beside raw and tether (bench/peers/floors.cpp; default 9 rounds, ~4 minutes).
+#   The `floor` column is no peer: the least the kernel allows for spawn_fds, stream and forward
+#     with tether's guarantee (bench/peers/floor/); alone with raw and tether, about a minute:
+#     scripts/bench-peers.sh --quick --workloads spawn_fds,stream,forward --systems raw,floor,tether
 #   TETHER_PEERS_BUILD: the build folder (default build/peers).
 #   TETHER_CPU_LOCK_HELD=1: the caller already holds /tmp/tether-cpu.lock (do not take it again:
 #   a second flock on it would wait for the first forever).
@@ -65,12 +66,4 @@ locked cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 locked cmake --build "$build" --target peers -j2
 
 # ---- Run.
-bin=$build/bench/peers/bin
-if [ "${1:-}" = --floors ]; then
-  rounds=${2:-9}
-  locked "$bin/floors" spawn_fds $((rounds * 3)) "$bin/peer_child"
-  locked "$bin/floors" stream "$rounds" "$bin/peer_child"
-  locked "$bin/floors" forward "$rounds" "$bin/peer_child"
-  exit 0
-fi
-locked python3 "$root/bench/peers/driver.py" --bin "$bin" "$@"
+locked python3 "$root/bench/peers/driver.py" --bin "$build/bench/peers/bin" "$@"

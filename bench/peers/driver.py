@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-SYSTEMS = ["raw", "tether", "boost1", "boost2", "libuv", "glib", "python"]
+SYSTEMS = ["raw", "floor", "tether", "boost1", "boost2", "libuv", "glib", "python"]
 WORKLOADS = ["spawn", "spawn_2g", "spawn_fds", "stream", "forward", "roundtrip", "kill_eof",
              "threads", "messages", "children"]
 PINNED = {"stream", "forward", "roundtrip", "kill_eof"}
