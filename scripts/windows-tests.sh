@@ -53,8 +53,7 @@ else
     # without printing a line, not even GoogleTest's filter note), or its exit crashes after the
     # test passed (the host's ld.so asserting in _dl_fini). Those tests are run once more. A test
     # that printed a GoogleTest failure is never retried: a retry would hide an intermittent bug.
-    ctest --test-dir "$build" -j "${JOBS:-2}" --output-on-failure 2>&1 | tee "$build/ctest-output.txt" || true
-    status=$(grep -q '^100% tests passed' "$build/ctest-output.txt" && echo 0 || echo 8)
+    ctest --test-dir "$build" -j "${JOBS:-2}" --output-on-failure -O "$build/ctest-output.txt" || status=$?
     if grep -q '\*\*\*Timeout' "$build/ctest-output.txt"; then
         # Retried like the others (the hang may be wine's), but reported: worth a look.
         echo "windows-tests: WARNING: a test hung (CTest timeout):" >&2
