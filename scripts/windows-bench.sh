@@ -10,18 +10,11 @@ case $build in /*) ;; *) build=$root/$build ;; esac
 cmake -S "$root" -B "$build" -G Ninja -DTETHER_WERROR=ON \
       -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64.cmake" >/dev/null
 cmake --build "$build" -j "${JOBS:-2}" --target spawn_bench_windows bench_true
-export WINEDEBUG=-all
-export WINEPREFIX="${WINEPREFIX:-$build/wineprefix}"
-export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
-if [ ! -f "$WINEPREFIX/system.reg" ]; then
-    mkdir -p "$WINEPREFIX"
-    wine wineboot -i >/dev/null 2>&1
-    wineserver -w
-fi
+. "$root/scripts/wine-session.sh"
 # wine's own services (services.exe, winedevice, explorer...) start with the first wine process
-# and take its handles along; started here first, on /dev/null, as scripts/windows-tests.sh does,
-# they are running before the first measured spawn, as on Windows. (Left to start inside the
-# benchmark, its pipe case moved 0.97-1.29x between runs; started first, 0.93-1.04x.)
+# and take its handles along. Started here first, on /dev/null, they run before the first
+# measured spawn, as on Windows. (Left to start inside the benchmark, its pipe case moved
+# 0.97-1.29x between runs; started first, 0.93-1.11x.)
 wineserver -p 2>/dev/null || true  # 2: one is running already
 wine wineboot </dev/null >/dev/null 2>&1
 trap 'wineserver -k 2>/dev/null || true' EXIT

@@ -25,23 +25,7 @@ cmake -S "$root" -B "$build" -G Ninja -DTETHER_WERROR=ON \
       -DTETHER_GTEST_SOURCE="${TETHER_GTEST_SOURCE:-/usr/src/googletest}"
 cmake --build "$build" -j "${JOBS:-2}"
 
-export WINEDEBUG=-all
-export WINEPREFIX="${WINEPREFIX:-$build/wineprefix}"
-export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"  # no Mono/Gecko install dialogs
-if [ ! -f "$WINEPREFIX/system.reg" ]; then
-    echo "windows-tests: initialising wine prefix $WINEPREFIX"
-    mkdir -p "$WINEPREFIX"
-    wine wineboot -i >/dev/null 2>&1
-    wineserver -w
-fi
-
-# The wineserver and wine's own services (services.exe, winedevice, explorer...) start with the
-# first wine process and inherit its stdout and stderr: started by a test, they hold CTest's pipe
-# of that test open until the last test ends (a 0.1 s test then took 131 s). Start them here,
-# on /dev/null, and stop them at the end.
-wineserver -p 2>/dev/null || true  # 2: one is running already
-wine wineboot </dev/null >/dev/null 2>&1
-trap 'wineserver -k 2>/dev/null || true' EXIT
+. "$root/scripts/wine-session.sh"
 
 status=0
 if [ -n "${GTEST_FILTER:-}" ]; then
