@@ -54,9 +54,17 @@ std::uint64_t detail::copy_to_end(borrowed_handle from, borrowed_handle to, std:
     }
 }
 
+std::uint64_t forward(borrowed_handle from, borrowed_handle to, std::error_code& ec) noexcept {
+    return forward(from, to, forward_options{}, ec);
+}
+
 std::uint64_t forward(borrowed_handle from, borrowed_handle to) {
+    return forward(from, to, forward_options{});
+}
+
+std::uint64_t forward(borrowed_handle from, borrowed_handle to, const forward_options& opt) {
     std::error_code ec;
-    auto n = forward(from, to, ec);
+    auto n = forward(from, to, opt, ec);
     if (ec)
         throw_error(ec, "forward from " + detail::describe_handle(from.get()) + " to " +
                             detail::describe_handle(to.get()) + " (" + std::to_string(n) + " bytes moved)");

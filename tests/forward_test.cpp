@@ -170,7 +170,10 @@ TEST(ChunkReader, AFailedReadIsAnErrorNamingTheReader) {
 
 // ---- forward()
 
-TEST(Forward, AChildsStdoutIntoAnotherPipeArrivesWholeAndInOrder) {
+namespace {
+
+// A child's 8 MiB stream forwarded into a pipe that a thread reads and checks byte by byte.
+void expect_forwarded_whole_and_in_order(const tether::forward_options& fopt) {
     constexpr std::uint64_t size = 8 * mib + 12345;
     auto opt = role_options("fwd_stream", {std::to_string(size)});
     opt.out = tether::stdio::pipe();
@@ -182,7 +185,7 @@ TEST(Forward, AChildsStdoutIntoAnotherPipeArrivesWholeAndInOrder) {
     std::thread t([&reader, &r] { reader.drain(r); });
     auto out = c.take_stdout();
     std::error_code ec;
-    auto moved = tether::forward(out, w, ec);
+    auto moved = tether::forward(out, w, fopt, ec);
     w.reset();  // end-of-file for the reader
     t.join();
     EXPECT_FALSE(ec) << ec.message();
@@ -190,6 +193,20 @@ TEST(Forward, AChildsStdoutIntoAnotherPipeArrivesWholeAndInOrder) {
     EXPECT_EQ(reader.total, size);
     EXPECT_EQ(reader.first_bad, ~std::uint64_t{0});
     EXPECT_TRUE(c.wait().success());
+}
+
+}  // namespace
+
+TEST(Forward, AChildsStdoutIntoAnotherPipeArrivesWholeAndInOrder) {
+    expect_forwarded_whole_and_in_order(tether::forward_options{});
+}
+
+// Linux: the thread is SCHED_BATCH meanwhile (tests/posix/forward_posix_test.cpp); Windows
+// ignores the option: either way the bytes are the same.
+TEST(Forward, BatchSchedulingMovesTheSameBytes) {
+    tether::forward_options fopt;
+    fopt.batch_scheduling = true;
+    expect_forwarded_whole_and_in_order(fopt);
 }
 
 TEST(Forward, NothingToForwardIsZeroBytes) {

@@ -221,8 +221,10 @@ std::size_t write_impl(HANDLE h, std::span<const std::byte> data, const deadline
 
 }  // namespace
 
-// Windows has no splice for pipes (TransmitFile only sends a file into a socket).
-std::uint64_t forward(borrowed_handle from, borrowed_handle to, std::error_code& ec) noexcept {
+// Windows has no splice for pipes (TransmitFile only sends a file into a socket), and no
+// scheduling class like SCHED_BATCH: forward_options changes nothing here.
+std::uint64_t forward(borrowed_handle from, borrowed_handle to, const forward_options& /*opt*/,
+                      std::error_code& ec) noexcept {
     return detail::copy_to_end(from, to, ec);
 }
 

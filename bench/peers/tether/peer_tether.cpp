@@ -68,14 +68,14 @@ long long child_fds(const peer::args& a) {
 // the driver runs it), 512 KiB is the best of 64 KiB .. 1 MiB; at 1 MiB the pipe and the buffer
 // no longer stay in the cache between the writer's and the reader's turns.
 constexpr std::size_t stream_capacity = std::size_t{512} << 10;
-// forward: a 1 MiB pipe from the child and a 128 KiB one into drain, the best pair of a sweep
-// of 64 KiB .. 1 MiB each on the AMD EPYC guest (2.07-2.17x raw's loop, against 1.79-1.91x for
-// 512 KiB / 512 KiB). The small destination fills from the big source at once, so forward()
-// mostly waits for room in the destination, seldom for data: the child's writes then seldom
-// find the source empty and wake it, and the three processes switch less (perf stat: 24,000
-// context switches per GiB, raw's loop 60,000).
+// forward: 1 MiB pipes from the child and into drain, and forward_options::batch_scheduling.
+// Pinned to one CPU, the three processes take turns: without the option, forward() was woken by
+// each 64 KiB write that found the source empty and took the CPU from the writer to move just
+// that write (perf stat: 15,000-23,000 context switches per GiB). As SCHED_BATCH it waits for the
+// writer to block on a full pipe and moves 1 MiB at once (3,500 per GiB): 178-187 ms per GiB against 217-236 ms
+// for the best pair without it (1 MiB / 128 KiB), and 173-182 ms for the floor (no forwarder).
 constexpr std::size_t forward_from_capacity = std::size_t{1} << 20;
-constexpr std::size_t forward_to_capacity = std::size_t{128} << 10;
+constexpr std::size_t forward_to_capacity = std::size_t{1} << 20;
 
 std::uint64_t read_all(tether::borrowed_handle h) {
     tether::chunk_reader reader(h);
@@ -102,7 +102,7 @@ double stream_once(const peer::args& a, std::size_t& capacity) {
 }
 
 // ---- forward: stream's stdout into drain's stdin with tether::forward (splice: the bytes never
-// come through our memory).
+// come through our memory), as SCHED_BATCH meanwhile.
 double forward_once(const peer::args& a) {
     return peer::timed([&] {
         auto src_opt = options(stream_argv(a, peer::stream_bytes, peer::stream_chunk));
@@ -115,7 +115,9 @@ double forward_once(const peer::args& a) {
         std::uint64_t total = 0;
         {
             auto from = src.take_stdout();
-            total = tether::forward(from, ours);
+            tether::forward_options fopt;
+            fopt.batch_scheduling = true;
+            total = tether::forward(from, ours, fopt);
             ours.reset();  // drain's end-of-file
         }
         PEER_REQUIRE(total == peer::stream_bytes, g_workload, "forwarded %llu bytes, expected %llu",
