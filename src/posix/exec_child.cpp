@@ -13,6 +13,7 @@
 // execve or _exit, never returns into caller code.
 #include "posix/exec_child.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -38,6 +39,40 @@ namespace {
 
 constexpr std::size_t child_stack_size = 64 * 1024;  // the child needs a few KiB at most
 
+// Set once a child marked the plan (child_shared_memory): clone honours CLONE_VM in this
+// process, and it does not stop doing so (valgrind, which runs every vfork as a fork, never
+// does). From then on a child started by clone needs no report pipe: its outcome is in the
+// plan when clone returns. That saves each spawn five system calls (pipe2, fcntl, three
+// closes) and the two descriptors an almost full table may not have.
+std::atomic<bool> clone_shares_memory{false};
+
+// The child's stack, one per spawning thread and kept for the thread's life: a spawn then
+// neither maps nor unmaps one, nor faults its pages in again. A thread runs one clone at a
+// time (CLONE_VFORK suspends it until the child's exec or exit), so one stack is enough.
+class child_stack {
+public:
+    child_stack() = default;
+    child_stack(const child_stack&) = delete;
+    child_stack& operator=(const child_stack&) = delete;
+    ~child_stack() {
+        if (base_ != nullptr) ::munmap(base_, child_stack_size);
+    }
+    /// The top of the stack (it grows down), or nullptr with errno set.
+    char* top() noexcept {
+        if (base_ == nullptr) {
+            void* m = ::mmap(nullptr, child_stack_size, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+            if (m == MAP_FAILED) return nullptr;
+            base_ = m;
+        }
+        return static_cast<char*>(base_) + child_stack_size;
+    }
+
+private:
+    void* base_{nullptr};
+};
+thread_local child_stack spawn_stack;
+
 // The kernel's signal mask is 64 bits here; glibc's sigfillset leaves out its two internal
 // signals, which must be blocked too while the child shares our memory.
 void set_kernel_mask(std::uint64_t mask, std::uint64_t* old) noexcept {
@@ -57,7 +92,7 @@ struct failure_record {
     p.err = rec.err;
     p.failed_step = s;
     p.failed_dup = dup_index;
-    while (::write(p.report_fd, &rec, sizeof rec) < 0 && errno == EINTR) {
+    while (p.report_fd >= 0 && ::write(p.report_fd, &rec, sizeof rec) < 0 && errno == EINTR) {
     }
     ::_exit(127);
 }
@@ -114,8 +149,9 @@ bool close_by_listing(int from, int keep) noexcept {
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-// Everything at or above close_from goes, except the report pipe (itself close-on-exec).
+// Everything at or above close_from goes, except the report pipe (itself close-on-exec), if any.
 bool close_range_around(int from, int keep, unsigned flags) noexcept {
+    if (keep < from) return ::syscall(SYS_close_range, from, ~0U, flags) == 0;
     if (keep > from && ::syscall(SYS_close_range, from, keep - 1, flags) != 0) return false;
     return ::syscall(SYS_close_range, keep + 1, ~0U, flags) == 0;
 }
@@ -229,6 +265,12 @@ bool open_report_pipe(exec_plan& plan, int& read_end) noexcept {
     return true;
 }
 
+void close_report_pipe(const exec_plan& plan, int read_end) noexcept {
+    if (read_end < 0) return;
+    ::close(read_end);
+    ::close(plan.report_fd);
+}
+
 // After the clone: 0 bytes = the child exec'd; a whole record = it failed and is reaped here.
 ssize_t read_record(int fd, failure_record& rec) noexcept {
     rec = {};
@@ -247,6 +289,13 @@ void reap(pid_t pid) noexcept {
 // after every close-on-exec descriptor below it (a busy server's 5,000): where the child shared
 // our memory, its outcome is already in the plan, and we return without waiting for that pass.
 void collect_report(exec_plan& plan, pid_t pid, int read_end) noexcept {
+    if (plan.child_shared_memory) clone_shares_memory.store(true, std::memory_order_relaxed);
+    if (read_end < 0) {
+        // No pipe: clone shares our memory (clone_shares_memory), so the child marked the plan
+        // and its outcome is there.
+        if (plan.err != 0) reap(pid);  // it failed and _exit'ed: no zombie
+        return;
+    }
     ::close(plan.report_fd);
     if (plan.child_shared_memory && !plan.detached) {
         ::close(read_end);
@@ -304,15 +353,14 @@ pid_t clone_and_exec(exec_plan& plan) noexcept {
     plan.failed_step = exec_plan::step::none;
     plan.detached_pid = -1;
     plan.child_shared_memory = false;
+    plan.report_fd = -1;
     int read_end = -1;
-    if (!open_report_pipe(plan, read_end)) return setup_failed(plan, exec_plan::step::report_pipe);
-    void* stack = plan.use_fork ? nullptr
-                                : ::mmap(nullptr, child_stack_size, PROT_READ | PROT_WRITE,
-                                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) {
+    bool need_pipe = plan.use_fork || plan.detached || !clone_shares_memory.load(std::memory_order_relaxed);
+    if (need_pipe && !open_report_pipe(plan, read_end)) return setup_failed(plan, exec_plan::step::report_pipe);
+    char* stack_top = plan.use_fork ? nullptr : spawn_stack.top();
+    if (!plan.use_fork && stack_top == nullptr) {
         int e = errno;
-        ::close(read_end);
-        ::close(plan.report_fd);
+        close_report_pipe(plan, read_end);
         errno = e;
         return setup_failed(plan, exec_plan::step::stack);
     }
@@ -325,8 +373,7 @@ pid_t clone_and_exec(exec_plan& plan) noexcept {
         pid = ::fork();
         if (pid == 0) child_main(&plan);  // never returns: execve or _exit
     } else {
-        pid = ::clone(child_main, static_cast<char*>(stack) + child_stack_size,
-                      CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+        pid = ::clone(child_main, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
     }
     int clone_errno = errno;
     set_kernel_mask(old_mask, nullptr);
@@ -334,10 +381,8 @@ pid_t clone_and_exec(exec_plan& plan) noexcept {
     if (pid > 0) {
         collect_report(plan, pid, read_end);
     } else {
-        ::close(read_end);
-        ::close(plan.report_fd);
+        close_report_pipe(plan, read_end);
     }
-    if (stack != nullptr) ::munmap(stack, child_stack_size);
     errno = clone_errno;
     if (pid < 0) return setup_failed(plan, exec_plan::step::clone);
     return pid;

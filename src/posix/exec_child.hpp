@@ -37,7 +37,7 @@ struct exec_plan {
     /// The first way to try (tests force the run-time fallbacks); each falls back to the next.
     close_way first_close_way{close_way::cloexec_range};
 
-    int report_fd{-1};  ///< set by clone_and_exec: the close-on-exec pipe the child reports through
+    int report_fd{-1};  ///< set by clone_and_exec: the close-on-exec pipe the child reports through, or -1
 
     /// Where the child writes its own process id (decimal, NUL-terminated) before execve: the
     /// value of the manifest's TETHER_CHILD_PID entry, so the manifest names the one process
@@ -88,7 +88,8 @@ bool use_fork_by_default() noexcept;
 /// vfork resumes us only after one of them: that is the answer when the child did share our
 /// memory. Failure also travels through a close-on-exec pipe (0 bytes = exec'd; a record =
 /// errno and step), read where the memory was not shared (fork mode, and valgrind, which runs
-/// a vfork as a fork) and for a detached child, whose grandchild reports through it.
+/// a vfork as a fork) and for a detached child, whose grandchild reports through it. Once a
+/// child was seen to share our memory, clone's children get no pipe at all.
 /// For a detached child the pid returned is the intermediate one (already reaped);
 /// plan.detached_pid is the child's.
 /// @returns the pid; on exec failure the child has been reaped and plan.err is set (pid > 0

@@ -221,6 +221,7 @@ std::vector<int> assign_child_fds(const spawn_options& opt) {
 // then fail with a message of their own (ensure_above).
 std::error_code check_target_limit(const spawn_options& opt, const std::vector<int>& child_fds,
                                    std::string& what) {
+    if (child_fds.empty()) return {};  // no target number to check: spare the system call
     rlimit lim{};
     if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return {};
     rlim_t needed = 1 + opt.handles.size();
