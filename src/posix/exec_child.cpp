@@ -290,18 +290,13 @@ void reap(pid_t pid) noexcept {
 // our memory, its outcome is already in the plan, and we return without waiting for that pass.
 void collect_report(exec_plan& plan, pid_t pid, int read_end) noexcept {
     if (plan.child_shared_memory) clone_shares_memory.store(true, std::memory_order_relaxed);
-    if (read_end < 0) {
-        // No pipe: clone shares our memory (clone_shares_memory), so the child marked the plan
-        // and its outcome is there.
+    // No pipe means clone shares our memory (clone_shares_memory): the outcome is in the plan.
+    if (read_end < 0 || (plan.child_shared_memory && !plan.detached)) {
+        close_report_pipe(plan, read_end);
         if (plan.err != 0) reap(pid);  // it failed and _exit'ed: no zombie
         return;
     }
     ::close(plan.report_fd);
-    if (plan.child_shared_memory && !plan.detached) {
-        ::close(read_end);
-        if (plan.err != 0) reap(pid);  // it failed and _exit'ed: no zombie
-        return;
-    }
     failure_record rec{};
     ssize_t n = read_record(read_end, rec);
     if (plan.detached && n == static_cast<ssize_t>(sizeof rec) && rec.err == 0) {
