@@ -54,6 +54,8 @@ struct poll_source {
     channel::state* ch{nullptr};
     channel_wait_source watched{};  // what the reactor watches now
     bool in_ready{false};           // queued in poller_core::ready
+    std::uint64_t pumped_in{0};     // the wait() that `pumped` counts for
+    std::size_t pumped{0};          // messages delivered in that wait (at most the cap)
     bool awaiting_peer{false};      // vanished; waiting for the peer's exit
     bool peer_via_child{false};     // ... which a child source of the same child watches
     deadline peer_deadline{deadline::never()};
@@ -71,6 +73,7 @@ struct poller_core {
     std::vector<std::size_t> fallback;  // polled children and channels awaiting a peer
     std::vector<reactor_ready> scratch;
     std::size_t servicing{no_slot};  // the channel being pumped (its own changes are ignored)
+    std::uint64_t wait_number{0};    // counts wait() calls: the message cap is per wait
     std::vector<poll_event>* out{nullptr};
 
     std::size_t allocate();
@@ -266,7 +269,13 @@ void poller_core::channel_failed(std::size_t i, std::error_code ec) {
 // false when the channel ended or failed (its slot is gone then).
 bool poller_core::pump_messages(std::size_t i) {
     auto& st = *slots[i].ch;
-    std::size_t delivered = 0;
+    // A channel can be serviced twice in one wait (queued as ready, and readable from the OS):
+    // the cap counts what it delivered in the whole wait.
+    if (slots[i].pumped_in != wait_number) {
+        slots[i].pumped_in = wait_number;
+        slots[i].pumped = 0;
+    }
+    std::size_t& delivered = slots[i].pumped;
     while (delivered < max_messages_per_wait) {
         std::error_code ec;
         if (auto m = st.next_buffered(ec)) {
@@ -299,7 +308,6 @@ bool poller_core::pump_messages(std::size_t i) {
 
 void poller_core::service_channel(std::size_t i, unsigned events) {
     auto& s = slots[i];
-    s.in_ready = false;
     servicing = i;
     // Writes first: a reply is never waited for while its request sits in our queue. A peer
     // that is gone is no error here: its end-of-file (or goodbye) follows on the read side.
@@ -525,6 +533,12 @@ void poller::add(child& c, std::uint64_t token) {
     if (!c || c.status())
         throw_error(errc::invalid_argument, "poller::add: child " + std::to_string(c.pid()) + " is empty or already reaped");
     auto& core = *core_;
+    // One child source per child: its exit is reported once, to one token (a channel joined
+    // with the child is not a child source and may sit beside it).
+    for (auto k : core.sources_of(c))
+        if (core.slots[k].t == detail::poll_source::type::child)
+            throw_error(errc::invalid_argument, "poller::add: child " + std::to_string(c.pid()) +
+                                                    " is registered already, under token " + std::to_string(core.slots[k].token));
     auto& s = core.add_source(token, detail::poll_source::type::child);
     auto i = core.by_token[token];
     s.c = &c;
@@ -552,6 +566,8 @@ void poller::add(borrowed_handle pipe_end, interest what, std::uint64_t token) {
     if (auto ec = detail::reactor_watch(*core.r, detail::make_key(i, s.gen, 0), s.h, s.what, false)) {
         core.slots[i].h = invalid_native_handle();
         core.remove_slot(i);
+        if (ec == errc::invalid_argument)
+            throw_error(ec, "poller::add: " + to_handle_string(pipe_end) + " is not an open pipe end that can be watched");
         throw_error(ec, "poller::add: watch " + to_handle_string(pipe_end));
     }
 }
@@ -613,13 +629,17 @@ std::size_t poller::wait(std::vector<poll_event>& out, milliseconds timeout, std
     out.clear();
     ec.clear();
     core.out = &out;
+    ++core.wait_number;
     auto d = detail::deadline::after(timeout);
     for (;;) {
         // Work that needs no waiting first: buffered frames, polled children, overdue joins.
         auto ready = std::move(core.ready);
         core.ready.clear();
         for (auto [i, gen] : ready)
-            if (core.slots[i].live && core.slots[i].gen == gen) core.service(i, detail::ready_read, 0);
+            if (core.slots[i].live && core.slots[i].gen == gen) {
+                core.slots[i].in_ready = false;  // only here: a slot is in `ready` at most once
+                core.service(i, detail::ready_read, 0);
+            }
         core.check_fallbacks();
         auto until = out.empty() ? core.next_fallback(d) : detail::deadline::now();
         if (!core.ready.empty()) until = detail::deadline::now();

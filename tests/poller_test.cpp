@@ -193,6 +193,55 @@ TEST(Poller, FramesAlreadyBufferedAreReported) {
     EXPECT_EQ(evs[0].msg.text(), "five");
 }
 
+// The cap of 64 messages per channel per wait is what keeps one flooding peer from starving
+// the others: it holds for every wait, also when the channel's frames are both buffered and
+// readable from the OS in the same wait.
+TEST(Poller, AtMost64MessagesPerChannelInEveryWait) {
+    auto [ours, theirs] = tether::make_channel();
+    tether::channel peer(std::move(theirs));
+    constexpr int sent = 1500;
+    for (int k = 0; k < sent; ++k) peer.send_more("m" + std::to_string(k));
+    peer.close();
+    tether::poller p;
+    p.add(ours, 1);
+    std::vector<poll_event> evs;
+    int received = 0;
+    bool ended = false;
+    for (int waits = 0; !ended && waits < 1000; ++waits) {
+        p.wait(evs, 5s);
+        ASSERT_FALSE(evs.empty()) << "wait " << waits << " reported nothing after " << received << " messages";
+        std::size_t messages = count(evs, poll_event::kind::message);
+        EXPECT_LE(messages, 64u) << "wait " << waits;
+        for (auto& e : evs) {
+            if (e.what == poll_event::kind::message) EXPECT_EQ(e.msg.text(), "m" + std::to_string(received++));
+            else ended = e.what == poll_event::kind::goodbye;
+        }
+    }
+    EXPECT_TRUE(ended);
+    EXPECT_EQ(received, sent);
+}
+
+// A child's exit is reported once, to one token: a second child source for it is refused by
+// name (not the OS's "File exists"), and the first registration keeps working.
+TEST(Poller, TheSameChildUnderASecondTokenIsRefusedByName) {
+    auto c = tether::spawn(tether_test::role_options("poll_exit_with", {"4"}));
+    tether::poller p;
+    p.add(c, 1);
+    try {
+        p.add(c, 2);
+        FAIL() << "the same child was accepted twice";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), tether::errc::invalid_argument) << e.what();
+        EXPECT_NE(std::string(e.what()).find("token 1"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(p.contains(2));
+    auto evs = collect(p, [](const std::vector<poll_event>& all) { return !all.empty(); });
+    ASSERT_EQ(evs.size(), 1u);
+    EXPECT_EQ(evs[0].token, 1u);
+    ASSERT_TRUE(evs[0].status);
+    EXPECT_EQ(evs[0].status->code, 4);
+}
+
 TEST(Poller, RemovedSourcesReportNothingMore) {
     auto [a, a_theirs] = tether::make_channel();
     auto [b, b_theirs] = tether::make_channel();

@@ -3,7 +3,7 @@
 // completion port fed by thread-pool waits).
 //
 //     tether::poller loop;
-//     loop.add(worker, ctl, 1);                 // a channel joined with its child
+//     loop.add(ctl, worker, 1);                 // a channel joined with its child
 //     loop.add(build, 2);                       // a child's exit
 //     loop.add(log_pipe, tether::interest::read, 3);
 //     std::vector<tether::poll_event> events;
@@ -110,11 +110,13 @@ public:
 
     /// Reports `c`'s exit (kind::exited). `token` must not be in use.
     /// @throws std::system_error: errc::invalid_argument (an empty or already reaped child, a
-    ///         token in use).
+    ///         token in use, a child registered already under another token: its exit is
+    ///         reported once, to one token).
     void add(child& c, std::uint64_t token);
     /// Watches a pipe end (or any descriptor / overlapped handle) for `what`.
-    /// @throws std::system_error: errc::invalid_argument (not open, a token in use; Windows:
-    ///         not an overlapped pipe end), or the OS error.
+    /// @throws std::system_error: errc::invalid_argument, naming the handle (not open, not
+    ///         pollable such as a regular file, a token in use; Windows: not an overlapped pipe
+    ///         end), or the OS error.
     void add(borrowed_handle pipe_end, interest what, std::uint64_t token);
     /// Reports `ch`'s messages, goodbye, vanished or failure; writes its post() queue.
     void add(channel& ch, std::uint64_t token);

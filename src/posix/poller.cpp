@@ -66,7 +66,9 @@ std::error_code reactor_watch(reactor& r, std::uint64_t key, native_handle h, un
     ev.events = epoll_events(what);
     ev.data.u64 = key;
     if (::epoll_ctl(r.epoll.get(), modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, h, &ev) == 0) return {};
-    if (errno == EPERM) return errc::invalid_argument;  // a regular file: always ready, not pollable
+    // EPERM: a regular file (always ready, not pollable); EBADF: not an open descriptor (ours,
+    // the epoll one, is open as long as the reactor).
+    if (errno == EPERM || errno == EBADF) return make_error_code(tether::errc::invalid_argument);
     return last_os_error();
 }
 

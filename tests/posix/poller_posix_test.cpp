@@ -135,3 +135,20 @@ TEST(PollerPosix, StalledHugeAnnouncementsKeepOurMemoryFlat) {
     EXPECT_LT(grew, 16 * 1024) << "RSS grew by " << grew << " KiB for " << n << " stalled 16 MiB announcements";
     for (auto& o : ours) EXPECT_FALSE(o.try_receive()) << "still waiting for the rest";
 }
+
+// A descriptor that is not open is the documented invalid_argument naming it, not EBADF.
+TEST(PollerPosix, AClosedDescriptorIsRefusedByName) {
+    tether::poller p;  // first: its own descriptor must not take the closed number
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    ::close(fds[1]);
+    ::close(fds[0]);  // fds[0] is now closed (and nothing of ours reopens it before the add)
+    try {
+        p.add(tether::borrowed_handle(fds[0]), tether::interest::read, 1);
+        FAIL() << "a closed descriptor was accepted";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), tether::errc::invalid_argument) << e.what();
+        EXPECT_NE(std::string(e.what()).find(std::to_string(fds[0])), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(p.size(), 0u);
+}
