@@ -9,7 +9,7 @@ build_pkgs=(cmake ninja-build g++ libgtest-dev googletest libcli11-dev)
 # libasio-dev: the Asio interop tests and example. libclang-rt-14-dev: the sanitizer and libFuzzer
 # runtimes, which clang only recommends (so --no-install-recommends leaves them out).
 test_pkgs=("${build_pkgs[@]}" clang libclang-rt-14-dev libbenchmark-dev g++-mingw-w64-x86-64 wine wine64 mono-mcs mono-runtime
-           doxygen dpkg-dev pkgconf binutils git libasio-dev)
+           doxygen dpkg-dev pkgconf binutils git libasio-dev python3)
 
 case "${1:-}" in
   build) wanted=("${build_pkgs[@]}") ;;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <memory>
 
 namespace tether {
@@ -108,6 +109,11 @@ public:
         }
     }
 
+    /// Why the child's status is unknown (reaped elsewhere), or clear.
+    [[nodiscard]] std::error_code status_error() const { return status_error_; }
+    /// What a sink (on_stdout / on_stderr) threw, which ended the run; null if none.
+    [[nodiscard]] std::exception_ptr sink_error() const { return sink_error_; }
+
     /// Closes what is still open; the pipes a grandchild holds are named in res_.stuck.
     void finish() {
         for (auto* s : {&out_, &err_})
@@ -131,10 +137,15 @@ private:
     bool exited_{false}, ended_{false}, holders_ended_{false};
     std::string program_;  // argv[0], for the stuck-pipe verdict
     std::int64_t pid_{-1};
+    std::error_code status_error_;
+    std::exception_ptr sink_error_;
 
     void dispatch(const poll_event& e) {
         if (e.token == token_child) {
+            // `failed`: reaped behind our back; its status must not read as a success.
             if (e.status) res_.status = *e.status;
+            else res_.status = exit_status{exit_status::kind::unknown, 0, false};
+            if (!e.status) status_error_ = e.error ? e.error : make_error_code(std::errc::no_child_process);
             exited_ = true;
             eof_ = deadline::after(ro_.eof_grace);
         } else if (e.token == token_in) {
@@ -179,13 +190,28 @@ private:
         auto room = ro_.output_limit - s.total;
         auto keep = d.first(std::min(d.size(), room));
         s.total += keep.size();
-        if (s.sink != nullptr) (*s.sink)(keep);
-        else append(*s.into, keep);
+        if (s.sink == nullptr) append(*s.into, keep);
+        else if (!call_sink(*s.sink, keep)) return;
         if (keep.size() < d.size()) {
             res_.output_limited = true;
             close(s);
             end_child();
         }
+    }
+
+    // A sink that throws (its own reader went away, say) ends the run: nothing more is
+    // delivered, the child is ended and collected, and run() rethrows.
+    bool call_sink(const std::function<void(std::span<const std::byte>)>& sink, std::span<const std::byte> d) {
+        try {
+            sink(d);
+            return true;
+        } catch (...) {
+            sink_error_ = std::current_exception();
+        }
+        for (auto* o : {&out_, &err_})
+            if (o->h) close(*o);
+        end_child();
+        return false;
     }
 
     void close(stream<Buffer>& s) {
@@ -258,12 +284,17 @@ basic_run_result<Buffer> run_impl(spawn_options&& o, const run_options& ro, std:
     if ((ec = r.start(std::move(o), message))) return res;
     r.loop();
     r.finish();
+    if (auto e = r.sink_error()) std::rethrow_exception(e);
     if (res.timed_out) {
         ec = errc::timed_out;
         message = "run '" + program + "': still running after " + describe_limit(ro.timeout) + ", ended";
     } else if (res.output_limited) {
         ec = errc::output_limit;
         message = "run '" + program + "': output past " + std::to_string(ro.output_limit) + " bytes, ended";
+    } else if (auto lost = r.status_error()) {
+        ec = lost;
+        message = "run '" + program + "': it ended, but its exit status was collected by someone else "
+                  "(SIGCHLD ignored, or the application's own waitpid)";
     }
     return res;
 }

@@ -73,10 +73,12 @@ std::string hex32(std::uint32_t v) {
 }  // namespace
 
 bool exit_status::crashed() const noexcept {
-    return how == kind::signalled || is_crash_code(static_cast<std::uint32_t>(code));
+    return how == kind::signalled || (how == kind::exited && is_crash_code(static_cast<std::uint32_t>(code)));
 }
 
 std::string exit_status::describe() const {
+    if (how == kind::unknown)
+        return "ended, exit status unknown (collected by someone else: SIGCHLD ignored, or another waitpid)";
     if (how == kind::exited) {
         auto status = static_cast<std::uint32_t>(code);
         if (!is_crash_code(status)) return "exited with code " + std::to_string(code);

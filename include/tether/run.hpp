@@ -46,7 +46,9 @@ struct run_options {
     /// stderr goes into the stdout capture, interleaved as written (one pipe for both, "2>&1").
     bool merge_stderr{false};
     /// Streaming instead of capturing: each chunk of stdout (stderr) as it arrives; the capture
-    /// stays empty. Used by `tether run`, which forwards output as it comes.
+    /// stays empty. Used by `tether run`, which forwards output as it comes. A callback that
+    /// throws ends the run: nothing more is delivered, the child is ended (its tree with
+    /// kill_tree) and collected, and run() rethrows the exception (both overloads).
     std::function<void(std::span<const std::byte>)> on_stdout;
     /// As on_stdout, for stderr (not called when merge_stderr: stderr is in stdout's stream).
     std::function<void(std::span<const std::byte>)> on_stderr;
@@ -82,7 +84,10 @@ struct stuck_pipe {
 /// What run() found. `Buffer` is std::string (run()) or std::vector<std::byte> (run_bytes()).
 template <class Buffer>
 struct basic_run_result {
-    exit_status status;  ///< how the child ended (killed by us on timeout or output limit)
+    /// How the child ended (killed by us on timeout or output limit). exit_status::kind::unknown
+    /// when someone else collected it (SIGCHLD ignored, or the application's waitpid(-1)): run()
+    /// then reports that error (std::errc::no_child_process), never a success.
+    exit_status status;
     Buffer out;          ///< the captured stdout (with stderr when merged)
     Buffer err;          ///< the captured stderr
     bool timed_out{false};      ///< the timeout passed and the child was ended

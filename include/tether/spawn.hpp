@@ -157,8 +157,11 @@ struct spawn_options {
 
 /// How a child ended.
 struct exit_status {
-    /// Exited by itself, or killed by a signal (POSIX; Windows children always "exit").
-    enum class kind { exited, signalled };
+    /// Exited by itself, or killed by a signal (POSIX; Windows children always "exit"), or
+    /// unknown: the child ended but its status was collected by someone else (POSIX: SIGCHLD
+    /// set to SIG_IGN, which makes the kernel discard it, or an application's waitpid(-1)).
+    /// An unknown status is never a success.
+    enum class kind { exited, signalled, unknown };
     kind how{kind::exited};  ///< which of them
     int code{0};           ///< exit code (exited) or signal number (signalled)
     bool core_dumped{false};  ///< POSIX: the signal left a core dump
@@ -173,7 +176,7 @@ struct exit_status {
     /// an exit code that is an NTSTATUS error such as 0xC0000005).
     [[nodiscard]] bool crashed() const noexcept;
     /// "exited with code 3", "killed by signal 9 (SIGKILL)", "... (core dumped)",
-    /// "crashed: access violation (0xC0000005)" (Windows).
+    /// "crashed: access violation (0xC0000005)" (Windows), "ended, exit status unknown ...".
     [[nodiscard]] std::string describe() const;
     /// Equal if every field is.
     friend bool operator==(const exit_status&, const exit_status&) = default;

@@ -396,3 +396,40 @@ TEST(Cli, RunPassesTheExitCodeOnAndRefusesBadInput) {
     EXPECT_TRUE(contains(bad.err, "--timeout '5x' is not a duration")) << bad.err;
     EXPECT_EQ(run_tether({"run", "--timeout", "-1", "--", "true"}).code, 2);
 }
+
+// Started with SIGCHLD ignored (inherited through exec from some supervisors), the kernel
+// would discard CMD's status: the tool takes the default back and passes the real code on.
+TEST(Cli, RunStartedWithSigchldIgnoredPassesTheRealExitCodeOn) {
+    REQUIRE_CLI();
+#ifdef TETHER_CLI_PATH
+    // (dash's `trap '' CHLD` does not reach a child; Python's signal() does.)
+    auto r = tether_test::run_captured({"python3", "-c",
+                                        "import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); "
+                                        "os.execv(sys.argv[1], sys.argv[1:])",
+                                        TETHER_CLI_PATH, "run", "--", "sh", "-c", "exit 3"});
+    EXPECT_EQ(r.code, 3) << r.err;
+#endif
+}
+
+// With SIGPIPE ignored (usual under CI runners), a reader of our stdout that went away is
+// EPIPE: the run ends CMD and exits 141 instead of draining it forever. `timeout` bounds a
+// regression: it would exit 124.
+TEST(Cli, RunWhoseStdoutReaderWentAwayEndsWithSigpipeIgnored) {
+    REQUIRE_CLI();
+#ifdef TETHER_CLI_PATH
+    auto script = "trap '' PIPE; (timeout 60 " + std::string(TETHER_CLI_PATH) + " run -- yes; echo \"rc=$?\" >&2) | head -1";
+    auto r = tether_test::run_captured({"/bin/sh", "-c", script});
+    EXPECT_EQ(r.out, "y\n");
+    EXPECT_TRUE(contains(r.err, "rc=141")) << r.err;
+#endif
+}
+
+TEST(Cli, RunTakesAZeroGrace) {
+    REQUIRE_CLI();
+    auto r = run_tether({"run", "--grace", "0", "--", "sh", "-c", "echo hi"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, "hi\n");
+    auto zero = run_tether({"run", "--timeout", "0", "--", "true"});
+    EXPECT_EQ(zero.code, 2);
+    EXPECT_TRUE(contains(zero.err, "timeout must be positive")) << zero.err;
+}

@@ -70,3 +70,44 @@ TEST(RunPosix, TimeoutWithKillTreeLeavesNoDescendant) {
     EXPECT_TRUE(r.stuck.empty()) << r.stuck[0].verdict;
     tether_test::expect_ended(std::stoll(r.out));
 }
+
+// SIGCHLD set to SIG_IGN makes the kernel discard every child's status. run() must not call
+// such a child "exited with code 0": the status is unknown, and that is an error.
+TEST(RunPosix, AStatusCollectedBySomeoneElseIsUnknownNeverSuccess) {
+    struct sigchld_ignored {
+        struct sigaction old{};
+        sigchld_ignored() {
+            struct sigaction ign{};
+            ign.sa_handler = SIG_IGN;
+            ::sigaction(SIGCHLD, &ign, &old);
+        }
+        ~sigchld_ignored() { ::sigaction(SIGCHLD, &old, nullptr); }
+    } guard;
+    tether::run_options ro;
+    ro.timeout = 60s;
+    std::error_code ec;
+    std::string message;
+    auto r = tether::run(shell("echo out; exit 3"), ro, ec, message);
+    EXPECT_EQ(r.out, "out\n");
+    EXPECT_FALSE(r.status.success()) << r.status.describe();
+    EXPECT_EQ(r.status.how, tether::exit_status::kind::unknown) << r.status.describe();
+    EXPECT_EQ(ec, std::errc::no_child_process) << message;
+    EXPECT_TRUE(contains(message, "collected by someone else")) << message;
+    EXPECT_THROW(tether::run(shell("exit 3"), ro), std::system_error);
+}
+
+// A streaming callback that throws ends the run: the child is ended and collected before the
+// exception reaches the caller (the child here would sleep 100 s otherwise).
+TEST(RunPosix, ASinkThatThrowsEndsTheChildAndPropagates) {
+    struct reader_gone {};
+    tether::run_options ro;
+    ro.timeout = 60s;
+    std::string seen;
+    ro.on_stdout = [&seen](std::span<const std::byte> d) {
+        seen.append(reinterpret_cast<const char*>(d.data()), d.size());
+        throw reader_gone{};
+    };
+    EXPECT_THROW(tether::run(shell("echo $$; exec sleep 100"), ro), reader_gone);
+    ASSERT_FALSE(seen.empty());
+    tether_test::expect_ended(std::stoll(seen));
+}

@@ -41,6 +41,8 @@ int run_holders(const holders_args& args);
 /// `tether run`'s own exit codes (beside CMD's, 126, 127 and exit_usage).
 inline constexpr int exit_timed_out = 124;    ///< --timeout ended CMD (as GNU timeout)
 inline constexpr int exit_output_held = 120;  ///< CMD exited; a process it started keeps its output open
+inline constexpr int exit_status_lost = 125;  ///< CMD ended, but someone else collected its exit status
+inline constexpr int exit_output_gone = 141;  ///< our stdout's (stderr's) reader went away; CMD was ended
 
 struct run_args {
     std::string timeout, grace;         ///< durations as typed (empty: none / the default)

@@ -9,7 +9,9 @@
 
 #include "detail/holders_parse.hpp"
 
+#include <cerrno>
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <system_error>
@@ -17,21 +19,37 @@
 namespace tether_cli {
 namespace {
 
-// "10s", "500ms", "2m", "1.5" (seconds). nullopt for anything else.
+// "10s", "500ms", "2m", "1.5" (seconds), "0". nullopt for anything else (run() refuses a zero
+// --timeout by name; a zero --grace means "do not wait").
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
     double v = 0;
     auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (err != std::errc() || end == text.data() || !(v > 0) || v > 1e9) return std::nullopt;
+    if (err != std::errc() || end == text.data() || !(v >= 0) || v > 1e9) return std::nullopt;
     std::string unit(end, text.data() + text.size());
     double scale = unit.empty() || unit == "s" ? 1000.0 : unit == "ms" ? 1.0 : unit == "m" ? 60000.0 : -1;
     if (scale < 0) return std::nullopt;
     return std::chrono::milliseconds(static_cast<std::int64_t>(v * scale + 0.5));
 }
 
-// Each chunk as it comes (a reader of ours that went away loses the rest, as a pipe would).
-void forward(std::FILE* to, std::span<const std::byte> d) {
-    std::fwrite(d.data(), 1, d.size(), to);
-    std::fflush(to);
+// Our own stdout or stderr cannot be written (its reader went away: EPIPE with SIGPIPE
+// ignored, as CI runners and supervisors often start us). run() ends CMD when a sink throws.
+struct output_gone {
+    const char* stream;
+    int error;
+};
+
+// Each chunk as it comes.
+void forward(std::FILE* to, const char* name, std::span<const std::byte> d) {
+    if (std::fwrite(d.data(), 1, d.size(), to) != d.size() || std::fflush(to) != 0) throw output_gone{name, errno};
+}
+
+// Our exit code for it: 141 (128 + SIGPIPE) for a reader that went away, as a shell reports a
+// writer that SIGPIPE ended, silently; any other write error is named.
+int report_output_gone(const output_gone& g) {
+    if (g.error != EPIPE)
+        std::fprintf(stderr, "tether run: cannot write to our %s: %s; CMD was ended\n", g.stream,
+                     std::generic_category().message(g.error).c_str());
+    return exit_output_gone;
 }
 
 int exit_code_of(const tether::exit_status& st) { return st.signalled() ? 128 + st.code : st.code & 0xff; }
@@ -77,7 +95,9 @@ CLI::App* add_run(CLI::App& app, run_args& args) {
     cmd->add_option("command", args.command, "CMD and its arguments (after --)")->required();
     cmd->footer("Exit codes: CMD's own; 128+N if a signal N ended it; " + std::to_string(exit_timed_out) +
                 " when --timeout ended it; " + std::to_string(exit_output_held) +
-                " when CMD exited but a process it started keeps its output open; 126 CMD cannot "
+                " when CMD exited but a process it started keeps its output open; " +
+                std::to_string(exit_output_gone) + " when our own output's reader went away (CMD is ended); " +
+                std::to_string(exit_status_lost) + " when CMD's exit status was collected by someone else; 126 CMD cannot "
                 "be run; 127 CMD not found; 2 bad input.");
     return cmd;
 }
@@ -94,16 +114,27 @@ int run_run(const run_args& args) {
         *into = *d;
     }
     ro.kill_tree = args.kill_tree;
-    ro.on_stdout = [](std::span<const std::byte> d) { forward(stdout, d); };
-    ro.on_stderr = [](std::span<const std::byte> d) { forward(stderr, d); };
+    ro.on_stdout = [](std::span<const std::byte> d) { forward(stdout, "stdout", d); };
+    ro.on_stderr = [](std::span<const std::byte> d) { forward(stderr, "stderr", d); };
+#ifdef SIGCHLD
+    // An ignored SIGCHLD, inherited through exec from some supervisors, makes the kernel discard
+    // CMD's exit status: we are the application here, so we take the default back.
+    std::signal(SIGCHLD, SIG_DFL);
+#endif
     tether::spawn_options opt;
     opt.argv = args.command;
     std::error_code ec;
     std::string message;
-    auto r = tether::run(std::move(opt), ro, ec, message);
+    tether::run_result r;
+    try {
+        r = tether::run(std::move(opt), ro, ec, message);
+    } catch (const output_gone& g) {
+        return report_output_gone(g);
+    }
     if (ec && ec != tether::errc::timed_out) {
         std::fprintf(stderr, "tether run: %s: %s\n", message.c_str(), ec.message().c_str());
         if (ec == tether::errc::invalid_argument) return exit_usage;
+        if (r.status.how == tether::exit_status::kind::unknown) return exit_status_lost;
         return ec == std::errc::no_such_file_or_directory ? 127 : 126;
     }
     int code = exit_code_of(r.status);
