@@ -11,8 +11,13 @@
 
 namespace tether {
 namespace {
-std::string describe(const char* op, borrowed_handle h) {
-    return std::string(op) + " on " + detail::describe_handle(h.get());
+// "read on descriptor 4", and which end it is when that is the mistake.
+std::string describe(const char* op, borrowed_handle h, std::error_code ec = {}) {
+    auto text = std::string(op) + " on " + detail::describe_handle(h.get());
+    if (ec == errc::wrong_direction)
+        text += std::string_view(op).starts_with("write") ? " (a read end: write to the pipe's other end)"
+                                                          : " (a write end: read from the pipe's other end)";
+    return text;
 }
 }  // namespace
 
@@ -21,21 +26,21 @@ std::string describe(const char* op, borrowed_handle h) {
 std::size_t read(borrowed_handle h, std::span<std::byte> buf) {
     std::error_code ec;
     auto n = read(h, buf, ec);
-    if (ec) throw_error(ec, describe("read", h));
+    if (ec) throw_error(ec, describe("read", h, ec));
     return n;
 }
 
 std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout) {
     std::error_code ec;
     auto n = read_for(h, buf, timeout, ec);
-    if (ec) throw_error(ec, describe("read", h));
+    if (ec) throw_error(ec, describe("read", h, ec));
     return n;
 }
 
 void write_all(borrowed_handle h, std::span<const std::byte> data) {
     std::error_code ec;
     write_all(h, data, ec);
-    if (ec) throw_error(ec, describe("write", h));
+    if (ec) throw_error(ec, describe("write", h, ec));
 }
 
 void write_all(borrowed_handle h, std::string_view text) {
@@ -97,7 +102,7 @@ std::string read_to_end_for(borrowed_handle h, milliseconds timeout) {
     std::error_code ec;
     auto out = read_to_end_for(h, timeout, ec);
     if (ec)
-        throw_error(ec, describe("read to end-of-file", h) + " within " + std::to_string(timeout.count()) +
+        throw_error(ec, describe("read to end-of-file", h, ec) + " within " + std::to_string(timeout.count()) +
                             " ms (" + std::to_string(out.size()) + " bytes had arrived)");
     return out;
 }
@@ -116,8 +121,12 @@ namespace {
 constexpr std::size_t page = 4096;
 constexpr std::size_t default_chunk = std::size_t{64} << 10;
 constexpr std::size_t max_auto_chunk = std::size_t{1} << 20;
+constexpr std::size_t max_chunk = std::size_t{1} << 30;  // rounding up to pages cannot wrap below it
 
-std::size_t chunk_size_for(borrowed_handle h, std::size_t asked) noexcept {
+std::size_t chunk_size_for(borrowed_handle h, std::size_t asked) {
+    if (asked > max_chunk)
+        throw_error(errc::invalid_argument, "chunk_reader: buffer_size " + std::to_string(asked) +
+                                                " is over the maximum of 1 GiB (" + std::to_string(max_chunk) + " bytes)");
     if (asked == 0) {
         std::error_code ec;
         std::size_t cap = pipe_capacity(h, ec);
@@ -144,7 +153,7 @@ std::span<const std::byte> chunk_reader::next(std::error_code& ec) noexcept {
 std::span<const std::byte> chunk_reader::next() {
     std::error_code ec;
     auto chunk = next(ec);
-    if (ec) throw_error(ec, describe("read", h_) + " (chunk_reader)");
+    if (ec) throw_error(ec, describe("read", h_, ec) + " (chunk_reader)");
     return chunk;
 }
 

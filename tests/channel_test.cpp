@@ -434,3 +434,32 @@ TEST_F(Channel, AChannelEndTravelsOverAChannel) {
     EXPECT_TRUE(c.wait().success());
 }
 
+
+// Every timed call is bounded by its timeout, whatever is queued, and whoever queued it: the
+// peer is alive but never reads, and the socket fills while the receive writes our queue.
+TEST_F(Channel, ReceiveForIsBoundedWhateverIsQueuedToAPeerThatDoesNotRead) {
+    auto bounded = [](tether::channel& ours, const char* state) {
+        for (auto timeout : {0ms, 50ms}) {
+            auto start = std::chrono::steady_clock::now();
+            std::error_code ec;
+            EXPECT_FALSE(ours.receive_for(timeout, ec)) << state;
+            EXPECT_EQ(ec, tether::errc::timed_out) << state;
+            auto took = std::chrono::steady_clock::now() - start;
+            EXPECT_LT(took, timeout + 2s) << state << ": receive_for(" << timeout.count() << " ms) blocked on our own queue";
+        }
+        EXPECT_GT(ours.queued_bytes(), 0u) << state << ": the output stays queued";
+    };
+    {
+        auto [ours, theirs] = tether::make_channel();
+        tether::channel peer(std::move(theirs));  // open, never read
+        ours.send_more(std::string(4 << 20, 'y'));  // larger than the socket holds, nothing written yet
+        bounded(ours, "one large send_more() frame");
+    }
+    {
+        auto [ours, theirs] = tether::make_channel();
+        tether::channel peer(std::move(theirs));
+        for (int k = 0; k < 3; ++k) ours.send_more("small");
+        ours.post(std::string(4 << 20, 'x'));  // writes what fits, queues the rest
+        bounded(ours, "send_more() and post() queued");
+    }
+}

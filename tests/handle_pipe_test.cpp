@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <cstddef>
 #include <string>
 #include <thread>
@@ -288,6 +290,47 @@ TEST(Pipe, IoOnAClosedHandleFillsTheCode) {
     EXPECT_TRUE(ec);
     EXPECT_THROW((void)tether::read(tether::borrowed_handle(rv), b), std::system_error);
     EXPECT_THROW(tether::write_all(tether::borrowed_handle(wv), bytes("x")), std::system_error);
+}
+
+// Reading a write end (or writing a read end) is a mistake the message names, on every read
+// path, instead of a bare "Bad file descriptor" (or, where a wait comes first, a timeout).
+TEST(Pipe, ReadingTheWriteEndIsWrongDirectionByName) {
+    auto [r, w] = tether::make_pipe();
+    std::byte b[4];
+    std::error_code ec;
+    EXPECT_EQ(tether::read(w, b, ec), 0u);
+    EXPECT_EQ(ec, tether::errc::wrong_direction) << ec.message();
+    ec.clear();
+    (void)tether::read_for(w, b, 50ms, ec);
+    EXPECT_EQ(ec, tether::errc::wrong_direction) << ec.message();
+    ec.clear();
+    (void)tether::read_to_end_for(w, 50ms, ec);
+    EXPECT_EQ(ec, tether::errc::wrong_direction) << ec.message();
+    try {
+        (void)tether::read_to_end(w);
+        FAIL() << "read_to_end on a write end succeeded";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), tether::errc::wrong_direction);
+        EXPECT_NE(std::string(e.what()).find("a write end"), std::string::npos) << e.what();
+    }
+}
+
+TEST(ChunkReader, ASizeNearTheTopIsRefusedNotWrapped) {
+    auto [r, w] = tether::make_pipe();
+    for (std::size_t size : {std::numeric_limits<std::size_t>::max(), std::numeric_limits<std::size_t>::max() - 100,
+                             (std::size_t{1} << 30) + 1}) {
+        try {
+            tether::chunk_reader reader(r, size);
+            FAIL() << "chunk_reader took " << size << " bytes";
+        } catch (const std::system_error& e) {
+            EXPECT_EQ(e.code(), tether::errc::invalid_argument);
+            EXPECT_NE(std::string(e.what()).find(std::to_string(size)), std::string::npos) << e.what();
+        }
+    }
+    tether::write_all(w, bytes("data"));
+    w.reset();
+    tether::chunk_reader reader(r, 100);
+    EXPECT_EQ(reader.next().size(), 4u) << "a small size still reads";
 }
 
 // ---- the .NET shape

@@ -74,6 +74,8 @@ void ignore_sigpipe();
 
 /// Reads up to buf.size() bytes; blocks until at least one byte or end-of-file.
 /// @returns the number of bytes read; 0 means end-of-file.
+/// @throws std::system_error: errc::wrong_direction for a pipe's write end (the message says
+///         so; likewise a write to a read end), or the OS error naming the handle.
 std::size_t read(borrowed_handle h, std::span<std::byte> buf);
 /// As above, reporting failure in `ec` (and returning 0) instead of throwing.
 std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept;
@@ -181,7 +183,8 @@ class chunk_reader {
 public:
     /// A reader of `h` with a buffer of `buffer_size` bytes rounded up to whole pages (4 KiB);
     /// 0 chooses from the pipe's capacity as above.
-    /// @throws std::bad_alloc if the buffer cannot be allocated.
+    /// @throws std::system_error errc::invalid_argument for a buffer_size over 1 GiB (naming it);
+    ///         std::bad_alloc if the buffer cannot be allocated.
     explicit chunk_reader(borrowed_handle h, std::size_t buffer_size = 0);
 
     /// Blocks until data or end-of-file, as read().

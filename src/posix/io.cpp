@@ -86,6 +86,13 @@ std::error_code wait_ready(int fd, short events, const detail::deadline& deadlin
 
 bool is_nonblocking(int fd) noexcept { return (::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; }
 
+// True if `fd` is open for `mode` only (O_RDONLY / O_WRONLY): asked only after a failure (EBADF,
+// or a wait that never saw the end become readable), so the common path pays nothing.
+bool open_only_for(int fd, int mode) noexcept {
+    int flags = ::fcntl(fd, F_GETFL);
+    return flags >= 0 && (flags & O_ACCMODE) == mode;
+}
+
 // One read that does not block when `poll_first`: the descriptor is polled first (a zero
 // timeout), so that a blocking pipe end given by the user needs no flag change (the flag belongs
 // to the open file description, which a child may share) and no fcntl to learn its mode.
@@ -106,6 +113,8 @@ std::size_t read_once(int fd, std::span<std::byte> buf, bool poll_first, std::er
             ec = errc::would_block;
         } else if (errno == ECONNRESET) {  // a socket whose peer vanished: the same as end-of-file
             ec.clear();
+        } else if (errno == EBADF && open_only_for(fd, O_WRONLY)) {
+            ec = errc::wrong_direction;  // a read on a write end
         } else {
             ec = last_os_error();
         }
@@ -123,7 +132,11 @@ std::size_t read_impl(int fd, std::span<std::byte> buf, const detail::deadline& 
     // fcntl(F_GETFL) to learn the mode (a read first would block a blocking descriptor).
     bool poll_first = !deadline.is_never();
     for (;;) {
-        if (poll_first && (ec = wait_ready(fd, POLLIN, deadline))) return 0;
+        if (poll_first && (ec = wait_ready(fd, POLLIN, deadline))) {
+            // A write end never polls readable: say so rather than "timed out".
+            if (ec == errc::timed_out && open_only_for(fd, O_WRONLY)) ec = errc::wrong_direction;
+            return 0;
+        }
         auto n = read_once(fd, buf, false, ec);
         if (ec != errc::would_block) return n;
         if (!poll_first && (ec = wait_ready(fd, POLLIN, deadline))) return 0;
@@ -154,6 +167,8 @@ std::size_t write_once(int fd, std::span<const std::byte> data, bool chunk, sigp
         } else if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
             guard.consume();
             ec = errc::peer_gone;
+        } else if (n < 0 && errno == EBADF && open_only_for(fd, O_RDONLY)) {
+            ec = errc::wrong_direction;  // a write on a read end
         } else {
             ec = n < 0 ? last_os_error() : std::error_code(EIO, std::system_category());
         }

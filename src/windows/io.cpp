@@ -191,7 +191,9 @@ std::size_t read_impl(HANDLE h, std::span<std::byte> buf, const deadline& deadli
         if (err == 0 && ::GetFileType(h) != FILE_TYPE_PIPE) return 0;  // a file's end
         if (err == 0) continue;  // a peer's zero-byte write on a pipe is not end-of-file
         if (err == ERROR_BROKEN_PIPE || err == ERROR_HANDLE_EOF) return 0;
-        ec = err == WAIT_TIMEOUT ? make_error_code(errc::timed_out) : detail::win_error(err);
+        // A handle without read access: on a pipe, its write end.
+        if (err == ERROR_ACCESS_DENIED) ec = errc::wrong_direction;
+        else ec = err == WAIT_TIMEOUT ? make_error_code(errc::timed_out) : detail::win_error(err);
         return 0;
     }
 }
