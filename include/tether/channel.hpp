@@ -158,7 +158,9 @@ public:
 
     /// Never blocks: queues one message and writes what the OS takes now; the rest is written
     /// as the channel drains — by the tether::poller this channel is registered with, or by
-    /// the next send(), flush(), receive*() or flush_some(). For event loops.
+    /// the next send(), flush(), receive*() or flush_some(). For event loops. The queue has no
+    /// bound of its own, as in libuv and Asio: a peer that never reads lets it grow, so a loop
+    /// that must bound its memory watches queued_bytes() (and stops posting, or drops the peer).
     /// @throws std::system_error: errc::peer_gone, errc::message_too_large, errc::closed.
     void post(std::span<const std::byte> data);
     void post(std::string_view text);  ///< as above, for text
