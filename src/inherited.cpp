@@ -5,7 +5,9 @@
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
+#include <algorithm>
 #include <mutex>
+#include <optional>
 #include <set>
 
 namespace tether {
@@ -72,17 +74,77 @@ bool manifest_read = false;
 std::error_code manifest_error;
 std::vector<detail::manifest_entry> manifest_entries;
 
+// systemd's socket activation, read at the same moment and as sd_listen_fds(1) reads it: the
+// descriptors addressed to us are checked to be open and made close-on-exec, and the three
+// variables are removed whoever they were addressed to.
+std::error_code listen_error;
+std::string listen_what;  // the variable and value at fault
+std::vector<detail::manifest_entry> listen_entries;
+std::vector<bool> listen_taken;
+
+std::optional<std::string> take_variable(const char* name) {
+    auto v = detail::get_environment_variable(name);
+    detail::unset_environment_variable(name);
+    return v;
+}
+
+void read_listen_fds() {
+    if (!detail::has_descriptor_numbers()) return;
+    detail::listen_variables v{take_variable(detail::listen_pid_variable), take_variable(detail::listen_fds_variable),
+                               take_variable(detail::listen_fdnames_variable)};
+    listen_error = detail::parse_listen_fds(v, detail::current_pid(), listen_entries, listen_what);
+    for (const auto& e : listen_entries) {
+        if (listen_error) break;
+        if (detail::adopt_inherited(e.value)) {
+            listen_what = std::string(detail::listen_fds_variable) + "='" + *v.fds + "': " +
+                          detail::describe_handle(e.value) + " ('" + e.name + "') is not open";
+            listen_error = errc::invalid_handle_string;
+        }
+    }
+    if (listen_error) listen_entries.clear();
+    listen_taken.assign(listen_entries.size(), false);
+}
+
+// Once per process, under manifest_mutex.
+void read_everything() {
+    if (manifest_read) return;
+    manifest_error = read_own_entries(manifest_entries);
+    manifest_read = true;
+    // All three together: a TETHER_CHILD_PID left behind would reach every process we start.
+    for (const char* name : {manifest_variable, manifest_parent_variable, detail::manifest_child_variable})
+        detail::unset_environment_variable(name);
+    read_listen_fds();
+}
+
 std::error_code read_manifest(std::vector<detail::manifest_entry>& out) {
     std::lock_guard lock(manifest_mutex);
-    if (!manifest_read) {
-        manifest_error = read_own_entries(manifest_entries);
-        manifest_read = true;
-        detail::unset_environment_variable(manifest_variable);
-        detail::unset_environment_variable(manifest_parent_variable);
-    }
+    read_everything();
     if (manifest_error) return manifest_error;
     out = manifest_entries;
     return {};
+}
+
+// The next untaken socket-activation descriptor called `name` (systemd calls every unnamed one
+// "unknown": they are taken in order).
+std::optional<native_handle> take_listen_fd(std::string_view name, std::error_code& ec) {
+    std::lock_guard lock(manifest_mutex);
+    read_everything();
+    for (std::size_t i = 0; i < listen_entries.size(); ++i) {
+        if (listen_entries[i].name != name || listen_taken[i]) continue;
+        listen_taken[i] = true;
+        ec.clear();
+        return listen_entries[i].value;
+    }
+    if (listen_error) ec = listen_error;
+    return std::nullopt;
+}
+
+std::vector<std::string> listen_names() {
+    std::lock_guard lock(manifest_mutex);
+    read_everything();
+    std::vector<std::string> names;
+    for (const auto& e : listen_entries) names.push_back(e.name);
+    return names;
 }
 
 std::string names_of(const std::vector<detail::manifest_entry>& entries) {
@@ -100,14 +162,17 @@ unique_handle inherited(std::string_view name, std::error_code& ec) {
         return {};
     }
     std::vector<detail::manifest_entry> entries;
-    if ((ec = read_manifest(entries))) return {};
+    auto manifest = read_manifest(entries);
     for (const auto& e : entries) {
         if (e.name != name) continue;
         if ((ec = detail::adopt_inherited(e.value))) return {};
         taken_names.insert(e.name);
         return unique_handle(e.value);
     }
-    ec = errc::unknown_handle_name;
+    std::error_code lec;
+    if (auto fd = take_listen_fd(name, lec)) return unique_handle(*fd);  // adopted when read
+    if (lec) ec = lec;
+    else ec = manifest && listen_names().empty() ? manifest : make_error_code(errc::unknown_handle_name);
     return {};
 }
 
@@ -123,12 +188,17 @@ unique_handle inherited(std::string_view name) {
         taken = taken_names.count(std::string(name)) != 0;
     }
     std::string what = "inherited('" + std::string(name) + "')";
+    auto listen = listen_names();
+    taken = taken || std::find(listen.begin(), listen.end(), name) != listen.end();  // all present were taken
+    for (auto& n : listen) entries.push_back({std::move(n), {}, {}});
     if (ec == errc::unknown_handle_name && taken)
         what += ": already taken by an earlier inherited() call (a handle has one owner)";
     else if (ec == errc::unknown_handle_name)
         what += ": the parent passed no handle of that name (passed: " + names_of(entries) + ")";
     else if (ec == errc::no_manifest)
-        what += std::string(": no ") + manifest_variable + " for this process";
+        what += std::string(": no ") + manifest_variable + " (nor LISTEN_FDS) for this process";
+    else if (ec == errc::invalid_handle_string && !listen_what.empty())
+        what += ": " + listen_what;
     else if (ec == errc::invalid_handle_string)
         what += std::string(": malformed ") + manifest_variable + " in the environment";
     throw_error(ec, what);
@@ -137,8 +207,9 @@ unique_handle inherited(std::string_view name) {
 std::vector<std::string> inherited_names() {
     std::vector<detail::manifest_entry> entries;
     std::vector<std::string> names;
-    if (read_manifest(entries)) return names;
-    for (auto& e : entries) names.push_back(std::move(e.name));
+    if (!read_manifest(entries))
+        for (auto& e : entries) names.push_back(std::move(e.name));
+    for (auto& n : listen_names()) names.push_back(std::move(n));
     return names;
 }
 

@@ -34,6 +34,12 @@ spawn_options& spawn_options::pass(unique_handle&& h, std::string name) {
     return *this;
 }
 
+spawn_options& spawn_options::pass_listen_fd(unique_handle&& h, std::string name) {
+    int index = static_cast<int>(std::count_if(handles.begin(), handles.end(), [](const passed& p) { return p.listen_fd; }));
+    handles.push_back({std::move(h), std::move(name), 3 + index, true});
+    return *this;
+}
+
 spawn_options& spawn_options::pass_at(int child_fd, unique_handle&& h, std::string name) {
     // -1 in `passed::child_fd` means "next free"; pass_at(-1) is a mistake, not a pass(): keep it
     // negative but distinct so that spawn() refuses it.
@@ -145,10 +151,32 @@ std::error_code check_stdio(const stdio& s, const char* stream, std::string& wha
     return {};
 }
 
+std::size_t listen_count(const spawn_options& opt) {
+    return static_cast<std::size_t>(std::count_if(opt.handles.begin(), opt.handles.end(),
+                                                  [](const spawn_options::passed& p) { return p.listen_fd; }));
+}
+
+// A pass_listen_fd() handle: a name systemd accepts. Another: no number among theirs (3 … 3+n-1).
+std::error_code check_listen(const spawn_options::passed& p, const std::string& which, std::size_t listen_fds,
+                             std::string& what) {
+    if (p.listen_fd && !has_descriptor_numbers()) {
+        what = which + ": socket activation (LISTEN_FDS) is a Linux convention; Windows has none";
+        return errc::not_supported;
+    }
+    if (p.listen_fd && !valid_listen_name(p.name))
+        return fail(what, which + ": a LISTEN_FDNAMES name must be 1 to 255 printable ASCII characters without ':'");
+    auto last = listen_fds_start + static_cast<int>(listen_fds) - 1;
+    if (!p.listen_fd && p.child_fd >= listen_fds_start && p.child_fd <= last)
+        return fail(what, which + ": child descriptor " + std::to_string(p.child_fd) + " is taken by socket activation, "
+                              "which places its " + std::to_string(listen_fds) + " LISTEN_FDS at 3.." + std::to_string(last));
+    return {};
+}
+
 std::error_code check_passed(const spawn_options& opt, std::string& what) {
     std::set<std::string> names;
     std::set<int> fds;
     std::set<native_handle> values;
+    auto listen_fds = listen_count(opt);
     for (std::size_t i = 0; i < opt.handles.size(); ++i) {
         const auto& p = opt.handles[i];
         std::string which = "passed handle #" + std::to_string(i + 1);
@@ -156,7 +184,8 @@ std::error_code check_passed(const spawn_options& opt, std::string& what) {
         if (!p.h) return fail(what, which + " is not an open handle");
         if (!values.insert(p.h.get()).second)
             return fail(what, which + " is the same handle as an earlier one");
-        if (!p.name.empty() && !valid_handle_name(p.name))
+        if (auto ec = check_listen(p, which, listen_fds, what)) return ec;
+        if (!p.name.empty() && !p.listen_fd && !valid_handle_name(p.name))
             return fail(what, which + ": a name may hold only letters, digits, '_', '-', '.'");
         if (!p.name.empty() && !names.insert(p.name).second)
             return fail(what, which + ": the name is used twice");
@@ -173,7 +202,7 @@ std::error_code check_passed(const spawn_options& opt, std::string& what) {
 }
 
 bool has_named_handle(const spawn_options& opt) {
-    return std::any_of(opt.handles.begin(), opt.handles.end(), [](const auto& h) { return !h.name.empty(); });
+    return std::any_of(opt.handles.begin(), opt.handles.end(), [](const auto& h) { return !h.name.empty() && !h.listen_fd; });
 }
 
 // With named handles spawn writes the manifest variables itself; an env_set entry of the same
@@ -181,12 +210,18 @@ bool has_named_handle(const spawn_options& opt) {
 // case: on Windows the names are one variable, and no one means another variable by
 // "tether_handles" on POSIX. Without named handles env_set may set them (tests do).
 std::error_code check_manifest_clash(const spawn_options& opt, std::string& what) {
-    if (!has_named_handle(opt)) return {};
-    for (const char* own : {manifest_variable, manifest_parent_variable, manifest_child_variable})
-        for (const auto& var : opt.env_set)
-            if (same_name(var.first, own, true))
-                return fail(what, "env_set sets " + var.first + ", which spawn writes itself for the named handles "
-                                  "(the manifest): remove it from env_set, or pass the handles without names");
+    if (has_named_handle(opt))
+        for (const char* own : {manifest_variable, manifest_parent_variable, manifest_child_variable})
+            for (const auto& var : opt.env_set)
+                if (same_name(var.first, own, true))
+                    return fail(what, "env_set sets " + var.first + ", which spawn writes itself for the named handles "
+                                      "(the manifest): remove it from env_set, or pass the handles without names");
+    if (listen_count(opt) != 0)
+        for (const char* own : {listen_pid_variable, listen_fds_variable, listen_fdnames_variable})
+            for (const auto& var : opt.env_set)
+                if (same_name(var.first, own, false))
+                    return fail(what, "env_set sets " + var.first + ", which spawn writes itself for pass_listen_fd() "
+                                      "(socket activation): remove it from env_set");
     return {};
 }
 
@@ -277,6 +312,8 @@ bool inherited_variable_dropped(const spawn_options& opt, std::string_view name,
     if (same_name(name, manifest_variable, fold_case) || same_name(name, manifest_parent_variable, fold_case) ||
         same_name(name, manifest_child_variable, fold_case))
         return true;  // a stale manifest of ours must never reach a child (it names our numbers)
+    if (listen_count(opt) != 0 && (name == listen_pid_variable || name == listen_fds_variable || name == listen_fdnames_variable))
+        return true;  // ours replace them
     for (const auto& u : opt.env_unset)
         if (same_name(name, u, fold_case)) return true;
     for (const auto& [k, v] : opt.env_set)
@@ -295,6 +332,13 @@ std::vector<std::string> added_environment(const spawn_options& opt, const std::
     if (!manifest.empty()) {
         env.push_back(std::string(manifest_variable) + "=" + manifest);
         env.push_back(std::string(manifest_parent_variable) + "=" + parent_pid);
+    }
+    if (auto n = listen_count(opt); n != 0) {  // LISTEN_PID is the child's own: its backend writes it
+        std::string names;
+        for (const auto& h : opt.handles)
+            if (h.listen_fd) names += (names.empty() ? "" : ":") + h.name;
+        env.push_back(std::string(listen_fds_variable) + "=" + std::to_string(n));
+        env.push_back(std::string(listen_fdnames_variable) + "=" + names);
     }
     return env;
 }
@@ -317,7 +361,7 @@ std::vector<std::string> build_environment(const spawn_options& opt,
 std::string manifest_for(const spawn_options& opt, const std::vector<handle_mapping>& map) {
     std::vector<manifest_entry> entries;
     for (std::size_t i = 0; i < opt.handles.size() && i < map.size(); ++i)
-        if (!opt.handles[i].name.empty())
+        if (!opt.handles[i].name.empty() && !opt.handles[i].listen_fd)
             entries.push_back({opt.handles[i].name, map[i].child, handle_identity(opt.handles[i].h.get())});
     return format_manifest(entries);
 }

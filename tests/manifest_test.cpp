@@ -66,3 +66,88 @@ TEST(ManifestParse, AOneMebibyteManifestIsReadWhole) {
     EXPECT_EQ(parse_manifest(text + ",h0:1", out), tether::errc::invalid_handle_string);
     EXPECT_TRUE(out.empty());
 }
+
+// ---- systemd's socket activation variables (sd_listen_fds(3)), as the child reads them.
+
+namespace {
+using tether::detail::listen_variables;
+using tether::detail::parse_listen_fds;
+
+std::error_code listen(listen_variables v, std::vector<manifest_entry>& out, std::string& what, std::int64_t me = 42) {
+    return parse_listen_fds(v, me, out, what);
+}
+}  // namespace
+
+TEST(ListenFdsParse, ReadsWhatIsAddressedToUs) {
+    std::vector<manifest_entry> out;
+    std::string what;
+    ASSERT_FALSE(listen({"42", "2", "http:admin"}, out, what)) << what;
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].name, "http");
+    EXPECT_EQ(tether::handle_to_integer(out[0].value), 3u);
+    EXPECT_EQ(out[1].name, "admin");
+    EXPECT_EQ(tether::handle_to_integer(out[1].value), 4u);
+    ASSERT_FALSE(listen({"42", "2", std::nullopt}, out, what)) << what;
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].name, "unknown") << "systemd's name when LISTEN_FDNAMES is absent";
+    ASSERT_FALSE(listen({"42", "1", "a name with spaces & symbols!"}, out, what)) << what;
+    EXPECT_EQ(out[0].name, "a name with spaces & symbols!");
+    ASSERT_FALSE(listen({"42", "0", std::nullopt}, out, what));
+    EXPECT_TRUE(out.empty());
+}
+
+TEST(ListenFdsParse, IgnoresWhatIsAddressedToAnotherProcessOrAbsent) {
+    std::vector<manifest_entry> out;
+    std::string what;
+    EXPECT_FALSE(listen({"43", "2", "a:b"}, out, what));
+    EXPECT_TRUE(out.empty());
+    EXPECT_FALSE(listen({"43", "garbage", ":::"}, out, what)) << "another process's variables are not ours to judge";
+    EXPECT_FALSE(listen({std::nullopt, "2", "a:b"}, out, what));
+    EXPECT_TRUE(out.empty());
+    EXPECT_FALSE(listen({"42", std::nullopt, "a"}, out, what));
+    EXPECT_TRUE(out.empty());
+}
+
+TEST(ListenFdsParse, RefusesGarbageNamingTheVariableAndValue) {
+    struct row {
+        listen_variables v;
+        const char* expect;
+    };
+    const row rows[] = {
+        {{"abc", "1", "a"}, "LISTEN_PID='abc'"},
+        {{"-42", "1", "a"}, "LISTEN_PID='-42'"},
+        {{"0", "1", "a"}, "LISTEN_PID='0'"},
+        {{"99999999999999999999999", "1", "a"}, "LISTEN_PID='99999999999999999999999'"},
+        {{"42", "x", "a"}, "LISTEN_FDS='x'"},
+        {{"42", "-1", "a"}, "LISTEN_FDS='-1'"},
+        {{"42", "1e3", "a"}, "LISTEN_FDS='1e3'"},
+        {{"42", "", "a"}, "LISTEN_FDS=''"},
+        {{"42", "99999999999", std::nullopt}, "LISTEN_FDS='99999999999'"},
+        {{"42", "2", "a"}, "LISTEN_FDNAMES='a' names 1 descriptors where LISTEN_FDS says 2"},
+        {{"42", "1", "a:b"}, "LISTEN_FDNAMES='a:b'"},
+        {{"42", "2", "a:a"}, "gives a name twice"},
+        {{"42", "2", "a:"}, "LISTEN_FDNAMES='a:'"},
+        {{"42", "1", ""}, "LISTEN_FDNAMES=''"},
+        {{"42", "1", "tab\there"}, "control character"},
+        {{"42", "1", std::string(256, 'n')}, "LISTEN_FDNAMES="},
+    };
+    for (const auto& r : rows) {
+        std::vector<manifest_entry> out{{"stale", tether::handle_from_integer(9), {}}};
+        std::string what;
+        EXPECT_EQ(listen(r.v, out, what), tether::errc::invalid_handle_string) << r.expect;
+        EXPECT_NE(what.find(r.expect), std::string::npos) << what;
+        EXPECT_TRUE(out.empty());
+    }
+}
+
+TEST(ListenFdsParse, NamesFollowSystemdsRule) {
+    using tether::detail::valid_listen_name;
+    EXPECT_TRUE(valid_listen_name("http"));
+    EXPECT_TRUE(valid_listen_name(std::string(255, 'x')));
+    EXPECT_FALSE(valid_listen_name(std::string(256, 'x')));
+    EXPECT_FALSE(valid_listen_name(""));
+    EXPECT_FALSE(valid_listen_name("a:b"));
+    EXPECT_FALSE(valid_listen_name("new\nline"));
+    EXPECT_FALSE(valid_listen_name("del\x7f"));
+    EXPECT_FALSE(valid_listen_name("caf\xc3\xa9"));
+}

@@ -144,12 +144,24 @@ struct spawn_options {
     /// POSIX only: passes `h` at descriptor `child_fd` (>= 3). On Windows spawn() fails with
     /// errc::not_supported.
     spawn_options& pass_at(int child_fd, unique_handle&& h, std::string name = {});
+    /// Linux: passes `h` in systemd's socket activation convention (sd_listen_fds(3)), which
+    /// gunicorn, uvicorn, libsystemd, python-systemd and many daemons read: these handles are
+    /// placed at 3, 4, … in the order given, and the child gets LISTEN_FDS (their count),
+    /// LISTEN_FDNAMES (their names, ':'-separated) and LISTEN_PID (its own id, written by the
+    /// child before exec, so a grandchild ignores them). A tether child takes them with
+    /// inherited(name). They combine with stdio and with pass() (whose handles follow them,
+    /// listed in tether's own manifest). `name`: 1 to 255 printable ASCII characters, no ':'.
+    /// spawn() refuses (errc::invalid_argument, naming it) a bad name, a name given twice, a
+    /// pass_at() number among theirs, and LISTEN_* in env_set beside them; Windows has no such
+    /// convention (errc::not_supported). docs/socket-activation.md.
+    spawn_options& pass_listen_fd(unique_handle&& h, std::string name);
 
-    /// One handle to pass, as pass() and pass_at() record it.
+    /// One handle to pass, as pass(), pass_at() and pass_listen_fd() record it.
     struct passed {
         unique_handle h;   ///< the handle; closed by a successful spawn
         std::string name;  ///< its name in the manifest (empty: not listed)
         int child_fd{-1};  ///< -1 = next free
+        bool listen_fd{false};  ///< pass_listen_fd(): a LISTEN_FDS entry (child_fd is 3 + its index)
     };
     /// The handles to pass, in order; owned here until a successful spawn closes them.
     std::vector<passed> handles;
@@ -309,14 +321,21 @@ std::size_t reap_detached();
 // ---- The child's side.
 
 /// Takes the handle the parent passed under `name` (from the manifest). Each name can be taken
-/// once. @throws std::system_error: errc::no_manifest if this process was not given handles (or
+/// once. Linux: also a descriptor handed over by systemd's socket activation (LISTEN_PID,
+/// LISTEN_FDS, LISTEN_FDNAMES, as sd_listen_fds_with_names(3) reads them) when LISTEN_PID is
+/// this process: each is checked to be open and made close-on-exec, and the three variables are
+/// removed from our environment, as sd_listen_fds(1) does, so no process we start adopts them.
+/// Variables addressed to another process are ignored (and removed), as systemd does.
+/// @throws std::system_error: errc::no_manifest if this process was not given handles (or
 /// the manifest belongs to another process), errc::unknown_handle_name naming the missing name
-/// and the names present.
+/// and the names present, errc::invalid_handle_string naming the variable and its value when
+/// the LISTEN_* variables addressed to us are malformed or name a descriptor that is not open.
 unique_handle inherited(std::string_view name);
 /// As above, reporting failure in `ec` (and returning an empty handle) instead of throwing.
 unique_handle inherited(std::string_view name, std::error_code& ec);
 
-/// The names in this process's manifest (empty if none or not ours).
+/// The names in this process's manifest, then those of systemd's LISTEN_FDNAMES (empty if
+/// none or not ours).
 std::vector<std::string> inherited_names();
 
 /// The absolute path of the running program (/proc/self/exe, GetModuleFileNameW), so a program

@@ -46,4 +46,34 @@ std::string format_handle_value(native_handle h);
 /// Decimal parse of a process id; nullopt for anything else.
 std::optional<std::int64_t> parse_pid(std::string_view text) noexcept;
 
+// ---- systemd's socket activation (sd_listen_fds(3)): a second way to hand a child named
+// descriptors, read by gunicorn, libsystemd, python-systemd and many daemons.
+
+inline constexpr const char* listen_pid_variable = "LISTEN_PID";
+inline constexpr const char* listen_fds_variable = "LISTEN_FDS";
+inline constexpr const char* listen_fdnames_variable = "LISTEN_FDNAMES";
+/// The first descriptor of the convention (SD_LISTEN_FDS_START).
+inline constexpr int listen_fds_start = 3;
+/// The name systemd gives a descriptor when LISTEN_FDNAMES is absent.
+inline constexpr const char* listen_unnamed = "unknown";
+
+/// systemd's rule for a LISTEN_FDNAMES entry (fdname_is_valid), less the empty name: 1 to 255
+/// printable ASCII characters, no ':' (the separator).
+bool valid_listen_name(std::string_view name) noexcept;
+
+/// The three variables as found in an environment (nullopt: not set).
+struct listen_variables {
+    std::optional<std::string> pid, fds, names;
+};
+
+/// Parses the variables as sd_listen_fds_with_names() does, for the process `reader`: no
+/// entries and no error when they are absent or addressed to another process; entries at 3,
+/// 4, … otherwise, named from LISTEN_FDNAMES ("unknown" each when it is absent). Malformed
+/// values (a LISTEN_PID or LISTEN_FDS that is no decimal number or out of range, a name count
+/// that differs from LISTEN_FDS, a name systemd would refuse, a name given twice) are
+/// errc::invalid_handle_string with `what` naming the variable and its value. Pure: opens and
+/// checks no descriptor.
+std::error_code parse_listen_fds(const listen_variables& v, std::int64_t reader,
+                                 std::vector<manifest_entry>& out, std::string& what);
+
 }  // namespace tether::detail

@@ -36,6 +36,10 @@ std::string handle_identity(native_handle h);
 /// ": descriptor is a regular file". Empty for other errors.
 std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string);
 
+/// True where handles are numbered descriptors a parent can place (POSIX): pass_at() and
+/// systemd's socket activation exist there and nowhere else.
+bool has_descriptor_numbers() noexcept;
+
 /// "descriptor 5" / "handle 68": how error messages name a handle.
 std::string describe_handle(native_handle h);
 

@@ -187,16 +187,19 @@ bool place(const exec_plan::dup_step& d) noexcept {
     return ::dup2(d.from, d.to) >= 0;
 }
 
-// Our own process id in decimal into the manifest's reserved slot (no allocation, no stdio).
+// Our own process id in decimal into the reserved slots (no allocation, no stdio).
 void write_own_pid(const exec_plan& p) noexcept {
-    if (p.pid_slot == nullptr || p.pid_slot_size < 2) return;
+    if (p.pid_slot_size < 2) return;
     char digits[24];
     std::size_t n = 0;
     for (auto v = static_cast<unsigned long>(::getpid()); n == 0 || v != 0; v /= 10)
         digits[n++] = static_cast<char>('0' + v % 10);
-    if (n + 1 > p.pid_slot_size) n = 0;  // cannot happen: the slot holds any pid_t; write ""
-    for (std::size_t i = 0; i < n; ++i) p.pid_slot[i] = digits[n - 1 - i];
-    p.pid_slot[n] = '\0';
+    if (n + 1 > p.pid_slot_size) n = 0;  // cannot happen: a slot holds any pid_t; write ""
+    for (char* slot : p.pid_slots) {
+        if (slot == nullptr) continue;
+        for (std::size_t i = 0; i < n; ++i) slot[i] = digits[n - 1 - i];
+        slot[n] = '\0';
+    }
 }
 
 // Parent death: the signal is tied to the thread that created us (spawn.cpp uses one that

@@ -40,10 +40,10 @@ struct exec_plan {
     int report_fd{-1};  ///< set by clone_and_exec: the close-on-exec pipe the child reports through, or -1
 
     /// Where the child writes its own process id (decimal, NUL-terminated) before execve: the
-    /// value of the manifest's TETHER_CHILD_PID entry, so the manifest names the one process
-    /// meant to read it (a grandchild has another id). nullptr: nothing to write.
-    char* pid_slot{nullptr};
-    std::size_t pid_slot_size{0};  ///< bytes available at pid_slot, the NUL included
+    /// values of the manifest's TETHER_CHILD_PID and of systemd's LISTEN_PID, so each names the
+    /// one process meant to read it (a grandchild has another id). nullptr: nothing to write.
+    char* pid_slots[2]{nullptr, nullptr};
+    std::size_t pid_slot_size{0};  ///< bytes available at each slot, the NUL included
 
     /// Start the child with fork() instead of clone(CLONE_VM | CLONE_VFORK). Chosen under
     /// AddressSanitizer and ThreadSanitizer (see use_fork_by_default), and by tests.

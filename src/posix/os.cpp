@@ -35,6 +35,8 @@ std::vector<std::string> current_environment() {
 std::int64_t current_pid() noexcept { return ::getpid(); }
 std::int64_t parent_pid() noexcept { return ::getppid(); }
 
+bool has_descriptor_numbers() noexcept { return true; }
+
 std::error_code adopt_inherited(native_handle h) noexcept {
     int flags = ::fcntl(h, F_GETFD);
     if (flags < 0) return last_os_error();

@@ -57,7 +57,7 @@ struct plan {
     std::vector<int> closes;              // gaps below the highest target
     int max_target{2};
     bool detached{false};
-    char* pid_slot{nullptr};              // inside env_added's last string, or nullptr
+    char* pid_slots[2]{nullptr, nullptr};  // TETHER_CHILD_PID's and LISTEN_PID's values, in env_added
     std::shared_ptr<process_tree> tree;   // a group of its own: its cgroup, if any
     unique_handle cgroup_procs;           // the child writes itself in here
 };
@@ -83,13 +83,17 @@ bool is_executable_file(const std::string& path) {
 // (no copy per spawn), only the added ones are stored in the plan.
 void build_envp(const spawn_options& opt, const std::string& manifest, plan& p) {
     p.env_added = added_environment(opt, manifest, std::to_string(current_pid()), false);
-    if (!manifest.empty()) {
-        // Filled in by the child with its own id; the reserve keeps the buffer where it is.
-        std::string slot = std::string(manifest_child_variable) + "=";
-        std::size_t at = slot.size();
-        slot.append(pid_slot_size, '\0');
-        p.env_added.push_back(std::move(slot));
-        p.pid_slot = p.env_added.back().data() + at;
+    // Filled in by the child with its own id. Each slot is longer than any short-string buffer,
+    // so its characters stay where they are when the vector grows.
+    const char* slot_names[2] = {manifest.empty() ? nullptr : manifest_child_variable,
+                                 std::any_of(opt.handles.begin(), opt.handles.end(), [](const auto& h) { return h.listen_fd; })
+                                     ? listen_pid_variable : nullptr};
+    std::size_t first_slot = p.env_added.size();
+    for (const char* name : slot_names)
+        if (name != nullptr) p.env_added.push_back(std::string(name) + "=" + std::string(pid_slot_size, '\0'));
+    for (std::size_t i = first_slot, k = 0; i < p.env_added.size(); ++i, ++k) {
+        auto& s = p.env_added[i];
+        p.pid_slots[k] = s.data() + s.find('=') + 1;
     }
     if (opt.inherit_environment) {
         for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -401,8 +405,9 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     ep.close_count = p.closes.size();
     ep.close_from = p.max_target + 1;
     ep.first_close_way = close_way_forced.load(std::memory_order_relaxed);
-    ep.pid_slot = p.pid_slot;
-    ep.pid_slot_size = p.pid_slot != nullptr ? pid_slot_size : 0;
+    ep.pid_slots[0] = p.pid_slots[0];
+    ep.pid_slots[1] = p.pid_slots[1];
+    ep.pid_slot_size = p.pid_slots[0] != nullptr ? pid_slot_size : 0;
     ep.use_fork = use_fork_by_default() || fork_path_forced.load(std::memory_order_relaxed);
     ep.group = static_cast<int>(opt.group);
     ep.cgroup_procs_fd = p.cgroup_procs ? p.cgroup_procs.get() : -1;

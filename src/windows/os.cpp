@@ -32,6 +32,8 @@ std::string narrow(std::wstring_view s) {
     return out;
 }
 
+bool has_descriptor_numbers() noexcept { return false; }
+
 std::string describe_handle(native_handle h) { return "handle " + format_handle_value(h); }
 
 bool is_synchronous_handle(native_handle h) noexcept {

@@ -200,6 +200,18 @@ TEST(WindowsSpawn, PassAtIsNotSupported) {
     EXPECT_TRUE(opt.handles.at(0).h);
 }
 
+TEST(WindowsSpawn, SocketActivationIsNotSupportedByName) {
+    auto opt = tether_test::role_options("exit_with", {"0"});
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    opt.pass_listen_fd(std::move(theirs), "http");
+    std::error_code ec;
+    std::string message;
+    auto c = tether::spawn(std::move(opt), ec, message);
+    EXPECT_EQ(ec, tether::errc::not_supported);
+    EXPECT_NE(message.find("LISTEN_FDS"), std::string::npos) << message;
+    EXPECT_TRUE(opt.handles.at(0).h);
+}
+
 TEST(WindowsSpawn, WorkingDirectoryIsApplied) {
     auto opt = tether_test::role_options("print_cwd");
     opt.cwd = temp_dir();
