@@ -433,3 +433,27 @@ TEST(Cli, RunTakesAZeroGrace) {
     EXPECT_EQ(zero.code, 2);
     EXPECT_TRUE(contains(zero.err, "timeout must be positive")) << zero.err;
 }
+
+// Like `timeout` or `env`: everything from the first word that is not an option of run's is
+// the command, with or without `--`; an option of CMD's after it is CMD's.
+TEST(Cli, RunTakesTheCommandWithoutADoubleDash) {
+    REQUIRE_CLI();
+    auto r = run_tether({"run", "sh", "-c", "echo \"$0 $1\"", "--timeout", "x"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, "--timeout x\n");
+    auto timed = run_tether({"run", "--timeout", "60s", "--grace=0", "sh", "-c", "exit 4"});
+    EXPECT_EQ(timed.code, 4) << timed.err;
+    auto dashed = run_tether({"run", "--", "sh", "-c", "echo -- \"$0\"", "--"});
+    EXPECT_EQ(dashed.out, "-- --\n") << dashed.err;
+}
+
+TEST(Cli, AnUnknownSubcommandIsNamed) {
+    REQUIRE_CLI();
+    auto r = run_tether({"bogus"});
+    EXPECT_EQ(r.code, 2);
+    EXPECT_TRUE(contains(r.err, "unknown subcommand 'bogus'")) << r.err;
+    EXPECT_TRUE(contains(r.err, "demo, holders, run")) << r.err;
+    auto help = run_tether({"demo", "--help"});
+    EXPECT_EQ(help.code, 0);
+    EXPECT_FALSE(contains(help.out, "SUBCOMMAND --help")) << "demo's help carries the top-level footer:\n" << help.out;
+}

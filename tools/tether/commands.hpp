@@ -52,6 +52,13 @@ struct run_args {
 };
 CLI::App* add_run(CLI::App& app, run_args& args);
 int run_run(const run_args& args);
+/// `tether run`'s words as `timeout` or `env` take them: everything from the first word that is
+/// not one of run's options is CMD, `--` or not. Returns the command line with a `--` put
+/// before CMD where it had none; other command lines unchanged.
+std::vector<std::string> with_command_separator(int argc, char** argv);
+
+/// The subcommands, for the message that names an unknown one.
+inline constexpr const char* subcommand_names = "demo, holders, run";
 
 /// The report as JSON, schema "tether.holders/1" (docs/holders.md), ending in a newline.
 std::string holders_json(const tether::holders_report& report);

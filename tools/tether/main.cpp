@@ -5,6 +5,23 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
+
+namespace {
+
+// A first word that is no option and no subcommand: named, with the ones there are (CLI11
+// would only say "A subcommand is required").
+bool unknown_subcommand(const std::vector<std::string>& words) {
+    if (words.size() < 2 || words[1].empty() || words[1][0] == '-') return false;
+    for (const char* known : {"demo", "demo-child", "holders", "run"})
+        if (words[1] == known) return false;
+    std::fprintf(stderr, "tether: unknown subcommand '%s' (subcommands: %s; see tether --help)\n", words[1].c_str(),
+                 tether_cli::subcommand_names);
+    return true;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"tether: talk to child processes over pipes whose ends never leak, and find out "
@@ -25,8 +42,16 @@ int main(int argc, char** argv) {
     tether_cli::run_args run;
     CLI::App* run_cmd = tether_cli::add_run(app, run);
 
+    // Each subcommand's --help shows its own footer, not the list of the others.
+    for (CLI::App* sub : {demo_cmd, demo_child_cmd, holders_cmd})
+        if (sub->get_footer() == app.get_footer()) sub->footer("");
+
+    auto words = tether_cli::with_command_separator(argc, argv);
+    if (unknown_subcommand(words)) return tether_cli::exit_usage;
+    std::vector<char*> args;
+    for (auto& w : words) args.push_back(w.data());
     try {
-        app.parse(argc, argv);
+        app.parse(static_cast<int>(args.size()), args.data());
     } catch (const CLI::ParseError& e) {
         // CLI11 prints help (exit 0) or the error; every usage error is exit code 2.
         return app.exit(e) == 0 ? tether_cli::exit_ok : tether_cli::exit_usage;

@@ -80,6 +80,26 @@ std::string json_report(const tether::run_result& r, int code) {
 
 }  // namespace
 
+std::vector<std::string> with_command_separator(int argc, char** argv) {
+    std::vector<std::string> words(argv, argv + argc);
+    if (words.size() < 2 || words[1] != "run") return words;
+    for (std::size_t i = 2; i < words.size(); ++i) {
+        const auto& w = words[i];
+        if (w == "--") return words;
+        if (w == "--timeout" || w == "--grace") {
+            ++i;  // its value
+            continue;
+        }
+        if (w.rfind("--timeout=", 0) == 0 || w.rfind("--grace=", 0) == 0 || w == "--kill-tree" || w == "--json" ||
+            w == "-h" || w == "--help")
+            continue;
+        if (!w.empty() && w[0] == '-') return words;  // an option of run's we do not know: CLI11 names it
+        words.insert(words.begin() + static_cast<std::ptrdiff_t>(i), "--");
+        return words;
+    }
+    return words;
+}
+
 CLI::App* add_run(CLI::App& app, run_args& args) {
     CLI::App* cmd = app.add_subcommand(
         "run",
@@ -92,7 +112,7 @@ CLI::App* add_run(CLI::App& app, run_args& args) {
     cmd->add_flag("--kill-tree", args.kill_tree,
                   "end CMD's whole process tree (on timeout, and the processes that keep its output open)");
     cmd->add_flag("--json", args.json, "at the end, print a JSON report on stderr (schema \"tether.run/1\")");
-    cmd->add_option("command", args.command, "CMD and its arguments (after --)")->required();
+    cmd->add_option("command", args.command, "CMD and its arguments: everything from the first word that is not an option above (or after --)")->required();
     cmd->footer("Exit codes: CMD's own; 128+N if a signal N ended it; " + std::to_string(exit_timed_out) +
                 " when --timeout ended it; " + std::to_string(exit_output_held) +
                 " when CMD exited but a process it started keeps its output open; " +
