@@ -26,6 +26,7 @@ public:
             case errc::closed: return "already closed";
             case errc::would_block: return "would block: nothing can be done without waiting";
             case errc::output_limit: return "output limit exceeded";
+            case errc::line_too_long: return "line longer than the limit";
         }
         return "unknown tether error " + std::to_string(value);
     }

@@ -1,6 +1,7 @@
 // run(): one child, its three streams and its exit, multiplexed on one poller (portable: the
 // poller and the non-blocking pipe calls hide the platform).
 #include <tether/error.hpp>
+#include <tether/lines.hpp>
 #include <tether/pipe.hpp>
 #include <tether/poller.hpp>
 #include <tether/run.hpp>
@@ -37,8 +38,13 @@ struct stream {
     unique_handle h;
     Buffer* into{nullptr};
     const std::function<void(std::span<const std::byte>)>* sink{nullptr};
+    const std::function<void(std::string_view)>* line_sink{nullptr};  // with `lines`
+    std::optional<line_splitter> lines;
     std::size_t total{0};
 };
+
+template <class F>
+const F* if_set(const F& f) { return f ? &f : nullptr; }
 
 std::string describe_limit(milliseconds t) { return std::to_string(t.count()) + " ms"; }
 
@@ -51,7 +57,11 @@ std::error_code check(const spawn_options& o, const run_options& ro, std::string
     if (ro.timeout <= milliseconds::zero()) return bad("timeout must be positive (got " + describe_limit(ro.timeout) + ")");
     if (ro.eof_grace < milliseconds::zero()) return bad("eof_grace must not be negative (got " + describe_limit(ro.eof_grace) + ")");
     if (ro.output_limit == 0) return bad("output_limit must be at least 1 byte (got 0)");
-    bool out = ro.capture_stdout || ro.on_stdout, err = !ro.merge_stderr && (ro.capture_stderr || ro.on_stderr);
+    if ((ro.on_stdout && ro.on_stdout_line) || (ro.on_stderr && ro.on_stderr_line))
+        return bad("on_stdout and on_stdout_line (or on_stderr and on_stderr_line) are both set: choose one");
+    if (ro.max_line == 0) return bad("max_line must be at least 1 byte (got 0)");
+    bool out = ro.capture_stdout || ro.on_stdout || ro.on_stdout_line;
+    bool err = !ro.merge_stderr && (ro.capture_stderr || ro.on_stderr || ro.on_stderr_line);
     if (ro.input && o.in.how != stdio::kind::inherit) return bad("input is given, so spawn_options::in must be left as inherited");
     if (out && o.out.how != stdio::kind::inherit) return bad("stdout is captured, so spawn_options::out must be left as inherited (or capture_stdout = false)");
     if ((err || ro.merge_stderr) && o.err.how != stdio::kind::inherit)
@@ -64,12 +74,15 @@ template <class Buffer>
 class runner {
 public:
     runner(const run_options& ro, basic_run_result<Buffer>& res)
-        : ro_(ro), res_(res), out_{"stdout", token_out, {}, &res.out, ro.on_stdout ? &ro.on_stdout : nullptr},
-          err_{"stderr", token_err, {}, &res.err, ro.on_stderr ? &ro.on_stderr : nullptr} {}
+        : ro_(ro), res_(res), out_{"stdout", token_out, {}, &res.out, if_set(ro.on_stdout), if_set(ro.on_stdout_line), {}},
+          err_{"stderr", token_err, {}, &res.err, if_set(ro.on_stderr), if_set(ro.on_stderr_line), {}} {
+        for (auto* s : {&out_, &err_})
+            if (s->line_sink != nullptr) s->lines.emplace(ro.max_line);
+    }
 
     std::error_code start(spawn_options&& o, std::string& message) {
-        bool out = ro_.capture_stdout || ro_.on_stdout;
-        bool err = !ro_.merge_stderr && (ro_.capture_stderr || ro_.on_stderr);
+        bool out = ro_.capture_stdout || ro_.on_stdout || ro_.on_stdout_line;
+        bool err = !ro_.merge_stderr && (ro_.capture_stderr || ro_.on_stderr || ro_.on_stderr_line);
         if (ro_.input) o.in = stdio::pipe();
         if (out) o.out = stdio::pipe();
         if (ro_.merge_stderr) o.err = stdio::to_stdout();
@@ -190,8 +203,13 @@ private:
         auto room = ro_.output_limit - s.total;
         auto keep = d.first(std::min(d.size(), room));
         s.total += keep.size();
-        if (s.sink == nullptr) append(*s.into, keep);
-        else if (!call_sink(*s.sink, keep)) return;
+        if (s.lines) {
+            if (!call_sink([&] { feed_lines(s, keep); })) return;
+        } else if (s.sink != nullptr) {
+            if (!call_sink([&] { (*s.sink)(keep); })) return;
+        } else {
+            append(*s.into, keep);
+        }
         if (keep.size() < d.size()) {
             res_.output_limited = true;
             close(s);
@@ -201,9 +219,10 @@ private:
 
     // A sink that throws (its own reader went away, say) ends the run: nothing more is
     // delivered, the child is ended and collected, and run() rethrows.
-    bool call_sink(const std::function<void(std::span<const std::byte>)>& sink, std::span<const std::byte> d) {
+    template <class Call>
+    bool call_sink(Call&& call) {
         try {
-            sink(d);
+            call();
             return true;
         } catch (...) {
             sink_error_ = std::current_exception();
@@ -214,9 +233,20 @@ private:
         return false;
     }
 
+    // A line longer than max_line ends the run as a sink that throws does.
+    void feed_lines(stream<Buffer>& s, std::span<const std::byte> d) {
+        if (s.lines->feed(d, *s.line_sink))
+            throw std::system_error(make_error_code(errc::line_too_long),
+                                    "run '" + program_ + "': a line of " + s.name + " longer than " +
+                                        std::to_string(ro_.max_line) + " bytes (max_line)");
+    }
+
     void close(stream<Buffer>& s) {
         p_.remove(s.token);
         s.h.reset();
+        // The last line had no '\n': it is delivered at the end, unless a sink ended the run.
+        if (s.lines && !sink_error_) call_sink([&] { s.lines->finish(*s.line_sink); });
+        s.lines.reset();
     }
 
     // Ends the child (its tree with kill_tree); its exit arrives as an event.

@@ -27,6 +27,7 @@ enum class errc {
     closed,               ///< the local end was already closed
     would_block,          ///< a non-blocking call (try_read, try_receive, ...) found nothing to do now
     output_limit,         ///< run(): a child's output went past run_options::output_limit
+    line_too_long,        ///< a line_reader / line_splitter line longer than its max_line
 };
 
 /// The category of tether::errc; name() is "tether".

@@ -30,6 +30,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -52,6 +53,15 @@ struct run_options {
     std::function<void(std::span<const std::byte>)> on_stdout;
     /// As on_stdout, for stderr (not called when merge_stderr: stderr is in stdout's stream).
     std::function<void(std::span<const std::byte>)> on_stderr;
+    /// Streaming line by line instead (tether/lines.hpp): each line of stdout as it completes,
+    /// without its "\n" (or "\r\n"); the last line also without one. Not together with
+    /// on_stdout. A line longer than max_line ends the run as a callback that throws does, with
+    /// a std::system_error of errc::line_too_long naming the stream and the limit.
+    std::function<void(std::string_view)> on_stdout_line;
+    /// As on_stdout_line, for stderr.
+    std::function<void(std::string_view)> on_stderr_line;
+    /// The longest line on_stdout_line / on_stderr_line accept, in bytes (at least 1).
+    std::size_t max_line{std::size_t{1} << 20};
     /// The whole run's limit. When it passes, the child is killed (its tree with kill_tree), its
     /// exit is collected and run() reports errc::timed_out with everything read so far.
     /// Must be positive; milliseconds::max() (the default) is no limit.

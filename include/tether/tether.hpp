@@ -5,6 +5,7 @@
 #include <tether/error.hpp>
 #include <tether/handle.hpp>
 #include <tether/holders.hpp>
+#include <tether/lines.hpp>
 #include <tether/pipe.hpp>
 #include <tether/poller.hpp>
 #include <tether/run.hpp>
