@@ -211,22 +211,28 @@ void arm_parent_death(const exec_plan& p) noexcept {
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != p.death_parent) ::_exit(127);
 }
 
-// The group, session and cgroup come before anything that could start another process.
+// The group, session and cgroup come before anything that could start another process. A
+// detached child's session is made by detach(): a second setsid() here would fail (EPERM, we
+// would lead a session already).
 void place_process(exec_plan& p) noexcept {
     if (p.group == 1 && ::setpgid(0, 0) != 0) fail(p, exec_plan::step::group);
-    if (p.group == 2 && ::setsid() < 0) fail(p, exec_plan::step::group);
+    if (p.group == 2 && !p.detached && ::setsid() < 0) fail(p, exec_plan::step::group);
     // A write that fails leaves the child outside; spawn.cpp checks and falls back to the group.
     if (p.cgroup_procs_fd >= 0) (void)!::write(p.cgroup_procs_fd, "0", 1);
 }
 
-// Detached: a new session in the first child, then a raw fork (no glibc atfork handlers, we may
-// share the parent's memory); the first child exits, the second is re-parented to init.
+// Detached: a raw fork (no glibc atfork handlers, we may share the parent's memory); the first
+// child exits, the second is re-parented to init. One setsid() per spawn: by default in the
+// first child, so the second is in a session it does not lead (it cannot acquire a terminal);
+// with group = new_session in the second, which then leads its session as asked.
 void detach(exec_plan& p) noexcept {
     if (!p.detached) return;
-    if (::setsid() < 0) fail(p, exec_plan::step::detach);
+    bool own_session = p.group == 2;
+    if (!own_session && ::setsid() < 0) fail(p, exec_plan::step::detach);
     long pid = ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0);
     if (pid < 0) fail(p, exec_plan::step::detach);
     if (pid > 0) ::_exit(0);
+    if (own_session && ::setsid() < 0) fail(p, exec_plan::step::group);
     failure_record rec{0, 0, 0, static_cast<int>(::getpid())};
     while (::write(p.report_fd, &rec, sizeof rec) < 0 && errno == EINTR) {
     }

@@ -61,8 +61,9 @@ struct exec_plan {
     /// race_ready_fd and waits for one on race_go_fd, so a test can kill the parent right there.
     int race_ready_fd{-1};
     int race_go_fd{-1};
-    /// spawn_options::detached: setsid, then fork again; the first child exits at once (and is
-    /// reaped by clone_and_exec), the second reports its id through the pipe and goes on.
+    /// spawn_options::detached: fork again; the first child exits at once (and is reaped by
+    /// clone_and_exec), the second reports its id through the pipe and goes on. The first calls
+    /// setsid, or, with group == 2 (new_session), the second, which then leads its session.
     bool detached{false};
     pid_t detached_pid{-1};  ///< set by clone_and_exec: the detached child's id
 

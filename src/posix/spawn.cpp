@@ -333,8 +333,10 @@ std::string explain_exec_error(int err, const spawn_options& opt, const plan& p,
 }
 
 // A group of its own: a cgroup too where the system allows (tree.cpp); else the group alone.
+// Not for a detached child: it has no tree functions, and it must not outlive us in a cgroup
+// made under ours and named after us.
 void plan_tree(const spawn_options& opt, plan& p) {
-    if (opt.group == process_group::inherit) return;
+    if (opt.group == process_group::inherit || opt.detached) return;
     p.tree = std::make_shared<process_tree>();
     p.tree->group = opt.group;
     std::string why;  // kept by cgroup_unavailable_reason() for docs and tests

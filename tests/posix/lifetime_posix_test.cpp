@@ -302,3 +302,29 @@ TEST(DetachedPosix, AnExecFailureOfTheDetachedChildIsReported) {
         EXPECT_TRUE(contains(message, "tether-no-such-program")) << message;
     }
 }
+
+TEST(DetachedPosix, WithANewSessionLeadsItsOwnSession) {
+    // Documented as accepted: detached with group = new_session gives a child that leads a new
+    // session of its own (getsid == its pid), not our session nor the intermediate child's.
+    for (bool fork_path : {false, true}) {
+        SCOPED_TRACE(fork_path ? "fork path" : "clone(CLONE_VM | CLONE_VFORK) path");
+        tether::detail::force_fork_path(fork_path);
+        auto report = tether::make_pipe(tether::direction::in);
+        auto opt = tether_test::role_options("life_detached_inside");
+        opt.detached = true;
+        opt.group = tether::process_group::new_session;
+        opt.pass(std::move(report.theirs), "report");
+        std::error_code ec;
+        std::string message;
+        auto c = tether::spawn(std::move(opt), ec, message);
+        tether::detail::force_fork_path(false);
+        ASSERT_FALSE(ec) << message << ": " << ec.message();
+        report.theirs.reset();
+        std::string line = read_line_for(report.ours, 30s);
+        auto ids = numbers(line);
+        ASSERT_GE(ids.size(), 3U) << line;
+        EXPECT_EQ(ids[0], c.pid());
+        EXPECT_NE(ids[1], ::getpid()) << "not our child, never our zombie";
+        EXPECT_EQ(ids[2], ids[0]) << "the detached child leads its own session";
+    }
+}
