@@ -148,7 +148,12 @@ void wait_until_empty(int dir) {
     ::close(fd);
 }
 
-// Not SIGKILL: freeze the cgroup and signal its members until a pass finds none new.
+// Not SIGKILL: freeze the cgroup and signal its members until a pass finds none new, then
+// SIGCONT each of them, as the fallback does: a member stopped by SIGSTOP or job control keeps
+// SIGTERM pending until it is continued, and thawing does not continue it (the freezer and the
+// stop are separate states; cgroup.freeze only ever undoes its own freezing). The SIGCONT is
+// sent while still frozen, so a member sees both signals once thawed. A member that was not
+// stopped ignores SIGCONT by default.
 int signal_cgroup(int dir, int sig) {
     if (sig == SIGKILL) {
         if (!write_at(dir, "cgroup.kill", "1")) return errno;
@@ -166,6 +171,8 @@ int signal_cgroup(int dir, int sig) {
                 more = true;
             }
     }
+    if (sig != SIGCONT)
+        for (pid_t p : done) ::kill(p, SIGCONT);
     if (frozen) write_at(dir, "cgroup.freeze", "0");
     return 0;
 }

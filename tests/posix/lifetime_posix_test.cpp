@@ -168,6 +168,38 @@ TEST(ProcessTreePosix, CgroupIsRemovedWithTheChildObject) {
     EXPECT_NE(::stat(("/sys/fs/cgroup/unified" + name).c_str(), &st), 0);
 }
 
+namespace {
+// Polls /proc/<pid>/stat (bounded by 10 s) until the process is stopped ('T').
+bool stopped_within_10s(std::int64_t pid) {
+    auto end = std::chrono::steady_clock::now() + 10s;
+    for (;;) {
+        std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+        std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        auto close = s.rfind(')');
+        if (close != std::string::npos && close + 2 < s.size() && s[close + 2] == 'T') return true;
+        if (std::chrono::steady_clock::now() > end) return false;
+        std::this_thread::sleep_for(1ms);  // a poll with a deadline
+    }
+}
+}  // namespace
+
+TEST(ProcessTreePosix, CgroupTerminateTreeContinuesStoppedProcesses) {
+    // A stopped process keeps SIGTERM pending until it is continued: terminate_tree() promises
+    // that each one is, with the cgroup as with the fallback.
+    std::string why = cgroup_reason();
+    if (!why.empty()) GTEST_SKIP() << "no per-child cgroup here: " << why;
+    auto t = start_tree("inherit", false);
+    ::kill(static_cast<pid_t>(t.grandchild), SIGSTOP);
+    ::kill(static_cast<pid_t>(t.middle), SIGSTOP);
+    ASSERT_TRUE(stopped_within_10s(t.grandchild));
+    ASSERT_TRUE(stopped_within_10s(t.middle));
+    t.c.terminate_tree();
+    auto st = t.c.wait_or_kill(10s);
+    EXPECT_TRUE(st.signalled());
+    EXPECT_EQ(st.code, SIGTERM) << st.describe() << " (SIGKILL: the stopped child never saw SIGTERM)";
+    expect_ended(t.grandchild);
+}
+
 TEST(ProcessTreePosix, FallbackFindsADescendantThatLeftTheGroup) {
     no_cgroup off;
     auto t = start_tree("new_group", false);
