@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
 #include <iostream>
@@ -170,6 +171,34 @@ TEST(PosixManifest, TheChildWritesItsOwnIdAndOnlyWithNamedHandles) {
         EXPECT_TRUE(c.wait().success());
     }
     EXPECT_EQ(tether_test::output_of(tether_test::role_options("print_env_child_pid")), "unset");
+}
+
+// Takes "x", then prints each manifest variable as getenv sees it, then what a process started
+// without tether (popen: sh -c env) inherits of them.
+TETHER_CHILD_ROLE(inherit_then_show_env) {
+    auto x = tether::inherited("x");
+    for (const char* name : {tether::manifest_variable, tether::manifest_parent_variable,
+                             tether::detail::manifest_child_variable}) {
+        const char* v = std::getenv(name);
+        std::cout << name << "=" << (v != nullptr ? v : "(unset)") << "\n";
+    }
+    std::cout << std::flush;
+    FILE* sh = ::popen("env", "r");
+    if (sh == nullptr) return 2;
+    char line[4096];
+    while (std::fgets(line, sizeof line, sh) != nullptr)
+        if (std::string(line).rfind("TETHER_", 0) == 0) std::cout << "sh sees " << line;
+    return ::pclose(sh) == 0 ? 0 : 3;
+}
+
+TEST(PosixManifest, InheritedRemovesAllThreeManifestVariables) {
+    // A reader id left behind would be inherited by every process started later, by any means.
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    auto opt = tether_test::role_options("inherit_then_show_env");
+    opt.pass(std::move(theirs), "x");
+    EXPECT_EQ(tether_test::output_of(std::move(opt)),
+              std::string(tether::manifest_variable) + "=(unset)\n" + tether::manifest_parent_variable +
+                  "=(unset)\n" + tether::detail::manifest_child_variable + "=(unset)\n");
 }
 
 // ---- 6. pass_at near RLIMIT_NOFILE: refused up front where it cannot work, works below
