@@ -141,8 +141,9 @@ struct spawn_options {
     /// inherited value), listed in the manifest under `name` if it is not empty.
     /// Names: letters, digits, '_', '-', '.'; unique.
     spawn_options& pass(unique_handle&& h, std::string name = {});
-    /// POSIX only: passes `h` at descriptor `child_fd` (>= 3). On Windows spawn() fails with
-    /// errc::not_supported.
+    /// POSIX only: passes `h` at descriptor `child_fd` (>= 3). A number at or above
+    /// RLIMIT_NOFILE fails with EMFILE (std::errc::too_many_files_open); any below it works. On
+    /// Windows spawn() fails with errc::not_supported.
     spawn_options& pass_at(int child_fd, unique_handle&& h, std::string name = {});
 
     /// One handle to pass, as pass() and pass_at() record it.

@@ -160,7 +160,8 @@ bool close_range_around(int from, int keep, unsigned flags) noexcept {
 // 5,000 descriptors of a busy server are then closed by execve, after it has released the
 // vfork parent, instead of one by one while the parent waits.
 bool close_others(const exec_plan& p) noexcept {
-    for (std::size_t i = 0; i < p.close_count; ++i) ::close(p.closes[i]);  // EBADF: was not open
+    for (std::size_t i = 0; i < p.close_count; ++i)
+        if (p.closes[i] != p.report_fd) ::close(p.closes[i]);  // EBADF: was not open
     switch (p.first_close_way) {
     case close_way::cloexec_range:
         if (::syscall(SYS_close_range, p.close_from, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return true;
@@ -174,9 +175,11 @@ bool close_others(const exec_plan& p) noexcept {
     return close_by_listing(p.close_from, p.report_fd);
 }
 
-// One dup2; a conditional step (stderr into an inherited stdout) closes the target instead
-// when the source would not survive exec: closed, or close-on-exec (one of our own).
-bool place(const exec_plan::dup_step& d) noexcept {
+// One step of the plan's sequence (exec_plan::dup_step::kind); `saved` is the temporary that
+// breaks a cycle. A conditional step (stderr into an inherited stdout) closes the target
+// instead when the source would not survive exec: closed, or close-on-exec (one of our own).
+bool place(const exec_plan::dup_step& d, int& saved) noexcept {
+    using kind = exec_plan::dup_step::kind;
     if (d.only_if_inheritable) {
         int flags = ::fcntl(d.from, F_GETFD);
         if (flags < 0 || (flags & FD_CLOEXEC) != 0) {
@@ -184,7 +187,17 @@ bool place(const exec_plan::dup_step& d) noexcept {
             return true;
         }
     }
-    return ::dup2(d.from, d.to) >= 0;
+    switch (d.how) {
+    case kind::move: return ::dup2(d.from, d.to) >= 0;
+    case kind::keep: {
+        int flags = ::fcntl(d.from, F_GETFD);
+        return flags >= 0 && ::fcntl(d.from, F_SETFD, flags & ~FD_CLOEXEC) == 0;
+    }
+    case kind::save: return (saved = ::fcntl(d.from, F_DUPFD_CLOEXEC, 0)) >= 0;
+    case kind::from_saved: return ::dup2(saved, d.to) >= 0;
+    case kind::drop_saved: ::close(saved); return true;
+    }
+    return false;
 }
 
 // Our own process id in decimal into the manifest's reserved slot (no allocation, no stdio).
@@ -246,8 +259,9 @@ int child_main(void* arg) noexcept {
     place_process(p);
     detach(p);
     if (p.cwd_fd >= 0 && ::fchdir(p.cwd_fd) != 0) fail(p, exec_plan::step::chdir);
+    int saved = -1;
     for (std::size_t i = 0; i < p.dup_count; ++i)
-        if (!place(p.dups[i])) fail(p, exec_plan::step::dup, i);
+        if (!place(p.dups[i], saved)) fail(p, exec_plan::step::dup, i);
     if (!close_others(p)) fail(p, exec_plan::step::close);
     write_own_pid(p);
     set_kernel_mask(0, nullptr);  // the child starts with nothing blocked
@@ -255,13 +269,24 @@ int child_main(void* arg) noexcept {
     fail(p, exec_plan::step::exec);
 }
 
-// The report pipe, its write end moved to close_from or above so that no dup2 in the child
-// overwrites it. Both ends close-on-exec: exec closes the child's write end.
+bool is_target(const exec_plan& plan, int fd) noexcept {
+    for (std::size_t i = 0; i < plan.dup_count; ++i)
+        if (plan.dups[i].to == fd) return true;
+    return false;
+}
+
+// The report pipe. Its write end must survive the child's moves and closes: where it is, unless
+// a move targets that number (the closes skip it); then at close_from or above. Staying put
+// costs no number above the targets where RLIMIT_NOFILE is tight. Both ends close-on-exec:
+// exec closes the child's write end.
 bool open_report_pipe(exec_plan& plan, int& read_end) noexcept {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-    int w = ::fcntl(fds[1], F_DUPFD_CLOEXEC, plan.close_from);
-    ::close(fds[1]);
+    int w = fds[1];
+    if (is_target(plan, w)) {
+        w = ::fcntl(fds[1], F_DUPFD_CLOEXEC, plan.close_from);
+        ::close(fds[1]);
+    }
     if (w < 0) {
         ::close(fds[0]);
         return false;
