@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <thread>
@@ -359,4 +360,68 @@ TEST(DetachedPosix, WithANewSessionLeadsItsOwnSession) {
         EXPECT_NE(ids[1], ::getpid()) << "not our child, never our zombie";
         EXPECT_EQ(ids[2], ids[0]) << "the detached child leads its own session";
     }
+}
+
+// Starts life_block with a group of its own (so in a cgroup) that dies with us, prints
+// "<its id> <its cgroup, relative to the cgroup2 mount>", then waits to be killed.
+TETHER_CHILD_ROLE(life_cgroup_owner) {
+    auto opt = tether_test::role_options("life_block");
+    opt.group = tether::process_group::new_group;
+    opt.kill_on_parent_exit = true;
+    auto c = tether::spawn(std::move(opt));
+    std::ifstream f("/proc/" + std::to_string(c.pid()) + "/cgroup");
+    std::string line, rel;
+    while (std::getline(f, line))
+        if (line.rfind("0::", 0) == 0) rel = line.substr(3);
+    std::cout << c.pid() << " " << rel << "\n" << std::flush;
+    for (;;) ::pause();
+}
+
+// A new start of a program that uses a group: one spawn with a cgroup.
+TETHER_CHILD_ROLE(life_cgroup_new_start) {
+    tether::spawn_options opt;
+    opt.argv = {"/bin/true"};
+    opt.group = tether::process_group::new_group;
+    return tether::spawn(std::move(opt)).wait().success() ? 0 : 1;
+}
+
+namespace {
+// Where cgroup2 is mounted (its root), from /proc/self/mountinfo.
+std::string cgroup2_mount() {
+    std::ifstream mounts("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(mounts, line)) {
+        auto dash = line.find(" - ");
+        if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
+        std::istringstream f(line.substr(0, dash));
+        std::string id, parent, dev, root, point;
+        f >> id >> parent >> dev >> root >> point;
+        return point;
+    }
+    return "";
+}
+}  // namespace
+
+TEST(ProcessTreePosix, AKilledOwnersEmptyCgroupIsReclaimedByTheNextStart) {
+    // A supervisor killed while its children had cgroups leaves them behind; over its restarts
+    // they would pile up. The next start removes the empty ones whose owner is gone.
+    std::string why = cgroup_reason();
+    if (!why.empty()) GTEST_SKIP() << "no per-child cgroup here: " << why;
+    auto opt = tether_test::role_options("life_cgroup_owner");
+    opt.out = tether::stdio::pipe();
+    auto owner = tether::spawn(std::move(opt));
+    std::istringstream in(read_line_for(owner.take_stdout(), 30s));
+    std::int64_t grandchild = -1;
+    std::string rel;
+    in >> grandchild >> rel;
+    ASSERT_TRUE(contains(rel, "/tether-")) << rel;
+    std::string dir = cgroup2_mount() + rel;
+    owner.kill();
+    owner.wait();
+    ASSERT_TRUE(ended_within(grandchild, 10s)) << "kill_on_parent_exit did not end it";
+    struct stat st {};
+    ASSERT_EQ(::stat(dir.c_str(), &st), 0) << dir << ": the killed owner's cgroup should still be there";
+    EXPECT_TRUE(tether::spawn(tether_test::role_options("life_cgroup_new_start")).wait().success());
+    EXPECT_NE(::stat(dir.c_str(), &st), 0) << dir << " outlived its owner and the next start";
+    if (::stat(dir.c_str(), &st) == 0) ::rmdir(dir.c_str());  // cleanup after a failure
 }
