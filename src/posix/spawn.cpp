@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 extern char** environ;  // NOLINT: POSIX names it so
@@ -401,10 +402,14 @@ void clone_on_spawner(void* arg) {
     r->pid = clone_and_exec(*r->ep);
 }
 
-// kill_on_parent_exit: from the long-lived spawner thread (PR_SET_PDEATHSIG follows the
-// creating thread, tree.hpp).
-pid_t start_child(exec_plan& ep, bool on_spawner) {
-    if (!on_spawner) return clone_and_exec(ep);
+// kill_on_parent_exit: PR_SET_PDEATHSIG fires when the creating *thread* ends, and execve ends
+// every thread but its caller (the kernel reparents the children to it and sends the signal).
+// From the main thread the child is created right here: it then survives an execve by the main
+// thread (the usual caller), and a process whose main thread has gone on is rare. From any other
+// thread, by the long-lived spawner thread (tree.hpp), so that the calling thread's exit does
+// not kill it; an execve then does. docs/lifetimes.md states both.
+pid_t start_child(exec_plan& ep, bool parent_death) {
+    if (!parent_death || ::syscall(SYS_gettid) == ::getpid()) return clone_and_exec(ep);
     spawner_request r{&ep, -1};
     run_on_spawner_thread(clone_on_spawner, &r);
     return r.pid;

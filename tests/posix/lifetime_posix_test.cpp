@@ -15,7 +15,9 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
@@ -424,4 +426,49 @@ TEST(ProcessTreePosix, AKilledOwnersEmptyCgroupIsReclaimedByTheNextStart) {
     EXPECT_TRUE(tether::spawn(tether_test::role_options("life_cgroup_new_start")).wait().success());
     EXPECT_NE(::stat(dir.c_str(), &st), 0) << dir << " outlived its owner and the next start";
     if (::stat(dir.c_str(), &st) == 0) ::rmdir(dir.c_str());  // cleanup after a failure
+}
+
+// The process that goes on in another program: starts life_echo with kill_on_parent_exit from
+// its main thread, then execve()s itself into life_after_exec with the echo's id and our ends
+// of its pipes (kept open across exec).
+TETHER_CHILD_ROLE(life_exec_parent) {
+    auto opt = tether_test::role_options("life_echo");
+    opt.kill_on_parent_exit = true;
+    opt.in = tether::stdio::pipe();
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto in = c.take_stdin();
+    auto out = c.take_stdout();
+    if (::fcntl(in.get(), F_SETFD, 0) != 0 || ::fcntl(out.get(), F_SETFD, 0) != 0) return 2;
+    std::string exe = tether::current_executable_path();
+    std::string pid = std::to_string(c.pid()), in_fd = std::to_string(in.get()), out_fd = std::to_string(out.get());
+    ::execl(exe.c_str(), exe.c_str(), "--role", "life_after_exec", pid.c_str(), in_fd.c_str(), out_fd.c_str(),
+            static_cast<char*>(nullptr));
+    return 3;
+}
+
+// After the execve: the echo answers (a SIGKILL from the exec would have been sent before exec
+// returned, and a killed process reads nothing), then ends at end-of-file and is reaped here.
+TETHER_CHILD_ROLE(life_after_exec) {
+    auto pid = static_cast<pid_t>(std::stol(args.at(0)));
+    tether::unique_handle in(std::stoi(args.at(1))), out(std::stoi(args.at(2)));
+    std::string answer;
+    try {
+        tether::write_all(in, "ping\n");  // EPIPE if the echo is gone
+        answer = read_line_for(out, 10s);
+    } catch (const std::system_error& e) {
+        answer = e.what();
+    }
+    in.reset();
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, 0);
+    std::cout << (answer == "ping" ? "alive" : "killed") << " "
+              << (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "exited 0" : "did not exit 0") << "\n";
+    return 0;
+}
+
+TEST(KillOnParentExitPosix, AnExecveOfTheMainThreadDoesNotKillTheChild) {
+    // execve replaces the program, not the process: a child tied to "when this process ends"
+    // must live on with the new program (and is still its child).
+    EXPECT_EQ(tether_test::output_of(tether_test::role_options("life_exec_parent")), "alive exited 0\n");
 }
