@@ -66,9 +66,10 @@ std::error_code read_own_entries(std::vector<detail::manifest_entry>& out) {
     return {};
 }
 
-// The manifest is read, and its identities checked, once: the variables are then removed from
-// our environment, so no process we start by any means inherits them, and a later check never
-// queries a handle that is in use by then.
+// The manifest is read, and its identities checked, once: all three variables are then removed
+// from our environment, so no process we start by any means inherits them (a reader id left
+// behind would be a stale one in every later process), and a later check never queries a
+// handle that is in use by then.
 std::mutex manifest_mutex;
 bool manifest_read = false;
 std::error_code manifest_error;

@@ -106,9 +106,13 @@ struct spawn_options {
     process_group group{process_group::inherit};
 
     /// Opt-in: the child is killed when this process ends, however it ends (SIGKILL included).
-    /// Linux: PR_SET_PDEATHSIG(SIGKILL) set before exec by a spawner thread that lives as long as
-    /// the process (so a spawning thread that exits does not kill the child), and a child whose
-    /// parent died before that is set exits at once (status 127). It covers the child only: its
+    /// Linux: PR_SET_PDEATHSIG(SIGKILL) set before exec, and a child whose parent died before that
+    /// is set exits at once (status 127). The kernel sends the signal when the creating *thread*
+    /// ends, and execve() ends every thread but its caller. Spawned from the main thread, the
+    /// child is created there: it survives an execve() by the main thread, and dies when the main
+    /// thread ends (process exit, an execve() by another thread, pthread_exit). Spawned from any
+    /// other thread, it is created by a spawner thread that lives as long as the process: it
+    /// survives the spawning thread's exit, and dies at process exit and at any execve(). It covers the child only: its
     /// own children die with it only if it starts them so too. Windows: the child is in a job with
     /// JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE whose only handle this process holds (never
     /// inheritable, kept until we exit even after the child object is gone), so the child and
@@ -141,8 +145,9 @@ struct spawn_options {
     /// inherited value), listed in the manifest under `name` if it is not empty.
     /// Names: letters, digits, '_', '-', '.'; unique.
     spawn_options& pass(unique_handle&& h, std::string name = {});
-    /// POSIX only: passes `h` at descriptor `child_fd` (>= 3). On Windows spawn() fails with
-    /// errc::not_supported.
+    /// POSIX only: passes `h` at descriptor `child_fd` (>= 3). A number at or above
+    /// RLIMIT_NOFILE fails with EMFILE (std::errc::too_many_files_open); any below it works. On
+    /// Windows spawn() fails with errc::not_supported.
     spawn_options& pass_at(int child_fd, unique_handle&& h, std::string name = {});
     /// Linux: passes `h` in systemd's socket activation convention (sd_listen_fds(3)), which
     /// gunicorn, uvicorn, libsystemd, python-systemd and many daemons read: these handles are

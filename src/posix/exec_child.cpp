@@ -160,7 +160,8 @@ bool close_range_around(int from, int keep, unsigned flags) noexcept {
 // 5,000 descriptors of a busy server are then closed by execve, after it has released the
 // vfork parent, instead of one by one while the parent waits.
 bool close_others(const exec_plan& p) noexcept {
-    for (std::size_t i = 0; i < p.close_count; ++i) ::close(p.closes[i]);  // EBADF: was not open
+    for (std::size_t i = 0; i < p.close_count; ++i)
+        if (p.closes[i] != p.report_fd) ::close(p.closes[i]);  // EBADF: was not open
     switch (p.first_close_way) {
     case close_way::cloexec_range:
         if (::syscall(SYS_close_range, p.close_from, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return true;
@@ -174,9 +175,11 @@ bool close_others(const exec_plan& p) noexcept {
     return close_by_listing(p.close_from, p.report_fd);
 }
 
-// One dup2; a conditional step (stderr into an inherited stdout) closes the target instead
-// when the source would not survive exec: closed, or close-on-exec (one of our own).
-bool place(const exec_plan::dup_step& d) noexcept {
+// One step of the plan's sequence (exec_plan::dup_step::kind); `saved` is the temporary that
+// breaks a cycle. A conditional step (stderr into an inherited stdout) closes the target
+// instead when the source would not survive exec: closed, or close-on-exec (one of our own).
+bool place(const exec_plan::dup_step& d, int& saved) noexcept {
+    using kind = exec_plan::dup_step::kind;
     if (d.only_if_inheritable) {
         int flags = ::fcntl(d.from, F_GETFD);
         if (flags < 0 || (flags & FD_CLOEXEC) != 0) {
@@ -184,7 +187,17 @@ bool place(const exec_plan::dup_step& d) noexcept {
             return true;
         }
     }
-    return ::dup2(d.from, d.to) >= 0;
+    switch (d.how) {
+    case kind::move: return ::dup2(d.from, d.to) >= 0;
+    case kind::keep: {
+        int flags = ::fcntl(d.from, F_GETFD);
+        return flags >= 0 && ::fcntl(d.from, F_SETFD, flags & ~FD_CLOEXEC) == 0;
+    }
+    case kind::save: return (saved = ::fcntl(d.from, F_DUPFD_CLOEXEC, 0)) >= 0;
+    case kind::from_saved: return ::dup2(saved, d.to) >= 0;
+    case kind::drop_saved: ::close(saved); return true;
+    }
+    return false;
 }
 
 // Our own process id in decimal into the reserved slots (no allocation, no stdio).
@@ -214,22 +227,28 @@ void arm_parent_death(const exec_plan& p) noexcept {
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != p.death_parent) ::_exit(127);
 }
 
-// The group, session and cgroup come before anything that could start another process.
+// The group, session and cgroup come before anything that could start another process. A
+// detached child's session is made by detach(): a second setsid() here would fail (EPERM, we
+// would lead a session already).
 void place_process(exec_plan& p) noexcept {
     if (p.group == 1 && ::setpgid(0, 0) != 0) fail(p, exec_plan::step::group);
-    if (p.group == 2 && ::setsid() < 0) fail(p, exec_plan::step::group);
+    if (p.group == 2 && !p.detached && ::setsid() < 0) fail(p, exec_plan::step::group);
     // A write that fails leaves the child outside; spawn.cpp checks and falls back to the group.
     if (p.cgroup_procs_fd >= 0) (void)!::write(p.cgroup_procs_fd, "0", 1);
 }
 
-// Detached: a new session in the first child, then a raw fork (no glibc atfork handlers, we may
-// share the parent's memory); the first child exits, the second is re-parented to init.
+// Detached: a raw fork (no glibc atfork handlers, we may share the parent's memory); the first
+// child exits, the second is re-parented to init. One setsid() per spawn: by default in the
+// first child, so the second is in a session it does not lead (it cannot acquire a terminal);
+// with group = new_session in the second, which then leads its session as asked.
 void detach(exec_plan& p) noexcept {
     if (!p.detached) return;
-    if (::setsid() < 0) fail(p, exec_plan::step::detach);
+    bool own_session = p.group == 2;
+    if (!own_session && ::setsid() < 0) fail(p, exec_plan::step::detach);
     long pid = ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0);
     if (pid < 0) fail(p, exec_plan::step::detach);
     if (pid > 0) ::_exit(0);
+    if (own_session && ::setsid() < 0) fail(p, exec_plan::step::group);
     failure_record rec{0, 0, 0, static_cast<int>(::getpid())};
     while (::write(p.report_fd, &rec, sizeof rec) < 0 && errno == EINTR) {
     }
@@ -243,8 +262,9 @@ int child_main(void* arg) noexcept {
     place_process(p);
     detach(p);
     if (p.cwd_fd >= 0 && ::fchdir(p.cwd_fd) != 0) fail(p, exec_plan::step::chdir);
+    int saved = -1;
     for (std::size_t i = 0; i < p.dup_count; ++i)
-        if (!place(p.dups[i])) fail(p, exec_plan::step::dup, i);
+        if (!place(p.dups[i], saved)) fail(p, exec_plan::step::dup, i);
     if (!close_others(p)) fail(p, exec_plan::step::close);
     write_own_pid(p);
     set_kernel_mask(0, nullptr);  // the child starts with nothing blocked
@@ -252,13 +272,24 @@ int child_main(void* arg) noexcept {
     fail(p, exec_plan::step::exec);
 }
 
-// The report pipe, its write end moved to close_from or above so that no dup2 in the child
-// overwrites it. Both ends close-on-exec: exec closes the child's write end.
+bool is_target(const exec_plan& plan, int fd) noexcept {
+    for (std::size_t i = 0; i < plan.dup_count; ++i)
+        if (plan.dups[i].to == fd) return true;
+    return false;
+}
+
+// The report pipe. Its write end must survive the child's moves and closes: where it is, unless
+// a move targets that number (the closes skip it); then at close_from or above. Staying put
+// costs no number above the targets where RLIMIT_NOFILE is tight. Both ends close-on-exec:
+// exec closes the child's write end.
 bool open_report_pipe(exec_plan& plan, int& read_end) noexcept {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-    int w = ::fcntl(fds[1], F_DUPFD_CLOEXEC, plan.close_from);
-    ::close(fds[1]);
+    int w = fds[1];
+    if (is_target(plan, w)) {
+        w = ::fcntl(fds[1], F_DUPFD_CLOEXEC, plan.close_from);
+        ::close(fds[1]);
+    }
     if (w < 0) {
         ::close(fds[0]);
         return false;

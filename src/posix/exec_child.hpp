@@ -27,11 +27,17 @@ struct exec_plan {
         /// closed and one of our own descriptors landed on 1). exec would close it as the
         /// child's stdout, but dup2 clears close-on-exec on the copy: close `to` instead.
         bool only_if_inheritable{false};
+        /// move: dup2(from, to). keep: from == to, only close-on-exec is cleared. save: `from`
+        /// is copied to the temporary (the lowest free number) that breaks a cycle of moves;
+        /// from_saved: dup2(temporary, to); drop_saved: the temporary is closed.
+        enum class kind : unsigned char { move, keep, save, from_saved, drop_saved };
+        kind how{kind::move};
     };
-    const dup_step* dups{nullptr};  ///< in order; every `from` is above the highest target,
-                                    ///< except stderr-into-stdout (1 -> 2, after stdout is placed)
+    /// In the order the child runs them (spawn.cpp's order_moves): no step overwrites a number a
+    /// later step still reads, so no number above the targets is needed.
+    const dup_step* dups{nullptr};
     std::size_t dup_count{0};
-    const int* closes{nullptr};  ///< numbers below close_from that are not targets
+    const int* closes{nullptr};  ///< numbers below close_from that are not targets (report_fd is skipped)
     std::size_t close_count{0};
     int close_from{3};  ///< everything at or above is closed (or marked close-on-exec)
     /// The first way to try (tests force the run-time fallbacks); each falls back to the next.
@@ -61,8 +67,9 @@ struct exec_plan {
     /// race_ready_fd and waits for one on race_go_fd, so a test can kill the parent right there.
     int race_ready_fd{-1};
     int race_go_fd{-1};
-    /// spawn_options::detached: setsid, then fork again; the first child exits at once (and is
-    /// reaped by clone_and_exec), the second reports its id through the pipe and goes on.
+    /// spawn_options::detached: fork again; the first child exits at once (and is reaped by
+    /// clone_and_exec), the second reports its id through the pipe and goes on. The first calls
+    /// setsid, or, with group == 2 (new_session), the second, which then leads its session.
     bool detached{false};
     pid_t detached_pid{-1};  ///< set by clone_and_exec: the detached child's id
 

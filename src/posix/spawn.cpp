@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 extern char** environ;  // NOLINT: POSIX names it so
@@ -52,8 +53,9 @@ struct plan {
     unique_handle null_dev;               // /dev/null, shared by all null streams
     unique_handle parent_stdio[3];        // our ends of stdio::pipe() streams
     unique_handle child_stdio_pipe[3];    // their ends of those pipes
-    std::vector<unique_handle> relocated; // copies moved above the highest target number
-    std::vector<exec_plan::dup_step> dups;  // in order: stdio first, then passed handles
+    std::vector<exec_plan::dup_step> dups;  // the moves: stdio first, then passed handles
+    std::vector<exec_plan::dup_step> steps; // the moves as the child makes them (order_moves)
+    std::vector<std::size_t> step_origin;   // for each step, its move's index in dups
     std::vector<int> closes;              // gaps below the highest target
     int max_target{2};
     bool detached{false};
@@ -138,21 +140,6 @@ std::error_code resolve_program(const spawn_options& opt, plan& p, std::string& 
     return std::error_code(ENOENT, std::system_category());
 }
 
-// Moves `fd` above every target number if it sits at or below one, so that no dup2 in the
-// child can overwrite a source another dup2 still needs. The copy is close-on-exec.
-std::error_code ensure_above(int& fd, plan& p, std::string& what, const std::string& which) {
-    if (fd > p.max_target) return {};
-    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, p.max_target + 1);
-    if (moved < 0 && (errno == EMFILE || errno == EINVAL))
-        return os_error(what, "no free descriptor above " + std::to_string(p.max_target) + " to hold " + which +
-                                  " (descriptor " + std::to_string(fd) +
-                                  ") while it is placed: the RLIMIT_NOFILE limit is reached");
-    if (moved < 0) return os_error(what, "duplicate " + which + " (descriptor " + std::to_string(fd) + ")");
-    p.relocated.emplace_back(moved);
-    fd = moved;
-    return {};
-}
-
 std::error_code open_null(plan& p, std::string& what) {
     if (p.null_dev) return {};
     int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -218,29 +205,68 @@ std::vector<int> assign_child_fds(const spawn_options& opt) {
     return out;
 }
 
-// A target number the child could not hold is the caller's mistake: say so, rather than fail
-// later with EMFILE. Above the highest target spawn needs one number per source while it is
-// moved into place (each passed handle and each redirected stdio stream) and one for its report
-// pipe (exec_child.cpp). Other descriptors of ours up there can still be in the way: the moves
-// then fail with a message of their own (ensure_above).
-std::error_code check_target_limit(const spawn_options& opt, const std::vector<int>& child_fds,
-                                   std::string& what) {
+// A target number at or above RLIMIT_NOFILE cannot exist in the child (dup2 would fail there
+// with EBADF): that is the descriptor limit, reported as EMFILE naming both numbers. Below it
+// every target works: the moves need no number above the targets (order_moves).
+std::error_code check_target_limit(const std::vector<int>& child_fds, std::string& what) {
     if (child_fds.empty()) return {};  // no target number to check: spare the system call
     rlimit lim{};
     if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return {};
-    rlim_t needed = 1 + opt.handles.size();
-    for (const stdio* s : {&opt.in, &opt.out, &opt.err})
-        if (s->how == stdio::kind::null || s->how == stdio::kind::pipe || s->how == stdio::kind::handle) ++needed;
     for (int fd : child_fds) {
-        if (static_cast<rlim_t>(fd) + needed >= lim.rlim_cur) {
-            what = "child descriptor " + std::to_string(fd) + " is too high: the limit is " +
-                   std::to_string(lim.rlim_cur) + " (RLIMIT_NOFILE) and spawn needs " + std::to_string(needed) +
-                   " numbers above it (one per passed handle and redirected stdio stream while they are "
-                   "moved into place, one for its report pipe)";
-            return errc::invalid_argument;
+        if (static_cast<rlim_t>(fd) >= lim.rlim_cur) {
+            what = "child descriptor " + std::to_string(fd) + " is at or above the descriptor limit " +
+                   std::to_string(lim.rlim_cur) + " (RLIMIT_NOFILE): the child cannot hold it";
+            return {EMFILE, std::system_category()};
         }
     }
     return {};
+}
+
+// Pending move i can be made now: no other pending move still reads its target.
+bool target_free(const std::vector<exec_plan::dup_step>& moves, const std::vector<bool>& pending, std::size_t i) {
+    for (std::size_t j = 0; j < moves.size(); ++j)
+        if (j != i && pending[j] && moves[j].how == exec_plan::dup_step::kind::move && moves[j].from == moves[i].to)
+            return false;
+    return true;
+}
+
+// The moves (all targets distinct) as a sequence the child runs in order, with no number
+// needed above the targets: a move is made only when no later move still reads its target; a
+// source already at its target just loses close-on-exec (dup2 onto itself would keep it). When
+// every pending move waits for another, they form cycles (each number has one writer): the
+// first one's target is saved to a temporary (the lowest free number, in the child), its
+// readers read that, and the cycle unwinds; the temporary is closed after its last reader.
+void order_moves(plan& p) {
+    using kind = exec_plan::dup_step::kind;
+    std::vector<exec_plan::dup_step> moves = p.dups;
+    std::vector<bool> pending(moves.size(), true);
+    std::size_t left = moves.size();
+    auto emit = [&](exec_plan::dup_step d, std::size_t origin) {
+        p.steps.push_back(d);
+        p.step_origin.push_back(origin);
+    };
+    while (left > 0) {
+        bool progress = false;
+        for (std::size_t i = 0; i < moves.size(); ++i) {
+            if (!pending[i]) continue;
+            auto& m = moves[i];
+            bool self = m.how == kind::move && m.from == m.to;
+            if (!self && !target_free(moves, pending, i)) continue;
+            emit(self ? exec_plan::dup_step{m.from, m.to, m.only_if_inheritable, kind::keep} : m, i);
+            pending[i] = false;
+            --left;
+            progress = true;
+            bool reader_left = false;
+            for (std::size_t j = 0; j < moves.size(); ++j) reader_left |= pending[j] && moves[j].how == kind::from_saved;
+            if (m.how == kind::from_saved && !reader_left) emit({-1, -1, false, kind::drop_saved}, i);
+        }
+        if (progress) continue;
+        auto first = static_cast<std::size_t>(std::find(pending.begin(), pending.end(), true) - pending.begin());
+        int saved = moves[first].to;
+        emit({saved, -1, false, kind::save}, first);
+        for (std::size_t j = 0; j < moves.size(); ++j)
+            if (pending[j] && moves[j].how == kind::move && moves[j].from == saved) moves[j].how = kind::from_saved;
+    }
 }
 
 std::string passed_name(const spawn_options& opt, std::size_t i) {
@@ -251,7 +277,7 @@ std::string passed_name(const spawn_options& opt, std::size_t i) {
 
 std::error_code plan_descriptors(const spawn_options& opt, const std::vector<int>& child_fds, plan& p,
                                  std::string& what) {
-    if (auto ec = check_target_limit(opt, child_fds, what)) return ec;
+    if (auto ec = check_target_limit(child_fds, what)) return ec;
     for (int fd : child_fds) p.max_target = std::max(p.max_target, fd);
     const stdio* streams[3] = {&opt.in, &opt.out, &opt.err};
     for (int target = 0; target < 3; ++target) {
@@ -259,18 +285,21 @@ std::error_code plan_descriptors(const spawn_options& opt, const std::vector<int
         if (auto ec = stdio_source(*streams[target], target, p, src, what)) return ec;
         if (src < 0) continue;
         bool into_stdout = streams[target]->how == stdio::kind::to_stdout;
-        if (!into_stdout)
-            if (auto ec = ensure_above(src, p, what, stream_name(target))) return ec;
-        // Into an inherited stdout: our fd 1 may be one of our own close-on-exec descriptors
-        // (stdout was closed); the child then closes 2 rather than receive it (issue 13, 1).
-        p.dups.push_back({src, target, into_stdout && effective_kind(opt.out, p.detached) == stdio::kind::inherit});
+        bool stdout_inherited = effective_kind(opt.out, p.detached) == stdio::kind::inherit;
+        // Into a redirected stdout: the same source as stdout's (the moves read the numbers as
+        // they were before any move). Into an inherited stdout: our fd 1 may be one of our own
+        // close-on-exec descriptors (stdout was closed); the child then closes 2 rather than
+        // receive it.
+        if (into_stdout && !stdout_inherited)
+            for (const auto& d : p.dups)
+                if (d.to == 1) src = d.from;
+        p.dups.push_back({src, target, into_stdout && stdout_inherited});
     }
     for (std::size_t i = 0; i < opt.handles.size(); ++i) {
         int src = opt.handles[i].h.get();
         std::string which = passed_name(opt, i);
         if (::fcntl(src, F_GETFD) < 0)
             return os_error(what, which + " (descriptor " + std::to_string(src) + ") is not open");
-        if (auto ec = ensure_above(src, p, what, which)) return ec;
         p.dups.push_back({src, child_fds[i]});
     }
     return {};
@@ -319,7 +348,10 @@ std::string explain_exec_error(int err, const spawn_options& opt, const plan& p,
     if (step == exec_plan::step::stack) return "cannot map the stack for the child";
     if (step == exec_plan::step::clone) return "cannot create the child process (clone)";
     if (step == exec_plan::step::chdir) return "cannot change to working directory '" + opt.cwd + "'";
-    if (step == exec_plan::step::dup) return "cannot place " + describe_dup(opt, p, ep.failed_dup) + " in the child";
+    if (step == exec_plan::step::dup) {
+        std::size_t move = ep.failed_dup < p.step_origin.size() ? p.step_origin[ep.failed_dup] : p.dups.size();
+        return "cannot place " + describe_dup(opt, p, move) + " in the child";
+    }
     if (step == exec_plan::step::close) return "cannot close the other descriptors in the child";
     if (step == exec_plan::step::group)
         return opt.group == process_group::new_session ? "cannot start a new session for the child (setsid)"
@@ -337,8 +369,10 @@ std::string explain_exec_error(int err, const spawn_options& opt, const plan& p,
 }
 
 // A group of its own: a cgroup too where the system allows (tree.cpp); else the group alone.
+// Not for a detached child: it has no tree functions, and it must not outlive us in a cgroup
+// made under ours and named after us.
 void plan_tree(const spawn_options& opt, plan& p) {
-    if (opt.group == process_group::inherit) return;
+    if (opt.group == process_group::inherit || opt.detached) return;
     p.tree = std::make_shared<process_tree>();
     p.tree->group = opt.group;
     std::string why;  // kept by cgroup_unavailable_reason() for docs and tests
@@ -357,6 +391,7 @@ std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
     if (auto ec = resolve_program(opt, p, what)) return ec;
     if (auto ec = open_cwd(opt, p, what)) return ec;
     if (auto ec = plan_descriptors(opt, child_fds, p, what)) return ec;
+    order_moves(p);
     plan_closes(p);
     plan_tree(opt, p);
     return {};
@@ -371,10 +406,14 @@ void clone_on_spawner(void* arg) {
     r->pid = clone_and_exec(*r->ep);
 }
 
-// kill_on_parent_exit: from the long-lived spawner thread (PR_SET_PDEATHSIG follows the
-// creating thread, tree.hpp).
-pid_t start_child(exec_plan& ep, bool on_spawner) {
-    if (!on_spawner) return clone_and_exec(ep);
+// kill_on_parent_exit: PR_SET_PDEATHSIG fires when the creating *thread* ends, and execve ends
+// every thread but its caller (the kernel reparents the children to it and sends the signal).
+// From the main thread the child is created right here: it then survives an execve by the main
+// thread (the usual caller), and a process whose main thread has gone on is rare. From any other
+// thread, by the long-lived spawner thread (tree.hpp), so that the calling thread's exit does
+// not kill it; an execve then does. docs/lifetimes.md states both.
+pid_t start_child(exec_plan& ep, bool parent_death) {
+    if (!parent_death || ::syscall(SYS_gettid) == ::getpid()) return clone_and_exec(ep);
     spawner_request r{&ep, -1};
     run_on_spawner_thread(clone_on_spawner, &r);
     return r.pid;
@@ -399,8 +438,8 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     ep.argv = argv.data();
     ep.envp = p.envp.data();
     ep.cwd_fd = p.cwd ? p.cwd.get() : -1;
-    ep.dups = p.dups.data();
-    ep.dup_count = p.dups.size();
+    ep.dups = p.steps.data();
+    ep.dup_count = p.steps.size();
     ep.closes = p.closes.data();
     ep.close_count = p.closes.size();
     ep.close_from = p.max_target + 1;

@@ -60,7 +60,83 @@ std::string own_cgroup_dir(std::string& why) {
     return why = "no cgroup2 file system is mounted", "";
 }
 
-// Probed once: can we make (and remove) a cgroup under our own?
+// When `pid` started (/proc/<pid>/stat, field 22, clock ticks since boot), or 0 if there is no
+// such process: with the id it names one process for good, where an id alone can be reused.
+unsigned long long start_time(pid_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto close = s.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream rest(s.substr(close + 1));
+    std::string field;
+    for (int i = 3; i < 22 && rest >> field; ++i) {
+    }
+    unsigned long long t = 0;
+    return rest >> t ? t : 0;
+}
+
+// Our cgroups are named "tether-<pid>-<start>-<n>" (the probe "tether-probe-<pid>-<start>"):
+// the owner is the process with that id and start time. Older names lack the start time; their
+// owner is taken as alive while any process has the id. @returns false for a name not ours.
+bool owner_gone(const std::string& name, bool& gone) {
+    std::string rest;
+    if (name.rfind("tether-probe-", 0) == 0) rest = name.substr(13);
+    else if (name.rfind("tether-", 0) == 0) rest = name.substr(7);
+    else return false;
+    std::vector<unsigned long long> n;
+    std::istringstream in(rest);
+    for (std::string part; std::getline(in, part, '-');) {
+        if (part.empty() || part.size() > 19 || part.find_first_not_of("0123456789") != std::string::npos)
+            return false;
+        n.push_back(std::stoull(part));
+    }
+    if (n.empty() || n[0] == 0 || n[0] > 0x7fffffff) return false;
+    unsigned long long started = start_time(static_cast<pid_t>(n[0]));
+    bool has_start = name.rfind("tether-probe-", 0) == 0 ? n.size() >= 2 : n.size() >= 3;
+    gone = started == 0 || (has_start && started != n[1]);
+    return true;
+}
+
+// Removes a cgroup and the cgroups a descendant made inside it (a grandchild started with a
+// group of its own by our child), deepest first; the kernel refuses any that still has processes.
+bool remove_cgroup(const std::string& path) {
+    if (DIR* d = ::opendir(path.c_str())) {
+        while (dirent* e = ::readdir(d))
+            if (e->d_type == DT_DIR && e->d_name[0] != '.') remove_cgroup(path + "/" + e->d_name);
+        ::closedir(d);
+    }
+    return ::rmdir(path.c_str()) == 0 || errno == ENOENT;
+}
+
+// A creator killed while its children had cgroups could not remove them; over a supervisor's
+// restarts they would pile up. So each process, once, removes the empty tether cgroups beside
+// its own whose creator is gone (the kernel refuses any that still holds a process: those stay).
+void reclaim_stale(const std::string& dir) {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return;
+    std::vector<std::string> stale;
+    while (dirent* e = ::readdir(d)) {
+        bool gone = false;
+        if (e->d_type == DT_DIR && owner_gone(e->d_name, gone) && gone) stale.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+    for (const auto& name : stale) remove_cgroup(dir + "/" + name);
+}
+
+// "<pid>-<start time>" of this process; read again only in a forked copy (another id).
+std::string own_tag() {
+    static std::mutex m;
+    static pid_t pid = 0;
+    static std::string tag;
+    std::lock_guard lock(m);
+    if (pid != ::getpid()) {
+        pid = ::getpid();
+        tag = std::to_string(pid) + "-" + std::to_string(start_time(pid));
+    }
+    return tag;
+}
+
+// Probed once: can we make (and remove) a cgroup under our own? Stale ones are reclaimed then.
 const cgroup_base& base() {
     static const cgroup_base b = [] {
         cgroup_base r;
@@ -68,7 +144,8 @@ const cgroup_base& base() {
             return r.why = "TETHER_NO_CGROUP is set", r;
         std::string dir = own_cgroup_dir(r.why);
         if (dir.empty()) return r;
-        std::string probe = dir + "/tether-probe-" + std::to_string(::getpid());
+        reclaim_stale(dir);
+        std::string probe = dir + "/tether-probe-" + own_tag();
         if (::mkdir(probe.c_str(), 0755) != 0) {
             r.why = "cannot create a cgroup under " + dir + ": " + std::strerror(errno);
             return r;
@@ -84,17 +161,6 @@ const cgroup_base& base() {
 
 std::mutex pending_mutex;
 std::vector<std::string> pending;  // cgroups still holding processes when their child went
-
-// Removes a cgroup and the cgroups a descendant made inside it (a grandchild started with a
-// group of its own by our child), deepest first; the kernel refuses any that still has processes.
-bool remove_cgroup(const std::string& path) {
-    if (DIR* d = ::opendir(path.c_str())) {
-        while (dirent* e = ::readdir(d))
-            if (e->d_type == DT_DIR && e->d_name[0] != '.') remove_cgroup(path + "/" + e->d_name);
-        ::closedir(d);
-    }
-    return ::rmdir(path.c_str()) == 0 || errno == ENOENT;
-}
 
 // The last chance for queued cgroups: at exit (a cgroup whose processes outlive us stays).
 void remove_pending_at_exit() { remove_pending_cgroups(); }
@@ -148,7 +214,12 @@ void wait_until_empty(int dir) {
     ::close(fd);
 }
 
-// Not SIGKILL: freeze the cgroup and signal its members until a pass finds none new.
+// Not SIGKILL: freeze the cgroup and signal its members until a pass finds none new, then
+// SIGCONT each of them, as the fallback does: a member stopped by SIGSTOP or job control keeps
+// SIGTERM pending until it is continued, and thawing does not continue it (the freezer and the
+// stop are separate states; cgroup.freeze only ever undoes its own freezing). The SIGCONT is
+// sent while still frozen, so a member sees both signals once thawed. A member that was not
+// stopped ignores SIGCONT by default.
 int signal_cgroup(int dir, int sig) {
     if (sig == SIGKILL) {
         if (!write_at(dir, "cgroup.kill", "1")) return errno;
@@ -166,6 +237,8 @@ int signal_cgroup(int dir, int sig) {
                 more = true;
             }
     }
+    if (sig != SIGCONT)
+        for (pid_t p : done) ::kill(p, SIGCONT);
     if (frozen) write_at(dir, "cgroup.freeze", "0");
     return 0;
 }
@@ -240,7 +313,7 @@ bool make_child_cgroup(process_tree& tree, unique_handle& procs, std::string& wh
     static std::atomic<unsigned> counter{0};
     why = cgroup_unavailable_reason();
     if (!why.empty()) return false;
-    std::string path = base().path + "/tether-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+    std::string path = base().path + "/tether-" + own_tag() + "-" + std::to_string(++counter);
     if (::mkdir(path.c_str(), 0755) != 0) return why = "mkdir " + path + ": " + std::strerror(errno), false;
     int dir = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int fd = dir < 0 ? -1 : ::openat(dir, "cgroup.procs", O_WRONLY | O_CLOEXEC);

@@ -14,7 +14,10 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <sstream>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
@@ -168,6 +171,38 @@ TEST(ProcessTreePosix, CgroupIsRemovedWithTheChildObject) {
     EXPECT_NE(::stat(("/sys/fs/cgroup/unified" + name).c_str(), &st), 0);
 }
 
+namespace {
+// Polls /proc/<pid>/stat (bounded by 10 s) until the process is stopped ('T').
+bool stopped_within_10s(std::int64_t pid) {
+    auto end = std::chrono::steady_clock::now() + 10s;
+    for (;;) {
+        std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+        std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        auto close = s.rfind(')');
+        if (close != std::string::npos && close + 2 < s.size() && s[close + 2] == 'T') return true;
+        if (std::chrono::steady_clock::now() > end) return false;
+        std::this_thread::sleep_for(1ms);  // a poll with a deadline
+    }
+}
+}  // namespace
+
+TEST(ProcessTreePosix, CgroupTerminateTreeContinuesStoppedProcesses) {
+    // A stopped process keeps SIGTERM pending until it is continued: terminate_tree() promises
+    // that each one is, with the cgroup as with the fallback.
+    std::string why = cgroup_reason();
+    if (!why.empty()) GTEST_SKIP() << "no per-child cgroup here: " << why;
+    auto t = start_tree("inherit", false);
+    ::kill(static_cast<pid_t>(t.grandchild), SIGSTOP);
+    ::kill(static_cast<pid_t>(t.middle), SIGSTOP);
+    ASSERT_TRUE(stopped_within_10s(t.grandchild));
+    ASSERT_TRUE(stopped_within_10s(t.middle));
+    t.c.terminate_tree();
+    auto st = t.c.wait_or_kill(10s);
+    EXPECT_TRUE(st.signalled());
+    EXPECT_EQ(st.code, SIGTERM) << st.describe() << " (SIGKILL: the stopped child never saw SIGTERM)";
+    expect_ended(t.grandchild);
+}
+
 TEST(ProcessTreePosix, FallbackFindsADescendantThatLeftTheGroup) {
     no_cgroup off;
     auto t = start_tree("new_group", false);
@@ -301,4 +336,139 @@ TEST(DetachedPosix, AnExecFailureOfTheDetachedChildIsReported) {
         EXPECT_EQ(ec, std::errc::no_such_file_or_directory) << ec.message() << " fork path " << fork_path;
         EXPECT_TRUE(contains(message, "tether-no-such-program")) << message;
     }
+}
+
+TEST(DetachedPosix, WithANewSessionLeadsItsOwnSession) {
+    // Documented as accepted: detached with group = new_session gives a child that leads a new
+    // session of its own (getsid == its pid), not our session nor the intermediate child's.
+    for (bool fork_path : {false, true}) {
+        SCOPED_TRACE(fork_path ? "fork path" : "clone(CLONE_VM | CLONE_VFORK) path");
+        tether::detail::force_fork_path(fork_path);
+        auto report = tether::make_pipe(tether::direction::in);
+        auto opt = tether_test::role_options("life_detached_inside");
+        opt.detached = true;
+        opt.group = tether::process_group::new_session;
+        opt.pass(std::move(report.theirs), "report");
+        std::error_code ec;
+        std::string message;
+        auto c = tether::spawn(std::move(opt), ec, message);
+        tether::detail::force_fork_path(false);
+        ASSERT_FALSE(ec) << message << ": " << ec.message();
+        report.theirs.reset();
+        std::string line = read_line_for(report.ours, 30s);
+        auto ids = numbers(line);
+        ASSERT_GE(ids.size(), 3U) << line;
+        EXPECT_EQ(ids[0], c.pid());
+        EXPECT_NE(ids[1], ::getpid()) << "not our child, never our zombie";
+        EXPECT_EQ(ids[2], ids[0]) << "the detached child leads its own session";
+    }
+}
+
+// Starts life_block with a group of its own (so in a cgroup) that dies with us, prints
+// "<its id> <its cgroup, relative to the cgroup2 mount>", then waits to be killed.
+TETHER_CHILD_ROLE(life_cgroup_owner) {
+    auto opt = tether_test::role_options("life_block");
+    opt.group = tether::process_group::new_group;
+    opt.kill_on_parent_exit = true;
+    auto c = tether::spawn(std::move(opt));
+    std::ifstream f("/proc/" + std::to_string(c.pid()) + "/cgroup");
+    std::string line, rel;
+    while (std::getline(f, line))
+        if (line.rfind("0::", 0) == 0) rel = line.substr(3);
+    std::cout << c.pid() << " " << rel << "\n" << std::flush;
+    for (;;) ::pause();
+}
+
+// A new start of a program that uses a group: one spawn with a cgroup.
+TETHER_CHILD_ROLE(life_cgroup_new_start) {
+    tether::spawn_options opt;
+    opt.argv = {"/bin/true"};
+    opt.group = tether::process_group::new_group;
+    return tether::spawn(std::move(opt)).wait().success() ? 0 : 1;
+}
+
+namespace {
+// Where cgroup2 is mounted (its root), from /proc/self/mountinfo.
+std::string cgroup2_mount() {
+    std::ifstream mounts("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(mounts, line)) {
+        auto dash = line.find(" - ");
+        if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
+        std::istringstream f(line.substr(0, dash));
+        std::string id, parent, dev, root, point;
+        f >> id >> parent >> dev >> root >> point;
+        return point;
+    }
+    return "";
+}
+}  // namespace
+
+TEST(ProcessTreePosix, AKilledOwnersEmptyCgroupIsReclaimedByTheNextStart) {
+    // A supervisor killed while its children had cgroups leaves them behind; over its restarts
+    // they would pile up. The next start removes the empty ones whose owner is gone.
+    std::string why = cgroup_reason();
+    if (!why.empty()) GTEST_SKIP() << "no per-child cgroup here: " << why;
+    auto opt = tether_test::role_options("life_cgroup_owner");
+    opt.out = tether::stdio::pipe();
+    auto owner = tether::spawn(std::move(opt));
+    std::istringstream in(read_line_for(owner.take_stdout(), 30s));
+    std::int64_t grandchild = -1;
+    std::string rel;
+    in >> grandchild >> rel;
+    ASSERT_TRUE(contains(rel, "/tether-")) << rel;
+    std::string dir = cgroup2_mount() + rel;
+    owner.kill();
+    owner.wait();
+    ASSERT_TRUE(ended_within(grandchild, 10s)) << "kill_on_parent_exit did not end it";
+    struct stat st {};
+    ASSERT_EQ(::stat(dir.c_str(), &st), 0) << dir << ": the killed owner's cgroup should still be there";
+    EXPECT_TRUE(tether::spawn(tether_test::role_options("life_cgroup_new_start")).wait().success());
+    EXPECT_NE(::stat(dir.c_str(), &st), 0) << dir << " outlived its owner and the next start";
+    if (::stat(dir.c_str(), &st) == 0) ::rmdir(dir.c_str());  // cleanup after a failure
+}
+
+// The process that goes on in another program: starts life_echo with kill_on_parent_exit from
+// its main thread, then execve()s itself into life_after_exec with the echo's id and our ends
+// of its pipes (kept open across exec).
+TETHER_CHILD_ROLE(life_exec_parent) {
+    auto opt = tether_test::role_options("life_echo");
+    opt.kill_on_parent_exit = true;
+    opt.in = tether::stdio::pipe();
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto in = c.take_stdin();
+    auto out = c.take_stdout();
+    if (::fcntl(in.get(), F_SETFD, 0) != 0 || ::fcntl(out.get(), F_SETFD, 0) != 0) return 2;
+    std::string exe = tether::current_executable_path();
+    std::string pid = std::to_string(c.pid()), in_fd = std::to_string(in.get()), out_fd = std::to_string(out.get());
+    ::execl(exe.c_str(), exe.c_str(), "--role", "life_after_exec", pid.c_str(), in_fd.c_str(), out_fd.c_str(),
+            static_cast<char*>(nullptr));
+    return 3;
+}
+
+// After the execve: the echo answers (a SIGKILL from the exec would have been sent before exec
+// returned, and a killed process reads nothing), then ends at end-of-file and is reaped here.
+TETHER_CHILD_ROLE(life_after_exec) {
+    auto pid = static_cast<pid_t>(std::stol(args.at(0)));
+    tether::unique_handle in(std::stoi(args.at(1))), out(std::stoi(args.at(2)));
+    std::string answer;
+    try {
+        tether::write_all(in, "ping\n");  // EPIPE if the echo is gone
+        answer = read_line_for(out, 10s);
+    } catch (const std::system_error& e) {
+        answer = e.what();
+    }
+    in.reset();
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, 0);
+    std::cout << (answer == "ping" ? "alive" : "killed") << " "
+              << (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "exited 0" : "did not exit 0") << "\n";
+    return 0;
+}
+
+TEST(KillOnParentExitPosix, AnExecveOfTheMainThreadDoesNotKillTheChild) {
+    // execve replaces the program, not the process: a child tied to "when this process ends"
+    // must live on with the new program (and is still its child).
+    EXPECT_EQ(tether_test::output_of(tether_test::role_options("life_exec_parent")), "alive exited 0\n");
 }

@@ -695,8 +695,9 @@ TEST(PosixSpawn, PassAtAboveTheDescriptorLimitIsAClearErrorAndKeepsTheHandle) {
         (void)tether::spawn(std::move(opt));
         FAIL() << "spawned";
     } catch (const std::system_error& e) {
-        EXPECT_EQ(e.code(), tether::errc::invalid_argument);
+        EXPECT_EQ(e.code(), std::errc::too_many_files_open);
         EXPECT_TRUE(contains(e.what(), std::to_string(too_high))) << e.what();
+        EXPECT_TRUE(contains(e.what(), std::to_string(lim.rlim_cur))) << e.what();
         EXPECT_TRUE(contains(e.what(), "RLIMIT_NOFILE")) << e.what();
     }
     EXPECT_TRUE(opt.handles[0].h);  // NOLINT(bugprone-use-after-move)
