@@ -288,6 +288,12 @@ bool channel::state::receive_into(const detail::deadline& d, message& out, std::
         }
         if (!ec) continue;
         if (ec != errc::would_block) break;
+        // Bounded by the deadline itself, not by the socket's readiness: a peer that drains our
+        // queue keeps it writable, and each pass would write a little more.
+        if (d.expired()) {
+            ec = errc::timed_out;
+            return false;
+        }
         bool want_write = eng.has_output() || detail::channel_writing(*ep);
         if ((ec = detail::channel_wait(*ep, true, want_write, d))) {
             if (ec == errc::timed_out) return false;

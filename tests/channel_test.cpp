@@ -463,3 +463,4 @@ TEST_F(Channel, ReceiveForIsBoundedWhateverIsQueuedToAPeerThatDoesNotRead) {
         bounded(ours, "send_more() and post() queued");
     }
 }
+

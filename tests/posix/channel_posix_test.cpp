@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include <string>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace std::chrono_literals;
@@ -319,4 +321,28 @@ TEST(ChannelPosix, KilledInTheMiddleOfALargeFrameIsVanishedWithTheSignal) {
     ASSERT_TRUE(m.peer_status);
     EXPECT_TRUE(m.peer_status->signalled()) << m.describe();
     EXPECT_EQ(m.describe(), "vanished: killed by signal 9 (SIGKILL)");
+}
+
+// A peer that reads, but slowly: each write of our queue makes progress, so the socket keeps
+// polling writable. The receive is still bounded by its timeout, not by the queue's length.
+TEST(ChannelPosix, ReceiveForIsBoundedWhileASlowPeerDrainsALongQueue) {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    tether::channel ours{tether::unique_handle(sv[0])};
+    tether::unique_handle raw_peer(sv[1]);
+    std::atomic<bool> stop{false};
+    std::thread slow([&raw_peer, &stop] {
+        char buf[1024];
+        // Pacing, not synchronisation: 1 KiB per millisecond, about 1 MiB/s.
+        while (!stop && ::read(raw_peer.get(), buf, sizeof buf) > 0) std::this_thread::sleep_for(1ms);
+    });
+    ours.send_more(std::string(16 << 20, 'q'));  // 16 s at that pace
+    auto start = std::chrono::steady_clock::now();
+    std::error_code ec;
+    EXPECT_FALSE(ours.receive_for(50ms, ec));
+    EXPECT_EQ(ec, tether::errc::timed_out);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "receive_for(50 ms) wrote the whole queue first";
+    stop = true;
+    ours = tether::channel();  // closes our end: the reader's read ends
+    slow.join();
 }
