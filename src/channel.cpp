@@ -304,7 +304,8 @@ bool channel::state::receive_into(const detail::deadline& d, message& out, std::
 channel_pair make_channel(channel_options options) {
     detail::endpoint_ptr ours;
     unique_handle theirs;
-    if (auto ec = detail::channel_make_pair(ours, theirs)) throw_error(ec, "make_channel");
+    std::string what;
+    if (auto ec = detail::channel_make_pair(ours, theirs, what)) throw_error(ec, "make_channel: " + what);
     channel_pair p;
     p.ours.s_ = std::make_unique<channel::state>(std::move(ours), options);
     p.theirs = std::move(theirs);

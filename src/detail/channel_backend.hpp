@@ -50,8 +50,8 @@ using endpoint_ptr = std::unique_ptr<channel_endpoint, channel_endpoint_deleter>
 
 
 /// A connected pair. `ours` becomes an endpoint; `theirs` is the raw handle to pass to a child.
-/// Neither is inheritable.
-std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs);
+/// Neither is inheritable. On failure `what` names the step that failed.
+std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs, std::string& what);
 
 /// Makes an endpoint of a handle received from a parent (or given by the user). Validates it
 /// first (Linux: an AF_UNIX stream socket); on failure `what` says why and `h` is closed.

@@ -403,7 +403,7 @@ const char* pipe_problem(HANDLE h, bool& server) {
 
 }  // namespace
 
-std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs) {
+std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs, std::string& what) {
     pipe_instance_spec spec;
     spec.kind = L"ch-";
     spec.server_mode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED;
@@ -413,7 +413,10 @@ std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs) {
     spec.client_flags = FILE_FLAG_OVERLAPPED;
     std::error_code ec;
     auto p = create_pipe_instance(spec, ec);
-    if (ec) return ec;
+    if (ec) {
+        what = p.failed != nullptr ? p.failed : "create the channel's pipe";
+        return ec;
+    }
     ours.reset(new channel_endpoint{});
     ours->pipe = std::move(p.server);
     ours->server = true;

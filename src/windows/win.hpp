@@ -39,14 +39,20 @@ bool is_synchronous_handle(native_handle h) noexcept;
 /// @returns false if the query failed.
 bool granted_access(native_handle h, ACCESS_MASK& out) noexcept;
 
-/// A new unguessable pipe name, \\.\pipe\tether-<kind><pid>-<n>-<128 random bits>.
-std::wstring unique_pipe_name(const wchar_t* kind);
+/// A new unguessable pipe name, \\.\pipe\tether-<kind><pid>-<n>-<128 random bits>; empty,
+/// with `ec` set to BCryptGenRandom's status as a Win32 error, if the random source failed.
+std::wstring unique_pipe_name(const wchar_t* kind, std::error_code& ec);
+
+/// For tests only: BCryptGenRandom "fails" with NTSTATUS `status` for every pipe name made
+/// from now on (0 turns it off).
+void pipe_random_fails_for_test(long status) noexcept;
 
 /// The server and client ends of a new pipe instance, and its name.
 struct pipe_instance {
     unique_handle server;
     unique_handle client;
     std::wstring name;
+    const char* failed{nullptr};  ///< on failure, if set: the step that failed (for the message)
 };
 
 /// How to create a pipe instance (CreateNamedPipeW's and CreateFileW's arguments).
