@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 #include <system_error>
 
 #include <windows.h>
@@ -38,6 +39,11 @@ bool is_synchronous_handle(native_handle h) noexcept;
 /// The access rights the handle was opened with (NtQueryObject(ObjectBasicInformation)).
 /// @returns false if the query failed.
 bool granted_access(native_handle h, ACCESS_MASK& out) noexcept;
+
+/// WorstFit: errc::unsafe_argument, with `what` naming the argument and the character, if best-fit
+/// mapping to the ANSI code page `code_page` (as GetCommandLineA does for a narrow main()) turns
+/// a character of one of `argv` into ASCII punctuation or a blank (detail::check_best_fit_char).
+std::error_code check_best_fit(const std::vector<std::string>& argv, unsigned code_page, std::string& what);
 
 /// A new unguessable pipe name, \\.\pipe\tether-<kind><pid>-<n>-<128 random bits>; empty,
 /// with `ec` set to BCryptGenRandom's status as a Win32 error, if the random source failed.
