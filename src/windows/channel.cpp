@@ -35,7 +35,9 @@
 // must be the client end of this very pipe. Only then is any value the peer names pulled with
 // DUPLICATE_CLOSE_SOURCE. Without the check a peer naming the server's own pid would make the
 // server close and re-own its own handles (another owner keeps a dangling value), and with an
-// elevated server it would be a confused deputy against any process the server can open. After
+// elevated server it would be a confused deputy against any process the server can open. Our
+// own pid passes only for a client end a channel of ours opened, and a frame's values and the
+// handles pulled for them are checked as well (channel_trust.hpp). After
 // a hello that does not hold, every frame with handles is errc::protocol_error (data-only frames
 // still arrive); a process we may not open is access denied (its own error, not peer_gone). A frame starts with "TT", a hello with "Tt": a stream that
 // does not start with a hello is passed on untouched (a raw peer that never opened the channel
@@ -49,6 +51,7 @@
 #include <tether/pipe.hpp>
 
 #include "detail/os.hpp"
+#include "windows/channel_trust.hpp"
 #include "windows/win.hpp"
 
 #include <algorithm>
@@ -139,6 +142,7 @@ channel_endpoint::~channel_endpoint() {
         if (io == &wr) write_done(*this, ok != FALSE);
     }
     if (server) take_back_unsent(*this, {});
+    else in_process_client_closed(pipe.get());
 }
 
 namespace {
@@ -271,13 +275,14 @@ void settle_peer(channel_endpoint& e, bool at_use) {
 // that handle is duplicated out of `pid` WITHOUT closing it and must be the client end of this
 // very pipe. So a peer cannot name a process that does not hold our channel (our own process,
 // or any other the server may open: a confused deputy when the server is elevated). Our own id
-// passes only for an in-process peer (one holding the client end here). A client that has
+// passes only for an in-process peer: a client end a channel of ours opened (channel_trust.hpp;
+// a child that may open us could put a copy of its end into our table). A client that has
 // exited already cannot be opened or checked; its data and its end-of-file are still to be
 // read, so that is no error here: handles then fail with errc::peer_gone. A process we may not
 // open (or whose handle we may not duplicate) is access denied, its own error.
 void verify_peer(channel_endpoint& e, DWORD pid, std::uint64_t value) {
-    auto remote = reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(value));  // NOLINT: a handle value
-    if (value == 0 || value > UINT32_MAX || !is_valid_native(remote)) return refuse(e, errc::protocol_error);
+    if (!plausible_handle_value(value)) return refuse(e, errc::protocol_error);
+    if (pid == ::GetCurrentProcessId() && !is_in_process_client(value)) return refuse(e, errc::protocol_error);
     unique_handle process(::OpenProcess(PROCESS_DUP_HANDLE | SYNCHRONIZE, FALSE, pid));
     if (!process) {
         DWORD err = ::GetLastError();
@@ -444,6 +449,7 @@ endpoint_ptr channel_open(unique_handle&& h, std::error_code& ec, std::string& w
         // The hello: our process id and our handle of this pipe, so the server can check the
         // claim and then move handles to and from us. A server that is gone already cannot
         // read it; receive() will report that, not the constructor.
+        in_process_client_opened(e->pipe.get());  // before the hello: ours may claim our pid
         std::array<std::byte, hello_size> hello{};
         std::memcpy(hello.data(), hello_magic.data(), hello_magic.size());
         DWORD pid = ::GetCurrentProcessId();
@@ -646,9 +652,10 @@ channel_wait_source channel_arm(channel_endpoint& e, bool want_write) noexcept {
 
 std::error_code channel_import_handles(channel_endpoint& e, std::span<const std::uint64_t> wire,
                                        std::deque<unique_handle>&, std::vector<unique_handle>& out) {
+    if (repeats_a_value(wire)) return errc::protocol_error;
     for (auto v : wire) {
         auto value = reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v));  // NOLINT: a handle value
-        if (v == 0 || v > UINT32_MAX || !is_valid_native(value)) return errc::protocol_error;
+        if (!plausible_handle_value(v)) return errc::protocol_error;
         if (!e.server) {
             // Pushed into us by the server: check it is open, then own it.
             DWORD flags = 0;
@@ -664,7 +671,11 @@ std::error_code channel_import_handles(channel_endpoint& e, std::span<const std:
         if (!::DuplicateHandle(e.peer_process.get(), value, ::GetCurrentProcess(), &mine, 0, FALSE,
                                DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE))
             return process_ended(e.peer_process.get()) ? errc::peer_gone : errc::protocol_error;
-        out.emplace_back(mine);
+        unique_handle pulled(mine);
+        // Never a handle to ourselves, whatever a peer (or wine, for a value it has no handle
+        // under) makes DuplicateHandle give.
+        if (names_our_process_or_thread(pulled.get())) return errc::protocol_error;
+        out.push_back(std::move(pulled));
     }
     return {};
 }

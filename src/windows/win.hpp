@@ -84,6 +84,10 @@ pipe_instance create_pipe_instance(const pipe_instance_spec& spec, std::error_co
 /// ("D:P(A;;GA;;;<user SID>)"); nullptr, with `ec` set, if our token could not be read.
 PSECURITY_DESCRIPTOR owner_only_security(std::error_code& ec);
 
+/// True if `a` and `b` name the same kernel object, whatever rights either holds
+/// (CompareObjectHandles, else NtCompareObjects); false if neither is available.
+bool same_object(HANDLE a, HANDLE b);
+
 /// The kernel object's full name (NtQueryObject(ObjectNameInformation), e.g.
 /// \Device\NamedPipe\tether-...); empty if it has none or the query failed.
 std::wstring object_name(native_handle h);
