@@ -124,6 +124,10 @@ std::error_code channel_export_handles(channel_endpoint&, std::vector<unique_han
     return {};
 }
 
+std::error_code channel_push_handles(channel_endpoint&, std::span<const unique_handle>, std::span<std::uint64_t>) {
+    return {};  // the descriptors travel with the bytes (SCM_RIGHTS)
+}
+
 void channel_unexport(channel_endpoint&, std::span<const std::uint64_t>, std::vector<unique_handle>& out_of_band) noexcept {
     out_of_band.clear();  // our own copies: nothing of them is in the peer
 }

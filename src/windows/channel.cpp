@@ -8,10 +8,13 @@
 // Who duplicates. Only the server side (the process that made the channel, normally the
 // parent, which can open its child with PROCESS_DUP_HANDLE) ever calls DuplicateHandle across
 // processes, in both directions, as Chromium's Mojo does for its privileged side:
-//   server -> client: PUSH. The server duplicates each handle into the client process and
-//     sends the client's new value; its own copy is closed once the frame is written. If the
-//     client process dies first, Windows frees the copy with its handle table; a client that
-//     lives on but never reads the frame owns that handle (it is in its table).
+//   server -> client: PUSH. The server duplicates each handle into the client process right
+//     before the write that carries its frame (channel_push_handles, once the write before it
+//     has completed; not when the frame is queued: a copy cannot be revoked, since the client
+//     can copy it inside its own table first) and sends the client's new value; its own copy is
+//     closed once the frame is written. If the client process dies first, Windows frees the
+//     copy with its handle table; a client that lives on but never reads the frame owns that
+//     handle (it is in its table).
 //   client -> server: PULL. The client sends its own handle values and keeps those handles
 //     open (they are released, not closed, once the frame is written). The server, on
 //     receiving the frame, calls DuplicateHandle(client, value, self, DUPLICATE_CLOSE_SOURCE):
@@ -370,6 +373,7 @@ std::error_code need_peer(channel_endpoint& e) {
 // refuses DuplicateHandle with a NULL target process.
 void take_back(channel_endpoint& e, std::span<const std::uint64_t> pushed) noexcept {
     for (auto v : pushed) {
+        if (v == 0) continue;  // exported, never pushed
         HANDLE back = nullptr;
         if (::DuplicateHandle(e.peer_process.get(), reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)),  // NOLINT
                               ::GetCurrentProcess(), &back, 0, FALSE, DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE))
@@ -478,20 +482,34 @@ std::error_code channel_export_handles(channel_endpoint& e, std::vector<unique_h
         }
         return {};
     }
+    // Push: checked now (the hello), duplicated into the peer only by channel_push_handles,
+    // right before the write that carries the frame.
     if (auto ec = need_peer(e)) return ec;
-    const std::size_t first = wire.size();
+    DWORD flags = 0;
+    for (auto& h : owned)  // what cannot be pushed later is refused now, the frame unqueued
+        if (!::GetHandleInformation(h.get(), &flags)) return last_os_error();
     for (auto& h : owned) {
+        wire.push_back(0);
+        out_of_band.push_back(std::move(h));  // closed once the frame is written
+    }
+    return {};
+}
+
+std::error_code channel_push_handles(channel_endpoint& e, std::span<const unique_handle> out_of_band,
+                                     std::span<std::uint64_t> wire) {
+    if (!e.server || out_of_band.empty()) return {};
+    if (!e.peer_process) return errc::peer_gone;
+    for (std::size_t i = 0; i < out_of_band.size(); ++i) {
         HANDLE remote = nullptr;
-        if (!::DuplicateHandle(::GetCurrentProcess(), h.get(), e.peer_process.get(), &remote, 0, FALSE,
+        if (!::DuplicateHandle(::GetCurrentProcess(), out_of_band[i].get(), e.peer_process.get(), &remote, 0, FALSE,
                                DUPLICATE_SAME_ACCESS)) {
             auto ec = process_ended(e.peer_process.get()) ? make_error_code(errc::peer_gone) : last_os_error();
-            take_back_unsent(e, std::span(wire).subspan(first));
-            wire.resize(first);
+            take_back_unsent(e, wire.first(i));
+            std::fill(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(i), 0);
             return ec;
         }
-        wire.push_back(reinterpret_cast<std::uintptr_t>(remote));  // NOLINT: a handle value
-        e.pushed.push_back({h.get(), wire.back(), false});
-        out_of_band.push_back(std::move(h));  // closed once the frame is written
+        wire[i] = reinterpret_cast<std::uintptr_t>(remote);  // NOLINT: a handle value
+        e.pushed.push_back({out_of_band[i].get(), wire[i], false});
     }
     return {};
 }

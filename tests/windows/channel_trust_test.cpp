@@ -14,6 +14,7 @@
 
 #include <aclapi.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -477,4 +478,83 @@ TEST(ChannelTrust, ParentDroppingItsEndTakesTheChildsUnreceivedHandles) {
     ASSERT_EQ(std::string(buf, 4), "sent");
     server = tether::channel();  // dropped: no receive()
     EXPECT_EQ(c.wait().code, 0) << "the child's write end stayed in the child";
+}
+
+// ---- a handle is given to the peer only when its frame is written
+
+namespace {
+// The values open in this process's handle table (up to a bound far above what the tests use).
+std::vector<std::uint64_t> open_values() {
+    std::vector<std::uint64_t> out;
+    DWORD flags = 0;
+    for (std::uint64_t v = 4; v < 4 * 16384; v += 4)
+        if (::GetHandleInformation(reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)), &flags)) out.push_back(v);  // NOLINT
+    return out;
+}
+}  // namespace
+
+// A hostile peer that never receives: says "ready", notes its handle table, and on "g" from the
+// pipe "go" copies every pipe handle that appeared since (a handle pushed into it by a frame it
+// never read), drops its channel, and says on stdout how many it kept. On a second byte it
+// writes "leak" through each copy, and exits.
+TETHER_CHILD_ROLE(ct_scans_its_table) {
+    auto go = tether::inherited("go");
+    std::vector<tether::unique_handle> kept;
+    {
+        auto ctl = tether::channel::inherited("control");
+        ctl.send("ready");
+        auto before = open_values();
+        char b[1];
+        if (tether::read(go, std::as_writable_bytes(std::span(b))) != 1) return 5;
+        for (auto v : open_values()) {
+            auto h = reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v));  // NOLINT
+            if (std::find(before.begin(), before.end(), v) != before.end() || ::GetFileType(h) != FILE_TYPE_PIPE) continue;
+            HANDLE copy = nullptr;
+            if (::DuplicateHandle(::GetCurrentProcess(), h, ::GetCurrentProcess(), &copy, 0, FALSE, DUPLICATE_SAME_ACCESS))
+                kept.emplace_back(copy);
+        }
+    }
+    std::printf("%zu", kept.size());
+    std::fflush(stdout);
+    char b[1];
+    if (tether::read(go, std::as_writable_bytes(std::span(b))) != 1) return 6;
+    std::string_view leak = "leak";
+    for (auto& h : kept) {
+        std::error_code ec;
+        tether::write_all(h, std::as_bytes(std::span(leak.data(), leak.size())), ec);
+    }
+    return 0;
+}
+
+TEST(ChannelTrust, AFrameNeverWrittenGaveThePeerNoCopyToKeep) {
+    // The handle's frame waits behind 4 MiB the child never reads; the child scans its handle
+    // table, copies what it finds and drops its channel; the send fails. The handle must not
+    // have been in the child at all: taking a copy back cannot undo the copy of a copy.
+    auto [server, theirs] = tether::make_channel();
+    auto [go_r, go_w] = tether::make_pipe();
+    auto opt = tether_test::role_options("ct_scans_its_table");
+    opt.pass(std::move(theirs), "control");
+    opt.pass(std::move(go_r), "go");
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto out = c.take_stdout();
+    ASSERT_EQ(server.receive_for(10s).value_or(tether::message{}).text(), "ready");
+    std::error_code ec;
+    server.post(std::string(4 << 20, 'x'), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    auto [r, w] = tether::make_pipe();
+    std::vector<tether::unique_handle> give;
+    give.push_back(std::move(w));
+    server.post_with_handles({}, std::move(give), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_GT(server.queued_bytes(), 0u) << "the pipe took 4 MiB: nothing waits";
+    tether::write_all(go_w, "g");
+    char count[8] = {};
+    auto n = tether::read_for(out, std::as_writable_bytes(std::span(count)), 10s);
+    server.flush(ec);
+    EXPECT_EQ(ec, tether::errc::peer_gone) << ec.message();
+    tether::write_all(go_w, "g");
+    EXPECT_EQ(std::string(count, n), "0") << "pipe handles the child found and copied";
+    EXPECT_EQ(read_until_eof(r), "") << "the child kept a working copy of the handle";
+    EXPECT_EQ(c.wait().code, 0);
 }
