@@ -139,23 +139,47 @@ std::error_code channel::state::queue(detail::frame_kind kind, std::span<const s
 
 std::error_code channel::state::write_now() {
     std::error_code ec;
+    bool push_failed = false;
     while (eng.has_output()) {
-        std::array<std::span<const std::byte>, 1> parts{eng.next_output()};
-        auto n = detail::channel_write_some(*ep, parts, eng.next_handles(), ec);
+        std::size_t n = 0;
+        push_failed = static_cast<bool>(ec = push_next());
+        if (!ec) {
+            std::array<std::span<const std::byte>, 1> parts{eng.next_output()};
+            n = detail::channel_write_some(*ep, parts, eng.next_handles(), ec);
+        }
         if (ec == errc::would_block) return {};
         if (ec) break;
         eng.wrote(n);
     }
-    if (ec == errc::peer_gone) {
+    if (ec == errc::peer_gone || push_failed) {
         // Nobody will read the rest: drop it now (taking exported copies back), so later sends
-        // fail at once and a receive goes on to the peer's goodbye or end-of-file.
-        peer_gone = true;
+        // fail at once and a receive goes on to the peer's goodbye or end-of-file. A frame whose
+        // handles could not be given to a live peer cannot be written either, nor what follows.
+        peer_gone = ec == errc::peer_gone;
         std::vector<std::uint64_t> wire;
         auto unsent = eng.discard_output(wire);
         detail::channel_unexport(*ep, wire, unsent);
     }
     changed();
     return ec;
+}
+
+std::error_code channel::state::push_next() {
+    std::span<const unique_handle> handles;
+    std::span<std::uint64_t> wire;
+    if (!eng.next_push(handles, wire)) return {};
+    if (detail::channel_writing(*ep)) {
+        // The write in flight may still fail, and then the frame with these handles is never
+        // written: wait for its end (a write of nothing only collects it; would_block while
+        // it goes on) before the peer is given anything.
+        std::vector<unique_handle> none;
+        std::error_code ec;
+        (void)detail::channel_write_some(*ep, {}, none, ec);
+        if (ec) return ec;
+    }
+    if (auto ec = detail::channel_push_handles(*ep, handles, wire)) return ec;
+    eng.pushed();
+    return {};
 }
 
 std::error_code channel::state::flush_until(const detail::deadline& d) {
@@ -174,6 +198,11 @@ std::error_code channel::state::send_large(detail::frame_kind kind, std::span<co
     std::vector<std::uint64_t> wire;
     std::vector<unique_handle> oob;
     if (auto ec = detail::channel_export_handles(*ep, handles, wire, oob)) return ec;
+    if (auto ec = detail::channel_push_handles(*ep, oob, wire)) {
+        peer_gone = ec == errc::peer_gone;
+        detail::channel_unexport(*ep, wire, oob);
+        return ec;
+    }
     std::vector<std::byte> head;
     detail::append_frame_head(head, kind, wire, payload.size());
     std::array<std::span<const std::byte>, 2> parts{std::span<const std::byte>(head), payload};
@@ -310,7 +339,8 @@ bool channel::state::receive_into(const detail::deadline& d, message& out, std::
 channel_pair make_channel(channel_options options) {
     detail::endpoint_ptr ours;
     unique_handle theirs;
-    if (auto ec = detail::channel_make_pair(ours, theirs)) throw_error(ec, "make_channel");
+    std::string what;
+    if (auto ec = detail::channel_make_pair(ours, theirs, what)) throw_error(ec, "make_channel: " + what);
     channel_pair p;
     p.ours.s_ = std::make_unique<channel::state>(std::move(ours), options);
     p.theirs = std::move(theirs);

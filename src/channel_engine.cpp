@@ -19,11 +19,26 @@ void channel_engine::queue_frame(frame_kind kind, std::span<const std::uint64_t>
     append_frame(out_, kind, wire, payload);
     if (out_of_band.empty() && wire.empty()) return;
     bool fits = !batches_.empty() && batches_.back().handles.size() + out_of_band.size() <= max_oob_;
-    if (!fits) batches_.push_back(batch{start, {}, {}});
+    if (!fits) batches_.push_back(batch{start, {}, {}, {}, false});
     auto& b = batches_.back();
     for (auto& h : out_of_band) b.handles.push_back(std::move(h));
     b.wire.insert(b.wire.end(), wire.begin(), wire.end());
+    for (std::size_t i = 0; i < wire.size(); ++i) b.wire_at.push_back(start + frame_header_size + wire_handle_size * i);
     out_of_band.clear();
+}
+
+bool channel_engine::next_push(std::span<const unique_handle>& handles, std::span<std::uint64_t>& wire) noexcept {
+    if (batches_.empty() || batches_.front().pushed) return false;
+    handles = batches_.front().handles;
+    wire = batches_.front().wire;
+    return true;
+}
+
+void channel_engine::pushed() noexcept {
+    auto& b = batches_.front();
+    for (std::size_t i = 0; i < b.wire.size(); ++i)
+        for (std::size_t k = 0; k < 8; ++k) out_[b.wire_at[i] + k] = static_cast<std::byte>((b.wire[i] >> (8 * k)) & 0xff);
+    b.pushed = true;
 }
 
 std::span<const std::byte> channel_engine::next_output() const noexcept {
@@ -53,7 +68,10 @@ void channel_engine::compact() noexcept {
     // that always has a little output pending does not grow without bound.
     if (pos_ < keep_output_capacity || pos_ < out_.size() / 2) return;
     out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(pos_));
-    for (auto& b : batches_) b.start -= std::min(b.start, pos_);
+    for (auto& b : batches_) {
+        b.start -= std::min(b.start, pos_);
+        for (auto& at : b.wire_at) at -= std::min(at, pos_);
+    }
     pos_ = 0;
 }
 
@@ -61,7 +79,7 @@ std::vector<unique_handle> channel_engine::discard_output(std::vector<std::uint6
     std::vector<unique_handle> unsent;
     for (auto& b : batches_) {
         for (auto& h : b.handles) unsent.push_back(std::move(h));
-        wire.insert(wire.end(), b.wire.begin(), b.wire.end());
+        if (b.pushed) wire.insert(wire.end(), b.wire.begin(), b.wire.end());
     }
     batches_.clear();
     out_ = {};

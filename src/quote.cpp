@@ -4,7 +4,9 @@
 
 #include <tether/error.hpp>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdio>
 
 namespace tether::detail {
 
@@ -97,22 +99,26 @@ std::error_code check_batch_argument(std::string_view arg, std::string& what) {
 }
 
 namespace {
-// The characters the MSVC runtime's command-line parser gives a meaning to, in order.
-std::string parser_characters(std::string_view s) {
-    std::string out;
-    for (char c : s)
-        if (c == '"' || c == '\\' || c == ' ' || c == '\t') out += c;
-    return out;
+// A best-fit result a narrow parser or program may act on: ASCII that is not a letter or digit.
+bool invents_punctuation(std::string_view mapped) {
+    if (mapped.empty()) return false;
+    bool ascii = std::all_of(mapped.begin(), mapped.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+    return ascii && std::any_of(mapped.begin(), mapped.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) == 0; });
+}
+
+std::string code_point_name(char32_t ch) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(ch));
+    return buf;
 }
 }  // namespace
 
-std::error_code check_narrow_conversion(std::string_view arg, std::string_view best_fit, std::string_view exact,
-                                        unsigned code_page, std::string& what) {
-    if (parser_characters(best_fit) == parser_characters(exact)) return {};
+std::error_code check_best_fit_char(std::string_view arg, char32_t ch, std::string_view mapped, unsigned code_page,
+                                    std::string& what) {
+    if (!invents_punctuation(mapped)) return {};
     what = "argument '" + shown(arg) + "' cannot be passed safely: in the ANSI code page (" +
-           std::to_string(code_page) +
-           ") best-fit mapping turns some of its characters into a quote, backslash or blank, so a child "
-           "with a narrow main() would see other arguments (WorstFit)";
+           std::to_string(code_page) + ") best-fit mapping turns " + code_point_name(ch) + " into '" +
+           shown(mapped) + "', so a child with a narrow main() would see other arguments or options (WorstFit)";
     return errc::unsafe_argument;
 }
 

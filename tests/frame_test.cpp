@@ -1,5 +1,6 @@
 // The frame decoder on its own: a table of headers good and bad, and the stream reader fed in
 // every possible split. No processes involved.
+#include "detail/channel_engine.hpp"
 #include "detail/frame.hpp"
 
 #include <tether/error.hpp>
@@ -196,3 +197,37 @@ TEST(FrameReader, GarbageAfterAGoodFrameIsAProtocolError) {
 }
 
 }  // namespace
+
+TEST(ChannelEngine, HandleTablesArePlaceholdersUntilPushed) {
+    // Windows gives a handle to the peer only right before the write that carries its frame:
+    // the queued frame's handle table holds placeholders until then, and a queue dropped before
+    // that reports no wire values to take back.
+    tether::detail::channel_engine eng(1024, 8);
+    eng.queue_data(std::as_bytes(std::span("ab", 2)));
+    std::vector<tether::unique_handle> oob(1);
+    const std::uint64_t placeholder[] = {0};
+    eng.queue_frame(frame_kind::data, placeholder, {}, oob);
+    std::span<const tether::unique_handle> handles;
+    std::span<std::uint64_t> wire;
+    ASSERT_TRUE(eng.next_push(handles, wire));
+    ASSERT_EQ(wire.size(), 1u);
+    {
+        std::vector<std::uint64_t> dropped_wire;
+        tether::detail::channel_engine copy(1024, 8);
+        std::vector<tether::unique_handle> one(1);
+        copy.queue_frame(frame_kind::data, placeholder, {}, one);
+        (void)copy.discard_output(dropped_wire);
+        EXPECT_TRUE(dropped_wire.empty()) << "nothing was pushed, so nothing is taken back";
+    }
+    wire[0] = 0x0102030405060708ull;
+    eng.pushed();
+    EXPECT_FALSE(eng.next_push(handles, wire)) << "pushed once";
+    auto out = eng.next_output();
+    const std::size_t table = 12 + 2 + frame_header_size;  // the plain frame, then this header
+    ASSERT_GE(out.size(), table + 8);
+    for (std::size_t k = 0; k < 8; ++k)
+        EXPECT_EQ(std::to_integer<unsigned>(out[table + k]), 8 - k) << "byte " << k << " of the wire value";
+    std::vector<std::uint64_t> dropped_wire;
+    (void)eng.discard_output(dropped_wire);
+    EXPECT_EQ(dropped_wire, std::vector<std::uint64_t>{0x0102030405060708ull});
+}

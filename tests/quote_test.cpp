@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,7 @@ TEST(Quote, ArgumentTable) {
         {"caf\xc3\xa9", "caf\xc3\xa9"},              // UTF-8 passes through untouched
         // Non-ASCII look-alikes are not parser characters: U+FF02 (fullwidth quote) and U+FF3C
         // (fullwidth backslash) stay literal and unescaped, U+3000 (ideographic space) needs no
-        // quotes. (What a narrow child would make of them is check_narrow_conversion's job.)
+        // quotes. (What a narrow child would make of them is check_best_fit_char's job.)
         {"a\xef\xbc\x82" "b", "a\xef\xbc\x82" "b"},
         {"\xef\xbc\xbc\"", "\"\xef\xbc\xbc\\\"\""},    // only the real quote is escaped
         {"a b\xef\xbc\xbc", "\"a b\xef\xbc\xbc\""},        // not doubled before our closing quote
@@ -47,23 +48,49 @@ TEST(Quote, ArgumentTable) {
     for (const auto& c : cases) EXPECT_EQ(quote_windows_argument(c.arg), c.quoted) << "argument: " << c.arg;
 }
 
-TEST(Quote, NarrowConversionThatAddsParserCharactersIsRefused) {
-    // (argument, its best-fit ANSI conversion, its WC_NO_BEST_FIT_CHARS conversion) as
-    // WideCharToMultiByte gives them for code page 1252 on Windows.
-    std::string what;
-    const std::string fw_quote = "a\xef\xbc\x82 b";  // U+FF02 -> '"' with best fit, '?' without
-    auto ec = tether::detail::check_narrow_conversion(fw_quote, "a\" b", "a? b", 1252, what);
-    EXPECT_EQ(ec, tether::errc::unsafe_argument);
-    EXPECT_NE(what.find(fw_quote), std::string::npos) << what;
-    EXPECT_NE(what.find("1252"), std::string::npos) << what;
-    EXPECT_NE(what.find("WorstFit"), std::string::npos) << what;
-    EXPECT_EQ(tether::detail::check_narrow_conversion("\xef\xbc\xbc", "\\", "?", 1252, what),
-              tether::errc::unsafe_argument);                          // U+FF3C -> '\\'
-    EXPECT_EQ(tether::detail::check_narrow_conversion("\xe2\x80\x83", " ", "?", 1252, what),
-              tether::errc::unsafe_argument);                          // U+2003 em space -> ' '
-    // Lossy but harmless: letters become other letters or '?', the parser sees the same thing.
-    EXPECT_FALSE(tether::detail::check_narrow_conversion("\xc5\x81\xc3\xb3" "d\xc5\xba", "Lodz", "?\xf3" "d?", 1252, what));
-    EXPECT_FALSE(tether::detail::check_narrow_conversion("caf\xc3\xa9 \"x\"", "caf\xe9 \"x\"", "caf\xe9 \"x\"", 1252, what));
+TEST(Quote, BestFitToPunctuationIsRefusedNamingTheCharacter) {
+    // (argument, character, what best-fit mapping makes of it, code page) as WideCharToMultiByte
+    // gives them on Windows. Anything that becomes ASCII other than a letter or digit is refused.
+    struct row {
+        std::string arg;
+        char32_t ch;
+        std::string mapped;
+        unsigned cp;
+        const char* why;
+    };
+    const row refused[] = {
+        {"a\xef\xbc\x82 b", 0xFF02, "\"", 1252, "fullwidth quote -> quote"},
+        {"\xef\xbc\xbc", 0xFF3C, "\\", 1252, "fullwidth backslash -> backslash"},
+        {"\xe2\x80\x83", 0x2003, " ", 1252, "em space -> blank"},
+        {"\xc2\xad" "d", 0x00AD, "-", 932, "soft hyphen -> option dash (CVE-2024-4577)"},
+        {"\xe2\x88\x95" "c", 0x2215, "/", 1252, "division slash -> switch slash"},
+        {"\xef\xbc\x9cx\xef\xbc\x9e", 0xFF1C, "<", 1252, "fullwidth less-than -> redirection"},
+        {"x\xef\xbc\x9e", 0xFF1E, ">", 874, "fullwidth greater-than -> redirection"},
+        {"\xc2\xa5", 0x00A5, "\\", 932, "yen sign -> backslash"},
+        {"\xef\xbc\x8e\xef\xbc\x8e", 0xFF0E, ".", 1250, "fullwidth full stop -> path dot"},
+        {"\xef\xbc\x8a", 0xFF0A, "*", 1251, "fullwidth asterisk -> wildcard"},
+    };
+    for (const auto& r : refused) {
+        std::string what;
+        EXPECT_EQ(tether::detail::check_best_fit_char(r.arg, r.ch, r.mapped, r.cp, what), tether::errc::unsafe_argument)
+            << r.why;
+        EXPECT_NE(what.find(r.arg), std::string::npos) << r.why << ": " << what;
+        EXPECT_NE(what.find(std::to_string(r.cp)), std::string::npos) << r.why << ": " << what;
+        EXPECT_NE(what.find("'" + r.mapped + "'"), std::string::npos) << r.why << ": " << what;
+        char name[16];
+        std::snprintf(name, sizeof name, "U+%04X", static_cast<unsigned>(r.ch));
+        EXPECT_NE(what.find(name), std::string::npos) << r.why << ": " << what;
+    }
+    // Harmless: a letter for a letter, a character the code page has (non-ASCII bytes, also
+    // two of them), or none at all (the default character).
+    const row passed[] = {{"\xc5\x81", 0x0141, "L", 1252, "L with stroke -> L"},
+                          {"\xc3\xa9", 0x00E9, "\xe9", 1252, "e acute, in the code page"},
+                          {"\xef\xbc\x82", 0xFF02, "\x81\x68", 932, "fullwidth quote, in code page 932"},
+                          {"\xe4\xb8\xad", 0x4E2D, "", 1252, "no mapping: the default character"}};
+    for (const auto& r : passed) {
+        std::string what;
+        EXPECT_FALSE(tether::detail::check_best_fit_char(r.arg, r.ch, r.mapped, r.cp, what)) << r.why << ": " << what;
+    }
 }
 
 TEST(Quote, ProgramIsQuotedOnlyForBlanksAndRefusesQuotes) {

@@ -177,7 +177,12 @@ public:
 
     /// Sends a handle (with an empty payload); the peer receives it in message::handles. Our copy
     /// is closed once the frame is written; it is closed as well if sending fails (a gone peer
-    /// cannot receive it), so the handle is never leaked on either side.
+    /// cannot receive it). The peer is given the handle only by the write that carries its frame
+    /// (Windows: it is duplicated into the peer right before that write, once every earlier
+    /// write has completed), so a frame that is never written leaves no copy in the peer. If
+    /// the peer closes its end while that very write is in flight, the copy is taken back out of
+    /// it, but a hostile peer may have copied it within its own process by then: it was a
+    /// connected peer when it was given the handle.
     void send_handle(unique_handle&& h);
     void send_handle(unique_handle&& h, std::error_code& ec);  ///< as above, reporting failure in `ec` instead of throwing
     /// Sends a payload with up to 64 handles in one message. `handles` is consumed either way.

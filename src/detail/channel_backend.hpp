@@ -50,8 +50,8 @@ using endpoint_ptr = std::unique_ptr<channel_endpoint, channel_endpoint_deleter>
 
 
 /// A connected pair. `ours` becomes an endpoint; `theirs` is the raw handle to pass to a child.
-/// Neither is inheritable.
-std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs);
+/// Neither is inheritable. On failure `what` names the step that failed.
+std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs, std::string& what);
 
 /// Makes an endpoint of a handle received from a parent (or given by the user). Validates it
 /// first (Linux: an AF_UNIX stream socket); on failure `what` says why and `h` is closed.
@@ -60,15 +60,24 @@ endpoint_ptr channel_open(unique_handle&& h, std::error_code& ec, std::string& w
 /// The OS object behind the endpoint (for polling, diagnostics).
 borrowed_handle channel_native(const channel_endpoint& e) noexcept;
 
-/// Prepares `handles` (consumed) for one frame: appends one wire value per handle to `wire`
-/// and the handles that must travel with the bytes to `out_of_band`.
+/// Prepares `handles` (consumed) for one frame when it is queued: appends one wire value per
+/// handle to `wire` (a placeholder where channel_push_handles fills it in) and the handles that
+/// must travel with the bytes to `out_of_band`. Fails if the peer cannot receive handles.
 std::error_code channel_export_handles(channel_endpoint& e, std::vector<unique_handle>& handles,
                                        std::vector<std::uint64_t>& wire, std::vector<unique_handle>& out_of_band);
+
+/// Gives exported handles to the peer right before the first write that carries their frame,
+/// never earlier, so a frame that is never written never put a handle into the peer (a peer
+/// can copy a handle inside its own table faster than we could take it back). Windows server:
+/// duplicates each into the peer and sets its wire value (on failure, what it pushed is taken
+/// back and `wire` is left as it was). Elsewhere nothing to do.
+std::error_code channel_push_handles(channel_endpoint& e, std::span<const unique_handle> out_of_band,
+                                     std::span<std::uint64_t> wire);
 
 /// Handles exported for frames that will never be written (the channel is closing, or a
 /// write failed): Windows takes the copies it pushed into the peer back out of it (the peer
 /// never saw their values, so nobody else owns them); POSIX just closes ours. `pushed` are the
-/// wire values of those frames. Never throws.
+/// wire values channel_push_handles gave (0: none). Never throws.
 void channel_unexport(channel_endpoint& e, std::span<const std::uint64_t> pushed,
                       std::vector<unique_handle>& out_of_band) noexcept;
 
@@ -82,6 +91,8 @@ inline constexpr std::size_t max_write_parts = 4;
 /// blocking. The `out_of_band` handles go with the first byte written and are consumed once
 /// any byte is (closed: the kernel or the peer holds its own reference in flight; a Windows
 /// client releases them for the server to pull).
+/// With no parts it only collects a finished write (Windows), so a caller can wait for the end
+/// of the write in flight before it gives the peer handles.
 /// @returns the bytes taken; 0 with errc::would_block if none could be; errc::peer_gone if the
 ///          peer is gone, else the OS error.
 std::size_t channel_write_some(channel_endpoint& e, std::span<const std::span<const std::byte>> parts,

@@ -45,10 +45,16 @@ public:
     [[nodiscard]] std::span<const std::byte> next_output() const noexcept;
     /// The handles that must go with the first byte of the next write (may be empty).
     [[nodiscard]] std::vector<unique_handle>& next_handles() noexcept;
+    /// True if next_handles() have not been given to the peer yet (channel_push_handles): then
+    /// `handles` are they and `wire` their wire values, to be filled in. Right before the write.
+    bool next_push(std::span<const unique_handle>& handles, std::span<std::uint64_t>& wire) noexcept;
+    /// The wire values next_push() gave were filled in: they go into the queued frames' handle
+    /// tables (until now placeholders).
+    void pushed() noexcept;
     /// `n` (> 0) bytes of next_output() were written, and next_handles() went with them.
     void wrote(std::size_t n) noexcept;
     /// Drops the queue (the peer is gone or the channel closes). Returns the handles that were
-    /// never sent and appends the wire values of their frames to `wire`.
+    /// never sent and appends the wire values of those already pushed to `wire`.
     std::vector<unique_handle> discard_output(std::vector<std::uint64_t>& wire);
 
     // ---- input
@@ -79,6 +85,8 @@ private:
         std::size_t start;  // offset in out_ of the first byte of the first frame in the batch
         std::vector<unique_handle> handles;
         std::vector<std::uint64_t> wire;
+        std::vector<std::size_t> wire_at;  // offset in out_ of each wire value
+        bool pushed{false};
     };
     void compact() noexcept;
 

@@ -58,6 +58,8 @@ struct channel::state {
                           std::vector<unique_handle>& handles);
     /// Writes what the OS takes now; errc::peer_gone (the queue is dropped then) or an OS error.
     std::error_code write_now();
+    /// Gives the handles of the next write to the peer (channel_push_handles), if not yet.
+    std::error_code push_next();
     /// Writes the whole queue, waiting up to `d` (errc::timed_out: the rest stays queued).
     std::error_code flush_until(const detail::deadline& d);
     /// A frame too large to copy into the queue: written straight from the caller's buffer.

@@ -30,13 +30,15 @@ std::error_code windows_command_line(const std::vector<std::string>& argv, std::
 
 /// WorstFit (Orange Tsai and Splitline, 2025): a child with a narrow main() parses
 /// GetCommandLineA, the command line converted to the ANSI code page with best-fit mapping, which
-/// turns e.g. U+FF02 into '"' and U+FF3C into '\\'. `best_fit` and `exact` are `arg` converted
-/// to that code page with best-fit mapping and with WC_NO_BEST_FIT_CHARS. If they differ in the
-/// quotes, backslashes or blanks (space, tab) they hold, the narrow child would split or
-/// unescape the argument differently from what was asked: errc::unsafe_argument, `what` names
-/// the argument and the code page.
-std::error_code check_narrow_conversion(std::string_view arg, std::string_view best_fit, std::string_view exact,
-                                        unsigned code_page, std::string& what);
+/// turns e.g. U+FF02 into '"', U+FF3C into '\\', U+00AD into '-' (code page 932: the
+/// CVE-2024-4577 case) and U+2215 into '/'. `ch` is one non-ASCII character of `arg` and
+/// `mapped` what best-fit mapping to `code_page` makes of it (empty when the code page has no
+/// mapping for it and would use its default character). If `mapped` is ASCII other than letters
+/// and digits, the narrow child would see a quote, escape, blank, option dash, switch slash,
+/// redirection, wildcard or path separator nobody passed: errc::unsafe_argument, `what` names
+/// the argument, the character, what it becomes and the code page.
+std::error_code check_best_fit_char(std::string_view arg, char32_t ch, std::string_view mapped, unsigned code_page,
+                                    std::string& what);
 
 /// True if Windows would run `program` through cmd.exe: its name ends in .bat or .cmd (any
 /// case), ignoring the trailing dots and spaces that Windows strips from file names.

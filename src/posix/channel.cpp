@@ -89,9 +89,12 @@ const char* socket_problem(int fd) {
 
 }  // namespace
 
-std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs) {
+std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs, std::string& what) {
     int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return last_os_error();
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+        what = "socketpair";
+        return last_os_error();
+    }
     unique_handle a(fds[0]), b(fds[1]);
     ours.reset(new channel_endpoint{std::move(a)});
     theirs = std::move(b);
@@ -119,6 +122,10 @@ std::error_code channel_export_handles(channel_endpoint&, std::vector<unique_han
     }
     handles.clear();
     return {};
+}
+
+std::error_code channel_push_handles(channel_endpoint&, std::span<const unique_handle>, std::span<std::uint64_t>) {
+    return {};  // the descriptors travel with the bytes (SCM_RIGHTS)
 }
 
 void channel_unexport(channel_endpoint&, std::span<const std::uint64_t>, std::vector<unique_handle>& out_of_band) noexcept {

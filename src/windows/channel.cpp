@@ -8,10 +8,13 @@
 // Who duplicates. Only the server side (the process that made the channel, normally the
 // parent, which can open its child with PROCESS_DUP_HANDLE) ever calls DuplicateHandle across
 // processes, in both directions, as Chromium's Mojo does for its privileged side:
-//   server -> client: PUSH. The server duplicates each handle into the client process and
-//     sends the client's new value; its own copy is closed once the frame is written. If the
-//     client process dies first, Windows frees the copy with its handle table; a client that
-//     lives on but never reads the frame owns that handle (it is in its table).
+//   server -> client: PUSH. The server duplicates each handle into the client process right
+//     before the write that carries its frame (channel_push_handles, once the write before it
+//     has completed; not when the frame is queued: a copy cannot be revoked, since the client
+//     can copy it inside its own table first) and sends the client's new value; its own copy is
+//     closed once the frame is written. If the client process dies first, Windows frees the
+//     copy with its handle table; a client that lives on but never reads the frame owns that
+//     handle (it is in its table).
 //   client -> server: PULL. The client sends its own handle values and keeps those handles
 //     open (they are released, not closed, once the frame is written). The server, on
 //     receiving the frame, calls DuplicateHandle(client, value, self, DUPLICATE_CLOSE_SOURCE):
@@ -35,7 +38,9 @@
 // must be the client end of this very pipe. Only then is any value the peer names pulled with
 // DUPLICATE_CLOSE_SOURCE. Without the check a peer naming the server's own pid would make the
 // server close and re-own its own handles (another owner keeps a dangling value), and with an
-// elevated server it would be a confused deputy against any process the server can open. After
+// elevated server it would be a confused deputy against any process the server can open. Our
+// own pid passes only for a client end a channel of ours opened, and a frame's values and the
+// handles pulled for them are checked as well (channel_trust.hpp). After
 // a hello that does not hold, every frame with handles is errc::protocol_error (data-only frames
 // still arrive); a process we may not open is access denied (its own error, not peer_gone). A frame starts with "TT", a hello with "Tt": a stream that
 // does not start with a hello is passed on untouched (a raw peer that never opened the channel
@@ -49,6 +54,7 @@
 #include <tether/pipe.hpp>
 
 #include "detail/os.hpp"
+#include "windows/channel_trust.hpp"
 #include "windows/win.hpp"
 
 #include <algorithm>
@@ -139,6 +145,7 @@ channel_endpoint::~channel_endpoint() {
         if (io == &wr) write_done(*this, ok != FALSE);
     }
     if (server) take_back_unsent(*this, {});
+    else in_process_client_closed(pipe.get());
 }
 
 namespace {
@@ -271,13 +278,14 @@ void settle_peer(channel_endpoint& e, bool at_use) {
 // that handle is duplicated out of `pid` WITHOUT closing it and must be the client end of this
 // very pipe. So a peer cannot name a process that does not hold our channel (our own process,
 // or any other the server may open: a confused deputy when the server is elevated). Our own id
-// passes only for an in-process peer (one holding the client end here). A client that has
+// passes only for an in-process peer: a client end a channel of ours opened (channel_trust.hpp;
+// a child that may open us could put a copy of its end into our table). A client that has
 // exited already cannot be opened or checked; its data and its end-of-file are still to be
 // read, so that is no error here: handles then fail with errc::peer_gone. A process we may not
 // open (or whose handle we may not duplicate) is access denied, its own error.
 void verify_peer(channel_endpoint& e, DWORD pid, std::uint64_t value) {
-    auto remote = reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(value));  // NOLINT: a handle value
-    if (value == 0 || value > UINT32_MAX || !is_valid_native(remote)) return refuse(e, errc::protocol_error);
+    if (!plausible_handle_value(value)) return refuse(e, errc::protocol_error);
+    if (pid == ::GetCurrentProcessId() && !is_in_process_client(value)) return refuse(e, errc::protocol_error);
     unique_handle process(::OpenProcess(PROCESS_DUP_HANDLE | SYNCHRONIZE, FALSE, pid));
     if (!process) {
         DWORD err = ::GetLastError();
@@ -365,6 +373,7 @@ std::error_code need_peer(channel_endpoint& e) {
 // refuses DuplicateHandle with a NULL target process.
 void take_back(channel_endpoint& e, std::span<const std::uint64_t> pushed) noexcept {
     for (auto v : pushed) {
+        if (v == 0) continue;  // exported, never pushed
         HANDLE back = nullptr;
         if (::DuplicateHandle(e.peer_process.get(), reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)),  // NOLINT
                               ::GetCurrentProcess(), &back, 0, FALSE, DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE))
@@ -403,7 +412,7 @@ const char* pipe_problem(HANDLE h, bool& server) {
 
 }  // namespace
 
-std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs) {
+std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs, std::string& what) {
     pipe_instance_spec spec;
     spec.kind = L"ch-";
     spec.server_mode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED;
@@ -413,7 +422,10 @@ std::error_code channel_make_pair(endpoint_ptr& ours, unique_handle& theirs) {
     spec.client_flags = FILE_FLAG_OVERLAPPED;
     std::error_code ec;
     auto p = create_pipe_instance(spec, ec);
-    if (ec) return ec;
+    if (ec) {
+        what = p.failed != nullptr ? p.failed : "create the channel's pipe";
+        return ec;
+    }
     ours.reset(new channel_endpoint{});
     ours->pipe = std::move(p.server);
     ours->server = true;
@@ -441,6 +453,7 @@ endpoint_ptr channel_open(unique_handle&& h, std::error_code& ec, std::string& w
         // The hello: our process id and our handle of this pipe, so the server can check the
         // claim and then move handles to and from us. A server that is gone already cannot
         // read it; receive() will report that, not the constructor.
+        in_process_client_opened(e->pipe.get());  // before the hello: ours may claim our pid
         std::array<std::byte, hello_size> hello{};
         std::memcpy(hello.data(), hello_magic.data(), hello_magic.size());
         DWORD pid = ::GetCurrentProcessId();
@@ -469,20 +482,34 @@ std::error_code channel_export_handles(channel_endpoint& e, std::vector<unique_h
         }
         return {};
     }
+    // Push: checked now (the hello), duplicated into the peer only by channel_push_handles,
+    // right before the write that carries the frame.
     if (auto ec = need_peer(e)) return ec;
-    const std::size_t first = wire.size();
+    DWORD flags = 0;
+    for (auto& h : owned)  // what cannot be pushed later is refused now, the frame unqueued
+        if (!::GetHandleInformation(h.get(), &flags)) return last_os_error();
     for (auto& h : owned) {
+        wire.push_back(0);
+        out_of_band.push_back(std::move(h));  // closed once the frame is written
+    }
+    return {};
+}
+
+std::error_code channel_push_handles(channel_endpoint& e, std::span<const unique_handle> out_of_band,
+                                     std::span<std::uint64_t> wire) {
+    if (!e.server || out_of_band.empty()) return {};
+    if (!e.peer_process) return errc::peer_gone;
+    for (std::size_t i = 0; i < out_of_band.size(); ++i) {
         HANDLE remote = nullptr;
-        if (!::DuplicateHandle(::GetCurrentProcess(), h.get(), e.peer_process.get(), &remote, 0, FALSE,
+        if (!::DuplicateHandle(::GetCurrentProcess(), out_of_band[i].get(), e.peer_process.get(), &remote, 0, FALSE,
                                DUPLICATE_SAME_ACCESS)) {
             auto ec = process_ended(e.peer_process.get()) ? make_error_code(errc::peer_gone) : last_os_error();
-            take_back_unsent(e, std::span(wire).subspan(first));
-            wire.resize(first);
+            take_back_unsent(e, wire.first(i));
+            std::fill(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(i), 0);
             return ec;
         }
-        wire.push_back(reinterpret_cast<std::uintptr_t>(remote));  // NOLINT: a handle value
-        e.pushed.push_back({h.get(), wire.back(), false});
-        out_of_band.push_back(std::move(h));  // closed once the frame is written
+        wire[i] = reinterpret_cast<std::uintptr_t>(remote);  // NOLINT: a handle value
+        e.pushed.push_back({out_of_band[i].get(), wire[i], false});
     }
     return {};
 }
@@ -643,9 +670,10 @@ channel_wait_source channel_arm(channel_endpoint& e, bool want_write) noexcept {
 
 std::error_code channel_import_handles(channel_endpoint& e, std::span<const std::uint64_t> wire,
                                        std::deque<unique_handle>&, std::vector<unique_handle>& out) {
+    if (repeats_a_value(wire)) return errc::protocol_error;
     for (auto v : wire) {
         auto value = reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v));  // NOLINT: a handle value
-        if (v == 0 || v > UINT32_MAX || !is_valid_native(value)) return errc::protocol_error;
+        if (!plausible_handle_value(v)) return errc::protocol_error;
         if (!e.server) {
             // Pushed into us by the server: check it is open, then own it.
             DWORD flags = 0;
@@ -661,7 +689,11 @@ std::error_code channel_import_handles(channel_endpoint& e, std::span<const std:
         if (!::DuplicateHandle(e.peer_process.get(), value, ::GetCurrentProcess(), &mine, 0, FALSE,
                                DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE))
             return process_ended(e.peer_process.get()) ? errc::peer_gone : errc::protocol_error;
-        out.emplace_back(mine);
+        unique_handle pulled(mine);
+        // Never a handle to ourselves, whatever a peer (or wine, for a value it has no handle
+        // under) makes DuplicateHandle give.
+        if (names_our_process_or_thread(pulled.get())) return errc::protocol_error;
+        out.push_back(std::move(pulled));
     }
     return {};
 }

@@ -139,23 +139,6 @@ handle_table take_table() {
     return t;
 }
 
-// CompareObjectHandles (kernelbase, Windows 10; MinGW has no import for it), else ntdll's
-// NtCompareObjects under it. Both are implemented by wine 8.
-bool same_object(HANDLE a, HANDLE b) {
-    using compare_fn = BOOL(WINAPI*)(HANDLE, HANDLE);
-    using nt_compare_fn = NTSTATUS(NTAPI*)(HANDLE, HANDLE);
-    static const auto compare = [] {
-        HMODULE kb = ::GetModuleHandleW(L"kernelbase.dll");
-        return kb ? reinterpret_cast<compare_fn>(reinterpret_cast<void*>(::GetProcAddress(kb, "CompareObjectHandles"))) : nullptr;
-    }();
-    static const auto nt_compare = [] {
-        HMODULE nt = ::GetModuleHandleW(L"ntdll.dll");
-        return nt ? reinterpret_cast<nt_compare_fn>(reinterpret_cast<void*>(::GetProcAddress(nt, "NtCompareObjects"))) : nullptr;
-    }();
-    if (compare) return compare(a, b) != FALSE;
-    return nt_compare && nt_compare(a, b) == 0;
-}
-
 // ---- Per-handle facts, bounded in time ----
 
 struct pipe_facts {
@@ -454,7 +437,7 @@ private:
     void add_target_handle(const table_entry& e, unique_handle dup, const pipe_facts& f) {
         object_end end = end_from_access(access_of(e, dup.get()));
         for (auto& t : objects_)
-            if (t.object.end == end && same_object(t.dup.get(), dup.get())) {
+            if (t.object.end == end && detail::same_object(t.dup.get(), dup.get())) {
                 t.object.handles.push_back(e.value);
                 return;
             }
@@ -489,7 +472,7 @@ private:
         std::optional<pipe_facts> f;
         for (auto& t : objects_) {
             if (own && contains(t.object.handles, e.value)) continue;
-            if (same_object(t.dup.get(), dup.get())) {
+            if (detail::same_object(t.dup.get(), dup.get())) {
                 if (own && end == t.object.end) t.object.handles.push_back(e.value);
                 else add_holder(t.object, e, end);
                 continue;

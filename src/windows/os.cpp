@@ -167,6 +167,23 @@ std::string name_identity(native_handle h) {
 
 }  // namespace
 
+// CompareObjectHandles (kernelbase, Windows 10; MinGW has no import for it), else ntdll's
+// NtCompareObjects under it. Both are implemented by wine 8.
+bool same_object(HANDLE a, HANDLE b) {
+    using compare_fn = BOOL(WINAPI*)(HANDLE, HANDLE);
+    using nt_compare_fn = NTSTATUS(NTAPI*)(HANDLE, HANDLE);
+    static const auto compare = [] {
+        HMODULE kb = ::GetModuleHandleW(L"kernelbase.dll");
+        return kb ? reinterpret_cast<compare_fn>(reinterpret_cast<void*>(::GetProcAddress(kb, "CompareObjectHandles"))) : nullptr;
+    }();
+    static const auto nt_compare = [] {
+        HMODULE nt = ::GetModuleHandleW(L"ntdll.dll");
+        return nt ? reinterpret_cast<nt_compare_fn>(reinterpret_cast<void*>(::GetProcAddress(nt, "NtCompareObjects"))) : nullptr;
+    }();
+    if (compare) return compare(a, b) != FALSE;
+    return nt_compare && nt_compare(a, b) == 0;
+}
+
 std::wstring object_name(native_handle h) {
     alignas(8) unsigned char buf[2048];
     ULONG len = 0;

@@ -17,7 +17,9 @@
 #include <cstdio>
 #include <memory>
 #include <sddl.h>
+#include <string>
 #include <vector>
+#include <winternl.h>
 
 namespace tether {
 namespace {
@@ -35,7 +37,7 @@ detail::pipe_instance create_pipe(bool server_reads, DWORD size) {
     spec.client_access = server_reads ? GENERIC_WRITE | FILE_READ_ATTRIBUTES : GENERIC_READ | FILE_WRITE_ATTRIBUTES;
     std::error_code ec;
     auto p = detail::create_pipe_instance(spec, ec);
-    if (ec) throw_error(ec, "create a new pipe");
+    if (ec) throw_error(ec, p.failed != nullptr ? std::string("create a new pipe: ") + p.failed : "create a new pipe");
     return p;
 }
 
@@ -106,14 +108,31 @@ std::error_code check_pipe_handle_string(direction d, std::string_view handle_st
 
 namespace detail {
 
+namespace {
+std::atomic<long> random_failure{0};  // detail::pipe_random_fails_for_test
+
+// BCryptGenRandom, or the status a test asked for (then `buf` is left as it was).
+NTSTATUS gen_random(void* buf, ULONG size) {
+    if (long status = random_failure.load(); status != 0) return status;
+    return ::BCryptGenRandom(nullptr, static_cast<PUCHAR>(buf), size, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
+}
+}  // namespace
+
+void pipe_random_fails_for_test(long status) noexcept { random_failure.store(status); }
+
 // 128 random bits: another process cannot guess the name and connect (or squat) before us.
-std::wstring unique_pipe_name(const wchar_t* kind) {
+// Without them the name would be predictable, so a failing random source fails the call.
+std::wstring unique_pipe_name(const wchar_t* kind, std::error_code& ec) {
     static std::atomic<unsigned long long> counter{0};
     unsigned long long r[2] = {0, 0};
-    ::BCryptGenRandom(nullptr, reinterpret_cast<PUCHAR>(r), sizeof r, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
+    if (NTSTATUS status = gen_random(r, sizeof r); status != 0) {
+        ec = win_error(::RtlNtStatusToDosError(status));
+        return {};
+    }
     wchar_t name[128];
     std::swprintf(name, 128, L"\\\\.\\pipe\\tether-%ls%lu-%llu-%016llx%016llx", kind, ::GetCurrentProcessId(),
                   counter.fetch_add(1), r[0], r[1]);
+    ec.clear();
     return name;
 }
 
@@ -174,7 +193,11 @@ pipe_instance create_pipe_instance(const pipe_instance_spec& spec, std::error_co
     // after a few names rather than loop.
     for (int attempt = 0; attempt < 4; ++attempt) {
         pipe_instance p;
-        p.name = attempt == 0 && !first_name.empty() ? first_name : unique_pipe_name(spec.kind);
+        p.name = attempt == 0 && !first_name.empty() ? first_name : unique_pipe_name(spec.kind, ec);
+        if (ec) {
+            p.failed = "BCryptGenRandom (the random part of the pipe's name)";
+            return p;
+        }
         p.server.reset(::CreateNamedPipeW(p.name.c_str(), open_mode, pipe_mode, 1, spec.buffer_size,
                                           spec.buffer_size, 0, &server_sa));
         if (!p.server) {

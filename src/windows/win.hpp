@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 #include <system_error>
 
 #include <windows.h>
@@ -39,14 +40,25 @@ bool is_synchronous_handle(native_handle h) noexcept;
 /// @returns false if the query failed.
 bool granted_access(native_handle h, ACCESS_MASK& out) noexcept;
 
-/// A new unguessable pipe name, \\.\pipe\tether-<kind><pid>-<n>-<128 random bits>.
-std::wstring unique_pipe_name(const wchar_t* kind);
+/// WorstFit: errc::unsafe_argument, with `what` naming the argument and the character, if best-fit
+/// mapping to the ANSI code page `code_page` (as GetCommandLineA does for a narrow main()) turns
+/// a character of one of `argv` into ASCII punctuation or a blank (detail::check_best_fit_char).
+std::error_code check_best_fit(const std::vector<std::string>& argv, unsigned code_page, std::string& what);
+
+/// A new unguessable pipe name, \\.\pipe\tether-<kind><pid>-<n>-<128 random bits>; empty,
+/// with `ec` set to BCryptGenRandom's status as a Win32 error, if the random source failed.
+std::wstring unique_pipe_name(const wchar_t* kind, std::error_code& ec);
+
+/// For tests only: BCryptGenRandom "fails" with NTSTATUS `status` for every pipe name made
+/// from now on (0 turns it off).
+void pipe_random_fails_for_test(long status) noexcept;
 
 /// The server and client ends of a new pipe instance, and its name.
 struct pipe_instance {
     unique_handle server;
     unique_handle client;
     std::wstring name;
+    const char* failed{nullptr};  ///< on failure, if set: the step that failed (for the message)
 };
 
 /// How to create a pipe instance (CreateNamedPipeW's and CreateFileW's arguments).
@@ -71,6 +83,10 @@ pipe_instance create_pipe_instance(const pipe_instance_spec& spec, std::error_co
 /// The owner-only security descriptor create_pipe_instance gives every pipe, built once
 /// ("D:P(A;;GA;;;<user SID>)"); nullptr, with `ec` set, if our token could not be read.
 PSECURITY_DESCRIPTOR owner_only_security(std::error_code& ec);
+
+/// True if `a` and `b` name the same kernel object, whatever rights either holds
+/// (CompareObjectHandles, else NtCompareObjects); false if neither is available.
+bool same_object(HANDLE a, HANDLE b);
 
 /// The kernel object's full name (NtQueryObject(ObjectNameInformation), e.g.
 /// \Device\NamedPipe\tether-...); empty if it has none or the query failed.

@@ -14,6 +14,7 @@
 
 #include <aclapi.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -51,23 +52,34 @@ std::vector<std::byte> old_hello(DWORD pid) {
     return h;
 }
 
-// A data frame (src/detail/frame.hpp) with one handle value and no payload.
-std::vector<std::byte> frame_with_handle(std::uint64_t value) {
+// A data frame (src/detail/frame.hpp) with these handle values and no payload.
+std::vector<std::byte> frame_with_handles(const std::vector<std::uint64_t>& values) {
     std::vector<std::byte> f(12);
     f[0] = f[1] = std::byte{0x54};
     f[2] = std::byte{1};  // version
     f[3] = std::byte{1};  // data
-    f[6] = std::byte{1};  // one handle, empty payload
-    auto v = le(value, 8);
-    f.insert(f.end(), v.begin(), v.end());
+    f[6] = static_cast<std::byte>(values.size());  // the handle count; empty payload
+    for (auto value : values) {
+        auto v = le(value, 8);
+        f.insert(f.end(), v.begin(), v.end());
+    }
     return f;
 }
 
+std::vector<std::byte> frame_with_handle(std::uint64_t value) { return frame_with_handles({value}); }
+
+// A handle to this process or one of its threads.
+bool names_this_process(HANDLE h) {
+    if (tether::detail::same_object(h, ::GetCurrentProcess())) return true;
+    return ::GetProcessId(h) == ::GetCurrentProcessId() || ::GetProcessIdOfThread(h) == ::GetCurrentProcessId();
+}
+
 // Writes `bytes` with plain WriteFile on an overlapped handle (the client end of a channel).
-void raw_write(HANDLE h, const std::vector<std::byte>& bytes) {
+// `event`: a manual-reset event to use (none: one is made).
+void raw_write(HANDLE h, const std::vector<std::byte>& bytes, HANDLE event = nullptr) {
     OVERLAPPED ov{};
-    tether::unique_handle event(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
-    ov.hEvent = event.get();
+    tether::unique_handle own(event == nullptr ? ::CreateEventW(nullptr, TRUE, FALSE, nullptr) : nullptr);
+    ov.hEvent = event == nullptr ? own.get() : event;
     DWORD n = 0;
     if (!::WriteFile(h, bytes.data(), static_cast<DWORD>(bytes.size()), nullptr, &ov) &&
         ::GetLastError() != ERROR_IO_PENDING)
@@ -125,12 +137,16 @@ TEST(ChannelTrust, HelloNamingOurProcessCannotTakeOurHandles) {
         bool old_format;
         std::uint64_t channel_value;
     };
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 5; ++i) {
         auto [server, theirs] = tether::make_channel();
+        // The last: our true client end, but no tether channel of ours opened it. That is what a
+        // child that can open us with PROCESS_DUP_HANDLE makes by putting a copy of its own end
+        // into our table.
         const attempt a[] = {{"old hello (pid only)", true, 0},
                              {"hello naming the victim as its channel end", false, value_of(w.get())},
                              {"hello naming our server end", false, value_of(server.native().get())},
-                             {"hello naming a value that is not open", false, 0x7ffffff0}};
+                             {"hello naming a value that is not open", false, 0x7ffffff0},
+                             {"hello naming our client end, not opened as a channel", false, value_of(theirs.get())}};
         auto bytes = a[i].old_format ? old_hello(self) : hello(self, a[i].channel_value);
         auto f = frame_with_handle(value_of(w.get()));
         bytes.insert(bytes.end(), f.begin(), f.end());
@@ -141,13 +157,12 @@ TEST(ChannelTrust, HelloNamingOurProcessCannotTakeOurHandles) {
         EXPECT_EQ(ec, tether::errc::protocol_error) << a[i].what << ": " << ec.message();
         EXPECT_TRUE(still_our_write_end(w, r)) << a[i].what;
     }
-    // The true claim of an in-process peer (its real channel end) is accepted: the handle moves.
+    // The true claim of an in-process peer (a channel of ours opened its end) is accepted: the
+    // handle moves.
     auto [server, theirs] = tether::make_channel();
-    auto bytes = hello(self, value_of(theirs.get()));
+    tether::channel client(std::move(theirs));
     auto [r2, w2] = tether::make_pipe();
-    auto f = frame_with_handle(value_of(w2.release()));  // the frame's handle leaves us with it
-    bytes.insert(bytes.end(), f.begin(), f.end());
-    raw_write(theirs.get(), bytes);
+    client.send_handle(std::move(w2));
     auto m = server.receive_for(5s);
     ASSERT_TRUE(m);
     ASSERT_EQ(m->handles.size(), 1u);
@@ -185,6 +200,103 @@ TEST(ChannelTrust, ChildClaimingToBeItsParentIsRefused) {
     EXPECT_TRUE(still_our_write_end(w, r));
     server.close();
     EXPECT_EQ(c.wait().code, 0);
+}
+
+// Puts a copy of its own channel end into its parent (pid args[0]: any same-user process may
+// open its parent with PROCESS_DUP_HANDLE on real Windows), claims to be the parent with that
+// copy's value and names the parent's handle args[1] in a frame. Prints the copy's value, so
+// the parent can close it.
+TETHER_CHILD_ROLE(ct_plants_its_end_in_parent) {
+    auto end = tether::inherited("control");
+    auto parent_pid = static_cast<DWORD>(std::stoul(args.at(0)));
+    tether::unique_handle parent(::OpenProcess(PROCESS_DUP_HANDLE, FALSE, parent_pid));
+    HANDLE planted = nullptr;
+    if (!parent || !::DuplicateHandle(::GetCurrentProcess(), end.get(), parent.get(), &planted, 0, FALSE,
+                                      DUPLICATE_SAME_ACCESS))
+        return 7;
+    std::printf("%llu", static_cast<unsigned long long>(value_of(planted)));
+    std::fflush(stdout);
+    auto bytes = hello(parent_pid, value_of(planted));
+    auto f = frame_with_handle(std::stoull(args.at(1)));
+    bytes.insert(bytes.end(), f.begin(), f.end());
+    raw_write(end.get(), bytes);
+    char b[1];
+    std::error_code ec;
+    (void)tether::read_for(end, std::as_writable_bytes(std::span(b)), 30s, ec);
+    return 0;
+}
+
+TEST(ChannelTrust, ChildPlantingItsEndInItsParentCannotClaimToBeIt) {
+    // The copy in our table IS the client end of this pipe, so the hello's claim checks out;
+    // only "our own pid is for in-process channels" refuses it. Before, the parent pulled its
+    // own handle out of itself (the same value came back) and owned it twice.
+    auto [r, w] = tether::make_pipe();
+    auto [server, theirs] = tether::make_channel();
+    auto opt = tether_test::role_options("ct_plants_its_end_in_parent",
+                                         {std::to_string(::GetCurrentProcessId()), std::to_string(value_of(w.get()))});
+    opt.pass(std::move(theirs), "control");
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto out = c.take_stdout();
+    std::error_code ec;
+    auto m = server.receive_for(10s, ec);
+    EXPECT_FALSE(m) << (m ? m->describe() : "");
+    EXPECT_EQ(ec, tether::errc::protocol_error) << ec.message();
+    EXPECT_TRUE(still_our_write_end(w, r));
+    server.close(ec);
+    auto planted = read_until_eof(out);
+    EXPECT_EQ(c.wait().code, 0) << "the child could not open its parent";
+    if (!planted.empty()) ::CloseHandle(reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(std::stoull(planted))));  // NOLINT
+}
+
+// A true hello, then a frame naming handle values that must not be pulled, as args[0] says:
+// "unaligned" (one of ours + 1: the kernel ignores the low bits, so it names that handle),
+// "twice" (one of ours twice) or "free" (our lowest free slot: every handle this role uses
+// is made before the slot is chosen, so it stays free until the parent closes the channel).
+TETHER_CHILD_ROLE(ct_names_bad_values) {
+    auto end = tether::inherited("control");
+    auto [r, w] = tether::make_pipe();
+    tether::unique_handle write_event(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+    tether::unique_handle read_event(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+    OVERLAPPED rd{};
+    rd.hEvent = read_event.get();
+    char b[1];
+    if (!::ReadFile(end.get(), b, 1, nullptr, &rd) && ::GetLastError() != ERROR_IO_PENDING) return 8;
+    std::uint64_t mine = value_of(w.release());
+    std::vector<std::uint64_t> named;
+    if (args.at(0) == "unaligned") named = {mine + 1};
+    if (args.at(0) == "twice") named = {mine, mine};
+    if (args.at(0) == "free") {
+        DWORD flags = 0;
+        std::uint64_t v = 4;
+        while (::GetHandleInformation(reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)), &flags)) v += 4;  // NOLINT
+        named = {v};
+    }
+    auto bytes = hello(::GetCurrentProcessId(), value_of(end.get()));
+    auto f = frame_with_handles(named);
+    bytes.insert(bytes.end(), f.begin(), f.end());
+    raw_write(end.get(), bytes, write_event.get());
+    // Until the parent closes the channel (the read then fails), bounded.
+    return ::WaitForSingleObject(read_event.get(), 30000) == WAIT_OBJECT_0 ? 0 : 9;
+}
+
+TEST(ChannelTrust, BadHandleValuesAreRefusedAndNeverGiveUsOurselves) {
+    // Under wine 8, pulling a value named twice or a free slot handed the server a full-access
+    // handle to its own process; an unaligned value names a handle under a second name.
+    for (const char* how : {"unaligned", "twice", "free"}) {
+        auto [server, theirs] = tether::make_channel();
+        auto c = tether_test::spawn_with_channel("ct_names_bad_values", std::move(theirs), {how});
+        std::error_code ec;
+        auto m = server.receive_for(10s, ec);
+        if (m) {
+            for (auto& h : m->handles)
+                EXPECT_FALSE(names_this_process(h.get())) << how << ": we were handed a handle to ourselves";
+        }
+        EXPECT_FALSE(m) << how << ": " << (m ? m->describe() : "");
+        EXPECT_EQ(ec, tether::errc::protocol_error) << how << ": " << ec.message();
+        server.close(ec);
+        EXPECT_EQ(c.wait().code, 0) << how;
+    }
 }
 
 // ---- item 2: handles pushed into a peer whose frame never reaches it come back
@@ -366,4 +478,83 @@ TEST(ChannelTrust, ParentDroppingItsEndTakesTheChildsUnreceivedHandles) {
     ASSERT_EQ(std::string(buf, 4), "sent");
     server = tether::channel();  // dropped: no receive()
     EXPECT_EQ(c.wait().code, 0) << "the child's write end stayed in the child";
+}
+
+// ---- a handle is given to the peer only when its frame is written
+
+namespace {
+// The values open in this process's handle table (up to a bound far above what the tests use).
+std::vector<std::uint64_t> open_values() {
+    std::vector<std::uint64_t> out;
+    DWORD flags = 0;
+    for (std::uint64_t v = 4; v < 4 * 16384; v += 4)
+        if (::GetHandleInformation(reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)), &flags)) out.push_back(v);  // NOLINT
+    return out;
+}
+}  // namespace
+
+// A hostile peer that never receives: says "ready", notes its handle table, and on "g" from the
+// pipe "go" copies every pipe handle that appeared since (a handle pushed into it by a frame it
+// never read), drops its channel, and says on stdout how many it kept. On a second byte it
+// writes "leak" through each copy, and exits.
+TETHER_CHILD_ROLE(ct_scans_its_table) {
+    auto go = tether::inherited("go");
+    std::vector<tether::unique_handle> kept;
+    {
+        auto ctl = tether::channel::inherited("control");
+        ctl.send("ready");
+        auto before = open_values();
+        char b[1];
+        if (tether::read(go, std::as_writable_bytes(std::span(b))) != 1) return 5;
+        for (auto v : open_values()) {
+            auto h = reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v));  // NOLINT
+            if (std::find(before.begin(), before.end(), v) != before.end() || ::GetFileType(h) != FILE_TYPE_PIPE) continue;
+            HANDLE copy = nullptr;
+            if (::DuplicateHandle(::GetCurrentProcess(), h, ::GetCurrentProcess(), &copy, 0, FALSE, DUPLICATE_SAME_ACCESS))
+                kept.emplace_back(copy);
+        }
+    }
+    std::printf("%zu", kept.size());
+    std::fflush(stdout);
+    char b[1];
+    if (tether::read(go, std::as_writable_bytes(std::span(b))) != 1) return 6;
+    std::string_view leak = "leak";
+    for (auto& h : kept) {
+        std::error_code ec;
+        tether::write_all(h, std::as_bytes(std::span(leak.data(), leak.size())), ec);
+    }
+    return 0;
+}
+
+TEST(ChannelTrust, AFrameNeverWrittenGaveThePeerNoCopyToKeep) {
+    // The handle's frame waits behind 4 MiB the child never reads; the child scans its handle
+    // table, copies what it finds and drops its channel; the send fails. The handle must not
+    // have been in the child at all: taking a copy back cannot undo the copy of a copy.
+    auto [server, theirs] = tether::make_channel();
+    auto [go_r, go_w] = tether::make_pipe();
+    auto opt = tether_test::role_options("ct_scans_its_table");
+    opt.pass(std::move(theirs), "control");
+    opt.pass(std::move(go_r), "go");
+    opt.out = tether::stdio::pipe();
+    auto c = tether::spawn(std::move(opt));
+    auto out = c.take_stdout();
+    ASSERT_EQ(server.receive_for(10s).value_or(tether::message{}).text(), "ready");
+    std::error_code ec;
+    server.post(std::string(4 << 20, 'x'), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    auto [r, w] = tether::make_pipe();
+    std::vector<tether::unique_handle> give;
+    give.push_back(std::move(w));
+    server.post_with_handles({}, std::move(give), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_GT(server.queued_bytes(), 0u) << "the pipe took 4 MiB: nothing waits";
+    tether::write_all(go_w, "g");
+    char count[8] = {};
+    auto n = tether::read_for(out, std::as_writable_bytes(std::span(count)), 10s);
+    server.flush(ec);
+    EXPECT_EQ(ec, tether::errc::peer_gone) << ec.message();
+    tether::write_all(go_w, "g");
+    EXPECT_EQ(std::string(count, n), "0") << "pipe handles the child found and copied";
+    EXPECT_EQ(read_until_eof(r), "") << "the child kept a working copy of the handle";
+    EXPECT_EQ(c.wait().code, 0);
 }

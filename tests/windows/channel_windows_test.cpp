@@ -3,6 +3,7 @@
 // DUPLICATE_CLOSE_SOURCE; these tests count handles in both processes (GetProcessHandleCount)
 // before and after, and cover a peer that is gone and handle values that are garbage.
 #include "harness.hpp"
+#include "windows/channel_trust.hpp"
 #include "windows/win.hpp"
 
 #include <tether/tether.hpp>
@@ -333,6 +334,7 @@ TEST(ChannelWindows, GarbageHandleValuesAreProtocolErrors) {
     // here is in this process, and its hello names its own end truly).
     {
         auto [server, theirs] = tether::make_channel();
+        tether::detail::in_process_client_opened(theirs.get());  // as a channel of ours would be
         auto bytes = hello_from(::GetCurrentProcessId(), theirs.get());
         auto f = frame_with_handle(0x7ffffff0);
         bytes.insert(bytes.end(), f.begin(), f.end());
@@ -341,6 +343,7 @@ TEST(ChannelWindows, GarbageHandleValuesAreProtocolErrors) {
         EXPECT_FALSE(server.receive_for(5s, ec));
         EXPECT_EQ(ec, tether::errc::protocol_error) << ec.message();
         EXPECT_FALSE(server.is_open());
+        tether::detail::in_process_client_closed(theirs.get());
     }
     // A hello that breaks off is ordinary (bad) data, not a hello.
     {
@@ -362,6 +365,8 @@ TEST(ChannelWindows, HandlesToARawPeerWithoutHelloAreRefused) {
 
 TEST(ChannelWindows, HelloSplitByATimeoutIsStillAHello) {
     auto [server, theirs] = tether::make_channel();
+    // A raw in-process client: registered as a channel's would be, so its claim of our pid holds.
+    tether::detail::in_process_client_opened(theirs.get());
     auto hello = hello_from(::GetCurrentProcessId(), theirs.get());
     tether::write_all(theirs, std::span<const std::byte>(hello).first(3));
     EXPECT_FALSE(server.receive_for(20ms));
@@ -375,6 +380,7 @@ TEST(ChannelWindows, HelloSplitByATimeoutIsStillAHello) {
     // The hello named this process, so a handle is pushed into it, and the client end finds it.
     auto [r, w] = tether::make_pipe();
     server.send_handle(std::move(w));
+    tether::detail::in_process_client_closed(theirs.get());  // the channel registers it again
     tether::channel client(std::move(theirs));
     auto got = client.receive_for(5s);
     ASSERT_TRUE(got);

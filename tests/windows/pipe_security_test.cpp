@@ -83,7 +83,9 @@ TEST(WindowsPipeSecurity, SquattedNameIsNeverConnectedTo) {
     // Someone created an instance with the name we are about to use (here: we plant it, with
     // the default security and unlimited instances). FILE_FLAG_FIRST_PIPE_INSTANCE refuses the
     // name; the creation takes a fresh name and never opens the squatter's instance.
-    auto name = tether::detail::unique_pipe_name(L"squat-");
+    std::error_code name_ec;
+    auto name = tether::detail::unique_pipe_name(L"squat-", name_ec);
+    ASSERT_FALSE(name_ec) << name_ec.message();
     tether::unique_handle squatter(::CreateNamedPipeW(name.c_str(), PIPE_ACCESS_DUPLEX, PIPE_TYPE_BYTE | PIPE_NOWAIT,
                                                       PIPE_UNLIMITED_INSTANCES, 4096, 4096, 0, nullptr));
     ASSERT_TRUE(squatter) << "CreateNamedPipeW: error " << ::GetLastError();
@@ -119,7 +121,9 @@ TEST(WindowsPipe, LongMessagesOfAMessageModePipeArriveWhole) {
     std::vector<std::byte> message(1000);
     for (std::size_t i = 0; i < message.size(); ++i) message[i] = static_cast<std::byte>(i % 251);
     for (bool server_reads : {false, true}) {
-        auto name = tether::detail::unique_pipe_name(L"msg-");
+        std::error_code name_ec;
+        auto name = tether::detail::unique_pipe_name(L"msg-", name_ec);
+        ASSERT_FALSE(name_ec) << name_ec.message();
         DWORD mode = (server_reads ? PIPE_ACCESS_INBOUND : PIPE_ACCESS_OUTBOUND) | FILE_FLAG_OVERLAPPED;
         tether::unique_handle server(::CreateNamedPipeW(name.c_str(), mode,
                                                         PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT, 1,
@@ -150,4 +154,31 @@ TEST(WindowsPipe, LongMessagesOfAMessageModePipeArriveWhole) {
         expected.push_back(std::byte{'!'});
         EXPECT_EQ(got, expected) << (server_reads ? "server" : "client");
     }
+}
+
+TEST(WindowsPipeSecurity, PipeNamesAreNeverMadeWithoutRandomBits) {
+    // BCryptGenRandom failing would leave the name's 128 random bits all zero: a name another
+    // process can predict and squat. Every call that makes a pipe fails instead, naming what
+    // failed, with the OS error.
+    constexpr long status_unsuccessful = static_cast<long>(0xC0000001L);
+    struct restore {
+        ~restore() { tether::detail::pipe_random_fails_for_test(0); }
+    } restore_later;
+    tether::detail::pipe_random_fails_for_test(status_unsuccessful);
+    auto expect_refused = [](const char* call, auto make) {
+        try {
+            make();
+            ADD_FAILURE() << call << " made a pipe without random bits in its name";
+        } catch (const std::system_error& e) {
+            EXPECT_NE(std::string(e.what()).find("BCryptGenRandom"), std::string::npos) << call << ": " << e.what();
+            EXPECT_EQ(e.code().category(), std::system_category()) << call << ": " << e.what();
+            EXPECT_EQ(e.code().value(), static_cast<int>(ERROR_GEN_FAILURE)) << call << ": " << e.what();
+        }
+    };
+    expect_refused("make_pipe()", [] { (void)tether::make_pipe(); });
+    expect_refused("make_pipe(direction::out)", [] { (void)tether::make_pipe(tether::direction::out); });
+    expect_refused("make_channel()", [] { (void)tether::make_channel(); });
+    tether::detail::pipe_random_fails_for_test(0);
+    auto [r, w] = tether::make_pipe();  // and pipes work again once the source does
+    EXPECT_TRUE(r);
 }

@@ -137,3 +137,82 @@ TEST(WindowsQuote, WorstFitArgumentsAreRefusedNamingThem) {
     std::vector<std::string> fine = {"caf\xc3\xa9", "\xd0\xbf\xd1\x80 x"};
     EXPECT_EQ(run_and_collect("print_argv_shell", fine), joined(fine));
 }
+
+TEST(WindowsQuote, BestFitOptionCharactersAreRefusedNamingThem) {
+    // U+2215 (division slash) and U+FF0D (fullwidth hyphen-minus) have no place in most ANSI code
+    // pages; best-fit mapping makes them '/' and '-', so a narrow main() would be given "/c" and
+    // "--help", options the caller never passed (the CVE-2024-4577 pattern).
+    struct attempt {
+        std::string arg;
+        std::wstring ch;
+        const char* name;
+        const char* becomes;
+    };
+    const attempt attempts[] = {{"\xe2\x88\x95" "c", L"\x2215", "U+2215", "/"},
+                                {"\xef\xbc\x8d\xef\xbc\x8dhelp", L"\xFF0D", "U+FF0D", "-"}};
+    for (const auto& a : attempts) {
+        if (::GetACP() == CP_UTF8 || best_fit_ansi(a.ch) != a.becomes) {
+            std::printf("NOTE: ANSI code page %u maps %s to '%s', not '%s': checked by the code page tables of "
+                        "WindowsQuote.BestFitTable* instead\n",
+                        ::GetACP(), a.name, best_fit_ansi(a.ch).c_str(), a.becomes);
+            continue;
+        }
+        try {
+            auto text = run_and_collect("print_argv_crt", {a.arg});
+            ADD_FAILURE() << "spawned; the narrow child saw: " << text;
+        } catch (const std::system_error& e) {
+            EXPECT_EQ(e.code(), tether::errc::unsafe_argument) << e.what();
+            EXPECT_NE(std::string(e.what()).find(a.arg), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find(a.name), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(WindowsQuote, BestFitTablePerCodePage) {
+    // The real conversion tables (WideCharToMultiByte, best fit on): each row's character becomes
+    // ASCII punctuation in that ANSI code page, so an argument holding it is refused, naming it.
+    struct row {
+        unsigned cp;
+        std::string arg;
+        std::wstring ch;
+        const char* name;
+        const char* becomes;
+    };
+    const row rows[] = {
+        {932, "\xc2\xad" "d", L"\x00AD", "U+00AD", "-"},   {932, "C:\xc2\xa5x", L"\x00A5", "U+00A5", "\\"},
+        {936, "\xc2\xad" "x", L"\x00AD", "U+00AD", "-"},   {950, "\xc2\xad" "x", L"\x00AD", "U+00AD", "-"},
+        {949, "\xe2\x82\xa9", L"\x20A9", "U+20A9", "\\"},  {1252, "\xe2\x88\x95" "c", L"\x2215", "U+2215", "/"},
+        {1252, "\xef\xbc\x8dv", L"\xFF0D", "U+FF0D", "-"}, {1252, "\xef\xbc\x9cx", L"\xFF1C", "U+FF1C", "<"},
+        {1252, "x\xef\xbc\x9e", L"\xFF1E", "U+FF1E", ">"}, {1252, "a\xef\xbc\x82", L"\xFF02", "U+FF02", "\""},
+        {1250, "\xe2\x88\x92x", L"\x2212", "U+2212", "-"}, {1251, "\xef\xbc\x8f" "c", L"\xFF0F", "U+FF0F", "/"},
+        {874, "\xef\xbc\x9e", L"\xFF1E", "U+FF1E", ">"},   {437, "\xe2\x80\xb9x", L"\x2039", "U+2039", "<"},
+    };
+    int checked = 0;
+    for (const auto& r : rows) {
+        char buf[8] = {};
+        int n = ::WideCharToMultiByte(r.cp, 0, r.ch.c_str(), static_cast<int>(r.ch.size()), buf, sizeof buf, nullptr,
+                                      nullptr);
+        if (std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0) != r.becomes) {
+            std::printf("NOTE: code page %u maps %s to '%s' here, not '%s' (no such best fit in this system's "
+                        "table): row skipped\n",
+                        r.cp, r.name, buf, r.becomes);
+            continue;
+        }
+        std::string what;
+        EXPECT_EQ(tether::detail::check_best_fit({"prog", r.arg}, r.cp, what), tether::errc::unsafe_argument)
+            << r.cp << " " << r.name;
+        EXPECT_NE(what.find(r.arg), std::string::npos) << what;
+        EXPECT_NE(what.find(r.name), std::string::npos) << what;
+        EXPECT_NE(what.find(std::string("'") + r.becomes + "'"), std::string::npos) << what;
+        ++checked;
+    }
+    EXPECT_GT(checked, 0) << "no row's mapping holds on this system";
+    // What each code page has, or maps to letters or to its default character, passes.
+    std::string what;
+    EXPECT_FALSE(tether::detail::check_best_fit({"caf\xc3\xa9", "\xc5\x81\xc3\xb3" "d\xc5\xba"}, 1252, what)) << what;
+    EXPECT_FALSE(tether::detail::check_best_fit({"\xc5\x81\xc3\xb3" "d\xc5\xba"}, 1250, what)) << what;
+    EXPECT_FALSE(tether::detail::check_best_fit({"\xe6\x97\xa5\xe6\x9c\xac \xef\xbc\x82x\xef\xbc\x82"}, 932, what))
+        << what;
+    EXPECT_FALSE(tether::detail::check_best_fit({"\xf0\x9f\x98\x80 \xe4\xb8\xad"}, 1252, what)) << what;
+    EXPECT_FALSE(tether::detail::check_best_fit({"\xc2\xad" "d", "\xe2\x88\x95" "c"}, CP_UTF8, what)) << what;
+}
