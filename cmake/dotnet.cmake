@@ -6,6 +6,7 @@
 #   TETHER_DOTNET_SKIP_REASON   why it was not built (empty when built)
 #   TETHER_DOTNET_EXECUTABLE    the dotnet that built it, which runs it
 # and tether_use_dotnet_interop(target sources...), which passes the three to those sources.
+include_guard(GLOBAL)  # the top level and bench/peers/dotnet both include it
 option(TETHER_DOTNET "Build tests/dotnet10 with the .NET SDK when `dotnet` (10 or later) is found" ON)
 
 set(TETHER_DOTNET_INTEROP_DLL "")
@@ -45,6 +46,7 @@ else()
   # One dotnet build at a time, even beside the peer benchmark's (bench/peers/dotnet): two at
   # once in one build tree would share DOTNET_CLI_HOME's first-run and NuGet files.
   set_property(GLOBAL APPEND PROPERTY JOB_POOLS tether_dotnet=1)
+  # How to run dotnet build: bench/peers/dotnet builds its peer the same way.
   set(TETHER_DOTNET_ENV ${CMAKE_COMMAND} -E env DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
       DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1 DOTNET_CLI_HOME=${PROJECT_BINARY_DIR}/dotnet-home)
   add_custom_command(
