@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks tether against its peers in one command: builds bench/peers (raw system calls,
-# tether, Boost.Process v1 and v2, libuv, GLib; Python's subprocess needs no build) and runs
+# tether, Boost.Process v1 and v2, libuv, GLib, .NET 10's Process where the .NET SDK is installed;
+# Python's subprocess needs no build) and runs
 # bench/peers/driver.py, which prints one Markdown table of medians and ratios to raw
 # (bench/peers/PROTOCOL.md). A system whose library is missing is listed as skipped.
 #
@@ -19,6 +20,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The .NET peer's build and the driver's `dotnet --list-runtimes`: no telemetry, no banner.
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 build=${TETHER_PEERS_BUILD:-$root/build/peers}
 lock=/tmp/tether-cpu.lock
 

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-SYSTEMS = ["raw", "floor", "tether", "boost1", "boost2", "libuv", "glib", "python"]
+SYSTEMS = ["raw", "floor", "tether", "boost1", "boost2", "libuv", "glib", "python", "dotnet"]
 WORKLOADS = ["spawn", "spawn_2g", "spawn_fds", "stream", "forward", "roundtrip", "kill_eof",
              "threads", "messages", "children"]
 PINNED = {"stream", "forward", "roundtrip", "kill_eof"}
@@ -210,7 +210,19 @@ def machine():
     except AttributeError:
         usable = os.cpu_count()
     return {"cpu": model, "kernel": platform.release(), "cores": os.cpu_count(), "usable_cores": usable,
-            "python": platform.python_version()}
+            "python": platform.python_version(), "dotnet": dotnet_runtime()}
+
+
+def dotnet_runtime():
+    """The newest .NET runtime (Microsoft.NETCore.App) that `dotnet` has, or None."""
+    if shutil.which("dotnet") is None:
+        return None
+    try:
+        out = subprocess.run(["dotnet", "--list-runtimes"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    versions = [line.split()[1] for line in out.splitlines() if line.startswith("Microsoft.NETCore.App ")]
+    return versions[-1] if versions else None
 
 
 def run_all(a, found, child, have_taskset):
@@ -365,6 +377,8 @@ def print_report(a, results, found, skipped, have_taskset, elapsed, mach):
     print(f"- kernel: {mach['kernel']}")
     print(f"- cores: {mach['cores']} (usable by this process: {mach['usable_cores']})")
     print(f"- python: {mach['python']}")
+    if mach["dotnet"]:
+        print(f"- .NET runtime: {mach['dotnet']}")
     print(f"\nTotal time: {elapsed:.1f} s")
     return failures
 

@@ -284,6 +284,26 @@ TEST(Cli, DemoTellsTheStoryAndExitsZero) {
         EXPECT_TRUE(contains(r.out, sentence)) << "missing: " << sentence << "\n" << r.out;
 }
 
+// Part 4 runs part 2's bug in a real .NET 10 program where the build found the .NET SDK, and
+// says plainly that it skipped it where not.
+TEST(Cli, DemoTellsPartFourWithARealDotnetParentOrSaysWhyNot) {
+    REQUIRE_CLI();
+    auto r = run_tether({"demo"});
+    EXPECT_EQ(r.code, 0) << r.out << r.err;
+    std::string skip_reason = TETHER_DOTNET_SKIP_REASON;
+    std::vector<std::string> sentences{"Part 4: the same bug in a real .NET 10 program"};
+    if (!skip_reason.empty())
+        sentences.push_back("Skipped: " + skip_reason + ".\n");
+    else
+        sentences.insert(sentences.end(),
+                         {".NET: read \"hello from the child, PID ", ".NET: no end-of-file after ",
+                          "on the .NET program says (\"this process\" is the .NET program):\n     fd ",
+                          "end-of-file will not arrive while the write end is also held by this process itself (fd",
+                          " ms after DisposeLocalCopyOfClientHandle()\n"});
+    for (const auto& sentence : sentences)
+        EXPECT_TRUE(contains(r.out, sentence)) << "missing: " << sentence << "\n" << r.out;
+}
+
 TEST(Cli, JsonEscapesAwkwardCommandLines) {
     REQUIRE_CLI();
     // A holder whose arguments carry a newline, a quote and a byte that is not UTF-8 (the role

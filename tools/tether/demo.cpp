@@ -5,7 +5,9 @@
 // tether::holders() — on our own PID and on the child's. Part 1 disposes of the local copy and
 // end-of-file arrives; part 2 forgets it, proves with a bounded wait that end-of-file does not
 // come, lets holders() name the stuck copy, disposes of it, and end-of-file arrives at once;
-// part 3 shows that tether::spawn closes the local copy by itself.
+// part 3 shows that tether::spawn closes the local copy by itself. Part 4 runs part 2's bug in a
+// real .NET 10 program (tests/dotnet10, where the .NET SDK was found at build time) whose child is
+// `tether demo-child`, and names its stuck copy with holders(); where it cannot, it says so.
 //
 // On Windows (detected at run time: the kernel counts each end's handles) the same story is told
 // with Win32 handles: each end's copies are counted by the kernel's
@@ -16,9 +18,11 @@
 
 #include <tether/tether.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -211,6 +215,107 @@ void introduction_handles() {
         "below its handles are counted for real by the kernel:\n"
         "tether::open_handle_count() = NtQueryObject(ObjectBasicInformation).HandleCount. The\n"
         "handle values are named by the process that holds them (the child reports its own).\n");
+}
+
+}  // namespace
+
+// ---- Part 4: part 2's bug in a real .NET 10 program (tests/dotnet10, cmake/dotnet.cmake).
+namespace {
+
+// Empty when the .NET program can run here, else why it cannot.
+std::string why_no_dotnet() {
+    if (std::string(TETHER_DOTNET_SKIP_REASON) != "") return TETHER_DOTNET_SKIP_REASON;
+    std::error_code ec;
+    if (!std::filesystem::exists(TETHER_DOTNET_EXECUTABLE, ec))
+        return std::string(TETHER_DOTNET_EXECUTABLE) + ", found when tether was built, is gone";
+    if (!std::filesystem::exists(TETHER_DOTNET_INTEROP_DLL, ec))
+        return std::string(TETHER_DOTNET_INTEROP_DLL) + " is not there";
+    return {};
+}
+
+// The .NET program's stdout, read line by line, each line echoed indented; bounded.
+struct dotnet_lines {
+    tether::unique_handle out;
+    milliseconds patience;
+
+    // Echoes lines until one starts with `prefix` and returns it; nullopt at end-of-file or
+    // after `patience`.
+    std::optional<std::string> until(std::string_view prefix) {
+        std::string line;
+        std::byte b[1];
+        std::error_code ec;
+        while (tether::read_for(out, b, patience, ec) == 1 && !ec) {
+            if (b[0] != std::byte{'\n'}) {
+                line += static_cast<char>(b[0]);
+                continue;
+            }
+            say("     .NET: " + line + "\n");
+            if (line.rfind(prefix, 0) == 0) return line;
+            line.clear();
+        }
+        if (!line.empty()) say("     .NET: " + line + "\n");
+        return std::nullopt;
+    }
+};
+
+// "holders 4242:35 (...)" -> the PID and the descriptor.
+std::optional<std::pair<std::int64_t, std::int64_t>> holders_target(const std::string& line) {
+    auto colon = line.find(':');
+    auto end = line.find(' ', colon);
+    if (colon == std::string::npos || end == std::string::npos) return std::nullopt;
+    try {
+        return std::pair{std::stoll(line.substr(8, colon - 8)), std::stoll(line.substr(colon + 1, end - colon - 1))};
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+// The .NET program's `forget` command: it starts `tether demo-child`, forgets
+// DisposeLocalCopyOfClientHandle(), and waits on its stdin for us to let it dispose.
+tether::child start_dotnet_parent(milliseconds wait) {
+    tether::spawn_options opt;
+    opt.argv = {TETHER_DOTNET_EXECUTABLE, TETHER_DOTNET_INTEROP_DLL, "forget", "--patience-ms",
+                std::to_string(wait.count()), "--", tether::current_executable_path(), "demo-child", "{handle}"};
+    opt.in = tether::stdio::pipe();
+    opt.out = tether::stdio::pipe();
+    opt.kill_on_destroy = true;
+    return tether::spawn(std::move(opt));
+}
+
+// Steps 2 and 3: holders() on the .NET program names its own copy; then it disposes of it.
+bool dotnet_holders_then_dispose(tether::child& dotnet, dotnet_lines& lines, const std::string& state) {
+    auto target = holders_target(state);
+    if (!target) return false;
+    say("2. tether::holders(" + std::to_string(target->first) + ", " + std::to_string(target->second) +
+        ") on the .NET program says (\"this process\" is the .NET program):\n");
+    auto report = tether::holders(target->first, target->second);
+    say("     " + report.objects.at(0).verdict + "\n");
+    say("3. We let the .NET program call DisposeLocalCopyOfClientHandle():\n");
+    auto in = dotnet.take_stdin();
+    tether::write_all(in, std::string_view("\n"));
+    return lines.until("end-of-file ") && dotnet.wait_or_kill(lines.patience).success();
+}
+
+bool part_dotnet(milliseconds patience) {
+    say("\nPart 4: the same bug in a real .NET 10 program\n"
+        "==============================================\n");
+    if (auto why = why_no_dotnet(); !why.empty()) {
+        say("Skipped: " + why + ".\n");
+        return true;
+    }
+    auto wait = std::max(patience / 3, milliseconds(100));
+    say("1. A C# program (tests/dotnet10, run by `dotnet`) creates an AnonymousPipeServerStream(In,\n"
+        "   Inheritable), starts `tether demo-child <GetClientHandleAsString()>` with Process.Start,\n"
+        "   and forgets DisposeLocalCopyOfClientHandle(). The child writes and exits; the program\n"
+        "   waits " + std::to_string(wait.count()) + " ms for end-of-file:\n");
+    tether::child dotnet = start_dotnet_parent(wait);
+    dotnet_lines lines{dotnet.take_stdout(), patience * 20};
+    auto state = lines.until("holders ");
+    if (!state || !dotnet_holders_then_dispose(dotnet, lines, *state)) {
+        say("   UNEXPECTED: the .NET program did not behave as described\n");
+        return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -456,11 +561,13 @@ int run_demo(const demo_args& args) {
     bool ok = false;
     if (!handle_counts()) {
         introduction();
-        ok = part_done_right(patience) && part_forgotten(patience) && part_tether_way(patience);
+        ok = part_done_right(patience) && part_forgotten(patience) && part_tether_way(patience) &&
+             part_dotnet(patience);
         if (ok) conclusion();
     } else {
         introduction_handles();
-        ok = handles_done_right(patience) && handles_forgotten(patience) && handles_tether_way(patience);
+        ok = handles_done_right(patience) && handles_forgotten(patience) && handles_tether_way(patience) &&
+             part_dotnet(patience);
         if (ok) conclusion_handles();
     }
     if (!ok) {
@@ -481,13 +588,16 @@ CLI::App* add_demo_child(CLI::App& app, demo_child_args& args) {
 int run_demo_child(const demo_child_args& args) {
     // The .NET client shape: validates that the string names a pipe's write end.
     tether::pipe_client client(tether::direction::out, args.client);
-    tether::unique_handle go = tether::inherited("go");
+    // A child of the .NET program (part 4) gets no "go" pipe (no manifest): it writes at once.
+    std::error_code no_go;
+    tether::unique_handle go = tether::inherited("go", no_go);
+    if (no_go && no_go != tether::errc::no_manifest) throw std::system_error(no_go, "demo-child: the go pipe");
     std::optional<tether::pipe_client> report;
     if (!args.report.empty()) report.emplace(tether::direction::out, args.report);
     // `?` asks for our handle value and count (the Windows story); anything else, or the
     // parent's end-of-file if it died, is the go.
     std::byte signal[1];
-    while (tether::read(go, signal) == 1 && signal[0] == std::byte{'?'} && report) {
+    while (go && tether::read(go, signal) == 1 && signal[0] == std::byte{'?'} && report) {
         auto n = tether::open_handle_count(client.handle());
         report->write(tether::to_handle_string(client.handle()) + " " + (n ? std::to_string(*n) : "?") + "\n");
     }
