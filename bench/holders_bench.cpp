@@ -1,4 +1,4 @@
-// holders() with N copies of one pipe end (issue 13, 8: 1,000 copies took 6-7 s, 3,000 did not
+// holders() with N copies of one pipe end (1,000 copies once took 6-7 s, 3,000 did not
 // finish in 30 s): holders(self, read end) and holders(self) against a raw /proc scan in the
 // same run — every process's fd directory listed, every link read, and fdinfo read for every
 // pipe descriptor, which is the least any answer needs. Prints the medians and the ratios.

@@ -1,4 +1,4 @@
-// The manifest parser on a large TETHER_HANDLES (issue 13, 11: 1 MiB took 10-14 s) against a
+// The manifest parser on a large TETHER_HANDLES (a 1 MiB manifest once took 10-14 s) against a
 // raw linear pass over the same text in the same run (counting the items with memchr, which
 // any parser must at least do). Prints the medians and the ratio; a linear parser keeps the
 // ratio flat as the size grows, so both 64 KiB and 1 MiB are shown.

@@ -14,7 +14,7 @@
 //               raw    = one write() per message, the reader epoll_wait + 64 KiB read();
 //               tether = send_more() per message (coalesced), message events.
 //
-// Targets (issue 8): detection p99 < 1 ms; < 16 KiB parent memory per child with an idle
+// Targets: detection p99 < 1 ms; < 16 KiB parent memory per child with an idle
 // channel; exited dispatch within 1.10x raw; one-way messages >= 2x raw.
 // Usage: poller_bench [children=1000] [messages=200000]. Build with -DCMAKE_BUILD_TYPE=Release.
 #include <tether/tether.hpp>

@@ -1,4 +1,4 @@
-// run() against the raw calls, in one run (issue 9's targets):
+// run() against the raw calls, in one run:
 //   true:    run() of /bin/true (stdout and stderr captured)  vs  tether::spawn + wait
 //            (no pipes) and raw posix_spawn + waitpid — target run() <= 1.05x spawn+wait;
 //   capture: 1 GiB from a child through run()  vs  the raw loop: posix_spawn with a pipe,

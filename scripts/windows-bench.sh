@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds the Windows spawn benchmark with MinGW and runs it under wine (issue 10: tether's
+# Builds the Windows spawn benchmark with MinGW and runs it under wine (tether's
 # spawn+wait against raw CreateProcessW+wait in one run; target <= 1.25x).
 #   scripts/windows-bench.sh [build-dir [spawns]]     (defaults: build/windows, 100)
 # Run it under the shared lock: flock /tmp/tether-cpu.lock scripts/windows-bench.sh

@@ -143,7 +143,7 @@ std::string handle_text(object_kind k, std::int64_t handle) {
 namespace {
 
 // "fd 7", "fds 1 and 4", or, past max_listed_fds, "fds 3, 4, ..., 10 and 9,992 more": the
-// output stays bounded however many copies a process holds (issue 13, 8). Windows: "handle
+// output stays bounded however many copies a process holds. Windows: "handle
 // 0x1a4", "handles 0x1a4 and 0x1b0".
 std::string handle_list(object_kind k, const std::vector<std::int64_t>& handles) {
     const char* word = windows_words(k) ? "handle" : "fd";

@@ -66,7 +66,7 @@ std::string format_manifest(const std::vector<manifest_entry>& entries) {
 }
 
 // Linear in the text: one pass over the items, names checked for repeats in a hash set (a
-// search of the entries so far made a 1 MiB manifest take seconds; issue 13, 11).
+// search of the entries so far made a 1 MiB manifest take seconds).
 std::error_code parse_manifest(std::string_view text, std::vector<manifest_entry>& out) {
     out.clear();
     std::vector<manifest_entry> result;

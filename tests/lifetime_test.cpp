@@ -1,4 +1,4 @@
-// Process lifetimes on both platforms (issue 9, items 2-5): wait_or_kill and the error_code
+// Process lifetimes on both platforms: wait_or_kill and the error_code
 // overloads, trees (process group / cgroup / job), kill on parent exit, detached children.
 // Roles build the trees; each reports the ids of its processes on a line so the test can watch
 // processes that are not its own children (lifetime_support.hpp).

@@ -42,7 +42,7 @@ TEST(HandleValue, DecimalOnlyOneSpelling) {
         EXPECT_FALSE(parse_handle_value(text)) << text;
 }
 
-// Issue 13, 11: the parser is linear (bench/manifest_bench.cpp measures it); here a 1 MiB
+// the parser is linear (bench/manifest_bench.cpp measures it); here a 1 MiB
 // manifest is checked for being read correctly, entry by entry, and a repeat at its very end
 // is still found.
 TEST(ManifestParse, AOneMebibyteManifestIsReadWhole) {

@@ -5,7 +5,7 @@
 //            else through the long-lived vault); raw: CreateProcessW(bInheritHandles=FALSE).
 //   pipe:    the child's stdout is a new pipe read to end-of-file (tether: through the vault);
 //            raw: CreatePipe with an inheritable write end, STARTF_USESTDHANDLES, a handle list.
-// Prints the median of each and the ratio (target <= 1.25, issue 10).
+// Prints the median of each and the ratio (target <= 1.25).
 //
 // usage: spawn_bench_windows [spawns [program]]   (defaults: 100, bench_true.exe beside us)
 #include <tether/tether.hpp>

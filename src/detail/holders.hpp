@@ -10,7 +10,7 @@
 namespace tether::detail {
 
 /// At most this many descriptors of one process are named in a sentence or a table; the rest
-/// are counted ("and 2,997 more"), so the text stays bounded (issue 13, 8).
+/// are counted ("and 2,997 more"), so the text stays bounded.
 inline constexpr std::size_t max_listed_fds = 8;
 
 /// A handle value as holders' words write it: "5" for a Linux descriptor, "0x1a4" for a

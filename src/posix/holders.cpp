@@ -272,7 +272,7 @@ std::string what(std::int64_t pid, std::optional<int> fd) {
 }
 
 // Without /proc (a container or chroot that does not mount it) every PID looks absent: say
-// what is missing instead (issue 13, 10). /proc/self exists in any mounted procfs.
+// what is missing instead. /proc/self exists in any mounted procfs.
 void require_proc(std::int64_t pid, std::optional<int> fd) {
     if (::access("/proc/self/fd", F_OK) == 0) return;
     throw_error(errc::not_supported, what(pid, fd) + ": /proc is not mounted (holders reads /proc/PID/fd, "
@@ -296,7 +296,7 @@ void require_proc(std::int64_t pid, std::optional<int> fd) {
     throw_error(std::error_code(err, std::system_category()), what(pid, fd));
 }
 
-// The target's copies of one object with one end are one held_object (issue 13, 8): merged
+// The target's copies of one object with one end are one held_object: merged
 // by (inode, end), each with its descriptors ascending.
 std::vector<held_object> group_copies(std::vector<held_object> objects) {
     std::map<std::pair<std::uint64_t, object_end>, std::size_t> index;

@@ -337,7 +337,7 @@ TEST(Cli, TheStrictDecoderRefusesWhatItShould) {
     EXPECT_EQ(first_invalid_utf8("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF"), std::string_view::npos);
 }
 
-// Issue 13, 9: every ill-formed sequence in a command line becomes U+FFFD; the JSON as a whole
+// every ill-formed sequence in a command line becomes U+FFFD; the JSON as a whole
 // passes a strict decoder, and the well-formed characters next to them survive.
 TEST(Cli, JsonIsStrictUtf8WhateverTheCommandLineHolds) {
     REQUIRE_CLI();

@@ -1,4 +1,4 @@
-// Linux: fault injection (issue 13). Trial after trial, a child is SIGKILLed at a random moment
+// Linux: fault injection. Trial after trial, a child is SIGKILLed at a random moment
 // during start-up, a message exchange, a handle transfer in each direction, or a large message
 // in each direction. Every trial must end in a typed outcome (completed, vanished, peer_gone)
 // within a bound, and afterwards the test's descriptor count and zombie count are where they

@@ -1,4 +1,4 @@
-// Linux: the spawn defects of issue 13 (an adversarial run): closed stdio in the parent, a
+// Linux: the spawn defects an adversarial run found: closed stdio in the parent, a
 // grandchild that inherited the descriptors, descriptor limits, and error messages that name
 // their input. Each test failed before its fix.
 #include "harness.hpp"

@@ -169,7 +169,7 @@ TEST(Holders, OrphanedGrandchildIsNamedAsLeftBehind) {
     h.release.reset();
 }
 
-// The common case of issue 9, 7: `sh -c 'sleep 100 &'` with the write end; the shell exits at
+// The common case: `sh -c 'sleep 100 &'` with the write end; the shell exits at
 // once and the background job keeps the pipe open, re-parented away from us.
 TEST(Holders, BackgroundJobOfAShellThatExitedIsLeftBehindNotUnrelated) {
     auto [r, w] = tether::make_pipe();

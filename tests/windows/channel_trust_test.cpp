@@ -1,4 +1,4 @@
-// Windows only: what the channel's server may trust, and the pipes under it (issue 10).
+// Windows only: what the channel's server may trust, and the pipes under it.
 //   - the client's hello is checked before any handle value the peer names is pulled with
 //     DUPLICATE_CLOSE_SOURCE: a peer naming our own process (or any process that does not hold
 //     the channel) cannot make us close and re-own our own handles;

@@ -1,6 +1,6 @@
 // peer_floor — not a peer: the cheapest code that still gives tether's guarantee, in bare system
-// calls and without checks, for the three rows whose targets sit near what the kernel allows
-// (issue 12). The driver runs it beside the others, so its ratio to raw is the bound on this
+// calls and without checks, for the three rows whose targets sit near what the kernel allows.
+// The driver runs it beside the others, so its ratio to raw is the bound on this
 // machine at this moment; every other workload is skipped.
 //   spawn_fds: the child gets none of the 5,000 descriptors (raw's gets the 2,500 without
 //              O_CLOEXEC): clone(CLONE_VM|CLONE_VFORK) + close_range(CLOSE_RANGE_CLOEXEC) +
