@@ -201,7 +201,7 @@ TEST(Forward, AChildsStdoutIntoAnotherPipeArrivesWholeAndInOrder) {
     expect_forwarded_whole_and_in_order(tether::forward_options{});
 }
 
-// Linux: the thread is SCHED_BATCH meanwhile (tests/posix/forward_posix_test.cpp); Windows
+// Linux: the thread is SCHED_BATCH meanwhile (tests/linux/forward_posix_test.cpp); Windows
 // ignores the option: either way the bytes are the same.
 TEST(Forward, BatchSchedulingMovesTheSameBytes) {
     tether::forward_options fopt;

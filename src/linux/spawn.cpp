@@ -13,10 +13,10 @@
 #include "detail/manifest.hpp"
 #include "detail/os.hpp"
 #include "detail/spawn_plan.hpp"
-#include "posix/exec_child.hpp"
-#include "posix/knobs.hpp"
-#include "posix/process.hpp"
-#include "posix/tree.hpp"
+#include "linux/exec_child.hpp"
+#include "linux/knobs.hpp"
+#include "linux/process.hpp"
+#include "linux/tree.hpp"
 
 #include <algorithm>
 #include <atomic>
