@@ -1,4 +1,4 @@
-# .NET 10 interop: tests/dotnet10 is a C# program that the test suite (tests/posix/
+# .NET 10 interop: tests/dotnet10 is a C# program that the test suite (tests/linux/
 # dotnet10_interop_test.cpp) and `tether demo` run with the real .NET runtime. It is built with
 # `dotnet build` when a .NET SDK 10 or later is found; otherwise TETHER_DOTNET_SKIP_REASON says
 # why not, and those tests skip with it. Sets:

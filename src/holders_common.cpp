@@ -1,5 +1,5 @@
 // Portable: the words of `holders` — names, relations, verdicts and the aligned table. The
-// backends (src/posix/holders.cpp, src/windows/holders.cpp) only gather facts.
+// backends (src/linux/holders.cpp, src/windows/holders.cpp) only gather facts.
 #include <tether/holders.hpp>
 
 #include "detail/holders.hpp"

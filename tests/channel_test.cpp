@@ -280,7 +280,7 @@ TEST_F(Channel, FrameCutShortByEndOfFileIsVanished) {
 
 // Sends "ready", then one 8 MiB message, far more than a socket or pipe holds: a parent that
 // does not read leaves the child blocked in the middle of the send (see the POSIX test that
-// kills it exactly there, tests/posix/channel_posix_test.cpp).
+// kills it exactly there, tests/linux/channel_posix_test.cpp).
 TETHER_CHILD_ROLE(ch_large_sender) {
     auto ctl = tether::channel::inherited("control");
     ctl.send("ready");

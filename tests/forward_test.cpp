@@ -1,5 +1,5 @@
 // Pipe capacity (make_pipe(d, capacity), stdio::pipe(capacity), pipe_capacity), chunk_reader
-// and forward(): both platforms. Linux's splice paths into files and sockets are in posix/forward_posix_test.cpp.
+// and forward(): both platforms. Linux's splice paths into files and sockets are in linux/forward_posix_test.cpp.
 #include "harness.hpp"
 
 #include <tether/tether.hpp>
@@ -201,7 +201,7 @@ TEST(Forward, AChildsStdoutIntoAnotherPipeArrivesWholeAndInOrder) {
     expect_forwarded_whole_and_in_order(tether::forward_options{});
 }
 
-// Linux: the thread is SCHED_BATCH meanwhile (tests/posix/forward_posix_test.cpp); Windows
+// Linux: the thread is SCHED_BATCH meanwhile (tests/linux/forward_posix_test.cpp); Windows
 // ignores the option: either way the bytes are the same.
 TEST(Forward, BatchSchedulingMovesTheSameBytes) {
     tether::forward_options fopt;

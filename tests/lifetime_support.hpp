@@ -1,4 +1,4 @@
-// Test support for process lifetimes (tests/lifetime_test.cpp and tests/posix/lifetime_posix_test.cpp):
+// Test support for process lifetimes (tests/lifetime_test.cpp and tests/linux/lifetime_posix_test.cpp):
 // roles that build small process trees, and a per-platform "has this process ended?" poll.
 #pragma once
 

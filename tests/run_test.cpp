@@ -1,4 +1,4 @@
-// tether::run(): both platforms (the Linux-only shell pipeline cases are in posix/run_posix_test.cpp).
+// tether::run(): both platforms (the Linux-only shell pipeline cases are in linux/run_posix_test.cpp).
 #include <gtest/gtest.h>
 
 #include <tether/error.hpp>

@@ -1,7 +1,7 @@
 // Portable test code: a strict UTF-8 decoder, written from the definition (RFC 3629) rather
 // than from the table in src/holders_parse.cpp: decode each sequence to its code point and
 // refuse what UTF-8 forbids — overlong forms, surrogates, code points above U+10FFFF, bad or
-// missing continuation bytes. Used by tests/posix/cli_test.cpp and fuzz/holders_fuzz.cpp.
+// missing continuation bytes. Used by tests/linux/cli_test.cpp and fuzz/holders_fuzz.cpp.
 #pragma once
 
 #include <cstdint>

@@ -67,11 +67,6 @@
 
 #include <asio.hpp>
 
-#include <fcntl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -91,26 +86,31 @@ inline constexpr std::chrono::milliseconds exit_poll_period{10};
 /// exists, so that path is exercised on every kernel.
 inline bool force_exit_polling = false;
 
-inline std::error_code os_error() noexcept { return {errno, std::system_category()}; }
+/// A new process handle of `c` of its own (Linux: pidfd_open on its pid, not a dup; see the
+/// header comment), for an event loop of the caller's. Defined by the library (src/linux).
+unique_handle open_process_handle(const child& c, std::error_code& ec) noexcept;
 
-/// An Asio-owned descriptor made from `fd`, which it takes over (closed here if Asio refuses).
-inline std::error_code adopt(::asio::posix::stream_descriptor& sd, int fd) {
-    if (fd < 0) return os_error();
-    std::error_code ec;
-    sd.assign(fd, ec);
-    if (ec) ::close(fd);
+/// An Asio-owned descriptor made from `h`, which Asio takes over (closed with `h` if it refuses).
+inline std::error_code adopt(::asio::posix::stream_descriptor& sd, unique_handle h, std::error_code ec) {
+    if (ec) return ec;
+    sd.assign(h.get(), ec);
+    if (!ec) (void)h.release();  // Asio owns the descriptor now and closes it
     return ec;
 }
 
 /// A stream_descriptor owning a duplicate of `h` (its own number, the same file description).
 inline std::error_code watch_duplicate(::asio::posix::stream_descriptor& sd, borrowed_handle h) {
     if (!h) return errc::closed;
-    return adopt(sd, ::fcntl(h.get(), F_DUPFD_CLOEXEC, 0));
+    std::error_code ec;
+    auto dup = h.duplicate(ec);
+    return adopt(sd, std::move(dup), ec);
 }
 
 /// A stream_descriptor owning a new pidfd of `c` (see the header comment: not a dup).
 inline std::error_code watch_process(::asio::posix::stream_descriptor& sd, const child& c) {
-    return adopt(sd, static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(c.pid()), 0)));
+    std::error_code ec;
+    auto pidfd = open_process_handle(c, ec);
+    return adopt(sd, std::move(pidfd), ec);
 }
 
 template <class Pipe>

@@ -68,6 +68,13 @@ public:
     /// @returns true if the view names a handle.
     [[nodiscard]] explicit operator bool() const noexcept { return is_valid_native(h_); }
 
+    /// An owner of its own of the same kernel object, never inheritable (F_DUPFD_CLOEXEC /
+    /// DuplicateHandle with bInheritHandle=FALSE), as Rust's BorrowedFd::try_clone_to_owned.
+    /// @throws std::system_error naming the handle if it cannot be duplicated.
+    [[nodiscard]] unique_handle duplicate() const;
+    /// As duplicate(), reporting failure in `ec` (and returning an empty owner) instead of throwing.
+    [[nodiscard]] unique_handle duplicate(std::error_code& ec) const noexcept;
+
 private:
     native_handle h_{invalid_native_handle()};
 };

@@ -1,4 +1,4 @@
-// Internal: what a backend (src/posix/channel.cpp, src/windows/channel.cpp) provides to the
+// Internal: what a backend (src/unix/channel.cpp, src/windows/channel.cpp) provides to the
 // portable channel (src/channel.cpp) and the poller (src/poller.cpp). Same names in both
 // backends; the portable side (with the I/O-free engine, channel_engine.hpp) owns the framing,
 // buffering, goodbye/vanished logic and validation, the backend only moves bytes and handles

@@ -15,7 +15,7 @@
 namespace tether::detail {
 
 /// POSIX: the id of the one process meant to read the manifest, written by that process itself
-/// between clone and exec (src/posix/exec_child.cpp). A grandchild that inherited the
+/// between clone and exec (src/linux/exec_child.cpp). A grandchild that inherited the
 /// environment has another id and ignores the manifest, even if it inherited the descriptors.
 inline constexpr const char* manifest_child_variable = "TETHER_CHILD_PID";
 

@@ -1,7 +1,7 @@
 // Internal: the readiness "reactor" each backend provides to the portable poller
 // (src/poller.cpp). Same names in both backends.
 //
-//   Linux (src/posix/poller.cpp): epoll, level-triggered, over descriptors and pidfds.
+//   Linux (src/linux/poller.cpp): epoll, level-triggered, over descriptors and pidfds.
 //   Windows (src/windows/poller.cpp): an I/O completion port; every watch is a thread-pool wait
 //     (RegisterWaitForSingleObject) whose callback posts a packet to the port — for a process,
 //     for an event (a channel's pending overlapped read or write), or for a pipe end, whose

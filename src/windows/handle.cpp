@@ -14,7 +14,7 @@ void unique_handle::reset(native_handle h) noexcept {
     if (is_valid_native(old)) ::CloseHandle(old);
 }
 
-unique_handle unique_handle::duplicate(std::error_code& ec) const noexcept {
+unique_handle borrowed_handle::duplicate(std::error_code& ec) const noexcept {
     if (!is_valid_native(h_)) {
         // INVALID_HANDLE_VALUE is also the current-process pseudo-handle: DuplicateHandle would
         // happily return a handle to our own process.
@@ -32,12 +32,6 @@ unique_handle unique_handle::duplicate(std::error_code& ec) const noexcept {
     return unique_handle(copy);
 }
 
-unique_handle unique_handle::duplicate() const {
-    std::error_code ec;
-    auto h = duplicate(ec);
-    if (ec) throw_error(ec, "duplicate " + detail::describe_handle(h_));
-    return h;
-}
 
 std::string to_handle_string(borrowed_handle h) { return detail::format_handle_value(h.get()); }
 

@@ -1,4 +1,4 @@
-// Internal, Windows: the link between spawn.cpp and child.cpp (twin of posix/process.hpp).
+// Internal, Windows: the link between spawn.cpp and child.cpp (twin of linux/process.hpp).
 #pragma once
 
 #include <tether/spawn.hpp>

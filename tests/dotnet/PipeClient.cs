@@ -1,6 +1,6 @@
 // A .NET child in the shape the seed describes: it opens the pipe end its parent passed by
 // handle string (AnonymousPipeClientStream(PipeDirection.Out, handleString)), writes lines,
-// and disposes the stream. Used by tests/posix/dotnet_interop_test.cpp with a tether parent.
+// and disposes the stream. Used by tests/linux/dotnet_interop_test.cpp with a tether parent.
 // Usage: mono PipeClient.exe <handle> [lines]
 using System;
 using System.IO;

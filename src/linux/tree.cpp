@@ -6,9 +6,9 @@
 //  - the fallback: the child leads a process group; the tree is frozen with SIGSTOP and walked
 //    under /proc by parent id (and group id) until a pass finds no new process, then signalled.
 //    It misses a descendant that left the group and whose parent had already exited.
-#include "posix/tree.hpp"
+#include "linux/tree.hpp"
 
-#include "posix/knobs.hpp"
+#include "linux/knobs.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,5 @@
-// POSIX backend: process facts for the portable code (environment, ids, adopting inherited fds).
+// Any POSIX system: process facts for the portable code (environment, ids, adopting inherited
+// descriptors). The running program's path is Linux's (src/linux/os.cpp).
 #include "detail/os.hpp"
 
 #include <tether/error.hpp>
@@ -63,13 +64,5 @@ std::string signal_name(int sig) {
 }
 
 }  // namespace detail
-
-std::string current_executable_path() {
-    std::string buf(4096, '\0');
-    ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size());
-    if (n < 0) throw_error(last_os_error(), "readlink /proc/self/exe");
-    buf.resize(static_cast<std::size_t>(n));
-    return buf;
-}
 
 }  // namespace tether

@@ -2,8 +2,8 @@
 // real kernel objects; the buffer size; which descriptors a child really holds (asked from inside
 // the child via /proc/self/fd), on the primary path and on the forced fallback.
 #include "harness.hpp"
-#include "posix/knobs.hpp"
-#include "posix/posix_util.hpp"
+#include "linux/knobs.hpp"
+#include "linux/posix_util.hpp"
 
 #include <tether/tether.hpp>
 

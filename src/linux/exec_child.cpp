@@ -11,7 +11,7 @@
 //
 // The child side is allocation-free and calls only async-signal-safe functions; it ends in
 // execve or _exit, never returns into caller code.
-#include "posix/exec_child.hpp"
+#include "linux/exec_child.hpp"
 
 #include <atomic>
 #include <cerrno>

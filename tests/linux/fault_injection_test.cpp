@@ -5,7 +5,7 @@
 // started. Prints the figures. TETHER_FAULT_TRIALS sets the number of trials (default 10,000;
 // the sanitizer runs of test.sh use fewer, each spawn costs more there).
 #include "harness.hpp"
-#include "posix/posix_util.hpp"
+#include "linux/posix_util.hpp"
 
 #include <tether/tether.hpp>
 

@@ -3,8 +3,8 @@
 // their input. Each test failed before its fix.
 #include "harness.hpp"
 #include "detail/manifest.hpp"
-#include "posix/knobs.hpp"
-#include "posix/posix_util.hpp"
+#include "linux/knobs.hpp"
+#include "linux/posix_util.hpp"
 
 #include <tether/tether.hpp>
 

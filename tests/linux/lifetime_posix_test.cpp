@@ -4,7 +4,7 @@
 #include "harness.hpp"
 #include "lifetime_support.hpp"
 #include "detail/os.hpp"
-#include "posix/knobs.hpp"
+#include "linux/knobs.hpp"
 
 #include <tether/tether.hpp>
 

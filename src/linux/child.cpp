@@ -4,8 +4,8 @@
 #include <tether/spawn.hpp>
 
 #include "detail/deadline.hpp"
-#include "posix/process.hpp"
-#include "posix/tree.hpp"
+#include "linux/process.hpp"
+#include "linux/tree.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -241,6 +241,20 @@ static void signal_whole_tree(child& c, const std::shared_ptr<detail::process_tr
         throw_error(std::error_code(err, std::system_category()),
                     "signal " + std::to_string(sig) + " to the tree of child " + std::to_string(c.pid()));
 }
+
+namespace detail::asio_glue {
+// For include/tether/asio.hpp: a pidfd of its own, so Asio may set O_NONBLOCK on it (on a
+// pidfd that flag makes waitid non-blocking) without touching the child object's.
+unique_handle open_process_handle(const child& c, std::error_code& ec) noexcept {
+    int fd = c.pid() > 0 ? pidfd_open(static_cast<pid_t>(c.pid())) : -1;
+    if (fd < 0) {
+        ec = c.pid() > 0 ? last_os_error() : make_error_code(errc::closed);
+        return {};
+    }
+    ec.clear();
+    return unique_handle(fd);
+}
+}  // namespace detail::asio_glue
 
 void child::kill_tree() {
     if (pid_ < 0) return;

@@ -4,7 +4,7 @@
 
 #include "detail/manifest.hpp"
 #include "detail/os.hpp"
-#include "posix/process.hpp"
+#include "linux/process.hpp"
 
 #include <cerrno>
 #include <climits>

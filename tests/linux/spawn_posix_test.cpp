@@ -5,8 +5,8 @@
 #include "harness.hpp"
 #include "detail/manifest.hpp"
 #include "detail/os.hpp"
-#include "posix/knobs.hpp"
-#include "posix/posix_util.hpp"
+#include "linux/knobs.hpp"
+#include "linux/posix_util.hpp"
 
 #include <tether/tether.hpp>
 

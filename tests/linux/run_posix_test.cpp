@@ -6,7 +6,7 @@
 
 #include "harness.hpp"
 #include "lifetime_support.hpp"
-#include "posix/knobs.hpp"
+#include "linux/knobs.hpp"
 
 #include <chrono>
 #include <cstdio>

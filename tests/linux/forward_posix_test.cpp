@@ -2,7 +2,7 @@
 // read/write fallback when neither end is a pipe, a non-blocking source, SIGPIPE, and
 // forward_options::batch_scheduling (the thread's policy while forward() waits, and after).
 #include "harness.hpp"
-#include "posix/posix_util.hpp"
+#include "linux/posix_util.hpp"
 
 #include <tether/tether.hpp>
 

@@ -7,7 +7,7 @@
 
 #if TETHER_HAVE_ASIO
 
-#include "posix/posix_util.hpp"
+#include "linux/posix_util.hpp"
 
 #include <tether/asio.hpp>
 #include <tether/tether.hpp>

@@ -1,7 +1,7 @@
 // Internal, POSIX only: switches that let tests drive the run-time fallbacks of spawn().
 #pragma once
 
-#include "posix/exec_child.hpp"
+#include "linux/exec_child.hpp"
 
 namespace tether::detail {
 

@@ -1,11 +1,12 @@
-// POSIX backend: blocking and timed read/write with one meaning of end-of-file and of
+// Any POSIX system: blocking and timed read/write with one meaning of end-of-file and of
 // "peer gone", and no SIGPIPE death without touching the process-wide disposition (unless the
-// program asks for SIG_IGN with ignore_sigpipe()).
+// program asks for SIG_IGN with ignore_sigpipe()). forward() is Linux's (src/linux/forward.cpp).
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 
 #include "detail/deadline.hpp"
 #include "detail/os.hpp"
+#include "unix/io.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -16,65 +17,51 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <unistd.h>
 
 namespace tether {
 namespace {
 
 // Set by ignore_sigpipe(): SIGPIPE is SIG_IGN for the whole process, so a write to a gone
-// reader just fails with EPIPE, and the guard below has nothing to do.
+// reader just fails with EPIPE, and the guard has nothing to do.
 std::atomic<bool> sigpipe_ignored{false};
 
-// Blocks SIGPIPE in the calling thread for one write and consumes the SIGPIPE that a write to a
-// closed pipe raises (it is directed at the writing thread). The process-wide disposition is
-// never touched: a program that relies on SIGPIPE elsewhere keeps it. Cost: two
-// pthread_sigmask calls per write, none if the thread already blocks SIGPIPE or after
-// ignore_sigpipe().
-class sigpipe_guard {
-public:
-    sigpipe_guard() noexcept {
-        if (sigpipe_ignored.load(std::memory_order_acquire)) {
-            active_ = false;
-            return;
-        }
-        sigemptyset(&pipe_set_);
-        sigaddset(&pipe_set_, SIGPIPE);
-        pthread_sigmask(SIG_BLOCK, &pipe_set_, &old_);
-        already_blocked_ = sigismember(&old_, SIGPIPE) == 1;
-        if (already_blocked_) {
-            // A SIGPIPE may already be pending for reasons of the caller's own; leave it alone.
-            sigset_t pending;
-            sigpending(&pending);
-            was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-        }
-    }
-    sigpipe_guard(const sigpipe_guard&) = delete;
-    sigpipe_guard& operator=(const sigpipe_guard&) = delete;
-    /// Call after EPIPE: removes the SIGPIPE our write raised.
-    void consume() noexcept {
-        if (!active_ || was_pending_) return;
-        timespec zero{};
-        while (sigtimedwait(&pipe_set_, nullptr, &zero) < 0 && errno == EINTR) {
-        }
-    }
-    ~sigpipe_guard() {
-        if (active_ && !already_blocked_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-    }
+}  // namespace
 
-private:
-    bool active_{true};
-    sigset_t pipe_set_{};
-    sigset_t old_{};
-    bool already_blocked_{false};
-    bool was_pending_{false};
-};
+namespace detail {
 
-// Waits until `fd` is ready for `events` or the deadline passes.
-std::error_code wait_ready(int fd, short events, const detail::deadline& deadline) {
+sigpipe_guard::sigpipe_guard() noexcept {
+    if (sigpipe_ignored.load(std::memory_order_acquire)) {
+        active_ = false;
+        return;
+    }
+    sigemptyset(&pipe_set_);
+    sigaddset(&pipe_set_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set_, &old_);
+    already_blocked_ = sigismember(&old_, SIGPIPE) == 1;
+    if (already_blocked_) {
+        // A SIGPIPE may already be pending for reasons of the caller's own; leave it alone.
+        sigset_t pending;
+        sigpending(&pending);
+        was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    }
+}
+
+void sigpipe_guard::consume() noexcept {
+    if (!active_ || was_pending_) return;
+    timespec zero{};
+    while (sigtimedwait(&pipe_set_, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+}
+
+sigpipe_guard::~sigpipe_guard() {
+    if (active_ && !already_blocked_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
+
+std::error_code wait_ready(int fd, short events, const deadline& d) {
     for (;;) {
         pollfd p{fd, events, 0};
-        int n = ::poll(&p, 1, deadline.poll_timeout());
+        int n = ::poll(&p, 1, d.poll_timeout());
         if (n > 0) {
             if (p.revents & POLLNVAL) return std::error_code(EBADF, std::system_category());
             return {};  // readable, writable, hung up or error: the next call tells which
@@ -83,6 +70,13 @@ std::error_code wait_ready(int fd, short events, const detail::deadline& deadlin
         if (errno != EINTR) return last_os_error();
     }
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::sigpipe_guard;
+using detail::wait_ready;
 
 bool is_nonblocking(int fd) noexcept { return (::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; }
 
@@ -196,69 +190,7 @@ std::size_t write_impl(int fd, std::span<const std::byte> data, const detail::de
     return done;
 }
 
-// splice() on a non-blocking end says EAGAIN without telling which side: wait for both.
-std::error_code wait_for_splice(int from, int to) noexcept {
-    if (auto ec = wait_ready(from, POLLIN, detail::deadline::never())) return ec;
-    return wait_ready(to, POLLOUT, detail::deadline::never());
-}
-
-constexpr std::size_t splice_chunk = std::size_t{1} << 20;
-
-// forward_options::batch_scheduling: the calling thread is SCHED_BATCH for the guard's life, if
-// it was SCHED_OTHER (sched_getscheduler() says so only without SCHED_RESET_ON_FORK). pid 0 is
-// the calling thread, and the nice value is kept across both changes. A refused change leaves
-// the thread as it was; the policy is put back only if it is still ours.
-class batch_scheduling_guard {
-public:
-    explicit batch_scheduling_guard(bool wanted) noexcept {
-        sched_param none{};
-        changed_ = wanted && ::sched_getscheduler(0) == SCHED_OTHER &&
-                   ::sched_setscheduler(0, SCHED_BATCH, &none) == 0;
-    }
-    batch_scheduling_guard(const batch_scheduling_guard&) = delete;
-    batch_scheduling_guard& operator=(const batch_scheduling_guard&) = delete;
-    ~batch_scheduling_guard() {
-        sched_param none{};
-        if (changed_ && ::sched_getscheduler(0) == SCHED_BATCH) ::sched_setscheduler(0, SCHED_OTHER, &none);
-    }
-
-private:
-    bool changed_;
-};
-
 }  // namespace
-
-// splice moves page references from or into a pipe's buffer: the bytes never pass through our
-// memory. EINVAL means neither end is a pipe (or a file system without splice support): then
-// the portable loop does it.
-std::uint64_t forward(borrowed_handle from, borrowed_handle to, const forward_options& opt,
-                      std::error_code& ec) noexcept {
-    ec.clear();
-    std::uint64_t done = 0;
-    batch_scheduling_guard batch(opt.batch_scheduling);
-    sigpipe_guard guard;
-    for (;;) {
-        ssize_t n = ::splice(from.get(), nullptr, to.get(), nullptr, splice_chunk, SPLICE_F_MOVE);
-        if (n > 0) {
-            done += static_cast<std::uint64_t>(n);
-            continue;
-        }
-        if (n == 0) return done;  // end-of-file on `from`
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) {
-            if ((ec = wait_for_splice(from.get(), to.get()))) return done;
-            continue;
-        }
-        if (errno == EINVAL) return done + detail::copy_to_end(from, to, ec);
-        if (errno == EPIPE || errno == ECONNRESET) {
-            guard.consume();
-            ec = errc::peer_gone;
-        } else {
-            ec = last_os_error();
-        }
-        return done;
-    }
-}
 
 std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
     return read_impl(h.get(), buf, detail::deadline::never(), ec);

@@ -13,10 +13,11 @@
 #include "detail/manifest.hpp"
 #include "detail/os.hpp"
 #include "detail/spawn_plan.hpp"
-#include "posix/exec_child.hpp"
-#include "posix/knobs.hpp"
-#include "posix/process.hpp"
-#include "posix/tree.hpp"
+#include "linux/exec_child.hpp"
+#include "linux/knobs.hpp"
+#include "linux/launch_setup.hpp"
+#include "linux/process.hpp"
+#include "linux/tree.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -43,27 +44,6 @@ std::atomic<int> race_ready_fd{-1}, race_go_fd{-1};
 // for any pid_t in decimal and the NUL.
 constexpr std::size_t pid_slot_size = 24;
 
-// What the parent prepares before posix_spawn; owns every temporary descriptor.
-struct plan {
-    std::string program;                  // resolved path
-    std::vector<std::string> argv;        // placeholders substituted
-    std::vector<std::string> env_added;   // variables we add; the inherited ones are not copied
-    std::vector<char*> envp;              // the child's environment, null-terminated
-    unique_handle cwd;                    // O_PATH directory, for fchdir in the child
-    unique_handle null_dev;               // /dev/null, shared by all null streams
-    unique_handle parent_stdio[3];        // our ends of stdio::pipe() streams
-    unique_handle child_stdio_pipe[3];    // their ends of those pipes
-    std::vector<exec_plan::dup_step> dups;  // the moves: stdio first, then passed handles
-    std::vector<exec_plan::dup_step> steps; // the moves as the child makes them (order_moves)
-    std::vector<std::size_t> step_origin;   // for each step, its move's index in dups
-    std::vector<int> closes;              // gaps below the highest target
-    int max_target{2};
-    bool detached{false};
-    char* pid_slots[2]{nullptr, nullptr};  // TETHER_CHILD_PID's and LISTEN_PID's values, in env_added
-    std::shared_ptr<process_tree> tree;   // a group of its own: its cgroup, if any
-    unique_handle cgroup_procs;           // the child writes itself in here
-};
-
 std::error_code os_error(std::string& what, std::string text) {
     auto ec = last_os_error();
     what = std::move(text);
@@ -83,7 +63,7 @@ bool is_executable_file(const std::string& path) {
 
 // The child's environment as pointers: the inherited strings stay where they are in `environ`
 // (no copy per spawn), only the added ones are stored in the plan.
-void build_envp(const spawn_options& opt, const std::string& manifest, plan& p) {
+void build_envp(const spawn_options& opt, const std::string& manifest, launch_setup& p) {
     p.env_added = added_environment(opt, manifest, std::to_string(current_pid()), false);
     // Filled in by the child with its own id. Each slot is longer than any short-string buffer,
     // so its characters stay where they are when the vector grows.
@@ -108,7 +88,7 @@ void build_envp(const spawn_options& opt, const std::string& manifest, plan& p) 
     p.envp.push_back(nullptr);
 }
 
-const char* child_path_variable(const plan& p) {
+const char* child_path_variable(const launch_setup& p) {
     for (char* const* e = p.envp.data(); *e != nullptr; ++e)
         if (std::strncmp(*e, "PATH=", 5) == 0) return *e + 5;
     return nullptr;
@@ -116,7 +96,7 @@ const char* child_path_variable(const plan& p) {
 
 // execvp's rules, but over the child's PATH and done before spawning, so the error can name it.
 // A name with a '/' is used as it is (no search, no system call).
-std::error_code resolve_program(const spawn_options& opt, plan& p, std::string& what) {
+std::error_code resolve_program(const spawn_options& opt, launch_setup& p, std::string& what) {
     const std::string& name = opt.argv[0];
     if (name.find('/') != std::string::npos) {
         p.program = name;
@@ -140,187 +120,12 @@ std::error_code resolve_program(const spawn_options& opt, plan& p, std::string& 
     return std::error_code(ENOENT, std::system_category());
 }
 
-std::error_code open_null(plan& p, std::string& what) {
-    if (p.null_dev) return {};
-    int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (fd < 0) return os_error(what, "open /dev/null");
-    p.null_dev.reset(fd);
-    return {};
-}
-
-// A detached child gets the null device for the streams left as ours: it outlives our terminal.
-stdio::kind effective_kind(const stdio& s, bool detached) {
-    return detached && s.how == stdio::kind::inherit ? stdio::kind::null : s.how;
-}
-
-const char* stream_name(int target) { return target == 0 ? "stdin" : target == 1 ? "stdout" : "stderr"; }
-
-// The source descriptor for stdio stream `target` (0, 1, 2), or -1 to leave it as ours.
-std::error_code stdio_source(const stdio& s, int target, plan& p, int& src, std::string& what) {
-    src = -1;
-    switch (effective_kind(s, p.detached)) {
-        case stdio::kind::inherit: return {};
-        case stdio::kind::to_stdout: src = 1; return {};  // dup2(1, 2) after stdout is in place
-        case stdio::kind::handle:
-            src = s.h.get();
-            if (::fcntl(src, F_GETFD) < 0)
-                return os_error(what, std::string(stream_name(target)) + " is stdio::from() descriptor " +
-                                          std::to_string(src) + ", which is not open");
-            return {};
-        case stdio::kind::null:
-            if (auto ec = open_null(p, what)) return ec;
-            src = p.null_dev.get();
-            return {};
-        case stdio::kind::pipe: {
-            int fds[2];
-            if (::pipe2(fds, O_CLOEXEC) != 0)
-                return os_error(what, std::string("cannot create the pipe for ") + stream_name(target));
-            bool child_reads = target == 0;
-            detail::set_pipe_capacity(fds[0], s.capacity);
-            p.parent_stdio[target].reset(child_reads ? fds[1] : fds[0]);
-            p.child_stdio_pipe[target].reset(child_reads ? fds[0] : fds[1]);
-            src = p.child_stdio_pipe[target].get();
-            return {};
-        }
-    }
-    return {};
-}
-
-// Numbers passed handles get in the child: the caller's choice, else the next free from 3.
-std::vector<int> assign_child_fds(const spawn_options& opt) {
-    std::vector<int> taken;
-    for (const auto& h : opt.handles)
-        if (h.child_fd >= 0) taken.push_back(h.child_fd);
-    std::vector<int> out;
-    int next = 3;
-    for (const auto& h : opt.handles) {
-        if (h.child_fd >= 0) {
-            out.push_back(h.child_fd);
-            continue;
-        }
-        while (std::find(taken.begin(), taken.end(), next) != taken.end()) ++next;
-        taken.push_back(next);
-        out.push_back(next++);
-    }
-    return out;
-}
-
-// A target number at or above RLIMIT_NOFILE cannot exist in the child (dup2 would fail there
-// with EBADF): that is the descriptor limit, reported as EMFILE naming both numbers. Below it
-// every target works: the moves need no number above the targets (order_moves).
-std::error_code check_target_limit(const std::vector<int>& child_fds, std::string& what) {
-    if (child_fds.empty()) return {};  // no target number to check: spare the system call
-    rlimit lim{};
-    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return {};
-    for (int fd : child_fds) {
-        if (static_cast<rlim_t>(fd) >= lim.rlim_cur) {
-            what = "child descriptor " + std::to_string(fd) + " is at or above the descriptor limit " +
-                   std::to_string(lim.rlim_cur) + " (RLIMIT_NOFILE): the child cannot hold it";
-            return {EMFILE, std::system_category()};
-        }
-    }
-    return {};
-}
-
-// Pending move i can be made now: no other pending move still reads its target.
-bool target_free(const std::vector<exec_plan::dup_step>& moves, const std::vector<bool>& pending, std::size_t i) {
-    for (std::size_t j = 0; j < moves.size(); ++j)
-        if (j != i && pending[j] && moves[j].how == exec_plan::dup_step::kind::move && moves[j].from == moves[i].to)
-            return false;
-    return true;
-}
-
-// The moves (all targets distinct) as a sequence the child runs in order, with no number
-// needed above the targets: a move is made only when no later move still reads its target; a
-// source already at its target just loses close-on-exec (dup2 onto itself would keep it). When
-// every pending move waits for another, they form cycles (each number has one writer): the
-// first one's target is saved to a temporary (the lowest free number, in the child), its
-// readers read that, and the cycle unwinds; the temporary is closed after its last reader.
-void order_moves(plan& p) {
-    using kind = exec_plan::dup_step::kind;
-    std::vector<exec_plan::dup_step> moves = p.dups;
-    std::vector<bool> pending(moves.size(), true);
-    std::size_t left = moves.size();
-    auto emit = [&](exec_plan::dup_step d, std::size_t origin) {
-        p.steps.push_back(d);
-        p.step_origin.push_back(origin);
-    };
-    while (left > 0) {
-        bool progress = false;
-        for (std::size_t i = 0; i < moves.size(); ++i) {
-            if (!pending[i]) continue;
-            auto& m = moves[i];
-            bool self = m.how == kind::move && m.from == m.to;
-            if (!self && !target_free(moves, pending, i)) continue;
-            emit(self ? exec_plan::dup_step{m.from, m.to, m.only_if_inheritable, kind::keep} : m, i);
-            pending[i] = false;
-            --left;
-            progress = true;
-            bool reader_left = false;
-            for (std::size_t j = 0; j < moves.size(); ++j) reader_left |= pending[j] && moves[j].how == kind::from_saved;
-            if (m.how == kind::from_saved && !reader_left) emit({-1, -1, false, kind::drop_saved}, i);
-        }
-        if (progress) continue;
-        auto first = static_cast<std::size_t>(std::find(pending.begin(), pending.end(), true) - pending.begin());
-        int saved = moves[first].to;
-        emit({saved, -1, false, kind::save}, first);
-        for (std::size_t j = 0; j < moves.size(); ++j)
-            if (pending[j] && moves[j].how == kind::move && moves[j].from == saved) moves[j].how = kind::from_saved;
-    }
-}
-
-std::string passed_name(const spawn_options& opt, std::size_t i) {
-    std::string which = "passed handle #" + std::to_string(i + 1);
-    if (!opt.handles[i].name.empty()) which += " ('" + opt.handles[i].name + "')";
-    return which;
-}
-
-std::error_code plan_descriptors(const spawn_options& opt, const std::vector<int>& child_fds, plan& p,
-                                 std::string& what) {
-    if (auto ec = check_target_limit(child_fds, what)) return ec;
-    for (int fd : child_fds) p.max_target = std::max(p.max_target, fd);
-    const stdio* streams[3] = {&opt.in, &opt.out, &opt.err};
-    for (int target = 0; target < 3; ++target) {
-        int src = -1;
-        if (auto ec = stdio_source(*streams[target], target, p, src, what)) return ec;
-        if (src < 0) continue;
-        bool into_stdout = streams[target]->how == stdio::kind::to_stdout;
-        bool stdout_inherited = effective_kind(opt.out, p.detached) == stdio::kind::inherit;
-        // Into a redirected stdout: the same source as stdout's (the moves read the numbers as
-        // they were before any move). Into an inherited stdout: our fd 1 may be one of our own
-        // close-on-exec descriptors (stdout was closed); the child then closes 2 rather than
-        // receive it.
-        if (into_stdout && !stdout_inherited)
-            for (const auto& d : p.dups)
-                if (d.to == 1) src = d.from;
-        p.dups.push_back({src, target, into_stdout && stdout_inherited});
-    }
-    for (std::size_t i = 0; i < opt.handles.size(); ++i) {
-        int src = opt.handles[i].h.get();
-        std::string which = passed_name(opt, i);
-        if (::fcntl(src, F_GETFD) < 0)
-            return os_error(what, which + " (descriptor " + std::to_string(src) + ") is not open");
-        p.dups.push_back({src, child_fds[i]});
-    }
-    return {};
-}
-
-std::error_code open_cwd(const spawn_options& opt, plan& p, std::string& what) {
+std::error_code open_cwd(const spawn_options& opt, launch_setup& p, std::string& what) {
     if (opt.cwd.empty()) return {};
     int fd = ::open(opt.cwd.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return os_error(what, "working directory '" + opt.cwd + "'");
     p.cwd.reset(fd);
     return {};
-}
-
-// Numbers between 3 and the highest target that are not targets: closed in the child one by
-// one (a pass_at(10) leaves 3..9 to clean); everything above the highest target goes by
-// close_range there.
-void plan_closes(plan& p) {
-    for (int fd = 3; fd < p.max_target; ++fd) {
-        bool target = std::any_of(p.dups.begin(), p.dups.end(), [&](const exec_plan::dup_step& d) { return d.to == fd; });
-        if (!target) p.closes.push_back(fd);
-    }
 }
 
 std::vector<char*> c_strings(std::vector<std::string>& v) {
@@ -333,7 +138,7 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
 
 // "stdout (descriptor 7) as descriptor 1" or "passed handle #2 ('log') (descriptor 9) as
 // descriptor 4": the dups are the stdio streams first, then the passed handles in order.
-std::string describe_dup(const spawn_options& opt, const plan& p, std::size_t index) {
+std::string describe_dup(const spawn_options& opt, const launch_setup& p, std::size_t index) {
     if (index >= p.dups.size()) return "a descriptor";
     const auto& d = p.dups[index];
     std::size_t stdio_count = p.dups.size() - opt.handles.size();
@@ -342,7 +147,7 @@ std::string describe_dup(const spawn_options& opt, const plan& p, std::size_t in
 }
 
 // Turns the child's (or the setup's) errno into a sentence about the program.
-std::string explain_exec_error(int err, const spawn_options& opt, const plan& p, const exec_plan& ep) {
+std::string explain_exec_error(int err, const spawn_options& opt, const launch_setup& p, const exec_plan& ep) {
     auto step = ep.failed_step;
     if (step == exec_plan::step::report_pipe) return "cannot create spawn's own report pipe";
     if (step == exec_plan::step::stack) return "cannot map the stack for the child";
@@ -371,7 +176,7 @@ std::string explain_exec_error(int err, const spawn_options& opt, const plan& p,
 // A group of its own: a cgroup too where the system allows (tree.cpp); else the group alone.
 // Not for a detached child: it has no tree functions, and it must not outlive us in a cgroup
 // made under ours and named after us.
-void plan_tree(const spawn_options& opt, plan& p) {
+void plan_tree(const spawn_options& opt, launch_setup& p) {
     if (opt.group == process_group::inherit || opt.detached) return;
     p.tree = std::make_shared<process_tree>();
     p.tree->group = opt.group;
@@ -379,7 +184,7 @@ void plan_tree(const spawn_options& opt, plan& p) {
     make_child_cgroup(*p.tree, p.cgroup_procs, why);
 }
 
-std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
+std::error_code prepare(spawn_options& opt, launch_setup& p, std::string& what) {
     if (auto ec = validate_spawn_options(opt, what)) return ec;
     p.detached = opt.detached;
     auto child_fds = assign_child_fds(opt);
@@ -430,7 +235,7 @@ void force_parent_death_race(int ready_fd, int go_fd) noexcept {
 
 child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     reap_detached();
-    plan p;
+    launch_setup p;
     if ((ec = prepare(opt, p, what))) return {};
     auto argv = c_strings(p.argv);
     exec_plan ep;

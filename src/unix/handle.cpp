@@ -1,4 +1,4 @@
-// POSIX backend: owning descriptors.
+// Any POSIX system: owning descriptors.
 #include <tether/error.hpp>
 #include <tether/handle.hpp>
 
@@ -18,7 +18,7 @@ void unique_handle::reset(native_handle h) noexcept {
     if (old >= 0) ::close(old);
 }
 
-unique_handle unique_handle::duplicate(std::error_code& ec) const noexcept {
+unique_handle borrowed_handle::duplicate(std::error_code& ec) const noexcept {
     int fd = ::fcntl(h_, F_DUPFD_CLOEXEC, 0);  // non-inheritable from birth, no fix-up
     if (fd < 0) {
         ec = last_os_error();
@@ -26,13 +26,6 @@ unique_handle unique_handle::duplicate(std::error_code& ec) const noexcept {
     }
     ec.clear();
     return unique_handle(fd);
-}
-
-unique_handle unique_handle::duplicate() const {
-    std::error_code ec;
-    auto h = duplicate(ec);
-    if (ec) throw_error(ec, "duplicate descriptor " + std::to_string(h_));
-    return h;
 }
 
 std::string to_handle_string(borrowed_handle h) { return detail::format_handle_value(h.get()); }

@@ -6,8 +6,8 @@
 // TETHER_STRESS_SPAWNS sets the spawns per short thread (default 1,000; the sanitizer stages of
 // test.sh run fewer, since an instrumented spawn costs several times more).
 #include "harness.hpp"
-#include "posix/knobs.hpp"
-#include "posix/posix_util.hpp"
+#include "linux/knobs.hpp"
+#include "linux/posix_util.hpp"
 
 #include <tether/tether.hpp>
 
