@@ -110,8 +110,9 @@ int main(int argc, char** argv) {
             return 1;
         }
         {
-            auto [r, w] = tether::make_pipe();
-            std::thread fill(writer, std::move(w), &text);
+            auto ends = tether::make_pipe();  // no structured binding: clang 14 cannot capture one
+            auto& r = ends.read;
+            std::thread fill(writer, std::move(ends.write), &text);
             raw_lines rl;
             std::vector<char> buf(chunk);
             raw_read.push_back(ms_per_gib(text.size(), [&] {
@@ -120,8 +121,9 @@ int main(int argc, char** argv) {
             fill.join();
         }
         {
-            auto [r, w] = tether::make_pipe();
-            std::thread fill(writer, std::move(w), &text);
+            auto ends = tether::make_pipe();
+            auto& r = ends.read;
+            std::thread fill(writer, std::move(ends.write), &text);
             tally rt;
             reader.push_back(ms_per_gib(text.size(), [&] {
                 tether::line_reader lines(r);
