@@ -23,94 +23,23 @@
 //  - self copy (spawn_options::windows_direct_inheritance): inheritable duplicates in our own
 //    process for the duration of the call, closed right after. The child's parent is us; the
 //    reverse race is open during the call (documented with the option).
-// The job's JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK keeps the children out of it: a child created
-// with the vault as parent inherits the vault's jobs ("Attributes inherited from the specified
-// process include ... job object", UpdateProcThreadAttribute), and with silent breakaway on
-// the immediate job it leaves that job only and moves up to the first one that does not allow
-// breakaway (Nested Jobs, "Creating a Nested Job Hierarchy"): our own jobs, as a direct child.
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
 #include "detail/os.hpp"
 #include "detail/quote.hpp"
 #include "detail/spawn_plan.hpp"
+#include "windows/handle_vault.hpp"
 #include "windows/process.hpp"
 #include "windows/win.hpp"
 
 #include <algorithm>
 #include <map>
 #include <memory>
-#include <mutex>
 
 namespace tether {
 namespace detail {
 namespace {
-
-// The long-lived vault: a suspended copy of our executable in a private kill-on-close job.
-class vault_process {
-public:
-    static std::shared_ptr<vault_process> create(std::error_code& ec, std::string& what) {
-        auto v = std::make_shared<vault_process>();
-        std::wstring exe = widen(current_executable_path());
-        std::wstring cmd = L"\"" + exe + L"\" --tether-handle-vault";
-        STARTUPINFOW si{};
-        si.cb = sizeof si;
-        PROCESS_INFORMATION pi{};
-        if (!::CreateProcessW(exe.c_str(), cmd.data(), nullptr, nullptr, FALSE, CREATE_SUSPENDED, nullptr,
-                              nullptr, &si, &pi)) {
-            ec = last_os_error();
-            what = "create the suspended handle-vault process";
-            return nullptr;
-        }
-        v->process_.reset(pi.hProcess);
-        v->thread_.reset(pi.hThread);
-        v->pid_ = pi.dwProcessId;
-        if ((ec = v->contain())) {
-            what = "put the handle vault into its kill-on-close job";
-            ::TerminateProcess(pi.hProcess, 0);
-            return nullptr;
-        }
-        return v;
-    }
-    vault_process() = default;
-    vault_process(const vault_process&) = delete;
-    vault_process& operator=(const vault_process&) = delete;
-    ~vault_process() {
-        // Closing the job kills the vault (KILL_ON_JOB_CLOSE); terminate as well, for clarity.
-        if (process_) ::TerminateProcess(process_.get(), 0);
-    }
-
-    [[nodiscard]] bool alive() const noexcept { return ::WaitForSingleObject(process_.get(), 0) == WAIT_TIMEOUT; }
-    [[nodiscard]] HANDLE process() const noexcept { return process_.get(); }
-    [[nodiscard]] HANDLE job() const noexcept { return job_.get(); }
-    [[nodiscard]] DWORD pid() const noexcept { return pid_; }
-
-private:
-    std::error_code contain() {
-        job_.reset(::CreateJobObjectW(nullptr, nullptr));  // unnamed, non-inheritable: only we hold it
-        if (!job_) return last_os_error();
-        JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
-        limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK;
-        if (!::SetInformationJobObject(job_.get(), JobObjectExtendedLimitInformation, &limits, sizeof limits) ||
-            !::AssignProcessToJobObject(job_.get(), process_.get()))
-            return last_os_error();
-        return {};
-    }
-
-    unique_handle process_, thread_, job_;
-    DWORD pid_{0};
-};
-
-std::mutex vault_mutex;
-std::shared_ptr<vault_process> current_vault;
-
-// The vault, created on first need and recreated if it died (someone terminated it).
-std::shared_ptr<vault_process> acquire_vault(std::error_code& ec, std::string& what) {
-    std::lock_guard lock(vault_mutex);
-    if (current_vault && current_vault->alive()) return current_vault;
-    current_vault = vault_process::create(ec, what);
-    return current_vault;
-}
 
 // Where one spawn's handles are put for the child to inherit; closes the copies it made.
 class child_handles {
@@ -567,12 +496,6 @@ std::error_code start_in_job(const plan& p, const PROCESS_INFORMATION& pi, std::
 }
 
 }  // namespace
-
-vault_view current_handle_vault() {
-    std::lock_guard lock(vault_mutex);
-    if (!current_vault) return {};
-    return {current_vault->process(), current_vault->job()};
-}
 
 child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     plan p;
