@@ -1,115 +1,22 @@
 // Windows backend: spawn() with CreateProcessW, STARTUPINFOEXW and
-// PROC_THREAD_ATTRIBUTE_HANDLE_LIST, and no inheritable handle of ours, ever.
-//
-// Raymond Chen's "reverse race" (The Old New Thing, 2011-12-16, "Programmatically controlling
-// which handles are inherited by new processes"): a handle list limits what *our* CreateProcess
-// passes, but while a handle is inheritable, any other thread's CreateProcess(bInheritHandles=
-// TRUE) without a list takes it too, and that foreign child then holds our pipe end open (the
-// parent never sees end-of-file). Making a handle inheritable "just for the call" is not enough.
-//
-// Where the child's handles come from (docs/windows.md, "Where the child inherits from"):
-//  - direct: every handle the child gets is already inheritable in our process (the caller made
-//    it so, or it is a std handle we inherited that way), or it gets none. Then nothing becomes
-//    inheritable that was not already; we are the child's parent, as with any CreateProcess.
-//  - vault: otherwise. The handles are duplicated, as inheritable, into the handle vault: one
-//    suspended copy of our executable per process, created on first need, kept in a private job
-//    with JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE (so it dies with us, even if we crash), checked
-//    before each use and recreated if it died. The child is created with
-//    PROC_THREAD_ATTRIBUTE_PARENT_PROCESS = the vault and PROC_THREAD_ATTRIBUTE_HANDLE_LIST =
-//    exactly this spawn's copies; the copies are closed before spawn() returns. Concurrent spawns
-//    share the vault: a child inherits only the handles in its own list ("the handles to be
-//    inherited by the child process", UpdateProcThreadAttribute), so each spawn lists exactly
-//    its own copies and never takes another spawn's.
-//  - self copy (spawn_options::windows_direct_inheritance): inheritable duplicates in our own
-//    process for the duration of the call, closed right after. The child's parent is us; the
-//    reverse race is open during the call (documented with the option).
+// PROC_THREAD_ATTRIBUTE_HANDLE_LIST.
+// No inheritable handle of ours, ever: child_handles.hpp says where the child inherits from.
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
 #include "detail/os.hpp"
 #include "detail/quote.hpp"
 #include "detail/spawn_plan.hpp"
-#include "windows/handle_vault.hpp"
+#include "windows/child_handles.hpp"
 #include "windows/process.hpp"
 #include "windows/win.hpp"
 
 #include <algorithm>
-#include <map>
 #include <memory>
 
 namespace tether {
 namespace detail {
 namespace {
-
-// Where one spawn's handles are put for the child to inherit; closes the copies it made.
-class child_handles {
-public:
-    enum class mode { direct, vault, self_copy };
-
-    child_handles() = default;
-    child_handles(const child_handles&) = delete;
-    child_handles& operator=(const child_handles&) = delete;
-    ~child_handles() { close_copies(); }
-
-    std::error_code open(mode m, std::string& what) {
-        mode_ = m;
-        if (m != mode::vault) return {};
-        std::error_code ec;
-        vault_ = acquire_vault(ec, what);
-        return ec;
-    }
-    [[nodiscard]] HANDLE parent_process() const noexcept { return vault_ ? vault_->process() : nullptr; }
-    [[nodiscard]] DWORD parent_pid() const noexcept { return vault_ ? vault_->pid() : ::GetCurrentProcessId(); }
-
-    /// The child's value for `ours` (deduplicated; NULL stays NULL): `ours` itself when direct,
-    /// else an inheritable copy in the vault or in our process.
-    std::error_code put(HANDLE ours, HANDLE& theirs, std::string& what) {
-        theirs = ours;
-        if (!is_valid_native(ours) || is_console_pseudo_handle(ours)) return {};
-        auto it = copies_.find(ours);
-        if (it != copies_.end()) {
-            theirs = it->second;
-            return {};
-        }
-        if (mode_ != mode::direct) {
-            HANDLE target = vault_ ? vault_->process() : ::GetCurrentProcess();
-            if (!::DuplicateHandle(::GetCurrentProcess(), ours, target, &theirs, 0, TRUE, DUPLICATE_SAME_ACCESS)) {
-                what = "duplicate " + describe_handle(ours) + " for the child";
-                return last_os_error();
-            }
-        }
-        copies_.emplace(ours, theirs);
-        return {};
-    }
-    /// The child's values, each once: the handle list.
-    [[nodiscard]] std::vector<HANDLE> values() const {
-        std::vector<HANDLE> v;
-        for (const auto& [ours, theirs] : copies_) v.push_back(theirs);
-        return v;
-    }
-    /// Closes the copies now (synchronously: none outlives spawn(), not even for the instant of
-    /// a process rundown).
-    void close_copies() noexcept {
-        for (const auto& [ours, theirs] : copies_) {
-            if (mode_ == mode::self_copy) {
-                ::CloseHandle(theirs);
-            } else if (mode_ == mode::vault) {
-                // Wine refuses a NULL target process with DUPLICATE_CLOSE_SOURCE, so the copy
-                // comes back to us (non-inheritable) and is closed here.
-                HANDLE back = nullptr;
-                if (::DuplicateHandle(vault_->process(), theirs, ::GetCurrentProcess(), &back, 0, FALSE,
-                                      DUPLICATE_CLOSE_SOURCE | DUPLICATE_SAME_ACCESS))
-                    ::CloseHandle(back);
-            }
-        }
-        copies_.clear();
-    }
-
-private:
-    mode mode_{mode::direct};
-    std::shared_ptr<vault_process> vault_;
-    std::map<HANDLE, HANDLE> copies_;
-};
 
 // What spawn_impl prepares before CreateProcessW; owns every temporary handle.
 struct plan {
@@ -186,22 +93,6 @@ std::error_code choose_stdio(const spawn_options& opt, plan& p, std::string& wha
             p.stdio_source[i] = nullptr;
     }
     return {};
-}
-
-// True if `h` needs no copy to be inherited: none, a console pseudo-handle, or a handle that is
-// inheritable in our process already (making the child inherit it opens no new window).
-bool inheritable_as_is(HANDLE h) {
-    if (!is_valid_native(h) || is_console_pseudo_handle(h)) return true;
-    DWORD flags = 0;
-    return ::GetHandleInformation(h, &flags) && (flags & HANDLE_FLAG_INHERIT) != 0;
-}
-
-child_handles::mode choose_mode(const spawn_options& opt, const plan& p) {
-    if (opt.windows_direct_inheritance) return child_handles::mode::self_copy;
-    bool as_is = std::all_of(std::begin(p.stdio_source), std::end(p.stdio_source), inheritable_as_is) &&
-                 std::all_of(opt.handles.begin(), opt.handles.end(),
-                             [](const spawn_options::passed& h) { return inheritable_as_is(h.h.get()); });
-    return as_is ? child_handles::mode::direct : child_handles::mode::vault;
 }
 
 bool is_file(const std::wstring& path) {
@@ -410,7 +301,7 @@ std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
     if (auto ec = resolve_program(opt, p, what)) return ec;
     if (auto ec = check_cwd(opt, p, what)) return ec;
     if (auto ec = choose_stdio(opt, p, what)) return ec;
-    if (auto ec = p.handles.open(choose_mode(opt, p), what)) return ec;
+    if (auto ec = p.handles.open(inheritance_mode(opt, p.stdio_source), what)) return ec;
     for (int i = 0; i < 3; ++i)
         if (auto ec = p.handles.put(p.stdio_source[i], p.stdio_child[i], what)) return ec;
     std::vector<handle_mapping> map;
