@@ -8,6 +8,7 @@
 
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include <windows.h>
 
@@ -29,5 +30,13 @@ std::error_code resolve_program(const spawn_options& opt, std::wstring& applicat
 
 /// System32 (`windows` false) or the Windows directory (true); empty if it cannot be read.
 std::wstring system_dir(bool windows);
+
+// command_line.cpp
+
+/// The command line for `argv` into `command_line`, once no argument fails the WorstFit check
+/// (check_best_fit with the ANSI code page). A batch file `application` is run by System32's
+/// cmd.exe, which then becomes `application`, with arguments cmd.exe would not interpret.
+std::error_code build_command_line(const std::vector<std::string>& argv, std::wstring& application,
+                                   std::wstring& command_line, std::string& what);
 
 }  // namespace tether::detail
