@@ -39,4 +39,10 @@ std::wstring system_dir(bool windows);
 std::error_code build_command_line(const std::vector<std::string>& argv, std::wstring& application,
                                    std::wstring& command_line, std::string& what);
 
+// environment_block.cpp
+
+/// "NAME=value" strings -> a CREATE_UNICODE_ENVIRONMENT block (double-NUL-terminated), sorted
+/// by name without case as CreateProcess documents ("=C:=C:\dir" sorts by "=C:").
+std::wstring environment_block(const std::vector<std::string>& env);
+
 }  // namespace tether::detail
