@@ -102,26 +102,10 @@ std::error_code check_cwd(const spawn_options& opt, plan& p, std::string& what) 
     return {};
 }
 
-// A job per child with a group of its own or kill_on_parent_exit: unnamed and not inheritable,
-// so only we hold it (a KILL_ON_JOB_CLOSE job then dies exactly when we do).
-std::error_code make_job(const spawn_options& opt, plan& p, std::string& what) {
-    if (opt.group == process_group::inherit && !opt.kill_on_parent_exit) return {};
-    p.tree = std::make_shared<process_tree>();
-    p.tree->job.reset(::CreateJobObjectW(nullptr, nullptr));
-    if (!p.tree->job) return os_error(what, "create the child's job object");
-    if (!opt.kill_on_parent_exit) return {};
-    JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
-    limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-    if (!::SetInformationJobObject(p.tree->job.get(), JobObjectExtendedLimitInformation, &limits, sizeof limits))
-        return os_error(what, "make the child's job kill-on-close (kill_on_parent_exit)");
-    p.tree->kill_on_close = true;
-    return {};
-}
-
 std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
     if (auto ec = validate_spawn_options(opt, what)) return ec;
     p.detached = opt.detached;
-    if (auto ec = make_job(opt, p, what)) return ec;
+    if (auto ec = make_child_job(opt, p.tree, what)) return ec;
     for (const auto& h : opt.handles) {
         if (h.child_fd == -1) continue;
         what = "pass_at(" + std::to_string(h.child_fd) +
@@ -177,43 +161,12 @@ std::string explain_create_error(DWORD err, const spawn_options& opt, const plan
     return s;
 }
 
-}  // namespace
-
-namespace {
-
-// Detached: out of our job too, where it lets a child break away (with the flag; a job with
-// SILENT_BREAKAWAY_OK lets it go without one).
-DWORD breakaway_flag() {
-    BOOL in_job = FALSE;
-    if (!::IsProcessInJob(::GetCurrentProcess(), nullptr, &in_job) || !in_job) return 0;
-    JOBOBJECT_EXTENDED_LIMIT_INFORMATION info{};
-    if (!::QueryInformationJobObject(nullptr, JobObjectExtendedLimitInformation, &info, sizeof info, nullptr))
-        return 0;
-    return (info.BasicLimitInformation.LimitFlags & JOB_OBJECT_LIMIT_BREAKAWAY_OK) != 0 ? CREATE_BREAKAWAY_FROM_JOB : 0;
-}
-
 DWORD creation_flags(const spawn_options& opt, const plan& p) {
     DWORD f = EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT;
     if (p.tree) f |= CREATE_SUSPENDED;  // into its job before it runs a single instruction
     if (opt.group != process_group::inherit) f |= CREATE_NEW_PROCESS_GROUP;
     if (opt.detached) f |= DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | breakaway_flag();
     return f;
-}
-
-// The suspended child goes into its job, then runs; a child that cannot is ended, not left.
-std::error_code start_in_job(const plan& p, const PROCESS_INFORMATION& pi, std::string& what) {
-    if (!p.tree) return {};
-    if (!::AssignProcessToJobObject(p.tree->job.get(), pi.hProcess)) {
-        auto ec = os_error(what, "put the child into its job object");
-        ::TerminateProcess(pi.hProcess, 1);
-        return ec;
-    }
-    if (::ResumeThread(pi.hThread) == static_cast<DWORD>(-1)) {
-        auto ec = os_error(what, "resume the child after putting it into its job");
-        ::TerminateProcess(pi.hProcess, 1);
-        return ec;
-    }
-    return {};
 }
 
 }  // namespace
@@ -251,7 +204,7 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
         what = explain_create_error(err, opt, p);
         return {};  // the copies are closed by the plan; the options still own every handle
     }
-    ec = start_in_job(p, pi, what);
+    ec = start_in_job(p.tree.get(), pi, what);
     ::CloseHandle(pi.hThread);
     if (ec) {
         ::CloseHandle(pi.hProcess);

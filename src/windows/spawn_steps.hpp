@@ -6,6 +6,7 @@
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
+#include <memory>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -44,5 +45,23 @@ std::error_code build_command_line(const std::vector<std::string>& argv, std::ws
 /// "NAME=value" strings -> a CREATE_UNICODE_ENVIRONMENT block (double-NUL-terminated), sorted
 /// by name without case as CreateProcess documents ("=C:=C:\dir" sorts by "=C:").
 std::wstring environment_block(const std::vector<std::string>& env);
+
+// child_job.cpp
+
+struct process_tree;
+
+/// A job for a child with a group of its own or kill_on_parent_exit, into `tree` (left empty
+/// otherwise): unnamed and not inheritable, so only we hold it (a KILL_ON_JOB_CLOSE job then
+/// dies exactly when we do).
+std::error_code make_child_job(const spawn_options& opt, std::shared_ptr<process_tree>& tree, std::string& what);
+
+/// CREATE_BREAKAWAY_FROM_JOB if we are in a job that lets a child break away, else 0: a
+/// detached child leaves our job too where it may (a job with SILENT_BREAKAWAY_OK lets it go
+/// without the flag).
+DWORD breakaway_flag();
+
+/// Puts the child, created suspended, into `tree`'s job, then lets it run; a child that cannot
+/// be is terminated, not left. Nothing to do without a tree.
+std::error_code start_in_job(const process_tree* tree, const PROCESS_INFORMATION& pi, std::string& what);
 
 }  // namespace tether::detail
