@@ -1,6 +1,8 @@
 // Windows backend: spawn() with CreateProcessW, STARTUPINFOEXW and
-// PROC_THREAD_ATTRIBUTE_HANDLE_LIST.
-// No inheritable handle of ours, ever: child_handles.hpp says where the child inherits from.
+// PROC_THREAD_ATTRIBUTE_HANDLE_LIST. prepare() takes the steps before the call (spawn_steps.hpp
+// lists them and their files) into a plan that owns every temporary handle; spawn_impl creates
+// the child. No handle of ours is ever made inheritable: child_handles.hpp says where the child
+// inherits from.
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
@@ -169,49 +171,42 @@ DWORD creation_flags(const spawn_options& opt, const plan& p) {
     return f;
 }
 
-}  // namespace
+// The vault as the child's parent (if there is one) and exactly this spawn's values as its
+// handle list (if it inherits any). The attribute list points at `parent` and `values`: they
+// must live until CreateProcessW has returned.
+bool set_attributes(const attribute_list& attrs, HANDLE& parent, std::vector<HANDLE>& values) {
+    if (attrs.get() == nullptr) return false;
+    if (parent != nullptr && !::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_PARENT_PROCESS,
+                                                          &parent, sizeof parent, nullptr, nullptr))
+        return false;
+    return values.empty() || ::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
+                                                         values.data(), values.size() * sizeof(HANDLE), nullptr,
+                                                         nullptr);
+}
 
-child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
-    plan p;
-    if ((ec = prepare(opt, p, what))) return {};
-    std::vector<HANDLE> list = p.handles.values();
-    attribute_list attrs(2);
-    HANDLE parent = p.handles.parent_process();
-    if (attrs.get() == nullptr ||
-        (parent != nullptr && !::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_PARENT_PROCESS,
-                                                           &parent, sizeof parent, nullptr, nullptr)) ||
-        (!list.empty() && !::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
-                                                       list.data(), list.size() * sizeof(HANDLE), nullptr,
-                                                       nullptr))) {
-        ec = os_error(what, "prepare the process attribute list");
-        return {};
-    }
+// CreateProcessW with the plan and `attrs`. `inherit`: the child gets a handle list.
+std::error_code create_process(const spawn_options& opt, plan& p, LPPROC_THREAD_ATTRIBUTE_LIST attrs, bool inherit,
+                               PROCESS_INFORMATION& pi, std::string& what) {
     STARTUPINFOEXW si{};
     si.StartupInfo.cb = sizeof si;
     si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
     si.StartupInfo.hStdInput = p.stdio_child[0];
     si.StartupInfo.hStdOutput = p.stdio_child[1];
     si.StartupInfo.hStdError = p.stdio_child[2];
-    si.lpAttributeList = attrs.get();
-    PROCESS_INFORMATION pi{};
+    si.lpAttributeList = attrs;
     // bInheritHandles=TRUE reaches only the list, and the list names only this spawn's values.
-    BOOL ok = ::CreateProcessW(p.application.c_str(), p.command_line.data(), nullptr, nullptr, !list.empty(),
-                               creation_flags(opt, p), p.environment.data(),
-                               p.cwd.empty() ? nullptr : p.cwd.c_str(), &si.StartupInfo, &pi);
-    if (!ok) {
-        DWORD err = ::GetLastError();
-        ec = win_error(err);
-        what = explain_create_error(err, opt, p);
-        return {};  // the copies are closed by the plan; the options still own every handle
-    }
-    ec = start_in_job(p.tree.get(), pi, what);
-    ::CloseHandle(pi.hThread);
-    if (ec) {
-        ::CloseHandle(pi.hProcess);
+    if (::CreateProcessW(p.application.c_str(), p.command_line.data(), nullptr, nullptr, inherit,
+                         creation_flags(opt, p), p.environment.data(), p.cwd.empty() ? nullptr : p.cwd.c_str(),
+                         &si.StartupInfo, &pi))
         return {};
-    }
-    ec.clear();
-    // Success: the parent's copies of everything the child received are closed now.
+    DWORD err = ::GetLastError();
+    what = explain_create_error(err, opt, p);
+    return win_error(err);
+}
+
+// The child runs: the parent's copies of everything it received are closed now, and the child
+// object takes the process handle (unless detached) and our ends of its stdio pipes.
+child hand_over(spawn_options& opt, plan& p, const PROCESS_INFORMATION& pi) {
     for (auto& h : opt.handles) h.h.reset();
     opt.in.h.reset();
     opt.out.h.reset();
@@ -223,6 +218,30 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     return make_child(pi.dwProcessId, unique_handle(pi.hProcess), opt.kill_on_destroy,
                       std::move(p.parent_stdio[0]), std::move(p.parent_stdio[1]), std::move(p.parent_stdio[2]),
                       std::move(p.tree));
+}
+
+}  // namespace
+
+child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
+    plan p;
+    if ((ec = prepare(opt, p, what))) return {};
+    std::vector<HANDLE> list = p.handles.values();
+    HANDLE parent = p.handles.parent_process();
+    attribute_list attrs(2);
+    if (!set_attributes(attrs, parent, list)) {
+        ec = os_error(what, "prepare the process attribute list");
+        return {};
+    }
+    PROCESS_INFORMATION pi{};
+    // On failure the plan closes the copies; the options still own every handle.
+    if ((ec = create_process(opt, p, attrs.get(), !list.empty(), pi, what))) return {};
+    ec = start_in_job(p.tree.get(), pi, what);
+    ::CloseHandle(pi.hThread);
+    if (ec) {
+        ::CloseHandle(pi.hProcess);
+        return {};
+    }
+    return hand_over(opt, p, pi);
 }
 
 }  // namespace detail
