@@ -1,6 +1,6 @@
 // Internal, Windows only: the steps spawn_impl (src/windows/spawn.cpp) takes before and around
-// CreateProcessW, each in the file named above it. On failure each sets `what` to the input or
-// the step that was wrong.
+// CreateProcessW, each in the file named above it. A step that fails sets `what` to the input
+// or the step that was wrong.
 #pragma once
 
 #include <tether/error.hpp>
