@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (out.empty()) return 0;
     if (!v.pid || *v.pid != std::to_string(reader) || !v.fds || std::to_string(out.size()) != *v.fds) std::abort();
     for (std::size_t i = 0; i < out.size(); ++i) {
-        if (tether::handle_to_integer(out[i].value) != 3 + i) std::abort();
+        if (tether::handle_to_integer(out[i].value) != 3 + static_cast<std::int64_t>(i)) std::abort();
         if (v.names && !tether::detail::valid_listen_name(out[i].name)) std::abort();
     }
     return 0;

@@ -20,7 +20,7 @@
 //          the peer's value (the local copy waits in the out-of-band list until the frame is
 //          written); its import pulls the peer's values with DUPLICATE_CLOSE_SOURCE. The
 //          client's export sends its own values (released, not closed, once written) and its
-//          import wraps the values pushed to it. See src/windows/channel.cpp.
+//          import wraps the values pushed to it. See src/windows/channel_handles.cpp.
 #pragma once
 
 #include <tether/handle.hpp>

@@ -64,6 +64,17 @@ std::wstring object_type(HANDLE h) {
 
 }  // namespace
 
+// Synchronous handles are refused first: a query on one waits behind synchronous I/O another
+// thread of the claimed process may have blocked on it, and our channel's client end is
+// overlapped (channel_open refuses a synchronous one).
+bool is_our_client_end(HANDLE h, HANDLE server) {
+    if (is_synchronous_handle(h) || ::GetFileType(h) != FILE_TYPE_PIPE) return false;
+    DWORD flags = 0;
+    if (!::GetNamedPipeInfo(h, &flags, nullptr, nullptr, nullptr) || (flags & PIPE_SERVER_END) != 0) return false;
+    auto name = object_name(h);
+    return !name.empty() && name == object_name(server);
+}
+
 bool names_our_process_or_thread(HANDLE h) noexcept {
     if (same_object(h, ::GetCurrentProcess())) return true;
     std::wstring type;

@@ -1,4 +1,5 @@
-// Internal, Windows: the link between spawn.cpp and child.cpp (twin of linux/process.hpp).
+// Internal, Windows: the link between the spawn files (spawn.cpp, child_job.cpp,
+// handle_vault.cpp) and child.cpp (twin of linux/process.hpp).
 #pragma once
 
 #include <tether/spawn.hpp>

@@ -1,186 +1,25 @@
 // Windows backend: spawn() with CreateProcessW, STARTUPINFOEXW and
-// PROC_THREAD_ATTRIBUTE_HANDLE_LIST, and no inheritable handle of ours, ever.
-//
-// Raymond Chen's "reverse race" (The Old New Thing, 2011-12-16, "Programmatically controlling
-// which handles are inherited by new processes"): a handle list limits what *our* CreateProcess
-// passes, but while a handle is inheritable, any other thread's CreateProcess(bInheritHandles=
-// TRUE) without a list takes it too, and that foreign child then holds our pipe end open (the
-// parent never sees end-of-file). Making a handle inheritable "just for the call" is not enough.
-//
-// Where the child's handles come from (docs/windows.md, "Where the child inherits from"):
-//  - direct: every handle the child gets is already inheritable in our process (the caller made
-//    it so, or it is a std handle we inherited that way), or it gets none. Then nothing becomes
-//    inheritable that was not already; we are the child's parent, as with any CreateProcess.
-//  - vault: otherwise. The handles are duplicated, as inheritable, into the handle vault: one
-//    suspended copy of our executable per process, created on first need, kept in a private job
-//    with JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE (so it dies with us, even if we crash), checked
-//    before each use and recreated if it died. The child is created with
-//    PROC_THREAD_ATTRIBUTE_PARENT_PROCESS = the vault and PROC_THREAD_ATTRIBUTE_HANDLE_LIST =
-//    exactly this spawn's copies; the copies are closed before spawn() returns. Concurrent spawns
-//    share the vault: a child inherits only the handles in its own list ("the handles to be
-//    inherited by the child process", UpdateProcThreadAttribute), so each spawn lists exactly
-//    its own copies and never takes another spawn's.
-//  - self copy (spawn_options::windows_direct_inheritance): inheritable duplicates in our own
-//    process for the duration of the call, closed right after. The child's parent is us; the
-//    reverse race is open during the call (documented with the option).
-// The job's JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK keeps the children out of it: a child created
-// with the vault as parent inherits the vault's jobs ("Attributes inherited from the specified
-// process include ... job object", UpdateProcThreadAttribute), and with silent breakaway on
-// the immediate job it leaves that job only and moves up to the first one that does not allow
-// breakaway (Nested Jobs, "Creating a Nested Job Hierarchy"): our own jobs, as a direct child.
+// PROC_THREAD_ATTRIBUTE_HANDLE_LIST. prepare() takes the steps before the call (spawn_steps.hpp
+// lists them and their files) into a plan that owns every temporary handle; spawn_impl creates
+// the child. No handle of ours is ever made inheritable: child_handles.hpp says where the child
+// inherits from.
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
 #include "detail/os.hpp"
 #include "detail/quote.hpp"
 #include "detail/spawn_plan.hpp"
+#include "windows/child_handles.hpp"
 #include "windows/process.hpp"
+#include "windows/spawn_steps.hpp"
 #include "windows/win.hpp"
 
 #include <algorithm>
-#include <map>
 #include <memory>
-#include <mutex>
 
 namespace tether {
 namespace detail {
 namespace {
-
-// The long-lived vault: a suspended copy of our executable in a private kill-on-close job.
-class vault_process {
-public:
-    static std::shared_ptr<vault_process> create(std::error_code& ec, std::string& what) {
-        auto v = std::make_shared<vault_process>();
-        std::wstring exe = widen(current_executable_path());
-        std::wstring cmd = L"\"" + exe + L"\" --tether-handle-vault";
-        STARTUPINFOW si{};
-        si.cb = sizeof si;
-        PROCESS_INFORMATION pi{};
-        if (!::CreateProcessW(exe.c_str(), cmd.data(), nullptr, nullptr, FALSE, CREATE_SUSPENDED, nullptr,
-                              nullptr, &si, &pi)) {
-            ec = last_os_error();
-            what = "create the suspended handle-vault process";
-            return nullptr;
-        }
-        v->process_.reset(pi.hProcess);
-        v->thread_.reset(pi.hThread);
-        v->pid_ = pi.dwProcessId;
-        if ((ec = v->contain())) {
-            what = "put the handle vault into its kill-on-close job";
-            ::TerminateProcess(pi.hProcess, 0);
-            return nullptr;
-        }
-        return v;
-    }
-    vault_process() = default;
-    vault_process(const vault_process&) = delete;
-    vault_process& operator=(const vault_process&) = delete;
-    ~vault_process() {
-        // Closing the job kills the vault (KILL_ON_JOB_CLOSE); terminate as well, for clarity.
-        if (process_) ::TerminateProcess(process_.get(), 0);
-    }
-
-    [[nodiscard]] bool alive() const noexcept { return ::WaitForSingleObject(process_.get(), 0) == WAIT_TIMEOUT; }
-    [[nodiscard]] HANDLE process() const noexcept { return process_.get(); }
-    [[nodiscard]] HANDLE job() const noexcept { return job_.get(); }
-    [[nodiscard]] DWORD pid() const noexcept { return pid_; }
-
-private:
-    std::error_code contain() {
-        job_.reset(::CreateJobObjectW(nullptr, nullptr));  // unnamed, non-inheritable: only we hold it
-        if (!job_) return last_os_error();
-        JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
-        limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_SILENT_BREAKAWAY_OK;
-        if (!::SetInformationJobObject(job_.get(), JobObjectExtendedLimitInformation, &limits, sizeof limits) ||
-            !::AssignProcessToJobObject(job_.get(), process_.get()))
-            return last_os_error();
-        return {};
-    }
-
-    unique_handle process_, thread_, job_;
-    DWORD pid_{0};
-};
-
-std::mutex vault_mutex;
-std::shared_ptr<vault_process> current_vault;
-
-// The vault, created on first need and recreated if it died (someone terminated it).
-std::shared_ptr<vault_process> acquire_vault(std::error_code& ec, std::string& what) {
-    std::lock_guard lock(vault_mutex);
-    if (current_vault && current_vault->alive()) return current_vault;
-    current_vault = vault_process::create(ec, what);
-    return current_vault;
-}
-
-// Where one spawn's handles are put for the child to inherit; closes the copies it made.
-class child_handles {
-public:
-    enum class mode { direct, vault, self_copy };
-
-    child_handles() = default;
-    child_handles(const child_handles&) = delete;
-    child_handles& operator=(const child_handles&) = delete;
-    ~child_handles() { close_copies(); }
-
-    std::error_code open(mode m, std::string& what) {
-        mode_ = m;
-        if (m != mode::vault) return {};
-        std::error_code ec;
-        vault_ = acquire_vault(ec, what);
-        return ec;
-    }
-    [[nodiscard]] HANDLE parent_process() const noexcept { return vault_ ? vault_->process() : nullptr; }
-    [[nodiscard]] DWORD parent_pid() const noexcept { return vault_ ? vault_->pid() : ::GetCurrentProcessId(); }
-
-    /// The child's value for `ours` (deduplicated; NULL stays NULL): `ours` itself when direct,
-    /// else an inheritable copy in the vault or in our process.
-    std::error_code put(HANDLE ours, HANDLE& theirs, std::string& what) {
-        theirs = ours;
-        if (!is_valid_native(ours) || is_console_pseudo_handle(ours)) return {};
-        auto it = copies_.find(ours);
-        if (it != copies_.end()) {
-            theirs = it->second;
-            return {};
-        }
-        if (mode_ != mode::direct) {
-            HANDLE target = vault_ ? vault_->process() : ::GetCurrentProcess();
-            if (!::DuplicateHandle(::GetCurrentProcess(), ours, target, &theirs, 0, TRUE, DUPLICATE_SAME_ACCESS)) {
-                what = "duplicate " + describe_handle(ours) + " for the child";
-                return last_os_error();
-            }
-        }
-        copies_.emplace(ours, theirs);
-        return {};
-    }
-    /// The child's values, each once: the handle list.
-    [[nodiscard]] std::vector<HANDLE> values() const {
-        std::vector<HANDLE> v;
-        for (const auto& [ours, theirs] : copies_) v.push_back(theirs);
-        return v;
-    }
-    /// Closes the copies now (synchronously: none outlives spawn(), not even for the instant of
-    /// a process rundown).
-    void close_copies() noexcept {
-        for (const auto& [ours, theirs] : copies_) {
-            if (mode_ == mode::self_copy) {
-                ::CloseHandle(theirs);
-            } else if (mode_ == mode::vault) {
-                // Wine refuses a NULL target process with DUPLICATE_CLOSE_SOURCE, so the copy
-                // comes back to us (non-inheritable) and is closed here.
-                HANDLE back = nullptr;
-                if (::DuplicateHandle(vault_->process(), theirs, ::GetCurrentProcess(), &back, 0, FALSE,
-                                      DUPLICATE_CLOSE_SOURCE | DUPLICATE_SAME_ACCESS))
-                    ::CloseHandle(back);
-            }
-        }
-        copies_.clear();
-    }
-
-private:
-    mode mode_{mode::direct};
-    std::shared_ptr<vault_process> vault_;
-    std::map<HANDLE, HANDLE> copies_;
-};
 
 // What spawn_impl prepares before CreateProcessW; owns every temporary handle.
 struct plan {
@@ -197,12 +36,6 @@ struct plan {
     std::shared_ptr<process_tree> tree;  // the child's job, if it gets one
     bool detached{false};
 };
-
-std::error_code os_error(std::string& what, std::string text) {
-    auto ec = last_os_error();
-    what = std::move(text);
-    return ec;
-}
 
 std::error_code open_null(plan& p, std::string& what) {
     if (p.null_dev) return {};
@@ -259,187 +92,6 @@ std::error_code choose_stdio(const spawn_options& opt, plan& p, std::string& wha
     return {};
 }
 
-// True if `h` needs no copy to be inherited: none, a console pseudo-handle, or a handle that is
-// inheritable in our process already (making the child inherit it opens no new window).
-bool inheritable_as_is(HANDLE h) {
-    if (!is_valid_native(h) || is_console_pseudo_handle(h)) return true;
-    DWORD flags = 0;
-    return ::GetHandleInformation(h, &flags) && (flags & HANDLE_FLAG_INHERIT) != 0;
-}
-
-child_handles::mode choose_mode(const spawn_options& opt, const plan& p) {
-    if (opt.windows_direct_inheritance) return child_handles::mode::self_copy;
-    bool as_is = std::all_of(std::begin(p.stdio_source), std::end(p.stdio_source), inheritable_as_is) &&
-                 std::all_of(opt.handles.begin(), opt.handles.end(),
-                             [](const spawn_options::passed& h) { return inheritable_as_is(h.h.get()); });
-    return as_is ? child_handles::mode::direct : child_handles::mode::vault;
-}
-
-bool is_file(const std::wstring& path) {
-    DWORD a = ::GetFileAttributesW(path.c_str());
-    return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY) == 0;
-}
-
-std::wstring directory_of(std::wstring path) {
-    auto slash = path.find_last_of(L"\\/");
-    return slash == std::wstring::npos ? std::wstring() : path.substr(0, slash);
-}
-
-std::wstring system_dir(bool windows) {
-    wchar_t buf[MAX_PATH];
-    UINT n = windows ? ::GetWindowsDirectoryW(buf, MAX_PATH) : ::GetSystemDirectoryW(buf, MAX_PATH);
-    return n > 0 && n < MAX_PATH ? std::wstring(buf, n) : std::wstring();
-}
-
-// Where a bare program name is looked for, in the order Rust's Command uses: the child's PATH
-// if the options set one, our executable's directory, System32, the Windows directory, our PATH.
-// Not the current directory (CreateProcess's own search starts there, which lets a file
-// dropped into the working directory win).
-std::vector<std::wstring> search_dirs(const spawn_options& opt) {
-    std::vector<std::wstring> dirs;
-    auto add_path = [&](const std::string& path) {
-        std::wstring w = widen(path);
-        for (std::size_t start = 0; start <= w.size();) {
-            auto semi = w.find(L';', start);
-            std::wstring d = w.substr(start, semi == std::wstring::npos ? std::wstring::npos : semi - start);
-            if (!d.empty()) dirs.push_back(d);
-            if (semi == std::wstring::npos) break;
-            start = semi + 1;
-        }
-    };
-    for (const auto& [k, v] : opt.env_set)
-        if (CompareStringOrdinal(widen(k).c_str(), -1, L"PATH", -1, TRUE) == CSTR_EQUAL) add_path(v);
-    dirs.push_back(directory_of(widen(current_executable_path())));
-    dirs.push_back(system_dir(false));
-    dirs.push_back(system_dir(true));
-    if (auto path = get_environment_variable("PATH")) add_path(*path);
-    return dirs;
-}
-
-// "./worker" runs "./worker.exe" when there is no file "./worker": a path whose last part has no
-// extension gets ".exe", as CreateProcess does for the first token of a command line
-// (lpApplicationName itself takes no default extension), so a portable argv works on both OSes.
-std::wstring with_default_extension(const std::wstring& path) {
-    auto last = path.find_last_of(L"\\/:");
-    bool has_extension = path.find(L'.', last == std::wstring::npos ? 0 : last + 1) != std::wstring::npos;
-    if (has_extension || ::GetFileAttributesW(path.c_str()) != INVALID_FILE_ATTRIBUTES) return path;
-    return path + L".exe";
-}
-
-std::error_code resolve_program(const spawn_options& opt, plan& p, std::string& what) {
-    const std::string& name = opt.argv[0];
-    std::wstring wname = widen(name);
-    if (wname.find_first_of(L"\\/:") != std::wstring::npos) {
-        p.application = with_default_extension(wname);
-        DWORD a = ::GetFileAttributesW(p.application.c_str());
-        if (a == INVALID_FILE_ATTRIBUTES) return os_error(what, "cannot run '" + name + "': not found");
-        if (a & FILE_ATTRIBUTE_DIRECTORY) {
-            what = "cannot run '" + name + "': it is a directory";
-            return win_error(ERROR_ACCESS_DENIED);
-        }
-        return {};
-    }
-    bool has_extension = wname.find(L'.') != std::wstring::npos;
-    std::wstring file = has_extension ? wname : wname + L".exe";
-    for (const auto& dir : search_dirs(opt)) {
-        std::wstring candidate = dir + L"\\" + file;
-        if (is_file(candidate)) {
-            p.application = candidate;
-            return {};
-        }
-    }
-    what = "program '" + name + "' not found (searched for '" + narrow(file) +
-           "' in the executable's directory, System32, the Windows directory and PATH)";
-    return win_error(ERROR_FILE_NOT_FOUND);
-}
-
-// What best-fit mapping to `code_page` makes of the one character `ch` (one or two UTF-16
-// units), as GetCommandLineA would; empty if the code page has no mapping for it (its default
-// character is used: '?' is no best fit).
-std::string best_fit_of(std::wstring_view ch, UINT code_page) {
-    char buf[8];
-    BOOL used_default = FALSE;
-    int n = ::WideCharToMultiByte(code_page, 0, ch.data(), static_cast<int>(ch.size()), buf, sizeof buf, nullptr,
-                                  &used_default);
-    if (n <= 0 && ::GetLastError() == ERROR_INVALID_PARAMETER)  // code pages that cannot report it
-        n = ::WideCharToMultiByte(code_page, 0, ch.data(), static_cast<int>(ch.size()), buf, sizeof buf, nullptr,
-                                  nullptr);
-    if (n <= 0 || used_default) return {};
-    return std::string(buf, static_cast<std::size_t>(n));
-}
-
-// WorstFit in one argument: each non-ASCII character on its own through best-fit mapping
-// (check_best_fit_char says which results are dangerous).
-std::error_code check_best_fit_arg(const std::string& a, UINT code_page, std::string& what) {
-    std::wstring w = widen(a);
-    for (std::size_t i = 0; i < w.size(); ++i) {
-        if (w[i] < 0x80) continue;
-        std::size_t len = IS_HIGH_SURROGATE(w[i]) && i + 1 < w.size() && IS_LOW_SURROGATE(w[i + 1]) ? 2 : 1;
-        char32_t ch = len == 2 ? 0x10000 + ((char32_t(w[i]) - 0xD800) << 10) + (char32_t(w[i + 1]) - 0xDC00) : w[i];
-        std::wstring_view one(w.data() + i, len);
-        if (auto ec = check_best_fit_char(a, ch, best_fit_of(one, code_page), code_page, what)) return ec;
-        i += len - 1;
-    }
-    return {};
-}
-
-}  // namespace
-
-// WorstFit: refuse an argument that a narrow main() would see with characters nobody passed.
-// UTF-8 and UTF-7 code pages have no best-fit mapping.
-std::error_code check_best_fit(const std::vector<std::string>& argv, unsigned code_page, std::string& what) {
-    if (code_page == CP_UTF8 || code_page == CP_UTF7) return {};
-    for (const auto& a : argv) {
-        bool ascii = std::all_of(a.begin(), a.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-        if (ascii) continue;
-        if (auto ec = check_best_fit_arg(a, code_page, what)) return ec;
-    }
-    return {};
-}
-
-namespace {
-
-std::error_code build_command_line(const std::vector<std::string>& argv, plan& p, std::string& what) {
-    if (auto ec = check_best_fit(argv, ::GetACP(), what)) return ec;
-    std::string line;
-    if (is_batch_file(narrow(p.application))) {
-        // Batch files run under cmd.exe, whose parser differs from the MSVC one: use System32's
-        // cmd.exe explicitly (not %ComSpec%, which the environment controls) and refuse
-        // arguments it would interpret.
-        std::wstring cmd = system_dir(false) + L"\\cmd.exe";
-        std::vector<std::string> args(argv.begin() + 1, argv.end());
-        if (auto ec = batch_command_line(narrow(cmd), narrow(p.application), args, line, what)) return ec;
-        p.application = cmd;
-    } else if (auto ec = windows_command_line(argv, line, what)) {
-        return ec;
-    }
-    p.command_line = widen(line);
-    return {};
-}
-
-// "NAME=value" strings -> a CREATE_UNICODE_ENVIRONMENT block, sorted by name without case as
-// CreateProcess documents.
-std::wstring environment_block(const std::vector<std::string>& env) {
-    std::vector<std::wstring> w;
-    w.reserve(env.size());
-    for (const auto& e : env) w.push_back(widen(e));
-    auto name = [](const std::wstring& s) {
-        auto eq = s.find(L'=', s.empty() || s[0] != L'=' ? 0 : 1);
-        return s.substr(0, eq);
-    };
-    std::stable_sort(w.begin(), w.end(), [&](const std::wstring& a, const std::wstring& b) {
-        return ::CompareStringOrdinal(name(a).c_str(), -1, name(b).c_str(), -1, TRUE) == CSTR_LESS_THAN;
-    });
-    std::wstring block;
-    for (const auto& e : w) {
-        block += e;
-        block += L'\0';
-    }
-    if (block.empty()) block += L'\0';
-    block += L'\0';
-    return block;
-}
-
 std::error_code check_cwd(const spawn_options& opt, plan& p, std::string& what) {
     if (opt.cwd.empty()) return {};
     p.cwd = widen(opt.cwd);
@@ -452,36 +104,20 @@ std::error_code check_cwd(const spawn_options& opt, plan& p, std::string& what) 
     return {};
 }
 
-// A job per child with a group of its own or kill_on_parent_exit: unnamed and not inheritable,
-// so only we hold it (a KILL_ON_JOB_CLOSE job then dies exactly when we do).
-std::error_code make_job(const spawn_options& opt, plan& p, std::string& what) {
-    if (opt.group == process_group::inherit && !opt.kill_on_parent_exit) return {};
-    p.tree = std::make_shared<process_tree>();
-    p.tree->job.reset(::CreateJobObjectW(nullptr, nullptr));
-    if (!p.tree->job) return os_error(what, "create the child's job object");
-    if (!opt.kill_on_parent_exit) return {};
-    JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
-    limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-    if (!::SetInformationJobObject(p.tree->job.get(), JobObjectExtendedLimitInformation, &limits, sizeof limits))
-        return os_error(what, "make the child's job kill-on-close (kill_on_parent_exit)");
-    p.tree->kill_on_close = true;
-    return {};
-}
-
 std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
     if (auto ec = validate_spawn_options(opt, what)) return ec;
     p.detached = opt.detached;
-    if (auto ec = make_job(opt, p, what)) return ec;
+    if (auto ec = make_child_job(opt, p.tree, what)) return ec;
     for (const auto& h : opt.handles) {
         if (h.child_fd == -1) continue;
         what = "pass_at(" + std::to_string(h.child_fd) +
                "): Windows has no descriptor numbers; use pass() and the manifest or handle_arg()";
         return errc::not_supported;
     }
-    if (auto ec = resolve_program(opt, p, what)) return ec;
+    if (auto ec = resolve_program(opt, p.application, what)) return ec;
     if (auto ec = check_cwd(opt, p, what)) return ec;
     if (auto ec = choose_stdio(opt, p, what)) return ec;
-    if (auto ec = p.handles.open(choose_mode(opt, p), what)) return ec;
+    if (auto ec = p.handles.open(inheritance_mode(opt, p.stdio_source), what)) return ec;
     for (int i = 0; i < 3; ++i)
         if (auto ec = p.handles.put(p.stdio_source[i], p.stdio_child[i], what)) return ec;
     std::vector<handle_mapping> map;
@@ -492,7 +128,7 @@ std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
     }
     std::vector<std::string> argv = opt.argv;
     if (auto ec = substitute_handle_args(argv, map, what)) return ec;
-    if (auto ec = build_command_line(argv, p, what)) return ec;
+    if (auto ec = build_command_line(argv, p.application, p.command_line, what)) return ec;
     p.environment = environment_block(build_environment(opt, current_environment(), manifest_for(opt, map),
                                                         std::to_string(p.handles.parent_pid()), true));
     return {};
@@ -527,21 +163,6 @@ std::string explain_create_error(DWORD err, const spawn_options& opt, const plan
     return s;
 }
 
-}  // namespace
-
-namespace {
-
-// Detached: out of our job too, where it lets a child break away (with the flag; a job with
-// SILENT_BREAKAWAY_OK lets it go without one).
-DWORD breakaway_flag() {
-    BOOL in_job = FALSE;
-    if (!::IsProcessInJob(::GetCurrentProcess(), nullptr, &in_job) || !in_job) return 0;
-    JOBOBJECT_EXTENDED_LIMIT_INFORMATION info{};
-    if (!::QueryInformationJobObject(nullptr, JobObjectExtendedLimitInformation, &info, sizeof info, nullptr))
-        return 0;
-    return (info.BasicLimitInformation.LimitFlags & JOB_OBJECT_LIMIT_BREAKAWAY_OK) != 0 ? CREATE_BREAKAWAY_FROM_JOB : 0;
-}
-
 DWORD creation_flags(const spawn_options& opt, const plan& p) {
     DWORD f = EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT;
     if (p.tree) f |= CREATE_SUSPENDED;  // into its job before it runs a single instruction
@@ -550,71 +171,42 @@ DWORD creation_flags(const spawn_options& opt, const plan& p) {
     return f;
 }
 
-// The suspended child goes into its job, then runs; a child that cannot is ended, not left.
-std::error_code start_in_job(const plan& p, const PROCESS_INFORMATION& pi, std::string& what) {
-    if (!p.tree) return {};
-    if (!::AssignProcessToJobObject(p.tree->job.get(), pi.hProcess)) {
-        auto ec = os_error(what, "put the child into its job object");
-        ::TerminateProcess(pi.hProcess, 1);
-        return ec;
-    }
-    if (::ResumeThread(pi.hThread) == static_cast<DWORD>(-1)) {
-        auto ec = os_error(what, "resume the child after putting it into its job");
-        ::TerminateProcess(pi.hProcess, 1);
-        return ec;
-    }
-    return {};
+// The vault as the child's parent (if there is one) and exactly this spawn's values as its
+// handle list (if it inherits any). The attribute list points at `parent` and `values`: they
+// must live until CreateProcessW has returned.
+bool set_attributes(const attribute_list& attrs, HANDLE& parent, std::vector<HANDLE>& values) {
+    if (attrs.get() == nullptr) return false;
+    if (parent != nullptr && !::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_PARENT_PROCESS,
+                                                          &parent, sizeof parent, nullptr, nullptr))
+        return false;
+    return values.empty() || ::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
+                                                         values.data(), values.size() * sizeof(HANDLE), nullptr,
+                                                         nullptr);
 }
 
-}  // namespace
-
-vault_view current_handle_vault() {
-    std::lock_guard lock(vault_mutex);
-    if (!current_vault) return {};
-    return {current_vault->process(), current_vault->job()};
-}
-
-child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
-    plan p;
-    if ((ec = prepare(opt, p, what))) return {};
-    std::vector<HANDLE> list = p.handles.values();
-    attribute_list attrs(2);
-    HANDLE parent = p.handles.parent_process();
-    if (attrs.get() == nullptr ||
-        (parent != nullptr && !::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_PARENT_PROCESS,
-                                                           &parent, sizeof parent, nullptr, nullptr)) ||
-        (!list.empty() && !::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
-                                                       list.data(), list.size() * sizeof(HANDLE), nullptr,
-                                                       nullptr))) {
-        ec = os_error(what, "prepare the process attribute list");
-        return {};
-    }
+// CreateProcessW with the plan and `attrs`. `inherit`: the child gets a handle list.
+std::error_code create_process(const spawn_options& opt, plan& p, LPPROC_THREAD_ATTRIBUTE_LIST attrs, bool inherit,
+                               PROCESS_INFORMATION& pi, std::string& what) {
     STARTUPINFOEXW si{};
     si.StartupInfo.cb = sizeof si;
     si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
     si.StartupInfo.hStdInput = p.stdio_child[0];
     si.StartupInfo.hStdOutput = p.stdio_child[1];
     si.StartupInfo.hStdError = p.stdio_child[2];
-    si.lpAttributeList = attrs.get();
-    PROCESS_INFORMATION pi{};
+    si.lpAttributeList = attrs;
     // bInheritHandles=TRUE reaches only the list, and the list names only this spawn's values.
-    BOOL ok = ::CreateProcessW(p.application.c_str(), p.command_line.data(), nullptr, nullptr, !list.empty(),
-                               creation_flags(opt, p), p.environment.data(),
-                               p.cwd.empty() ? nullptr : p.cwd.c_str(), &si.StartupInfo, &pi);
-    if (!ok) {
-        DWORD err = ::GetLastError();
-        ec = win_error(err);
-        what = explain_create_error(err, opt, p);
-        return {};  // the copies are closed by the plan; the options still own every handle
-    }
-    ec = start_in_job(p, pi, what);
-    ::CloseHandle(pi.hThread);
-    if (ec) {
-        ::CloseHandle(pi.hProcess);
+    if (::CreateProcessW(p.application.c_str(), p.command_line.data(), nullptr, nullptr, inherit,
+                         creation_flags(opt, p), p.environment.data(), p.cwd.empty() ? nullptr : p.cwd.c_str(),
+                         &si.StartupInfo, &pi))
         return {};
-    }
-    ec.clear();
-    // Success: the parent's copies of everything the child received are closed now.
+    DWORD err = ::GetLastError();
+    what = explain_create_error(err, opt, p);
+    return win_error(err);
+}
+
+// The child runs: the parent's copies of everything it received are closed now, and the child
+// object takes the process handle (unless detached) and our ends of its stdio pipes.
+child hand_over(spawn_options& opt, plan& p, const PROCESS_INFORMATION& pi) {
     for (auto& h : opt.handles) h.h.reset();
     opt.in.h.reset();
     opt.out.h.reset();
@@ -626,6 +218,30 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     return make_child(pi.dwProcessId, unique_handle(pi.hProcess), opt.kill_on_destroy,
                       std::move(p.parent_stdio[0]), std::move(p.parent_stdio[1]), std::move(p.parent_stdio[2]),
                       std::move(p.tree));
+}
+
+}  // namespace
+
+child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
+    plan p;
+    if ((ec = prepare(opt, p, what))) return {};
+    std::vector<HANDLE> list = p.handles.values();
+    HANDLE parent = p.handles.parent_process();
+    attribute_list attrs(2);
+    if (!set_attributes(attrs, parent, list)) {
+        ec = os_error(what, "prepare the process attribute list");
+        return {};
+    }
+    PROCESS_INFORMATION pi{};
+    // On failure the plan closes the copies; the options still own every handle.
+    if ((ec = create_process(opt, p, attrs.get(), !list.empty(), pi, what))) return {};
+    ec = start_in_job(p.tree.get(), pi, what);
+    ::CloseHandle(pi.hThread);
+    if (ec) {
+        ::CloseHandle(pi.hProcess);
+        return {};
+    }
+    return hand_over(opt, p, pi);
 }
 
 }  // namespace detail

@@ -35,7 +35,7 @@ std::uint64_t value_of(tether::native_handle h) {
     return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h));
 }
 
-// A hello as src/windows/channel.cpp reads it: "TtH2", pid (u32), channel handle value (u64).
+// A hello as src/windows/channel_hello.cpp reads it: "TtH2", pid (u32), channel handle value (u64).
 std::vector<std::byte> hello(DWORD pid, std::uint64_t channel_value) {
     std::vector<std::byte> h = {std::byte{'T'}, std::byte{'t'}, std::byte{'H'}, std::byte{'2'}};
     auto p = le(pid, 4), v = le(channel_value, 8);

@@ -1,5 +1,5 @@
-// Windows only: where a child inherits from (src/windows/spawn.cpp). Directly from us when every
-// handle it gets is already inheritable here; otherwise from the one long-lived handle vault,
+// Windows only: where a child inherits from (src/windows/child_handles.hpp). Directly from us when
+// every handle it gets is already inheritable here; otherwise from the one long-lived handle vault,
 // which sits in a private kill-on-close job, dies with its owner, is replaced when it died, and
 // whose job the children do not join; or from inheritable copies in our own process with
 // spawn_options::windows_direct_inheritance.
