@@ -537,7 +537,7 @@ std::optional<message> channel::receive_until(const detail::deadline& d, std::er
         return std::nullopt;
     }
     auto m = s_->receive(d, ec);
-    if (s_->ep) s_->changed();  // frames may be left buffered for the poller to report
+    s_->changed();  // frames may be left buffered for the poller to report
     return m;
 }
 
@@ -554,7 +554,7 @@ void channel::receive_into(message& m, std::error_code& ec) {
         return;
     }
     if (!s_->receive_into(detail::deadline::never(), m, ec)) m = message{};
-    if (s_->ep) s_->changed();  // frames may be left buffered for the poller to report
+    s_->changed();  // frames may be left buffered for the poller to report
 }
 
 void channel::receive_into(message& m) {
