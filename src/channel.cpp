@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 
 namespace tether {
 namespace {
@@ -77,10 +78,7 @@ void channel::state::drop() noexcept {
     // can be trusted any more). Handles exported for frames that were never written must not
     // stay in the peer: it never saw their values. A poller watching this end forgets it first
     // (its watch must go before the descriptor does).
-    if (link.core != nullptr) {
-        auto l = std::exchange(link, detail::channel_link{});
-        detail::poller_channel_destroyed(*l.core, l.id);
-    }
+    if (auto* o = std::exchange(observer, nullptr)) o->source_gone(observer_id);
     if (ep) release_unreceived();
     if (ep) {
         std::vector<std::uint64_t> wire;
@@ -125,7 +123,6 @@ std::error_code channel::state::queue(detail::frame_kind kind, std::span<const s
     std::vector<unique_handle> oob;
     if (handles.empty()) {  // plain data, the common case: nothing to export
         eng.queue_frame(kind, {}, payload, oob);
-        changed();
         return {};
     }
     for (const auto& h : handles)
@@ -133,7 +130,6 @@ std::error_code channel::state::queue(detail::frame_kind kind, std::span<const s
     std::vector<std::uint64_t> wire;
     if (auto ec = detail::channel_export_handles(*ep, handles, wire, oob)) return ec;
     eng.queue_frame(kind, wire, payload, oob);
-    changed();
     return {};
 }
 
@@ -160,7 +156,6 @@ std::error_code channel::state::write_now() {
         auto unsent = eng.discard_output(wire);
         detail::channel_unexport(*ep, wire, unsent);
     }
-    changed();
     return ec;
 }
 
@@ -396,6 +391,22 @@ std::span<const std::byte> bytes_of(std::string_view text) noexcept {
 
 namespace {
 constexpr detail::frame_kind data_kind = detail::frame_kind::data;
+
+// Tells a poller this channel is registered with what a call changed (output queued or
+// written), once, when the call returns or throws: it re-arms for writability and goes on
+// reporting frames left buffered.
+class poller_notice {
+public:
+    explicit poller_notice(channel::state* s) noexcept : s_(s) {}
+    poller_notice(const poller_notice&) = delete;
+    poller_notice& operator=(const poller_notice&) = delete;
+    ~poller_notice() {
+        if (s_ != nullptr) s_->changed();
+    }
+
+private:
+    channel::state* s_;
+};
 }  // namespace
 
 // Queues one data message; a large payload with nothing queued before it goes out in place.
@@ -403,6 +414,7 @@ constexpr detail::frame_kind data_kind = detail::frame_kind::data;
 std::error_code channel::send_frame(std::span<const std::byte> data, std::vector<unique_handle>& handles,
                                     send_mode mode) {
     if (!is_open()) return errc::closed;
+    poller_notice notice(s_.get());
     if (mode == send_mode::now && data.size() >= send_buffer_size / 2 && data.size() <= s_->opt.max_message_size) {
         if (s_->peer_gone) return errc::peer_gone;
         for (const auto& h : handles)
@@ -444,7 +456,12 @@ void channel::send_more(std::span<const std::byte> data, std::error_code& ec) {
 }
 
 void channel::flush(std::error_code& ec) {
-    ec = is_open() ? s_->flush_until(detail::deadline::never()) : make_error_code(errc::closed);
+    if (!is_open()) {
+        ec = errc::closed;
+        return;
+    }
+    poller_notice notice(s_.get());
+    ec = s_->flush_until(detail::deadline::never());
 }
 
 void channel::send(std::span<const std::byte> data, std::error_code& ec) {
@@ -474,6 +491,7 @@ bool channel::flush_some(std::error_code& ec) {
         ec = errc::closed;
         return false;
     }
+    poller_notice notice(s_.get());
     ec = s_->write_now();
     return !ec && !s_->eng.has_output();
 }
@@ -519,7 +537,7 @@ std::optional<message> channel::receive_until(const detail::deadline& d, std::er
         return std::nullopt;
     }
     auto m = s_->receive(d, ec);
-    if (s_->ep) s_->changed();  // frames may be left buffered for the poller to report
+    s_->changed();  // frames may be left buffered for the poller to report
     return m;
 }
 
@@ -536,7 +554,7 @@ void channel::receive_into(message& m, std::error_code& ec) {
         return;
     }
     if (!s_->receive_into(detail::deadline::never(), m, ec)) m = message{};
-    if (s_->ep) s_->changed();  // frames may be left buffered for the poller to report
+    s_->changed();  // frames may be left buffered for the poller to report
 }
 
 void channel::receive_into(message& m) {

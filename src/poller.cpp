@@ -1,10 +1,12 @@
-// Portable: tether::poller — sources, tokens, channel pumping, the join of a vanished channel
-// with its child's exit, and the fallbacks, over the backend's reactor
-// (detail/poller_backend.hpp: epoll on Linux, a completion port on Windows).
+// Portable: tether::poller — sources, tokens, the per-wait message cap, the join of a vanished
+// channel with its child's exit, and the fallbacks, over the backend's reactor
+// (detail/poller_backend.hpp: epoll on Linux, a completion port on Windows). A channel is seen
+// only as a detail::channel_source (detail/poll_source.hpp): watched, pumped, observed.
+// Events travel in the `out` parameter of every function that makes one.
 #include <tether/error.hpp>
 #include <tether/poller.hpp>
 
-#include "detail/channel_state.hpp"
+#include "detail/poll_source.hpp"
 #include "detail/poller_backend.hpp"
 
 #include <algorithm>
@@ -39,7 +41,7 @@ unique_handle duplicate_of(borrowed_handle h, std::error_code& ec) {
 
 }  // namespace
 
-struct poll_source {
+struct source_slot {
     enum class type : std::uint8_t { child, pipe, channel, peer_watch };
     type t{type::pipe};
     bool live{false};
@@ -51,8 +53,8 @@ struct poll_source {
     unsigned what{0};           // pipe: watch flags
     bool polled{false};         // a child without process handle: checked every fallback_period
     // Channels.
-    channel::state* ch{nullptr};
-    channel_wait_source watched{};  // what the reactor watches now
+    channel_source* ch{nullptr};
+    source_watch watched{};         // what the reactor watches now
     bool in_ready{false};           // queued in poller_core::ready
     std::uint64_t pumped_in{0};     // the wait() that `pumped` counts for
     std::size_t pumped{0};          // messages delivered in that wait (at most the cap)
@@ -63,42 +65,46 @@ struct poll_source {
     std::size_t waiter{no_slot};  // peer_watch: the channel slot that waits
 };
 
-struct poller_core {
+// The core is also the observer every registered channel reports to (under its slot index):
+// its address stays put for the poller's life (a moved poller moves the pointer to it).
+struct poller_core final : source_observer {
     reactor_ptr r;
-    std::vector<poll_source> slots;
+    std::vector<source_slot> slots;
     std::vector<std::size_t> free_slots;
     std::unordered_map<std::uint64_t, std::size_t> by_token;
     std::unordered_multimap<const child*, std::size_t> child_slots;  // the child sources of each child
     std::vector<std::pair<std::size_t, std::uint32_t>> ready;  // channels with buffered work
     std::vector<std::size_t> fallback;  // polled children and channels awaiting a peer
     std::vector<reactor_ready> scratch;
-    std::size_t servicing{no_slot};  // the channel being pumped (its own changes are ignored)
-    std::uint64_t wait_number{0};    // counts wait() calls: the message cap is per wait
-    std::vector<poll_event>* out{nullptr};
+    std::uint64_t wait_number{0};  // counts wait() calls: the message cap is per wait
 
     std::size_t allocate();
     void release(std::size_t i) noexcept;
-    void unwatch_all(poll_source& s, std::size_t i) noexcept;
+    void unwatch_all(source_slot& s, std::size_t i) noexcept;
     std::error_code watch_channel(std::size_t i);
     void mark_ready(std::size_t i);
-    poll_source& add_source(std::uint64_t token, poll_source::type t);
+    source_slot& add_source(std::uint64_t token, source_slot::type t);
     void remove_slot(std::size_t i) noexcept;
 
-    void emit(poll_source& s, poll_event::kind k);
-    void service(std::size_t i, unsigned events, unsigned sub);
-    void service_child(std::size_t i);
-    void service_pipe(std::size_t i, unsigned events);
-    void service_channel(std::size_t i, unsigned events);
-    bool pump_messages(std::size_t i);
-    void channel_ended(std::size_t i, poll_event ev);
-    void channel_failed(std::size_t i, std::error_code ec);
+    // source_observer: a registered channel's own calls changed it, or it is closing.
+    void source_changed(std::size_t i) noexcept override;
+    void source_gone(std::size_t i) noexcept override { remove_slot(i); }
+
+    using event_list = std::vector<poll_event>;
+    void emit(source_slot& s, poll_event::kind k, event_list& out);
+    void service(std::size_t i, unsigned events, event_list& out);
+    void service_child(std::size_t i, event_list& out);
+    void service_pipe(std::size_t i, unsigned events, event_list& out);
+    void service_channel(std::size_t i, event_list& out);
+    void channel_ended(std::size_t i, poll_event ev, event_list& out);
+    void channel_failed(std::size_t i, std::error_code ec, event_list& out);
     std::vector<std::size_t> sources_of(const child& c) const;
-    void emit_exit(std::size_t i, std::optional<exit_status> st, std::error_code ec);
-    std::optional<exit_status> reap(child& c, bool& ended, bool known_ended = false);
-    void start_peer_wait(std::size_t i, message m);
-    void end_vanished(std::size_t i, std::optional<exit_status> st);
-    void finish_peer_wait(std::size_t i, bool timed_out);
-    void check_fallbacks();
+    void emit_exit(std::size_t i, std::optional<exit_status> st, std::error_code ec, event_list& out);
+    std::optional<exit_status> reap(child& c, bool& ended, event_list& out, bool known_ended = false);
+    void start_peer_wait(std::size_t i, message m, event_list& out);
+    void end_vanished(std::size_t i, std::optional<exit_status> st, event_list& out);
+    void finish_peer_wait(std::size_t i, bool timed_out, event_list& out);
+    void check_fallbacks(event_list& out);
     deadline next_fallback(deadline d) const;
 };
 
@@ -116,12 +122,12 @@ std::size_t poller_core::allocate() {
 void poller_core::release(std::size_t i) noexcept {
     auto& s = slots[i];
     auto gen = s.gen + 1;
-    s = poll_source{};
+    s = source_slot{};
     s.gen = gen;  // stale readiness for this slot is dropped from now on
     free_slots.push_back(i);
 }
 
-poll_source& poller_core::add_source(std::uint64_t token, poll_source::type t) {
+source_slot& poller_core::add_source(std::uint64_t token, source_slot::type t) {
     if (by_token.count(token) != 0)
         throw_error(errc::invalid_argument, "poller::add: token " + std::to_string(token) + " is in use");
     auto i = allocate();
@@ -133,8 +139,8 @@ poll_source& poller_core::add_source(std::uint64_t token, poll_source::type t) {
     return s;
 }
 
-void poller_core::unwatch_all(poll_source& s, std::size_t i) noexcept {
-    if (s.t == poll_source::type::channel) {
+void poller_core::unwatch_all(source_slot& s, std::size_t i) noexcept {
+    if (s.t == source_slot::type::channel) {
         if (is_valid_native(s.watched.readable)) reactor_unwatch(*r, make_key(i, s.gen, 0), s.watched.readable);
         if (is_valid_native(s.watched.writable) && (s.watched.read_how & watch_read) == 0)
             reactor_unwatch(*r, make_key(i, s.gen, 1), s.watched.writable);
@@ -149,9 +155,9 @@ void poller_core::remove_slot(std::size_t i) noexcept {
     if (i >= slots.size() || !slots[i].live) return;
     auto& s = slots[i];
     unwatch_all(s, i);
-    if (s.ch != nullptr) s.ch->link = {};
+    if (s.ch != nullptr) s.ch->observe(nullptr, 0);
     if (s.peer_watch != no_slot) remove_slot(s.peer_watch);
-    if (s.t == poll_source::type::child) {
+    if (s.t == source_slot::type::child) {
         auto [b, e] = child_slots.equal_range(s.c);
         for (auto it = b; it != e; ++it)
             if (it->second == i) {
@@ -162,7 +168,7 @@ void poller_core::remove_slot(std::size_t i) noexcept {
         for (auto k : fallback)
             if (slots[k].peer_via_child && slots[k].c == s.c && child_slots.count(s.c) == 0) slots[k].peer_via_child = false;
     }
-    if (s.t != poll_source::type::peer_watch) by_token.erase(s.token);
+    if (s.t != source_slot::type::peer_watch) by_token.erase(s.token);
     std::erase(fallback, i);
     release(i);
 }
@@ -177,8 +183,7 @@ void poller_core::mark_ready(std::size_t i) {
 // (Re)arms the reactor for a channel: readability always, write progress while output waits.
 std::error_code poller_core::watch_channel(std::size_t i) {
     auto& s = slots[i];
-    bool want_write = s.ch->eng.has_output() || channel_writing(*s.ch->ep);
-    auto w = channel_arm(*s.ch->ep, want_write);
+    auto w = s.ch->arm();
     auto key0 = make_key(i, s.gen, 0), key1 = make_key(i, s.gen, 1);
     if ((w.read_how & watch_read) != 0) {  // one descriptor for both directions (POSIX)
         unsigned what = w.read_how | (is_valid_native(w.writable) ? w.write_how : 0u);
@@ -201,135 +206,96 @@ std::error_code poller_core::watch_channel(std::size_t i) {
     return {};
 }
 
-void poller_channel_changed(poller_core& core, std::size_t i) noexcept {
-    if (core.servicing == i || i >= core.slots.size() || !core.slots[i].live) return;
-    auto& s = core.slots[i];
-    if (s.awaiting_peer || s.ch == nullptr || !s.ch->ep) return;
+// Only the channel's own calls get here, between waits (a pump reports in its result).
+void poller_core::source_changed(std::size_t i) noexcept {
+    if (i >= slots.size() || !slots[i].live) return;
+    auto& s = slots[i];
+    if (s.awaiting_peer || s.ch == nullptr) return;
     try {
-        if (s.ch->eng.has_buffered_input() || s.ch->ended) core.mark_ready(i);
-        if (auto ec = core.watch_channel(i)) core.mark_ready(i);  // the next wait reports it
+        if (s.ch->has_work()) mark_ready(i);
+        if (auto ec = watch_channel(i)) mark_ready(i);  // the next wait reports it
     } catch (...) {
-        core.mark_ready(i);
+        mark_ready(i);
     }
 }
 
-void poller_channel_destroyed(poller_core& core, std::size_t i) noexcept { core.remove_slot(i); }
-
 // ---- events
 
-void poller_core::emit(poll_source& s, poll_event::kind k) {
+void poller_core::emit(source_slot& s, poll_event::kind k, event_list& out) {
     poll_event e;
     e.what = k;
     e.token = s.token;
-    out->push_back(std::move(e));
+    out.push_back(std::move(e));
 }
 
-void poller_core::service(std::size_t i, unsigned events, unsigned sub) {
+void poller_core::service(std::size_t i, unsigned events, event_list& out) {
     switch (slots[i].t) {
-        case poll_source::type::child: service_child(i); break;
-        case poll_source::type::pipe: service_pipe(i, events); break;
-        case poll_source::type::channel: service_channel(i, sub == 1 ? ready_write : events); break;
-        case poll_source::type::peer_watch: finish_peer_wait(slots[i].waiter, false); break;
+        case source_slot::type::child: service_child(i, out); break;
+        case source_slot::type::pipe: service_pipe(i, events, out); break;
+        // Readiness says nothing more to a channel than "try" (either sub-watch): its pump never
+        // blocks.
+        case source_slot::type::channel: service_channel(i, out); break;
+        case source_slot::type::peer_watch: finish_peer_wait(slots[i].waiter, false, out); break;
     }
 }
 
 // A child source's process handle fired (or, polled, its period passed): reap() reports it.
-void poller_core::service_child(std::size_t i) {
+void poller_core::service_child(std::size_t i, event_list& out) {
     bool ended = false;
-    (void)reap(*slots[i].c, ended, !slots[i].polled);  // a process handle that fired: it ended
+    (void)reap(*slots[i].c, ended, out, !slots[i].polled);  // a process handle that fired: it ended
 }
 
-void poller_core::service_pipe(std::size_t i, unsigned events) {
+void poller_core::service_pipe(std::size_t i, unsigned events, event_list& out) {
     auto& s = slots[i];
     bool hup = (events & (ready_hangup | ready_error)) != 0;
-    if ((s.what & watch_read) && (events & (ready_read | ready_hangup | ready_error))) emit(s, poll_event::kind::readable);
-    if ((s.what & watch_write) && (events & ready_write) && !hup) emit(s, poll_event::kind::writable);
-    if (hup) emit(s, poll_event::kind::hung_up);
+    if ((s.what & watch_read) && (events & (ready_read | ready_hangup | ready_error))) emit(s, poll_event::kind::readable, out);
+    if ((s.what & watch_write) && (events & ready_write) && !hup) emit(s, poll_event::kind::writable, out);
+    if (hup) emit(s, poll_event::kind::hung_up, out);
 }
 
-void poller_core::channel_ended(std::size_t i, poll_event ev) {
+void poller_core::channel_ended(std::size_t i, poll_event ev, event_list& out) {
     ev.token = slots[i].token;
-    out->push_back(std::move(ev));
+    out.push_back(std::move(ev));
     remove_slot(i);
 }
 
-// A channel that failed is closed: nothing the peer sends can be trusted any more.
-void poller_core::channel_failed(std::size_t i, std::error_code ec) {
+// A channel that failed is closed: nothing the peer sends can be trusted any more. Its watch
+// goes first (remove_slot), while its handles are still open.
+void poller_core::channel_failed(std::size_t i, std::error_code ec, event_list& out) {
     poll_event e;
     e.what = poll_event::kind::failed;
     e.error = ec;
     e.token = slots[i].token;
     auto* ch = slots[i].ch;
     remove_slot(i);
-    ch->drop();
-    out->push_back(std::move(e));
+    ch->close();
+    out.push_back(std::move(e));
 }
 
-// Delivers up to max_messages_per_wait messages, reading while the socket has data. Returns
-// false when the channel ended or failed (its slot is gone then).
-bool poller_core::pump_messages(std::size_t i) {
-    auto& st = *slots[i].ch;
-    // A channel can be serviced twice in one wait (queued as ready, and readable from the OS):
-    // the cap counts what it delivered in the whole wait.
-    if (slots[i].pumped_in != wait_number) {
-        slots[i].pumped_in = wait_number;
-        slots[i].pumped = 0;
-    }
-    std::size_t& delivered = slots[i].pumped;
-    while (delivered < max_messages_per_wait) {
-        std::error_code ec;
-        if (auto m = st.next_buffered(ec)) {
-            poll_event e;
-            e.what = m->is_goodbye() ? poll_event::kind::goodbye : poll_event::kind::message;
-            e.msg = std::move(*m);
-            if (e.what == poll_event::kind::goodbye) {
-                channel_ended(i, std::move(e));
-                return false;
-            }
-            e.token = slots[i].token;
-            out->push_back(std::move(e));
-            ++delivered;
-            continue;
-        }
-        bool eof = false;
-        if (!ec) ec = st.read_now(eof);
-        if (ec == errc::would_block) return true;
-        if (!ec && !eof) continue;
-        if (ec) {
-            channel_failed(i, ec);
-            return false;
-        }
-        start_peer_wait(i, st.vanish());
-        return false;
-    }
-    if (st.eng.has_buffered_input()) mark_ready(i);  // the rest on the next wait, without I/O
-    return true;
-}
-
-void poller_core::service_channel(std::size_t i, unsigned events) {
+// Pumps a channel up to what is left of its max_messages_per_wait in this wait, then acts on
+// how the pump ended. A channel can be serviced twice in one wait (queued as ready, and ready
+// from the OS): the cap counts what it delivered in the whole wait.
+void poller_core::service_channel(std::size_t i, event_list& out) {
     auto& s = slots[i];
-    servicing = i;
-    // Writes first: a reply is never waited for while its request sits in our queue. A peer
-    // that is gone is no error here: its end-of-file (or goodbye) follows on the read side.
-    (void)events;  // readiness says nothing more than "try": nothing below blocks
-    if (s.ch->ended) {
-        // The goodbye (or end) was received through the channel's own calls before: report it.
-        poll_event e;
-        e.what = *s.ch->ended == message::kind::goodbye ? poll_event::kind::goodbye : poll_event::kind::vanished;
-        e.msg.what = *s.ch->ended;
-        servicing = no_slot;
-        if (e.what == poll_event::kind::vanished) return start_peer_wait(i, std::move(e.msg));
-        return channel_ended(i, std::move(e));
+    if (s.pumped_in != wait_number) {
+        s.pumped_in = wait_number;
+        s.pumped = 0;
     }
-    auto wec = s.ch->write_now();
-    bool open = !wec || wec == errc::peer_gone;
-    servicing = no_slot;
-    if (!open) return channel_failed(i, wec);
-    servicing = i;
-    open = pump_messages(i);
-    servicing = no_slot;
-    if (!open) return;
-    if (auto ec = watch_channel(i)) channel_failed(i, ec);
+    auto pumped = s.ch->pump(out, s.token, max_messages_per_wait - s.pumped);
+    s.pumped += pumped.delivered;
+    switch (pumped.end) {
+        case pump_end::idle: break;
+        case pump_end::more: mark_ready(i); break;  // the rest on the next wait, without I/O
+        case pump_end::goodbye: {
+            poll_event e;
+            e.what = poll_event::kind::goodbye;
+            e.msg.what = message::kind::goodbye;
+            return channel_ended(i, std::move(e), out);
+        }
+        case pump_end::vanished: return start_peer_wait(i, message{message::kind::vanished, {}, {}, {}, false}, out);
+        case pump_end::failed: return channel_failed(i, pumped.error, out);
+    }
+    if (auto ec = watch_channel(i)) channel_failed(i, ec, out);
 }
 
 // ---- vanished, joined with the peer's exit
@@ -342,13 +308,13 @@ std::vector<std::size_t> poller_core::sources_of(const child& c) const {
 }
 
 // Reports a child source's end: `exited` with the status, or `failed` (reaped elsewhere).
-void poller_core::emit_exit(std::size_t i, std::optional<exit_status> st, std::error_code ec) {
+void poller_core::emit_exit(std::size_t i, std::optional<exit_status> st, std::error_code ec, event_list& out) {
     poll_event e;
     e.what = ec ? poll_event::kind::failed : poll_event::kind::exited;
     e.token = slots[i].token;
     e.status = st;
     e.error = ec;
-    out->push_back(std::move(e));
+    out.push_back(std::move(e));
     remove_slot(i);
 }
 
@@ -360,7 +326,7 @@ void poller_core::emit_exit(std::size_t i, std::optional<exit_status> st, std::e
 // number stays watched otherwise, and the kernel may hand it out again at once). A peek that
 // reaps nothing (WNOWAIT) comes before all that, so a child still running costs one system
 // call and no watch is touched.
-std::optional<exit_status> poller_core::reap(child& c, bool& ended, bool known_ended) {
+std::optional<exit_status> poller_core::reap(child& c, bool& ended, event_list& out, bool known_ended) {
     ended = false;
     auto process = c.process_handle();
     if (!known_ended && !c.status() && process && !reactor_process_ended(process.get())) return std::nullopt;
@@ -382,31 +348,31 @@ std::optional<exit_status> poller_core::reap(child& c, bool& ended, bool known_e
         return std::nullopt;
     }
     ended = true;
-    for (auto k : watchers) emit_exit(k, st, ec);
+    for (auto k : watchers) emit_exit(k, st, ec, out);
     std::vector<std::size_t> waiting;
     for (auto k : fallback)
         if (slots[k].live && slots[k].awaiting_peer && slots[k].c == &c) waiting.push_back(k);
-    for (auto k : waiting) end_vanished(k, st);
+    for (auto k : waiting) end_vanished(k, st, out);
     return st;
 }
 
-void poller_core::end_vanished(std::size_t i, std::optional<exit_status> st) {
+void poller_core::end_vanished(std::size_t i, std::optional<exit_status> st, event_list& out) {
     poll_event e;
     e.what = poll_event::kind::vanished;
     e.msg.what = message::kind::vanished;
     e.msg.peer_status = st;
     e.msg.peer_running = !st && slots[i].c != nullptr && *slots[i].c && !slots[i].c->status();
     e.status = st;
-    channel_ended(i, std::move(e));
+    channel_ended(i, std::move(e), out);
 }
 
 // The channel reached end-of-file (or an error): its vanished event waits for the peer's exit.
-void poller_core::start_peer_wait(std::size_t i, message m) {
+void poller_core::start_peer_wait(std::size_t i, message m, event_list& out) {
     auto& s = slots[i];
     unwatch_all(s, i);
     bool ended = false;
     std::optional<exit_status> st;
-    if (s.c != nullptr && *s.c) st = s.c->status() ? s.c->status() : reap(*s.c, ended);
+    if (s.c != nullptr && *s.c) st = s.c->status() ? s.c->status() : reap(*s.c, ended, out);
     auto& cs = slots[i];  // reap() may have grown `slots`
     if (cs.c == nullptr || !*cs.c || st || ended) {
         poll_event e;
@@ -414,7 +380,7 @@ void poller_core::start_peer_wait(std::size_t i, message m) {
         m.peer_status = st;
         e.status = st;
         e.msg = std::move(m);
-        channel_ended(i, std::move(e));
+        channel_ended(i, std::move(e), out);
         return;
     }
     // End-of-file comes a moment before the process is reapable: wait for its exit without
@@ -433,7 +399,7 @@ void poller_core::start_peer_wait(std::size_t i, message m) {
     if (!dup) return;  // no process handle: checked with the fallbacks
     auto w = allocate();
     auto& pw = slots[w];  // `cs` may have moved: use slots[i] below
-    pw.t = poll_source::type::peer_watch;
+    pw.t = source_slot::type::peer_watch;
     pw.live = true;
     pw.own = std::move(dup);
     pw.h = pw.own.get();
@@ -447,40 +413,40 @@ void poller_core::start_peer_wait(std::size_t i, message m) {
 }
 
 // The peer's process handle fired, or the grace period is over (`timed_out`).
-void poller_core::finish_peer_wait(std::size_t i, bool timed_out) {
+void poller_core::finish_peer_wait(std::size_t i, bool timed_out, event_list& out) {
     auto& s = slots[i];
-    if (auto st = s.c->status()) return end_vanished(i, st);  // reaped by the user meanwhile
-    if (!*s.c) return end_vanished(i, std::nullopt);
+    if (auto st = s.c->status()) return end_vanished(i, st, out);  // reaped by the user meanwhile
+    if (!*s.c) return end_vanished(i, std::nullopt, out);
     bool ended = false;
-    (void)reap(*s.c, ended);  // ends this channel (and any other waiting for the same child)
+    (void)reap(*s.c, ended, out);  // ends this channel (and any other waiting for the same child)
     if (ended || !slots[i].live) return;
-    if (timed_out) return end_vanished(i, std::nullopt);
+    if (timed_out) return end_vanished(i, std::nullopt, out);
     // The handle fired but the child is not reapable yet? Keep waiting (fallback polling).
     auto& cs = slots[i];
     if (cs.peer_watch != no_slot) remove_slot(cs.peer_watch);
     cs.peer_watch = no_slot;
 }
 
-void poller_core::check_fallbacks() {
+void poller_core::check_fallbacks(event_list& out) {
     auto pending = fallback;  // finishing removes entries
     for (auto i : pending) {
         if (i >= slots.size() || !slots[i].live) continue;
         auto& s = slots[i];
-        if (s.t == poll_source::type::child) {
-            service_child(i);
+        if (s.t == source_slot::type::child) {
+            service_child(i, out);
             continue;
         }
         if (!s.awaiting_peer) continue;
         bool watched = s.peer_watch != no_slot || s.peer_via_child;
         bool lost = s.c->status().has_value() || !*s.c;  // reaped (or moved away) by the user
-        if (lost || !watched || s.peer_deadline.expired()) finish_peer_wait(i, s.peer_deadline.expired());
+        if (lost || !watched || s.peer_deadline.expired()) finish_peer_wait(i, s.peer_deadline.expired(), out);
     }
 }
 
 deadline poller_core::next_fallback(deadline d) const {
     for (auto i : fallback) {
         const auto& s = slots[i];
-        bool polled = s.t == poll_source::type::child || (s.peer_watch == no_slot && !s.peer_via_child);
+        bool polled = s.t == source_slot::type::child || (s.peer_watch == no_slot && !s.peer_via_child);
         d = d.earlier(polled ? deadline::after(fallback_period) : s.peer_deadline);
     }
     return d;
@@ -536,10 +502,10 @@ void poller::add(child& c, std::uint64_t token) {
     // One child source per child: its exit is reported once, to one token (a channel joined
     // with the child is not a child source and may sit beside it).
     for (auto k : core.sources_of(c))
-        if (core.slots[k].t == detail::poll_source::type::child)
+        if (core.slots[k].t == detail::source_slot::type::child)
             throw_error(errc::invalid_argument, "poller::add: child " + std::to_string(c.pid()) +
                                                     " is registered already, under token " + std::to_string(core.slots[k].token));
-    auto& s = core.add_source(token, detail::poll_source::type::child);
+    auto& s = core.add_source(token, detail::source_slot::type::child);
     auto i = core.by_token[token];
     s.c = &c;
     s.h = c.process_handle().get();
@@ -559,7 +525,7 @@ void poller::add(child& c, std::uint64_t token) {
 void poller::add(borrowed_handle pipe_end, interest what, std::uint64_t token) {
     if (!pipe_end) throw_error(errc::invalid_argument, "poller::add: no handle");
     auto& core = *core_;
-    auto& s = core.add_source(token, detail::poll_source::type::pipe);
+    auto& s = core.add_source(token, detail::source_slot::type::pipe);
     auto i = core.by_token[token];
     s.h = pipe_end.get();
     s.what = static_cast<unsigned>(what);
@@ -574,19 +540,20 @@ void poller::add(borrowed_handle pipe_end, interest what, std::uint64_t token) {
 
 void poller::add(channel& ch, std::uint64_t token) {
     if (!ch.is_open()) throw_error(errc::closed, "poller::add: channel");
-    if (ch.s_->link.core != nullptr) throw_error(errc::invalid_argument, "poller::add: channel is registered already");
+    auto* src = detail::source_of(ch);
+    if (src->observed()) throw_error(errc::invalid_argument, "poller::add: channel is registered already");
     auto& core = *core_;
-    auto& s = core.add_source(token, detail::poll_source::type::channel);
+    auto& s = core.add_source(token, detail::source_slot::type::channel);
     auto i = core.by_token[token];
-    s.ch = ch.s_.get();
+    s.ch = src;
     if (auto ec = core.watch_channel(i)) {
         core.remove_slot(i);
-        throw_error(ec, "poller::add: watch " + ch.s_->where());
+        throw_error(ec, "poller::add: watch " + src->where());
     }
-    ch.s_->link = {&core, i};
+    src->observe(&core, i);
     // Frames already buffered (a receive() read more than it returned) are reported at once;
     // so is a peer whose goodbye or end was already received.
-    if (ch.s_->eng.has_buffered_input() || ch.s_->ended) core.mark_ready(i);
+    if (src->has_work()) core.mark_ready(i);
 }
 
 void poller::add(channel& ch, child& peer, std::uint64_t token) {
@@ -597,7 +564,7 @@ void poller::add(channel& ch, child& peer, std::uint64_t token) {
 void poller::modify(std::uint64_t token, interest what) {
     auto& core = *core_;
     auto it = core.by_token.find(token);
-    if (it == core.by_token.end() || core.slots[it->second].t != detail::poll_source::type::pipe)
+    if (it == core.by_token.end() || core.slots[it->second].t != detail::source_slot::type::pipe)
         throw_error(errc::invalid_argument, "poller::modify: token " + std::to_string(token) + " is no pipe end");
     auto& s = core.slots[it->second];
     if (auto ec = detail::reactor_watch(*core.r, detail::make_key(it->second, s.gen, 0), s.h,
@@ -628,7 +595,6 @@ std::size_t poller::wait(std::vector<poll_event>& out, milliseconds timeout, std
     auto& core = *core_;
     out.clear();
     ec.clear();
-    core.out = &out;
     ++core.wait_number;
     auto d = detail::deadline::after(timeout);
     for (;;) {
@@ -638,9 +604,9 @@ std::size_t poller::wait(std::vector<poll_event>& out, milliseconds timeout, std
         for (auto [i, gen] : ready)
             if (core.slots[i].live && core.slots[i].gen == gen) {
                 core.slots[i].in_ready = false;  // only here: a slot is in `ready` at most once
-                core.service(i, detail::ready_read, 0);
+                core.service(i, detail::ready_read, out);
             }
-        core.check_fallbacks();
+        core.check_fallbacks(out);
         auto until = out.empty() ? core.next_fallback(d) : detail::deadline::now();
         if (!core.ready.empty()) until = detail::deadline::now();
         core.scratch.clear();
@@ -649,11 +615,10 @@ std::size_t poller::wait(std::vector<poll_event>& out, milliseconds timeout, std
             auto i = static_cast<std::size_t>((r.key & 0xFFFFFFFFu) >> 1);
             auto gen = static_cast<std::uint32_t>(r.key >> 32);
             if (i < core.slots.size() && core.slots[i].live && core.slots[i].gen == gen)
-                core.service(i, r.events, static_cast<unsigned>(r.key & 1));
+                core.service(i, r.events, out);
         }
         if (!out.empty() || d.expired()) break;
     }
-    core.out = nullptr;
     return out.size();
 }
 

@@ -57,6 +57,7 @@
 namespace tether {
 namespace detail {
 class deadline;
+class channel_source;
 }
 
 /// Limits applied to what this end receives (and sends).
@@ -99,6 +100,12 @@ struct message {
 class channel;
 
 struct channel_pair;
+
+namespace detail {
+/// Internal: `ch` as a tether::poller drives it (src/detail/poll_source.hpp); nullptr if `ch`
+/// has no state (default-constructed or moved from).
+channel_source* source_of(channel& ch) noexcept;
+}  // namespace detail
 
 /// A new connected channel. `theirs` is a raw handle to give to a child with
 /// spawn_options::pass(std::move(theirs), "control"); the child opens it with
@@ -232,7 +239,7 @@ public:
 
 private:
     friend channel_pair make_channel(channel_options);
-    friend class poller;
+    friend detail::channel_source* detail::source_of(channel& ch) noexcept;
     enum class send_mode { now, batched, nowait };
     std::error_code send_frame(std::span<const std::byte> data, std::vector<unique_handle>& handles, send_mode mode);
     std::optional<message> receive_until(const detail::deadline& d, std::error_code& ec);

@@ -1,5 +1,5 @@
 // Internal: what a backend (src/unix/channel.cpp, src/windows/channel.cpp) provides to the
-// portable channel (src/channel.cpp) and the poller (src/poller.cpp). Same names in both
+// portable channel (src/channel.cpp, src/channel_source.cpp). Same names in both
 // backends; the portable side (with the I/O-free engine, channel_engine.hpp) owns the framing,
 // buffering, goodbye/vanished logic and validation, the backend only moves bytes and handles
 // between two processes. Every I/O hook is NON-BLOCKING; channel_wait() is the only call that
@@ -26,6 +26,7 @@
 #include <tether/handle.hpp>
 
 #include "detail/deadline.hpp"
+#include "detail/poll_source.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -114,19 +115,12 @@ std::size_t channel_read_some(channel_endpoint& e, std::span<std::byte> buf, std
 /// read_some / write_some says which.
 std::error_code channel_wait(channel_endpoint& e, bool want_read, bool want_write, const deadline& d);
 
-/// What a tether::poller watches for this endpoint (flags from detail/poller_backend.hpp).
-/// POSIX: the socket, for watch_read (and watch_write while output is queued). Windows: the
-/// event of the endpoint's pending overlapped read (watch_object) and, while a write is in
-/// flight, the event of that write.
-struct channel_wait_source {
-    native_handle readable{invalid_native_handle()};
-    unsigned read_how{0};
-    native_handle writable{invalid_native_handle()};  ///< invalid: nothing to wait for
-    unsigned write_how{0};
-};
 /// Prepares the endpoint to be waited on by a poller (Windows: starts the overlapped read if
-/// none is pending) and says what to watch.
-channel_wait_source channel_arm(channel_endpoint& e, bool want_write) noexcept;
+/// none is pending) and says what to watch (flags from detail/poller_backend.hpp). POSIX: the
+/// socket, for watch_read (and watch_write while output is queued). Windows: the event of the
+/// endpoint's pending overlapped read (watch_object) and, while a write is in flight, the event
+/// of that write.
+source_watch channel_arm(channel_endpoint& e, bool want_write) noexcept;
 
 /// Turns one frame's wire values into owned handles, appended to `out`. Linux: takes
 /// wire.size() handles from the front of `arrived`; fewer than that is errc::protocol_error.

@@ -1,7 +1,8 @@
 // Internal, portable: one channel end's state, shared by the blocking calls (src/channel.cpp)
-// and the poller (src/poller.cpp). It joins the backend endpoint (the OS object) with the
-// I/O-free engine; every step here is non-blocking except wait-based loops that take a
-// deadline, so a message already buffered is visible to either driver.
+// and, as a detail::channel_source, the poller (src/channel_source.cpp). It joins the backend
+// endpoint (the OS object) with the I/O-free engine; every step here is non-blocking except
+// wait-based loops that take a deadline, so a message already buffered is visible to either
+// driver.
 #pragma once
 
 #include <tether/channel.hpp>
@@ -9,31 +10,15 @@
 #include "detail/channel_backend.hpp"
 #include "detail/channel_engine.hpp"
 #include "detail/deadline.hpp"
+#include "detail/poll_source.hpp"
 
 #include <optional>
 #include <string>
 #include <system_error>
 
-namespace tether::detail {
-
-struct poller_core;
-/// Set in a channel's state while it is registered with a poller, so that work done through
-/// the channel's own calls (a receive that left frames buffered, a post that queued output)
-/// reaches the poller's next wait.
-struct channel_link {
-    poller_core* core{nullptr};
-    std::size_t id{0};
-};
-/// The channel's buffered input or queued output changed (defined by the poller).
-void poller_channel_changed(poller_core& core, std::size_t id) noexcept;
-/// The channel is being destroyed while registered: the poller forgets it.
-void poller_channel_destroyed(poller_core& core, std::size_t id) noexcept;
-
-}  // namespace tether::detail
-
 namespace tether {
 
-struct channel::state {
+struct channel::state final : detail::channel_source {
     state(detail::endpoint_ptr e, channel_options o);
     state(const state&) = delete;
     state& operator=(const state&) = delete;
@@ -46,12 +31,29 @@ struct channel::state {
     bool peer_gone{false};               // a write found the peer gone
     detail::frame scratch;               // a frame with handles or in parts, being decoded
     borrowed_handle native;              // ep's handle, for error messages without a backend call
-    detail::channel_link link;
+    detail::source_observer* observer{nullptr};  // the poller this end is registered with
+    std::size_t observer_id{0};                  // ... and its id for it
 
-    std::string where() const;  ///< "channel (descriptor N)", for error messages
+    std::string where() const override;  ///< "channel (descriptor N)", for error messages
+    /// Called by the channel's own calls (never by the poller's pump) once they changed what is
+    /// buffered or queued, so a registered poller re-arms and reports buffered frames.
     void changed() noexcept {
-        if (link.core != nullptr) detail::poller_channel_changed(*link.core, link.id);
+        if (observer != nullptr && ep) observer->source_changed(observer_id);
     }
+
+    // As a poller's source (src/channel_source.cpp; see detail/poll_source.hpp).
+    detail::source_watch arm() noexcept override;
+    [[nodiscard]] bool has_work() const noexcept override;
+    detail::pump_result pump(std::vector<poll_event>& out, std::uint64_t token, std::size_t max) override;
+    void close() noexcept override { drop(); }
+    void observe(detail::source_observer* o, std::size_t id) noexcept override {
+        observer = o;
+        observer_id = id;
+    }
+    [[nodiscard]] bool observed() const noexcept override { return observer != nullptr; }
+
+    // The steps below never call the observer: the channel's public calls (channel.cpp) do,
+    // once each, and the pump that also uses them reports in its result instead.
 
     // Output.
     std::error_code queue(detail::frame_kind kind, std::span<const std::byte> payload,

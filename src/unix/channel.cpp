@@ -236,8 +236,8 @@ std::error_code channel_wait(channel_endpoint& e, bool want_read, bool want_writ
     }
 }
 
-channel_wait_source channel_arm(channel_endpoint& e, bool want_write) noexcept {
-    channel_wait_source w{e.fd.get(), watch_read, invalid_native_handle(), 0};
+source_watch channel_arm(channel_endpoint& e, bool want_write) noexcept {
+    source_watch w{e.fd.get(), watch_read, invalid_native_handle(), 0};
     if (want_write) w.writable = e.fd.get(), w.write_how = watch_write;
     return w;
 }

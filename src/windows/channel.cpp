@@ -285,11 +285,11 @@ std::error_code channel_wait(channel_endpoint& e, bool want_read, bool want_writ
     return {};
 }
 
-channel_wait_source channel_arm(channel_endpoint& e, bool want_write) noexcept {
+source_watch channel_arm(channel_endpoint& e, bool want_write) noexcept {
     // The read event is signalled while there is news (data, the end, an error) and reset by
     // the ReadFile that starts the next read: a one-shot wait on it is exact.
     advance_read(e);
-    channel_wait_source w{event_of(e.rd), watch_object, invalid_native_handle(), 0};
+    source_watch w{event_of(e.rd), watch_object, invalid_native_handle(), 0};
     if (want_write && e.wr.pending) w.writable = event_of(e.wr), w.write_how = watch_object;
     return w;
 }
