@@ -1,4 +1,4 @@
-// Internal: the small set of process facts each backend (src/posix, src/windows) provides to
+// Internal: the small set of process facts each backend (src/unix and src/linux, src/windows) provides to
 // the portable code. Same names in both backends.
 #pragma once
 

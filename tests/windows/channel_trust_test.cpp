@@ -251,8 +251,8 @@ TEST(ChannelTrust, ChildPlantingItsEndInItsParentCannotClaimToBeIt) {
 
 // A true hello, then a frame naming handle values that must not be pulled, as args[0] says:
 // "unaligned" (one of ours + 1: the kernel ignores the low bits, so it names that handle),
-// "twice" (one of ours twice) or "free" (our lowest free slot: every handle this role uses
-// is made before the slot is chosen, so it stays free until the parent closes the channel).
+// "twice" (one of ours twice) or "free" (a slot that names no handle, chosen after every
+// handle this role makes, above the first hole of the table, so it stays free).
 TETHER_CHILD_ROLE(ct_names_bad_values) {
     auto end = tether::inherited("control");
     auto [r, w] = tether::make_pipe();
@@ -267,8 +267,13 @@ TETHER_CHILD_ROLE(ct_names_bad_values) {
     if (args.at(0) == "unaligned") named = {mine + 1};
     if (args.at(0) == "twice") named = {mine, mine};
     if (args.at(0) == "free") {
+        // A slot that names no handle, well above the table's first hole: under wine the write
+        // below allocates an internal handle at the lowest free slot, which the parent would
+        // then pull from under it (a handle of the child's, no longer "free").
         DWORD flags = 0;
         std::uint64_t v = 4;
+        while (::GetHandleInformation(reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)), &flags)) v += 4;  // NOLINT
+        v += 4 * 256;
         while (::GetHandleInformation(reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(v)), &flags)) v += 4;  // NOLINT
         named = {v};
     }
