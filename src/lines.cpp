@@ -75,8 +75,9 @@ std::optional<std::string_view> line_reader::next(std::error_code& ec) {
         return std::nullopt;
     }
     for (;;) {
-        const char* base = s.buf.data();
-        if (const void* nl = std::memchr(base + s.scanned, '\n', s.end - s.scanned)) {
+        const char* base = s.buf.data();  // null before the first read: memchr gets no null
+        const void* nl = s.end > s.scanned ? std::memchr(base + s.scanned, '\n', s.end - s.scanned) : nullptr;
+        if (nl != nullptr) {
             auto at = static_cast<std::size_t>(static_cast<const char*>(nl) - base);
             std::string_view line(base + s.begin, at - s.begin);
             s.begin = s.scanned = at + 1;

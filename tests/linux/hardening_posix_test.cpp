@@ -186,8 +186,10 @@ TETHER_CHILD_ROLE(inherit_then_show_env) {
     FILE* sh = ::popen("env", "r");
     if (sh == nullptr) return 2;
     char line[4096];
+    // The three manifest variables only: the suite's own settings (TETHER_FAULT_TRIALS, ...) pass.
     while (std::fgets(line, sizeof line, sh) != nullptr)
-        if (std::string(line).rfind("TETHER_", 0) == 0) std::cout << "sh sees " << line;
+        for (const char* v : {tether::manifest_variable, tether::manifest_parent_variable, tether::detail::manifest_child_variable})
+            if (std::string(line).rfind(std::string(v) + "=", 0) == 0) std::cout << "sh sees " << line;
     return ::pclose(sh) == 0 ? 0 : 3;
 }
 
