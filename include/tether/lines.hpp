@@ -68,14 +68,15 @@ public:
         return feed(std::string_view(reinterpret_cast<const char*>(chunk.data()), chunk.size()),  // NOLINT
                     std::forward<OnLine>(on_line));
     }
-    /// End of input: delivers the last line if it had no '\n' (without a '\r' at its end).
+    /// End of input: delivers the last line if it had no newline (without a carriage return at
+    /// its end).
     template <class OnLine>
     void finish(OnLine&& on_line) {
         if (!failed_ && !held_.empty()) on_line(without_cr(held_));
         held_.clear();
     }
 
-    /// `line` without one '\r' at its end.
+    /// `line` without one carriage return at its end.
     static std::string_view without_cr(std::string_view line) noexcept {
         return !line.empty() && line.back() == '\r' ? line.substr(0, line.size() - 1) : line;
     }
@@ -102,9 +103,9 @@ public:
     /// @param max_line the longest line accepted, in bytes (at least 1).
     /// @throws std::system_error errc::invalid_argument for a max_line of 0.
     explicit line_reader(borrowed_handle h, std::size_t max_line = default_max_line);
-    line_reader(line_reader&&) noexcept;
-    line_reader& operator=(line_reader&&) noexcept;
-    ~line_reader();
+    line_reader(line_reader&&) noexcept;             ///< takes over the reader, its buffer included
+    line_reader& operator=(line_reader&&) noexcept;  ///< as the move constructor
+    ~line_reader();                                  ///< frees the buffer; the handle stays open
 
     /// The next line, or nullopt at end-of-file. The view is valid until the next call.
     /// @throws std::system_error: errc::line_too_long naming the limit, or read()'s errors

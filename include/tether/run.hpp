@@ -54,7 +54,7 @@ struct run_options {
     /// As on_stdout, for stderr (not called when merge_stderr: stderr is in stdout's stream).
     std::function<void(std::span<const std::byte>)> on_stderr;
     /// Streaming line by line instead (tether/lines.hpp): each line of stdout as it completes,
-    /// without its "\n" (or "\r\n"); the last line also without one. Not together with
+    /// without its newline (LF, or CR LF); the last line also without one. Not together with
     /// on_stdout. A line longer than max_line ends the run as a callback that throws does, with
     /// a std::system_error of errc::line_too_long naming the stream and the limit.
     std::function<void(std::string_view)> on_stdout_line;
