@@ -6,6 +6,7 @@
 // many as LISTEN_FDS says.
 #include "detail/manifest.hpp"
 
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -31,7 +32,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     if (out.empty()) return 0;
-    if (!v.pid || *v.pid != std::to_string(reader) || !v.fds || std::to_string(out.size()) != *v.fds) std::abort();
+    // LISTEN_FDS may carry leading zeros ("03"), as systemd's own parser accepts: compare numbers.
+    std::uint64_t count = 0;
+    if (!v.pid || *v.pid != std::to_string(reader) || !v.fds ||
+        std::from_chars(v.fds->data(), v.fds->data() + v.fds->size(), count).ec != std::errc{} || count != out.size())
+        std::abort();
     for (std::size_t i = 0; i < out.size(); ++i) {
         if (tether::handle_to_integer(out[i].value) != 3 + static_cast<std::int64_t>(i)) std::abort();
         if (v.names && !tether::detail::valid_listen_name(out[i].name)) std::abort();
