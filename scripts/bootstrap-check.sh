@@ -2,7 +2,7 @@
 # Maintainer check (not run by CI): do the README's two commands, ./demo.sh and ./test.sh, work on
 # a Debian 12 that has nothing but a fresh install? Bootstraps bookworm with debootstrap into a
 # scratch folder, from the Debian mirror this machine's apt uses (/etc/apt/sources.list*), copies
-# this checkout in (tracked and untracked files, not build/), and runs both commands as root in a
+# a clone of this checkout's HEAD in (commit first), and runs both commands as root in a
 # chroot with /proc mounted (and /dev bound, for /dev/null and the terminals). deps.sh installs the
 # packages they need in there, as a user's machine would. The .NET SDK is not a Debian package, so
 # the .NET 10 tests skip with their reason; the script prints it at the end.
@@ -78,10 +78,11 @@ cp /etc/resolv.conf "$root/etc/resolv.conf"
 mount -t proc proc "$root/proc" && mounted+=("$root/proc")
 mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev" && mounted+=("$root/dev")
 
-echo "bootstrap-check: copying the checkout to $root/src/tether"
-rm -rf "$root/src/tether" && mkdir -p "$root/src/tether"
-git ls-files -z --cached --others --exclude-standard | grep -zv '^build/' |
-  tar --null -T - -cf - | tar -xf - -C "$root/src/tether"
+# A clone of HEAD, as a user's machine would have it: committed files only, and a .git for the
+# consumer tests that archive the tree (FetchContent from a file:// archive).
+echo "bootstrap-check: cloning this checkout's HEAD to $root/src/tether"
+rm -rf "$root/src/tether" && mkdir -p "$root/src"
+git clone -q --no-hardlinks "$PWD" "$root/src/tether"
 
 # A clean environment, as a login would give: nothing of ours (PATH, ccache, dotnet) leaks in.
 in_chroot() {

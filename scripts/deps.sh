@@ -9,10 +9,10 @@ build_pkgs=(cmake ninja-build g++ libgtest-dev googletest libcli11-dev)
 # libasio-dev: the Asio interop tests and example. libclang-rt-14-dev: the sanitizer and libFuzzer
 # runtimes, which clang only recommends (so --no-install-recommends leaves them out). python3: the
 # CLI tests. libsystemd-dev, python3-systemd, gunicorn, systemd: socket activation tested with
-# readers and a writer tether did not write.
+# readers and a writer tether did not write. file: CPack's Debian generator (shared library dependencies).
 test_pkgs=("${build_pkgs[@]}" clang libclang-rt-14-dev libbenchmark-dev g++-mingw-w64-x86-64 wine wine64 mono-mcs mono-runtime
            doxygen dpkg-dev pkgconf binutils git libasio-dev python3
-           libsystemd-dev python3-systemd gunicorn systemd)
+           libsystemd-dev python3-systemd gunicorn systemd file)
 
 case "${1:-}" in
   build) wanted=("${build_pkgs[@]}") ;;
