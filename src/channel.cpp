@@ -1,5 +1,5 @@
 // Portable: the channel — framing, write coalescing, read buffering, goodbye and vanished.
-// The backend (src/<backend>/channel.cpp, hooks in detail/channel_backend.hpp) moves the bytes
+// The backend (src/<backend>/channel.cpp, hooks in detail/backend.hpp, section 4) moves the bytes
 // and the handles.
 #include <tether/channel.hpp>
 #include <tether/error.hpp>

@@ -3,7 +3,7 @@
 #include <tether/error.hpp>
 #include <tether/handle.hpp>
 
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 
 namespace tether {
 

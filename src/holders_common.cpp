@@ -3,7 +3,7 @@
 #include <tether/holders.hpp>
 
 #include "detail/holders.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 
 #include <algorithm>
 #include <cstddef>

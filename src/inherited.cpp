@@ -1,6 +1,6 @@
 // Portable: the child's side of the manifest (tether::inherited).
 #include "detail/manifest.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>

@@ -3,7 +3,8 @@
 #include <tether/pipe.hpp>
 
 #include "detail/deadline.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
+#include "detail/forward.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -3,7 +3,7 @@
 #include <tether/lines.hpp>
 #include <tether/pipe.hpp>
 
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 
 #include <cstring>
 #include <vector>

@@ -5,7 +5,7 @@
 #include <tether/pipe.hpp>
 #include <tether/spawn.hpp>
 
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "detail/spawn_plan.hpp"
 
 namespace tether {

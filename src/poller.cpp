@@ -1,13 +1,13 @@
 // Portable: tether::poller — sources, tokens, the per-wait message cap, the join of a vanished
 // channel with its child's exit, and the fallbacks, over the backend's reactor
-// (detail/poller_backend.hpp: epoll on Linux, a completion port on Windows). A channel is seen
+// (detail/backend.hpp, section 5: epoll on Linux, a completion port on Windows). A channel is seen
 // only as a detail::channel_source (detail/poll_source.hpp): watched, pumped, observed.
 // Events travel in the `out` parameter of every function that makes one.
 #include <tether/error.hpp>
 #include <tether/poller.hpp>
 
 #include "detail/poll_source.hpp"
-#include "detail/poller_backend.hpp"
+#include "detail/backend.hpp"
 
 #include <algorithm>
 #include <limits>

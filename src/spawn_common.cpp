@@ -1,6 +1,6 @@
 // Portable parts of spawn(): option checks, handle_arg placeholders, environment assembly.
 #include "detail/manifest.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "detail/spawn_plan.hpp"
 
 #include <tether/error.hpp>

@@ -4,7 +4,7 @@
 // processes that are not its own children (lifetime_support.hpp).
 #include "harness.hpp"
 #include "lifetime_support.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 
 #include <tether/tether.hpp>
 

@@ -1,7 +1,7 @@
 // Shared, no processes: table tests of the portable internals that every backend relies on
 // (manifest format, handle values, environment assembly, placeholder substitution).
 #include "detail/manifest.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "detail/spawn_plan.hpp"
 
 #include <tether/tether.hpp>

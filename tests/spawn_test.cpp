@@ -1,7 +1,7 @@
 // Shared behaviour (both platforms, public API only): spawn options, stdio, named handles and
 // the manifest, handle_arg placeholders, validation errors and ownership, the child object.
 #include "harness.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 
 #include <tether/tether.hpp>
 

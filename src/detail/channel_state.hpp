@@ -7,7 +7,7 @@
 
 #include <tether/channel.hpp>
 
-#include "detail/channel_backend.hpp"
+#include "detail/backend.hpp"
 #include "detail/channel_engine.hpp"
 #include "detail/deadline.hpp"
 #include "detail/poll_source.hpp"

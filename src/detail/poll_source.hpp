@@ -24,7 +24,7 @@ struct poll_event;
 
 namespace tether::detail {
 
-/// What a reactor watches for a source now (flags: watch_flags, detail/poller_backend.hpp).
+/// What a reactor watches for a source now (flags: watch_flags, detail/backend.hpp, section 5).
 /// POSIX: one socket for both directions (`readable` with watch_read, and watch_write in
 /// `write_how` while output waits). Windows: the events of the pending overlapped read and,
 /// while one is in flight, write (watch_object each).

@@ -62,11 +62,4 @@ std::string spawn_context(const spawn_options& opt);
 /// The manifest entries for the named handles, given their child values in pass order.
 std::string manifest_for(const spawn_options& opt, const std::vector<handle_mapping>& map);
 
-/// Backend: starts the child. On failure sets `ec`, puts the cause in `what`, returns an empty
-/// child and leaves every handle in `opt`; on success the handles in `opt` are closed.
-child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what);
-
-/// Backend: the name of a signal for messages ("SIGKILL"); empty if unknown.
-std::string signal_name(int sig);
-
 }  // namespace tether::detail

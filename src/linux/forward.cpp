@@ -4,7 +4,8 @@
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
+#include "detail/forward.hpp"
 #include "unix/io.hpp"
 
 #include <cerrno>

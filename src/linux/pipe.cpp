@@ -3,7 +3,7 @@
 #include <tether/pipe.hpp>
 
 #include "detail/manifest.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "linux/process.hpp"
 
 #include <cerrno>

@@ -4,7 +4,7 @@
 // Level-triggered on purpose: the portable layer reads a channel until EAGAIN but a user may
 // read a pipe end only partly after `readable`; with level triggering nothing is ever lost
 // between two waits, and a watch needs no re-arming.
-#include "detail/poller_backend.hpp"
+#include "detail/backend.hpp"
 
 #include <tether/error.hpp>
 

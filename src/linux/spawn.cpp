@@ -11,7 +11,7 @@
 #include <tether/spawn.hpp>
 
 #include "detail/manifest.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "detail/spawn_plan.hpp"
 #include "linux/exec_child.hpp"
 #include "linux/knobs.hpp"

@@ -8,8 +8,8 @@
 // Descriptors are received with MSG_CMSG_CLOEXEC (never inheritable, not even for an instant)
 // and wrapped in unique_handle before anything else is looked at. MSG_NOSIGNAL keeps SIGPIPE
 // away without touching signal masks or dispositions.
-#include "detail/channel_backend.hpp"
-#include "detail/poller_backend.hpp"
+#include "detail/backend.hpp"
+#include "detail/backend.hpp"
 
 #include <tether/error.hpp>
 

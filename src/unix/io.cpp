@@ -5,7 +5,7 @@
 #include <tether/pipe.hpp>
 
 #include "detail/deadline.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "unix/io.hpp"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // Any POSIX system: process facts for the portable code (environment, ids, adopting inherited
 // descriptors). The running program's path is Linux's (src/linux/os.cpp).
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>

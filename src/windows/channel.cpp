@@ -8,11 +8,11 @@
 // frames in channel_handles.cpp.
 #include "windows/channel_endpoint.hpp"
 
-#include "detail/poller_backend.hpp"
+#include "detail/backend.hpp"
 
 #include <tether/error.hpp>
 
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "windows/channel_trust.hpp"
 #include "windows/win.hpp"
 

@@ -1,10 +1,10 @@
-// Internal, Windows only: one end of a channel (detail/channel_backend.hpp) and what its three
+// Internal, Windows only: one end of a channel (detail/backend.hpp, section 4) and what its three
 // files share: the transport (channel.cpp: the pipe, overlapped reads and writes, waits), the
 // hello and its check (channel_hello.cpp, with the checks in channel_trust.hpp) and the handles
 // that travel with frames (channel_handles.cpp).
 #pragma once
 
-#include "detail/channel_backend.hpp"
+#include "detail/backend.hpp"
 
 #include <tether/handle.hpp>
 

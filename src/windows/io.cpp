@@ -14,7 +14,8 @@
 #include <tether/pipe.hpp>
 
 #include "detail/deadline.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
+#include "detail/forward.hpp"
 #include "windows/win.hpp"
 
 #include <algorithm>

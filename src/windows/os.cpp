@@ -1,6 +1,6 @@
 // Windows backend: process facts for the portable code (environment, ids, adopting inherited
 // handles) and the UTF-8 <-> UTF-16 boundary.
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "windows/win.hpp"
 
 #include <tether/error.hpp>

@@ -9,7 +9,7 @@
 #include <tether/pipe.hpp>
 
 #include "detail/manifest.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "windows/win.hpp"
 
 #include <atomic>

@@ -20,7 +20,7 @@
 //
 // Our OVERLAPPED events carry the low bit, so a handle the user bound to a completion port of
 // their own never receives a packet of ours.
-#include "detail/poller_backend.hpp"
+#include "detail/backend.hpp"
 
 #include <tether/error.hpp>
 

@@ -5,7 +5,7 @@
 
 #include <tether/spawn.hpp>
 
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "windows/win.hpp"
 
 namespace tether::detail {

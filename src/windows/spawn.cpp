@@ -6,7 +6,7 @@
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "detail/quote.hpp"
 #include "detail/spawn_plan.hpp"
 #include "windows/child_handles.hpp"

@@ -5,7 +5,7 @@
 // which pipe.
 #include <tether/pipe.hpp>
 
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 
 #include <cstdio>
 #include <exception>

@@ -3,7 +3,7 @@
 // than the spawning thread, and what a detached child looks like from inside.
 #include "harness.hpp"
 #include "lifetime_support.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "linux/knobs.hpp"
 
 #include <tether/tether.hpp>

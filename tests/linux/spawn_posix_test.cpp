@@ -4,7 +4,7 @@
 // the grandchild rule of the manifest.
 #include "harness.hpp"
 #include "detail/manifest.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "linux/knobs.hpp"
 #include "linux/posix_util.hpp"
 

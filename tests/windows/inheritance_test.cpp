@@ -3,7 +3,7 @@
 // CreateProcess(bInheritHandles=TRUE) never catches a tether pipe end), and concurrent spawns
 // from many threads with no cross-inheritance.
 #include "harness.hpp"
-#include "detail/os.hpp"
+#include "detail/backend.hpp"
 #include "windows/win.hpp"
 
 #include <tether/tether.hpp>

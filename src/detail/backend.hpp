@@ -1,4 +1,51 @@
-// Internal: what a backend (src/unix/channel.cpp, src/windows/channel.cpp) provides to the
+// The backend contract: every function a platform backend defines, and nothing else. The
+// portable code (src/*.cpp) calls only these; a backend (src/unix + src/linux, src/windows)
+// defines exactly these and may not add to the public API. A new backend owes one definition of
+// each declaration below — diff this file, not the link errors.
+//
+// Sections: 1 handles, 2 pipes and I/O, 3 processes (launch, wait, signal, tree, reap),
+// 4 channel transport, 5 reactor (the poller's readiness source), 6 OS facts, 7 holders.
+// Types a section needs are declared with it. Names are shared by every backend; a backend's
+// own helpers live in its folder (src/<backend>/*.hpp) and never reach the portable code.
+#pragma once
+
+#include <tether/handle.hpp>
+#include <tether/spawn.hpp>
+
+#include "detail/deadline.hpp"
+#include "detail/poll_source.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace tether::detail {
+
+// ==== 1. Handles ===========================================================================
+
+// ==== 2. Pipes and I/O ======================================================================
+
+// ==== 3. Processes =========================================================================
+
+/// starts the child. On failure sets `ec`, puts the cause in `what`, returns an empty
+/// child and leaves every handle in `opt`; on success the handles in `opt` are closed.
+child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what);
+
+/// the name of a signal for messages ("SIGKILL"); empty if unknown.
+std::string signal_name(int sig);
+
+
+
+// ==== 4. Channel transport ===================================================================
+//
 // portable channel (src/channel.cpp, src/channel_source.cpp). Same names in both
 // backends; the portable side (with the I/O-free engine, channel_engine.hpp) owns the framing,
 // buffering, goodbye/vanished logic and validation, the backend only moves bytes and handles
@@ -21,25 +68,6 @@
 //          written); its import pulls the peer's values with DUPLICATE_CLOSE_SOURCE. The
 //          client's export sends its own values (released, not closed, once written) and its
 //          import wraps the values pushed to it. See src/windows/channel_handles.cpp.
-#pragma once
-
-#include <tether/handle.hpp>
-
-#include "detail/deadline.hpp"
-#include "detail/poll_source.hpp"
-
-#include <chrono>
-#include <cstddef>
-#include <cstdint>
-#include <deque>
-#include <memory>
-#include <optional>
-#include <span>
-#include <string>
-#include <system_error>
-#include <vector>
-
-namespace tether::detail {
 
 /// One end of a channel as the backend sees it: the OS object plus anything else the backend
 /// needs (on Windows perhaps the peer's process handle). Defined by the backend.
@@ -116,7 +144,7 @@ std::size_t channel_read_some(channel_endpoint& e, std::span<std::byte> buf, std
 std::error_code channel_wait(channel_endpoint& e, bool want_read, bool want_write, const deadline& d);
 
 /// Prepares the endpoint to be waited on by a poller (Windows: starts the overlapped read if
-/// none is pending) and says what to watch (flags from detail/poller_backend.hpp). POSIX: the
+/// none is pending) and says what to watch (flags from section 5). POSIX: the
 /// socket, for watch_read (and watch_write while output is queued). Windows: the event of the
 /// endpoint's pending overlapped read (watch_object) and, while a write is in flight, the event
 /// of that write.
@@ -126,5 +154,100 @@ source_watch channel_arm(channel_endpoint& e, bool want_write) noexcept;
 /// wire.size() handles from the front of `arrived`; fewer than that is errc::protocol_error.
 std::error_code channel_import_handles(channel_endpoint& e, std::span<const std::uint64_t> wire,
                                        std::deque<unique_handle>& arrived, std::vector<unique_handle>& out);
+
+// ==== 5. Reactor ===========================================================================
+//
+// (src/poller.cpp). Same names in both backends.
+//
+//   Linux (src/linux/poller.cpp): epoll, level-triggered, over descriptors and pidfds.
+//   Windows (src/windows/poller.cpp): an I/O completion port; every watch is a thread-pool wait
+//     (RegisterWaitForSingleObject) whose callback posts a packet to the port — for a process,
+//     for an event (a channel's pending overlapped read or write), or for a pipe end, whose
+//     readability the reactor learns from a zero-byte overlapped read of its own.
+//
+// Keys: the portable layer gives every watch a 64-bit key (slot, generation, sub-watch) and
+// drops ready keys whose generation is stale, so a packet queued before a removal never
+// reaches a source that reused the slot.
+
+struct reactor;
+struct reactor_deleter {
+    void operator()(reactor* r) const noexcept;
+};
+using reactor_ptr = std::unique_ptr<reactor, reactor_deleter>;
+
+/// What to watch a handle for.
+enum watch_flags : unsigned {
+    watch_read = 1,     ///< a pipe end or socket: readable, end-of-file, hung up
+    watch_write = 2,    ///< a pipe end or socket: room to write, or the reader gone
+    watch_process = 4,  ///< a process (pidfd / process HANDLE): it ended (reported once)
+    watch_object = 8,   ///< a waitable object (Windows event): signalled (reported once per watch)
+};
+
+/// What a ready watch reports.
+enum ready_flags : unsigned {
+    ready_read = 1,
+    ready_write = 2,
+    ready_hangup = 4,  ///< the other end is closed
+    ready_error = 8,
+    ready_signalled = 16,  ///< watch_process / watch_object
+};
+
+struct reactor_ready {
+    std::uint64_t key;
+    unsigned events;
+};
+
+reactor_ptr reactor_create(std::error_code& ec);
+
+/// Starts watching `h` under `key` for `what`, or (`modify`) changes what an existing watch of
+/// `h` looks for. A watch_object / watch_process watch fires once: watch it again to re-arm.
+std::error_code reactor_watch(reactor& r, std::uint64_t key, native_handle h, unsigned what, bool modify);
+
+/// Stops watching `h` (registered under `key`). Once it returns no new readiness for this watch
+/// is produced (one already queued may still arrive: the key's generation filters it).
+void reactor_unwatch(reactor& r, std::uint64_t key, native_handle h) noexcept;
+
+/// Whether the process behind `process` (a pidfd / process HANDLE) has ended, without reaping
+/// it or disturbing a watch on it: lets the portable layer leave watches alone until a reap
+/// will succeed. False when it cannot tell.
+bool reactor_process_ended(native_handle process) noexcept;
+
+/// Waits until some watch is ready or `d` passes; appends what is ready to `out`. A timeout is
+/// no error (out stays empty).
+std::error_code reactor_wait(reactor& r, const deadline& d, std::vector<reactor_ready>& out);
+
+// ==== 6. OS facts ==========================================================================
+
+/// A variable of our environment (UTF-8), or nullopt.
+std::optional<std::string> get_environment_variable(std::string_view name);
+/// Removes a variable from our environment (no effect if it is not set).
+void unset_environment_variable(std::string_view name);
+/// Our whole environment as "NAME=value" (UTF-8).
+std::vector<std::string> current_environment();
+std::int64_t current_pid() noexcept;
+/// The id of the process that created us (POSIX getppid; Windows: from the process table).
+std::int64_t parent_pid() noexcept;
+/// Takes over a handle this process inherited: checks that it is open, then makes it
+/// non-inheritable so that our own children (the parent's grandchildren) never keep it —
+/// the third way a pipe end leaks. Clear on success.
+std::error_code adopt_inherited(native_handle h) noexcept;
+/// What kernel object `h` refers to, as text of hex digits and dots (POSIX: device and inode;
+/// Windows: the volume and file id of a disk file, else a hash of the object's name), so a
+/// child can tell that a number in its manifest still names the object the parent passed.
+/// Empty if `h` is not open or (Windows) its object has neither a file id nor a name.
+std::string handle_identity(native_handle h);
+/// Why `handle_string` is no pipe end (for errc::invalid_handle_string or errc::not_a_pipe from
+/// check_pipe_handle_string), as the end of a message: ": descriptor 7 is not open",
+/// ": descriptor is a regular file". Empty for other errors.
+std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string);
+
+/// True where handles are numbered descriptors a parent can place (POSIX): pass_at() and
+/// systemd's socket activation exist there and nowhere else.
+bool has_descriptor_numbers() noexcept;
+
+/// "descriptor 5" / "handle 68": how error messages name a handle.
+std::string describe_handle(native_handle h);
+
+// ==== 7. Holders ===========================================================================
 
 }  // namespace tether::detail
