@@ -6,7 +6,7 @@
 #include <tether/spawn.hpp>
 
 #include "detail/backend.hpp"
-#include "detail/spawn_plan.hpp"
+#include "detail/spawn_rules.hpp"
 
 namespace tether {
 namespace {

@@ -1,7 +1,7 @@
 // Portable parts of spawn(): option checks, handle_arg placeholders, environment assembly.
 #include "detail/manifest.hpp"
 #include "detail/backend.hpp"
-#include "detail/spawn_plan.hpp"
+#include "detail/spawn_rules.hpp"
 
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
@@ -138,9 +138,9 @@ bool same_name(std::string_view a, std::string_view b, bool fold_case) {
     return true;
 }
 
-std::error_code fail(std::string& what, std::string text) {
+std::error_code fail(std::string& what, std::string text, errc code = errc::invalid_argument) {
     what = std::move(text);
-    return errc::invalid_argument;
+    return code;
 }
 
 std::error_code check_stdio(const stdio& s, const char* stream, std::string& what) {
@@ -189,6 +189,9 @@ std::error_code check_passed(const spawn_options& opt, std::string& what) {
             return fail(what, which + ": a name may hold only letters, digits, '_', '-', '.'");
         if (!p.name.empty() && !names.insert(p.name).second)
             return fail(what, which + ": the name is used twice");
+        if (p.child_fd != -1 && !has_descriptor_numbers() && !p.listen_fd)
+            return fail(what, "pass_at(" + std::to_string(p.child_fd) + "): handles have no numbers a parent can "
+                              "choose here (Windows); use pass() and the manifest or handle_arg()", errc::not_supported);
         if (p.child_fd != -1 && p.child_fd < 3) {
             int shown = p.child_fd == std::numeric_limits<int>::min() ? -1 : p.child_fd;
             return fail(what, which + ": child descriptor " + std::to_string(shown) +
@@ -343,19 +346,23 @@ std::vector<std::string> added_environment(const spawn_options& opt, const std::
     return env;
 }
 
+std::vector<std::string> child_environment(const spawn_options& opt, const std::vector<std::string>& inherited,
+                                           std::vector<std::string> added, bool fold_case) {
+    std::vector<std::string> env;
+    if (opt.inherit_environment) {
+        env.reserve(inherited.size() + added.size());
+        for (const auto& e : inherited)
+            if (!inherited_variable_dropped(opt, name_of(e), fold_case)) env.push_back(e);
+    }
+    env.insert(env.end(), std::make_move_iterator(added.begin()), std::make_move_iterator(added.end()));
+    return env;
+}
+
 std::vector<std::string> build_environment(const spawn_options& opt,
                                            const std::vector<std::string>& inherited,
                                            const std::string& manifest,
                                            const std::string& parent_pid, bool fold_case) {
-    std::vector<std::string> env;
-    if (opt.inherit_environment) {
-        env.reserve(inherited.size() + opt.env_set.size() + 2);
-        for (const auto& e : inherited)
-            if (!inherited_variable_dropped(opt, name_of(e), fold_case)) env.push_back(e);
-    }
-    auto added = added_environment(opt, manifest, parent_pid, fold_case);
-    env.insert(env.end(), std::make_move_iterator(added.begin()), std::make_move_iterator(added.end()));
-    return env;
+    return child_environment(opt, inherited, added_environment(opt, manifest, parent_pid, fold_case), fold_case);
 }
 
 std::string manifest_for(const spawn_options& opt, const std::vector<handle_mapping>& map) {
@@ -372,26 +379,6 @@ std::string manifest_for(const spawn_options& opt, const std::vector<handle_mapp
 namespace tether {
 
 // The public entry points, once for both backends.
-child spawn(spawn_options&& opt, std::error_code& ec, std::string& message) {
-    std::string what;
-    child c = detail::spawn_impl(opt, ec, what);
-    message = ec ? detail::spawn_context(opt) + (what.empty() ? "" : ": " + what) : std::string();
-    return c;
-}
-
-child spawn(spawn_options&& opt, std::error_code& ec) {
-    std::string what;
-    return detail::spawn_impl(opt, ec, what);
-}
-
-child spawn(spawn_options&& opt) {
-    std::error_code ec;
-    std::string message;
-    child c = spawn(std::move(opt), ec, message);
-    if (ec) throw_error(ec, message);
-    return c;
-}
-
 std::string take_stdout_text(child& c) {
     auto h = c.take_stdout();
     if (!h) throw_error(errc::invalid_argument, "take_stdout_text: stdout of the child is not a pipe");

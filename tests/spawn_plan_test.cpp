@@ -2,7 +2,7 @@
 // (manifest format, handle values, environment assembly, placeholder substitution).
 #include "detail/manifest.hpp"
 #include "detail/backend.hpp"
-#include "detail/spawn_plan.hpp"
+#include "detail/spawn_rules.hpp"
 
 #include <tether/tether.hpp>
 

@@ -34,15 +34,96 @@ namespace tether::detail {
 // ==== 2. Pipes and I/O ======================================================================
 
 // ==== 3. Processes =========================================================================
+//
+// spawn() is driven once, by portable code (src/spawn.cpp): validate the options, ask the backend
+// for the child-side value of every passed handle (launch_prepare), substitute those values into
+// argv, build the manifest and the variables spawn adds, have the backend start the child
+// (launch), close the parent's copies of what the child received, and build the child object. The
+// backend only places handles and starts the process. After that, the portable `child` drives
+// the process through the process_* hooks: a process is its id plus the backend's handle on it
+// (pidfd / process HANDLE; may be empty, e.g. Linux without pidfd_open).
 
-/// starts the child. On failure sets `ec`, puts the cause in `what`, returns an empty
-/// child and leaves every handle in `opt`; on success the handles in `opt` are closed.
-child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what);
+/// One passed handle: its value in the parent and the value it will have in the child.
+struct handle_mapping {
+    native_handle parent;
+    native_handle child;
+};
 
-/// the name of a signal for messages ("SIGKILL"); empty if unknown.
+/// The one plan of a spawn: what the portable code worked out from the options, in the order it
+/// does so; the backend reads it to launch.
+struct spawn_plan {
+    explicit spawn_plan(spawn_options& o) noexcept : opt(o) {}
+    spawn_options& opt;                   ///< validated; still owns every handle to pass
+    std::vector<handle_mapping> handles;  ///< per passed handle, in pass order (launch_prepare)
+    std::int64_t parent_id{0};            ///< the id the child sees as its parent's (launch_prepare)
+    std::vector<std::string> argv;        ///< opt.argv with handle_arg() placeholders replaced
+    std::string manifest;                 ///< the manifest's text; empty if no handle is named
+    /// The "NAME=value" strings the child gets after the inherited environment (env_set minus
+    /// env_unset, the manifest, socket activation's variables). The backend adds the inherited
+    /// ones it does not drop (inherited_variable_dropped) and anything only it can know.
+    std::vector<std::string> env_added;
+};
+
+/// What a backend keeps between launch_prepare and launch (Windows: the handles it placed in
+/// the vault; Linux: the descriptors it opened). Defined by the backend.
+struct launch_state;
+struct launch_state_deleter {
+    void operator()(launch_state* s) const noexcept;
+};
+using launch_state_ptr = std::unique_ptr<launch_state, launch_state_deleter>;
+
+/// What a successful launch gives the portable code.
+struct launched {
+    std::int64_t pid{-1};
+    unique_handle process;                 ///< empty for a detached child (not ours to wait for)
+    unique_handle parent_stdio[3];         ///< our ends of the stdio::pipe() streams
+    std::shared_ptr<process_tree> tree;    ///< a group, cgroup or job of its own; may be null
+};
+
+/// Step one of a launch: sets plan.handles (each passed handle's child value) and
+/// plan.parent_id, doing what giving those values takes (Windows: copies into the vault), and
+/// any check the backend can make before the environment exists. On failure: null, `ec` and
+/// `what` (a sentence naming the bad input); every handle stays in plan.opt.
+launch_state_ptr launch_prepare(spawn_plan& plan, std::error_code& ec, std::string& what);
+
+/// Step two: starts the child exactly as the plan says (stdio, the passed handles and nothing
+/// else, the environment, the working directory, its group or job). Never closes a handle in
+/// plan.opt: on success the portable code does. On failure the child is gone (reaped), `what`
+/// names the step, and every temporary the backend made is closed.
+std::error_code launch(spawn_plan& plan, launch_state& state, launched& out, std::string& what);
+
+/// Waits for the process to end until `d` (deadline::now(): one look; never: no limit) and
+/// reaps it. nullopt with `ec` clear: still running at `d`. Once reaped the backend may close
+/// `process` (POSIX: a pidfd of a reaped child is no use).
+std::optional<exit_status> process_wait(std::int64_t pid, unique_handle& process, const deadline& d,
+                                        std::error_code& ec) noexcept;
+
+/// Ends the process: `hard` as SIGKILL / TerminateProcess, else as SIGTERM (Windows: the same
+/// TerminateProcess). A process that has already ended (unreaped) is no error.
+std::error_code process_end(std::int64_t pid, const unique_handle& process, bool hard) noexcept;
+
+/// Sends POSIX signal `sig`; a process that has already ended is no error. errc::not_supported
+/// where the system has no signals.
+std::error_code process_signal(std::int64_t pid, const unique_handle& process, int sig) noexcept;
+
+/// Ends (`hard`) or asks to end every process of the child's tree. `reaped`: the child itself
+/// was waited for (POSIX: its id, the group's id, may be reused; only the cgroup is safe then).
+std::error_code tree_end(process_tree& tree, std::int64_t pid, bool reaped, bool hard) noexcept;
+
+/// A child object goes away without its child's status: keep what it takes to reap it later
+/// (POSIX: a zombie must be reaped; reap_abandoned does it). Windows has no zombies: closes.
+void process_abandon(std::int64_t pid, unique_handle process) noexcept;
+
+/// reap_detached(): reaps the abandoned children that have ended and finishes the cleanup of
+/// trees that could not be removed yet; returns how many children are still waiting.
+std::size_t reap_abandoned() noexcept;
+
+/// A handle of its own on the running process `pid`, for an event loop of the caller's
+/// (Linux: a new pidfd, not a dup, so its flags are the caller's; Windows: a duplicate).
+unique_handle process_open_handle(std::int64_t pid, borrowed_handle process, std::error_code& ec) noexcept;
+
+/// The name of a signal for messages ("SIGKILL"); empty if unknown.
 std::string signal_name(int sig);
-
-
 
 // ==== 4. Channel transport ===================================================================
 //
@@ -240,6 +321,9 @@ std::string handle_identity(native_handle h);
 /// check_pipe_handle_string), as the end of a message: ": descriptor 7 is not open",
 /// ": descriptor is a regular file". Empty for other errors.
 std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string);
+
+/// True where environment variable names compare case-insensitively (Windows).
+bool environment_names_fold_case() noexcept;
 
 /// True where handles are numbered descriptors a parent can place (POSIX): pass_at() and
 /// systemd's socket activation exist there and nowhere else.

@@ -3,7 +3,7 @@
 // the gaps below the highest target are listed for the child to close.
 #include <tether/error.hpp>
 
-#include "linux/launch_setup.hpp"
+#include "linux/launch_state.hpp"
 #include "linux/process.hpp"
 
 #include <algorithm>
@@ -21,7 +21,7 @@ std::error_code os_error(std::string& what, std::string text) {
     return ec;
 }
 
-std::error_code open_null(launch_setup& p, std::string& what) {
+std::error_code open_null(launch_state& p, std::string& what) {
     if (p.null_dev) return {};
     int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     if (fd < 0) return os_error(what, "open /dev/null");
@@ -36,7 +36,7 @@ stdio::kind effective_kind(const stdio& s, bool detached) {
 
 
 // The source descriptor for stdio stream `target` (0, 1, 2), or -1 to leave it as ours.
-std::error_code stdio_source(const stdio& s, int target, launch_setup& p, int& src, std::string& what) {
+std::error_code stdio_source(const stdio& s, int target, launch_state& p, int& src, std::string& what) {
     src = -1;
     switch (effective_kind(s, p.detached)) {
         case stdio::kind::inherit: return {};
@@ -122,7 +122,7 @@ std::string passed_name(const spawn_options& opt, std::size_t i) {
     return which;
 }
 
-std::error_code plan_descriptors(const spawn_options& opt, const std::vector<int>& child_fds, launch_setup& p,
+std::error_code plan_descriptors(const spawn_options& opt, const std::vector<int>& child_fds, launch_state& p,
                                  std::string& what) {
     if (auto ec = check_target_limit(child_fds, what)) return ec;
     for (int fd : child_fds) p.max_target = std::max(p.max_target, fd);
@@ -155,7 +155,7 @@ std::error_code plan_descriptors(const spawn_options& opt, const std::vector<int
 // Numbers between 3 and the highest target that are not targets: closed in the child one by
 // one (a pass_at(10) leaves 3..9 to clean); everything above the highest target goes by
 // close_range there.
-void plan_closes(launch_setup& p) {
+void plan_closes(launch_state& p) {
     for (int fd = 3; fd < p.max_target; ++fd) {
         bool target = std::any_of(p.dups.begin(), p.dups.end(), [&](const exec_plan::dup_step& d) { return d.to == fd; });
         if (!target) p.closes.push_back(fd);
@@ -168,7 +168,7 @@ void plan_closes(launch_setup& p) {
 // every pending move waits for another, they form cycles (each number has one writer): the
 // first one's target is saved to a temporary (the lowest free number, in the child), its
 // readers read that, and the cycle unwinds; the temporary is closed after its last reader.
-void order_moves(launch_setup& p) {
+void order_moves(launch_state& p) {
     using kind = exec_plan::dup_step::kind;
     std::vector<exec_plan::dup_step> moves = p.dups;
     std::vector<bool> pending(moves.size(), true);

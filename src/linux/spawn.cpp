@@ -1,7 +1,7 @@
-// POSIX backend: spawn(). The parent prepares everything (the program's path, argv, envp,
-// which descriptor goes where, what to close); exec_child.cpp then starts the child with
-// clone(CLONE_VM | CLONE_VFORK), so the cost does not grow with our memory and exec failure
-// comes back as an error, not an exit code.
+// Linux backend: the launch (detail/backend.hpp, section 3). From the portable spawn plan the
+// parent prepares everything (the program's path, argv, envp, which descriptor goes where, what
+// to close); exec_child.cpp then starts the child with clone(CLONE_VM | CLONE_VFORK), so the
+// cost does not grow with our memory and exec failure comes back as an error, not an exit code.
 //
 // The child receives exactly: fds 0-2 as configured and each passed handle at its number.
 // Everything else is closed in the child by close_range, or, where that fails at run time, by
@@ -10,12 +10,12 @@
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
-#include "detail/manifest.hpp"
 #include "detail/backend.hpp"
-#include "detail/spawn_plan.hpp"
+#include "detail/manifest.hpp"
+#include "detail/spawn_rules.hpp"
 #include "linux/exec_child.hpp"
 #include "linux/knobs.hpp"
-#include "linux/launch_setup.hpp"
+#include "linux/launch_state.hpp"
 #include "linux/process.hpp"
 #include "linux/tree.hpp"
 
@@ -62,12 +62,13 @@ bool is_executable_file(const std::string& path) {
 }
 
 // The child's environment as pointers: the inherited strings stay where they are in `environ`
-// (no copy per spawn), only the added ones are stored in the plan.
-void build_envp(const spawn_options& opt, const std::string& manifest, launch_setup& p) {
-    p.env_added = added_environment(opt, manifest, std::to_string(current_pid()), false);
+// (no copy per spawn), only the added ones are stored in the launch state.
+void build_envp(spawn_plan& plan, launch_state& p) {
+    const auto& opt = plan.opt;
+    p.env_added = std::move(plan.env_added);
     // Filled in by the child with its own id. Each slot is longer than any short-string buffer,
     // so its characters stay where they are when the vector grows.
-    const char* slot_names[2] = {manifest.empty() ? nullptr : manifest_child_variable,
+    const char* slot_names[2] = {plan.manifest.empty() ? nullptr : manifest_child_variable,
                                  std::any_of(opt.handles.begin(), opt.handles.end(), [](const auto& h) { return h.listen_fd; })
                                      ? listen_pid_variable : nullptr};
     std::size_t first_slot = p.env_added.size();
@@ -88,7 +89,7 @@ void build_envp(const spawn_options& opt, const std::string& manifest, launch_se
     p.envp.push_back(nullptr);
 }
 
-const char* child_path_variable(const launch_setup& p) {
+const char* child_path_variable(const launch_state& p) {
     for (char* const* e = p.envp.data(); *e != nullptr; ++e)
         if (std::strncmp(*e, "PATH=", 5) == 0) return *e + 5;
     return nullptr;
@@ -96,7 +97,7 @@ const char* child_path_variable(const launch_setup& p) {
 
 // execvp's rules, but over the child's PATH and done before spawning, so the error can name it.
 // A name with a '/' is used as it is (no search, no system call).
-std::error_code resolve_program(const spawn_options& opt, launch_setup& p, std::string& what) {
+std::error_code resolve_program(const spawn_options& opt, launch_state& p, std::string& what) {
     const std::string& name = opt.argv[0];
     if (name.find('/') != std::string::npos) {
         p.program = name;
@@ -120,7 +121,7 @@ std::error_code resolve_program(const spawn_options& opt, launch_setup& p, std::
     return std::error_code(ENOENT, std::system_category());
 }
 
-std::error_code open_cwd(const spawn_options& opt, launch_setup& p, std::string& what) {
+std::error_code open_cwd(const spawn_options& opt, launch_state& p, std::string& what) {
     if (opt.cwd.empty()) return {};
     int fd = ::open(opt.cwd.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return os_error(what, "working directory '" + opt.cwd + "'");
@@ -138,7 +139,7 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
 
 // "stdout (descriptor 7) as descriptor 1" or "passed handle #2 ('log') (descriptor 9) as
 // descriptor 4": the dups are the stdio streams first, then the passed handles in order.
-std::string describe_dup(const spawn_options& opt, const launch_setup& p, std::size_t index) {
+std::string describe_dup(const spawn_options& opt, const launch_state& p, std::size_t index) {
     if (index >= p.dups.size()) return "a descriptor";
     const auto& d = p.dups[index];
     std::size_t stdio_count = p.dups.size() - opt.handles.size();
@@ -147,7 +148,7 @@ std::string describe_dup(const spawn_options& opt, const launch_setup& p, std::s
 }
 
 // Turns the child's (or the setup's) errno into a sentence about the program.
-std::string explain_exec_error(int err, const spawn_options& opt, const launch_setup& p, const exec_plan& ep) {
+std::string explain_exec_error(int err, const spawn_options& opt, const launch_state& p, const exec_plan& ep) {
     auto step = ep.failed_step;
     if (step == exec_plan::step::report_pipe) return "cannot create spawn's own report pipe";
     if (step == exec_plan::step::stack) return "cannot map the stack for the child";
@@ -176,7 +177,7 @@ std::string explain_exec_error(int err, const spawn_options& opt, const launch_s
 // A group of its own: a cgroup too where the system allows (tree.cpp); else the group alone.
 // Not for a detached child: it has no tree functions, and it must not outlive us in a cgroup
 // made under ours and named after us.
-void plan_tree(const spawn_options& opt, launch_setup& p) {
+void plan_tree(const spawn_options& opt, launch_state& p) {
     if (opt.group == process_group::inherit || opt.detached) return;
     p.tree = std::make_shared<process_tree>();
     p.tree->group = opt.group;
@@ -184,18 +185,13 @@ void plan_tree(const spawn_options& opt, launch_setup& p) {
     make_child_cgroup(*p.tree, p.cgroup_procs, why);
 }
 
-std::error_code prepare(spawn_options& opt, launch_setup& p, std::string& what) {
-    if (auto ec = validate_spawn_options(opt, what)) return ec;
+std::error_code prepare(spawn_plan& plan, launch_state& p, std::string& what) {
+    const auto& opt = plan.opt;
     p.detached = opt.detached;
-    auto child_fds = assign_child_fds(opt);
-    std::vector<handle_mapping> map;
-    for (std::size_t i = 0; i < opt.handles.size(); ++i) map.push_back({opt.handles[i].h.get(), child_fds[i]});
-    p.argv = opt.argv;
-    if (auto ec = substitute_handle_args(p.argv, map, what)) return ec;
-    build_envp(opt, manifest_for(opt, map), p);
+    build_envp(plan, p);
     if (auto ec = resolve_program(opt, p, what)) return ec;
     if (auto ec = open_cwd(opt, p, what)) return ec;
-    if (auto ec = plan_descriptors(opt, child_fds, p, what)) return ec;
+    if (auto ec = plan_descriptors(opt, p.child_fds, p, what)) return ec;
     order_moves(p);
     plan_closes(p);
     plan_tree(opt, p);
@@ -224,20 +220,8 @@ pid_t start_child(exec_plan& ep, bool parent_death) {
     return r.pid;
 }
 
-}  // namespace
-
-void force_close_way(close_way way) noexcept { close_way_forced.store(way); }
-void force_fork_path(bool on) noexcept { fork_path_forced.store(on); }
-void force_parent_death_race(int ready_fd, int go_fd) noexcept {
-    race_ready_fd.store(ready_fd);
-    race_go_fd.store(go_fd);
-}
-
-child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
-    reap_detached();
-    launch_setup p;
-    if ((ec = prepare(opt, p, what))) return {};
-    auto argv = c_strings(p.argv);
+// The child's view of the launch state: plain numbers and pointers (exec_child.hpp).
+exec_plan exec_plan_for(const spawn_options& opt, launch_state& p, std::vector<char*>& argv) {
     exec_plan ep;
     ep.program = p.program.c_str();
     ep.argv = argv.data();
@@ -259,23 +243,51 @@ child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
     ep.race_ready_fd = race_ready_fd.load(std::memory_order_relaxed);
     ep.race_go_fd = race_go_fd.load(std::memory_order_relaxed);
     ep.detached = opt.detached;
+    return ep;
+}
+
+}  // namespace
+
+void force_close_way(close_way way) noexcept { close_way_forced.store(way); }
+void force_fork_path(bool on) noexcept { fork_path_forced.store(on); }
+void force_parent_death_race(int ready_fd, int go_fd) noexcept {
+    race_ready_fd.store(ready_fd);
+    race_go_fd.store(go_fd);
+}
+
+void launch_state_deleter::operator()(launch_state* s) const noexcept { delete s; }
+
+launch_state_ptr launch_prepare(spawn_plan& plan, std::error_code& ec, std::string& /*what*/) {
+    launch_state_ptr p(new launch_state);
+    p->child_fds = assign_child_fds(plan.opt);
+    for (std::size_t i = 0; i < plan.opt.handles.size(); ++i)
+        plan.handles.push_back({plan.opt.handles[i].h.get(), p->child_fds[i]});
+    plan.parent_id = current_pid();
+    ec.clear();
+    return p;
+}
+
+std::error_code launch(spawn_plan& plan, launch_state& p, launched& out, std::string& what) {
+    const auto& opt = plan.opt;
+    if (auto ec = prepare(plan, p, what)) return ec;
+    auto argv = c_strings(plan.argv);
+    exec_plan ep = exec_plan_for(opt, p, argv);
     pid_t pid = start_child(ep, opt.kill_on_parent_exit);
     if (pid < 0 || ep.err != 0) {
         // A failed child was reaped by clone_and_exec: no zombie is left behind.
-        ec = {ep.err != 0 ? ep.err : EIO, std::system_category()};
         what = explain_exec_error(ep.err, opt, p, ep);
+        return {ep.err != 0 ? ep.err : EIO, std::system_category()};
+    }
+    if (opt.detached) {
+        out.pid = ep.detached_pid;
         return {};
     }
-    ec.clear();
-    // Success: the parent's copies of everything the child received are closed now.
-    for (auto& h : opt.handles) h.h.reset();
-    opt.in.h.reset();
-    opt.out.h.reset();
-    opt.err.h.reset();
-    if (opt.detached) return make_detached_child(ep.detached_pid);
     if (p.tree) confirm_cgroup(*p.tree, pid);
-    return make_child(pid, opt.kill_on_destroy, std::move(p.parent_stdio[0]), std::move(p.parent_stdio[1]),
-                      std::move(p.parent_stdio[2]), std::move(p.tree));
+    out.pid = pid;
+    out.process = open_pidfd(pid);
+    for (int i = 0; i < 3; ++i) out.parent_stdio[i] = std::move(p.parent_stdio[i]);
+    out.tree = std::move(p.tree);
+    return {};
 }
 
 }  // namespace detail

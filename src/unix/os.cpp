@@ -37,6 +37,7 @@ std::int64_t current_pid() noexcept { return ::getpid(); }
 std::int64_t parent_pid() noexcept { return ::getppid(); }
 
 bool has_descriptor_numbers() noexcept { return true; }
+bool environment_names_fold_case() noexcept { return false; }
 
 std::error_code adopt_inherited(native_handle h) noexcept {
     int flags = ::fcntl(h, F_GETFD);

@@ -33,6 +33,7 @@ std::string narrow(std::wstring_view s) {
 }
 
 bool has_descriptor_numbers() noexcept { return false; }
+bool environment_names_fold_case() noexcept { return true; }
 
 std::string describe_handle(native_handle h) { return "handle " + format_handle_value(h); }
 

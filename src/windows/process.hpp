@@ -1,5 +1,5 @@
-// Internal, Windows: the link between the spawn files (spawn.cpp, child_job.cpp,
-// handle_vault.cpp) and child.cpp (twin of linux/process.hpp).
+// Internal, Windows: the child's job (the contract's process_tree), shared by the launch
+// (spawn.cpp, child_job.cpp) and process.cpp.
 #pragma once
 
 #include <tether/spawn.hpp>
@@ -22,13 +22,6 @@ struct process_tree {
     process_tree& operator=(const process_tree&) = delete;
     ~process_tree();
 };
-
-/// A child object for a freshly created process; takes ownership of its process HANDLE.
-child make_child(std::int64_t pid, unique_handle process, bool kill_on_destroy, unique_handle in,
-                 unique_handle out, unique_handle err, std::shared_ptr<process_tree> tree);
-
-/// A child object for a detached child: its id only (spawn_options::detached).
-child make_detached_child(std::int64_t pid);
 
 /// The handle vault as it is now (for tests): its process and its job, or NULLs if there is none.
 /// Borrowed: valid while the vault lives.

@@ -1,14 +1,14 @@
-// Windows backend: spawn() with CreateProcessW, STARTUPINFOEXW and
-// PROC_THREAD_ATTRIBUTE_HANDLE_LIST. prepare() takes the steps before the call (spawn_steps.hpp
-// lists them and their files) into a plan that owns every temporary handle; spawn_impl creates
-// the child. No handle of ours is ever made inheritable: child_handles.hpp says where the child
-// inherits from.
+// Windows backend: the launch (detail/backend.hpp, section 3) with CreateProcessW,
+// STARTUPINFOEXW and PROC_THREAD_ATTRIBUTE_HANDLE_LIST. launch_prepare() takes the steps before
+// the call (spawn_steps.hpp lists them and their files) into the launch state, which owns every
+// temporary handle; launch() creates the child. No handle of ours is ever made inheritable:
+// child_handles.hpp says where the child inherits from.
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
 #include "detail/backend.hpp"
 #include "detail/quote.hpp"
-#include "detail/spawn_plan.hpp"
+#include "detail/spawn_rules.hpp"
 #include "windows/child_handles.hpp"
 #include "windows/process.hpp"
 #include "windows/spawn_steps.hpp"
@@ -19,10 +19,10 @@
 
 namespace tether {
 namespace detail {
-namespace {
 
-// What spawn_impl prepares before CreateProcessW; owns every temporary handle.
-struct plan {
+// The contract's launch_state on Windows: what is prepared before CreateProcessW; owns every
+// temporary handle.
+struct launch_state {
     std::wstring application;
     std::wstring command_line;
     std::wstring environment;  // double-NUL-terminated block
@@ -37,7 +37,9 @@ struct plan {
     bool detached{false};
 };
 
-std::error_code open_null(plan& p, std::string& what) {
+namespace {
+
+std::error_code open_null(launch_state& p, std::string& what) {
     if (p.null_dev) return {};
     SECURITY_ATTRIBUTES sa{sizeof sa, nullptr, FALSE};
     p.null_dev.reset(::CreateFileW(L"NUL", GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE,
@@ -47,7 +49,7 @@ std::error_code open_null(plan& p, std::string& what) {
 }
 
 // Our handle for stdio stream `target` (0, 1, 2); NULL for none.
-std::error_code stdio_source(const stdio& s, int target, plan& p, HANDLE stdout_source, HANDLE& src,
+std::error_code stdio_source(const stdio& s, int target, launch_state& p, HANDLE stdout_source, HANDLE& src,
                              std::string& what) {
     static constexpr DWORD std_ids[3] = {STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE};
     src = nullptr;
@@ -78,7 +80,7 @@ std::error_code stdio_source(const stdio& s, int target, plan& p, HANDLE stdout_
     return {};
 }
 
-std::error_code choose_stdio(const spawn_options& opt, plan& p, std::string& what) {
+std::error_code choose_stdio(const spawn_options& opt, launch_state& p, std::string& what) {
     const stdio* streams[3] = {&opt.in, &opt.out, &opt.err};
     for (int i = 0; i < 3; ++i) {
         if (auto ec = stdio_source(*streams[i], i, p, p.stdio_source[1], p.stdio_source[i], what)) return ec;
@@ -92,7 +94,7 @@ std::error_code choose_stdio(const spawn_options& opt, plan& p, std::string& wha
     return {};
 }
 
-std::error_code check_cwd(const spawn_options& opt, plan& p, std::string& what) {
+std::error_code check_cwd(const spawn_options& opt, launch_state& p, std::string& what) {
     if (opt.cwd.empty()) return {};
     p.cwd = widen(opt.cwd);
     DWORD a = ::GetFileAttributesW(p.cwd.c_str());
@@ -104,33 +106,27 @@ std::error_code check_cwd(const spawn_options& opt, plan& p, std::string& what) 
     return {};
 }
 
-std::error_code prepare(spawn_options& opt, plan& p, std::string& what) {
-    if (auto ec = validate_spawn_options(opt, what)) return ec;
+// Everything before the child values are known: the job, the program, the directory, stdio.
+std::error_code prepare(const spawn_options& opt, launch_state& p, std::string& what) {
     p.detached = opt.detached;
     if (auto ec = make_child_job(opt, p.tree, what)) return ec;
-    for (const auto& h : opt.handles) {
-        if (h.child_fd == -1) continue;
-        what = "pass_at(" + std::to_string(h.child_fd) +
-               "): Windows has no descriptor numbers; use pass() and the manifest or handle_arg()";
-        return errc::not_supported;
-    }
     if (auto ec = resolve_program(opt, p.application, what)) return ec;
     if (auto ec = check_cwd(opt, p, what)) return ec;
-    if (auto ec = choose_stdio(opt, p, what)) return ec;
-    if (auto ec = p.handles.open(inheritance_mode(opt, p.stdio_source), what)) return ec;
+    return choose_stdio(opt, p, what);
+}
+
+// The child's values: stdio's and each passed handle's, as copies in the vault (or, without
+// one, as our own handles, listed for this child only).
+std::error_code place_handles(spawn_plan& plan, launch_state& p, std::string& what) {
+    if (auto ec = p.handles.open(inheritance_mode(plan.opt, p.stdio_source), what)) return ec;
     for (int i = 0; i < 3; ++i)
         if (auto ec = p.handles.put(p.stdio_source[i], p.stdio_child[i], what)) return ec;
-    std::vector<handle_mapping> map;
-    for (const auto& h : opt.handles) {
+    for (const auto& h : plan.opt.handles) {
         HANDLE theirs = nullptr;
         if (auto ec = p.handles.put(h.h.get(), theirs, what)) return ec;
-        map.push_back({h.h.get(), theirs});
+        plan.handles.push_back({h.h.get(), theirs});
     }
-    std::vector<std::string> argv = opt.argv;
-    if (auto ec = substitute_handle_args(argv, map, what)) return ec;
-    if (auto ec = build_command_line(argv, p.application, p.command_line, what)) return ec;
-    p.environment = environment_block(build_environment(opt, current_environment(), manifest_for(opt, map),
-                                                        std::to_string(p.handles.parent_pid()), true));
+    plan.parent_id = static_cast<std::int64_t>(p.handles.parent_pid());
     return {};
 }
 
@@ -156,14 +152,14 @@ private:
     LPPROC_THREAD_ATTRIBUTE_LIST list_{nullptr};
 };
 
-std::string explain_create_error(DWORD err, const spawn_options& opt, const plan& p) {
+std::string explain_create_error(DWORD err, const spawn_options& opt, const launch_state& p) {
     std::string s = "CreateProcessW '" + narrow(p.application) + "'";
     if (err == ERROR_BAD_EXE_FORMAT) return s + ": not a Windows program";
     if (err == ERROR_DIRECTORY && !opt.cwd.empty()) return s + ": bad working directory '" + opt.cwd + "'";
     return s;
 }
 
-DWORD creation_flags(const spawn_options& opt, const plan& p) {
+DWORD creation_flags(const spawn_options& opt, const launch_state& p) {
     DWORD f = EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT;
     if (p.tree) f |= CREATE_SUSPENDED;  // into its job before it runs a single instruction
     if (opt.group != process_group::inherit) f |= CREATE_NEW_PROCESS_GROUP;
@@ -185,7 +181,7 @@ bool set_attributes(const attribute_list& attrs, HANDLE& parent, std::vector<HAN
 }
 
 // CreateProcessW with the plan and `attrs`. `inherit`: the child gets a handle list.
-std::error_code create_process(const spawn_options& opt, plan& p, LPPROC_THREAD_ATTRIBUTE_LIST attrs, bool inherit,
+std::error_code create_process(const spawn_options& opt, launch_state& p, LPPROC_THREAD_ATTRIBUTE_LIST attrs, bool inherit,
                                PROCESS_INFORMATION& pi, std::string& what) {
     STARTUPINFOEXW si{};
     si.StartupInfo.cb = sizeof si;
@@ -204,44 +200,48 @@ std::error_code create_process(const spawn_options& opt, plan& p, LPPROC_THREAD_
     return win_error(err);
 }
 
-// The child runs: the parent's copies of everything it received are closed now, and the child
-// object takes the process handle (unless detached) and our ends of its stdio pipes.
-child hand_over(spawn_options& opt, plan& p, const PROCESS_INFORMATION& pi) {
-    for (auto& h : opt.handles) h.h.reset();
-    opt.in.h.reset();
-    opt.out.h.reset();
-    opt.err.h.reset();
+// The child runs: the launch takes the process handle (unless detached: not ours to wait
+// for) and our ends of its stdio pipes.
+void hand_over(const spawn_options& opt, launch_state& p, const PROCESS_INFORMATION& pi, launched& out) {
+    out.pid = pi.dwProcessId;
     if (opt.detached) {
-        ::CloseHandle(pi.hProcess);  // not ours to wait for (spawn_options::detached)
-        return make_detached_child(pi.dwProcessId);
+        ::CloseHandle(pi.hProcess);
+        return;
     }
-    return make_child(pi.dwProcessId, unique_handle(pi.hProcess), opt.kill_on_destroy,
-                      std::move(p.parent_stdio[0]), std::move(p.parent_stdio[1]), std::move(p.parent_stdio[2]),
-                      std::move(p.tree));
+    out.process.reset(pi.hProcess);
+    for (int i = 0; i < 3; ++i) out.parent_stdio[i] = std::move(p.parent_stdio[i]);
+    out.tree = std::move(p.tree);
 }
 
 }  // namespace
 
-child spawn_impl(spawn_options& opt, std::error_code& ec, std::string& what) {
-    plan p;
-    if ((ec = prepare(opt, p, what))) return {};
+void launch_state_deleter::operator()(launch_state* s) const noexcept { delete s; }
+
+launch_state_ptr launch_prepare(spawn_plan& plan, std::error_code& ec, std::string& what) {
+    launch_state_ptr p(new launch_state);
+    if ((ec = prepare(plan.opt, *p, what)) || (ec = place_handles(plan, *p, what))) return nullptr;
+    return p;
+}
+
+std::error_code launch(spawn_plan& plan, launch_state& p, launched& out, std::string& what) {
+    const auto& opt = plan.opt;
+    if (auto ec = build_command_line(plan.argv, p.application, p.command_line, what)) return ec;
+    p.environment = environment_block(child_environment(opt, current_environment(), std::move(plan.env_added), true));
     std::vector<HANDLE> list = p.handles.values();
     HANDLE parent = p.handles.parent_process();
     attribute_list attrs(2);
-    if (!set_attributes(attrs, parent, list)) {
-        ec = os_error(what, "prepare the process attribute list");
-        return {};
-    }
+    if (!set_attributes(attrs, parent, list)) return os_error(what, "prepare the process attribute list");
     PROCESS_INFORMATION pi{};
-    // On failure the plan closes the copies; the options still own every handle.
-    if ((ec = create_process(opt, p, attrs.get(), !list.empty(), pi, what))) return {};
-    ec = start_in_job(p.tree.get(), pi, what);
+    // On failure the state closes the copies; the options still own every handle.
+    if (auto ec = create_process(opt, p, attrs.get(), !list.empty(), pi, what)) return ec;
+    auto ec = start_in_job(p.tree.get(), pi, what);
     ::CloseHandle(pi.hThread);
     if (ec) {
         ::CloseHandle(pi.hProcess);
-        return {};
+        return ec;
     }
-    return hand_over(opt, p, pi);
+    hand_over(opt, p, pi, out);
+    return {};
 }
 
 }  // namespace detail

@@ -15,12 +15,12 @@
 
 namespace tether::detail {
 
-/// What the parent prepares for one launch (the program's path, argv, envp, which descriptor
-/// goes where): it owns every temporary descriptor until the child has them. exec_plan is the
-/// view of it that the child reads.
-struct launch_setup {
+/// The contract's launch_state on Linux: what the parent prepares for one launch (the program's
+/// path, argv, envp, which descriptor goes where); it owns every temporary descriptor until the
+/// child has them. exec_plan is the view of it that the child reads.
+struct launch_state {
+    std::vector<int> child_fds;           // each passed handle's number in the child
     std::string program;                  // resolved path
-    std::vector<std::string> argv;        // placeholders substituted
     std::vector<std::string> env_added;   // variables we add; the inherited ones are not copied
     std::vector<char*> envp;              // the child's environment, null-terminated
     unique_handle cwd;                    // O_PATH directory, for fchdir in the child
@@ -46,12 +46,12 @@ std::string passed_name(const spawn_options& opt, std::size_t i);
 const char* stream_name(int target);
 /// Every move into the child (stdio, then passed handles), ordered so that none needs a number
 /// above the targets, and the gaps below the highest target to close.
-std::error_code plan_descriptors(const spawn_options& opt, const std::vector<int>& child_fds, launch_setup& p,
+std::error_code plan_descriptors(const spawn_options& opt, const std::vector<int>& child_fds, launch_state& p,
                                  std::string& what);
-/// Orders the moves into the steps the child runs (launch_setup::steps): a move only once no
+/// Orders the moves into the steps the child runs (launch_state::steps): a move only once no
 /// later move still reads its target, a cycle broken by one temporary.
-void order_moves(launch_setup& p);
+void order_moves(launch_state& p);
 /// The numbers between 3 and the highest target that are no target (closed in the child).
-void plan_closes(launch_setup& p);
+void plan_closes(launch_state& p);
 
 }  // namespace tether::detail

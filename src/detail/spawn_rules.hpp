@@ -1,8 +1,11 @@
-// Portable, internal: the checks and text work of spawn() that do not depend on the OS.
-// Each backend's spawn.cpp calls these, then does the platform part.
+// Portable, internal: the checks and text work of spawn() that do not depend on the OS. The
+// portable spawn (src/spawn.cpp) runs them in order; a backend's launch may call the
+// environment and message helpers.
 #pragma once
 
 #include <tether/spawn.hpp>
+
+#include "detail/backend.hpp"
 
 #include <string>
 #include <system_error>
@@ -14,12 +17,6 @@ namespace tether::detail {
 /// Checks options before anything is created. On failure returns the error and sets `what`
 /// to a sentence naming the bad input.
 std::error_code validate_spawn_options(const spawn_options& opt, std::string& what);
-
-/// One passed handle: its value in the parent and the value it will have in the child.
-struct handle_mapping {
-    native_handle parent;
-    native_handle child;
-};
 
 /// True if `text` holds a handle_arg() placeholder ("{tether-handle:N}"), which only spawn()
 /// turns into a value a child can open.
@@ -38,6 +35,11 @@ std::vector<std::string> build_environment(const spawn_options& opt,
                                            const std::vector<std::string>& inherited,
                                            const std::string& manifest,
                                            const std::string& parent_pid, bool fold_case);
+
+/// The child's environment: `inherited` minus what the options drop, then `added` (a
+/// spawn_plan's env_added).
+std::vector<std::string> child_environment(const spawn_options& opt, const std::vector<std::string>& inherited,
+                                           std::vector<std::string> added, bool fold_case);
 
 /// True if an inherited variable `name` is not passed on: in env_unset, overridden by env_set,
 /// or a stale tether manifest. (build_environment's filter, for backends that avoid copying.)
@@ -61,5 +63,8 @@ std::string spawn_context(const spawn_options& opt);
 
 /// The manifest entries for the named handles, given their child values in pass order.
 std::string manifest_for(const spawn_options& opt, const std::vector<handle_mapping>& map);
+
+/// The child object for a successful launch (src/child.cpp).
+child make_child(launched&& l, bool kill_on_destroy, bool detached);
 
 }  // namespace tether::detail
