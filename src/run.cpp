@@ -88,6 +88,7 @@ public:
         if (ro_.merge_stderr) o.err = stdio::to_stdout();
         if (err) o.err = stdio::pipe();
         if (ro_.kill_tree && o.group == process_group::inherit) o.group = process_group::new_group;
+        if (ends_tree() && !o.detached) o.own_tree = true;
         std::error_code ec;
         program_ = o.argv.empty() ? std::string() : o.argv[0];
         c_ = spawn(std::move(o), ec, message);
@@ -249,13 +250,18 @@ private:
         s.lines.reset();
     }
 
-    // Ends the child (its tree with kill_tree); its exit arrives as an event.
+    [[nodiscard]] bool ends_tree() const { return ro_.end_tree || ro_.kill_tree; }
+
+    // Ends the child (its tree with end_tree); its exit arrives as an event.
     void end_child() {
         if (ended_) return;
         ended_ = true;
         std::error_code ec;
-        if (ro_.kill_tree) c_.kill_tree(ec);
-        if (!exited_ && (!ro_.kill_tree || ec)) c_.kill(ec);
+        if (ends_tree()) {
+            c_.kill_tree(ec);
+            res_.tree_ended = !ec;
+        }
+        if (!exited_ && (!ends_tree() || ec)) c_.kill(ec);
     }
 
     // The child exited, its grace is over and a pipe is still held: with kill_tree the holders
@@ -299,7 +305,7 @@ private:
         }
         if (sp.holders.empty()) sp.verdict += " by a process we may not inspect";
         sp.verdict += ", started by " + program_ + " (PID " + std::to_string(pid_) +
-                      ", which exited): only that child was given this pipe";
+                      (ended_ ? ", which run() ended" : ", which exited") + "): only that child was given this pipe";
         return sp;
     }
 };
@@ -317,10 +323,12 @@ basic_run_result<Buffer> run_impl(spawn_options&& o, const run_options& ro, std:
     if (auto e = r.sink_error()) std::rethrow_exception(e);
     if (res.timed_out) {
         ec = errc::timed_out;
-        message = "run '" + program + "': still running after " + describe_limit(ro.timeout) + ", ended";
+        message = "run '" + program + "': still running after " + describe_limit(ro.timeout) + ", ended" +
+                  (res.tree_ended ? " with its tree" : "");
     } else if (res.output_limited) {
         ec = errc::output_limit;
-        message = "run '" + program + "': output past " + std::to_string(ro.output_limit) + " bytes, ended";
+        message = "run '" + program + "': output past " + std::to_string(ro.output_limit) + " bytes, ended" +
+                  (res.tree_ended ? " with its tree" : "");
     } else if (auto lost = r.status_error()) {
         ec = lost;
         message = "run '" + program + "': it ended, but its exit status was collected by someone else "

@@ -235,6 +235,7 @@ static std::error_code check_lifetime(const spawn_options& opt, std::string& wha
     if (!opt.detached) return {};
     if (opt.kill_on_parent_exit) return fail(what, "detached and kill_on_parent_exit contradict each other");
     if (opt.kill_on_destroy) return fail(what, "detached and kill_on_destroy contradict each other");
+    if (opt.own_tree) return fail(what, "detached and own_tree contradict each other (a detached child is not ours to end)");
     if (opt.group == process_group::new_group)
         return fail(what, "detached (a new session) and group = process_group::new_group contradict each other");
     const stdio* streams[3] = {&opt.in, &opt.out, &opt.err};

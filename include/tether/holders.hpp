@@ -74,7 +74,7 @@ struct holder {
     /// line if the process tells it, otherwise its executable's name.
     std::string command;
     /// The handle value in that process: the descriptor number (Linux), the HANDLE's value
-    /// (Windows; the number Process Explorer shows in hex). Was `int fd`.
+    /// (Windows; the number Process Explorer shows in hex).
     std::int64_t handle{-1};
     object_end end{object_end::both};   ///< which end it holds (pipes), or both (sockets)
     relation rel{relation::unrelated};  ///< how that process is related to the inspected one

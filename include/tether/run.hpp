@@ -7,9 +7,10 @@
 //
 //   tether::run_options ro;
 //   ro.input = "some text\n";                        // fed to stdin, which is then closed
-//   ro.timeout = std::chrono::seconds(10);            // then the child is ended
-//   ro.kill_tree = true;                              // ... with every descendant
-//   auto sorted = tether::run({.argv = {"sort"}}, ro).out;
+//   ro.timeout = std::chrono::seconds(10);            // then the child's tree is ended
+//   std::error_code ec;
+//   std::string message;                              // this overload keeps what was read
+//   auto sorted = tether::run({.argv = {"sort"}}, ro, ec, message).out;
 //
 // Everything happens on the calling thread over one tether::poller: stdin is fed while stdout
 // and stderr are drained, so no size of input or output can deadlock (the classic trap of
@@ -17,7 +18,9 @@
 // returns once the child has exited even if its output pipes stay open: a grandchild that kept
 // them (`sh -c 'daemon &'`) is given eof_grace to let go, then run() returns what it read and
 // names who still holds each stuck pipe (run_result::stuck, from holders()); with kill_tree it
-// ends them instead, so end-of-file arrives.
+// ends them instead, so end-of-file arrives. run() owns what it started: on its timeout, its
+// output limit or a sink that throws it ends the child's whole tree, not the child alone
+// (end_tree), while the child stays in our process group so that Ctrl-C still reaches it.
 #pragma once
 
 #include <tether/holders.hpp>
@@ -49,7 +52,7 @@ struct run_options {
     /// Streaming instead of capturing: each chunk of stdout (stderr) as it arrives; the capture
     /// stays empty. Used by `tether run`, which forwards output as it comes. A callback that
     /// throws ends the run: nothing more is delivered, the child is ended (its tree with
-    /// kill_tree) and collected, and run() rethrows the exception (both overloads).
+    /// end_tree) and collected, and run() rethrows the exception (both overloads).
     std::function<void(std::span<const std::byte>)> on_stdout;
     /// As on_stdout, for stderr (not called when merge_stderr: stderr is in stdout's stream).
     std::function<void(std::span<const std::byte>)> on_stderr;
@@ -62,22 +65,28 @@ struct run_options {
     std::function<void(std::string_view)> on_stderr_line;
     /// The longest line on_stdout_line / on_stderr_line accept, in bytes (at least 1).
     std::size_t max_line{std::size_t{1} << 20};
-    /// The whole run's limit. When it passes, the child is killed (its tree with kill_tree), its
+    /// The whole run's limit. When it passes, the child is killed (its tree with end_tree), its
     /// exit is collected and run() reports errc::timed_out with everything read so far.
     /// Must be positive; milliseconds::max() (the default) is no limit.
     milliseconds timeout{milliseconds::max()};
     /// After the child exited, how long its output pipes may stay open (held by a grandchild)
     /// before run() stops waiting for their end-of-file. Zero: not at all. Must not be negative.
     milliseconds eof_grace{std::chrono::milliseconds(200)};
-    /// Per stream: more bytes than this ends the child (its tree with kill_tree) and is
+    /// Per stream: more bytes than this ends the child (its tree with end_tree) and is
     /// reported as errc::output_limit, with the first `output_limit` bytes kept. Must be > 0.
     std::size_t output_limit{std::numeric_limits<std::size_t>::max()};
-    /// End the child's whole tree (child::kill_tree()), not the child alone, on timeout, on the
-    /// output limit, and when a pipe is still held once eof_grace is over (then end-of-file
-    /// arrives and run() reads to it, another eof_grace at most). A spawn_options::group of
+    /// On timeout, on the output limit and when a sink throws, end the child's whole tree
+    /// (child::kill_tree()), not the child alone: the child gets a tree of its own
+    /// (spawn_options::own_tree) and stays in our process group, so Ctrl-C in a terminal still
+    /// reaches it. false: only the child is killed, and its descendants run on.
+    bool end_tree{true};
+    /// Also end the tree when a pipe is still held once eof_grace is over, which end_tree alone
+    /// does not do (a child's `server &` may be meant to stay): then end-of-file arrives and
+    /// run() reads to it, another eof_grace at most. A spawn_options::group of
     /// process_group::inherit becomes new_group. After the child was reaped, its tree can be
     /// ended through a cgroup (Linux) or its job (Windows); with the process-group fallback
-    /// (no cgroup) a stuck pipe is reported as without kill_tree (docs/lifetimes.md).
+    /// (no cgroup) a stuck pipe is reported as without kill_tree (docs/lifetimes.md). Implies
+    /// end_tree.
     bool kill_tree{false};
 };
 
@@ -103,7 +112,9 @@ struct basic_run_result {
     bool timed_out{false};      ///< the timeout passed and the child was ended
     bool output_limited{false}; ///< a stream passed output_limit and the child was ended
     bool input_truncated{false};  ///< the child closed stdin before reading all of the input
-    bool tree_ended{false};       ///< kill_tree: descendants that held a pipe were ended
+    /// run() ended the child's whole tree: on timeout, output limit or a throwing sink
+    /// (end_tree), or because descendants held a pipe (kill_tree).
+    bool tree_ended{false};
     std::vector<stuck_pipe> stuck;  ///< pipes a grandchild kept open (run() did not wait for them)
 };
 using run_result = basic_run_result<std::string>;                   ///< run()'s result

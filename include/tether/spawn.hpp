@@ -105,6 +105,13 @@ struct spawn_options {
     /// (docs/lifetimes.md says what each way guarantees).
     process_group group{process_group::inherit};
 
+    /// Gives the child a tree of its own for child::kill_tree() while it stays in our process
+    /// group, so a terminal's Ctrl-C still reaches it (run() sets it by default): a cgroup v2 on
+    /// Linux where the system lets us create one, else kill_tree() finds the descendants by
+    /// parent id under /proc while the child is unreaped; a job on Windows. A group other than
+    /// inherit gives a tree anyway. Refused (errc::invalid_argument) together with detached.
+    bool own_tree{false};
+
     /// Opt-in: the child is killed when this process ends, however it ends (SIGKILL included).
     /// Linux: PR_SET_PDEATHSIG(SIGKILL) set before exec, and a child whose parent died before that
     /// is set exits at once (status 127). The kernel sends the signal when the creating *thread*

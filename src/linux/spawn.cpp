@@ -174,11 +174,12 @@ std::string explain_exec_error(int err, const spawn_options& opt, const launch_s
     return s;
 }
 
-// A group of its own: a cgroup too where the system allows (tree.cpp); else the group alone.
+// A group or a tree of its own: a cgroup too where the system allows (tree.cpp); else the group
+// alone (own_tree without a group: the descendants by parent id, at the time of the kill).
 // Not for a detached child: it has no tree functions, and it must not outlive us in a cgroup
 // made under ours and named after us.
 void plan_tree(const spawn_options& opt, launch_state& p) {
-    if (opt.group == process_group::inherit || opt.detached) return;
+    if ((opt.group == process_group::inherit && !opt.own_tree) || opt.detached) return;
     p.tree = std::make_shared<process_tree>();
     p.tree->group = opt.group;
     std::string why;  // kept by cgroup_unavailable_reason() for docs and tests

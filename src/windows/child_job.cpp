@@ -1,4 +1,4 @@
-// Windows backend: the child's own job object (a group of its own, kill_on_parent_exit) and
+// Windows backend: the child's own job object (a group or tree of its own, kill_on_parent_exit) and
 // leaving ours (detached); spawn_steps.hpp.
 #include "windows/spawn_steps.hpp"
 
@@ -7,7 +7,7 @@
 namespace tether::detail {
 
 std::error_code make_child_job(const spawn_options& opt, std::shared_ptr<process_tree>& tree, std::string& what) {
-    if (opt.group == process_group::inherit && !opt.kill_on_parent_exit) return {};
+    if (opt.group == process_group::inherit && !opt.own_tree && !opt.kill_on_parent_exit) return {};
     tree = std::make_shared<process_tree>();
     tree->job.reset(::CreateJobObjectW(nullptr, nullptr));
     if (!tree->job) return os_error(what, "create the child's job object");

@@ -110,7 +110,8 @@ CLI::App* add_run(CLI::App& app, run_args& args) {
     cmd->add_option("--timeout", args.timeout, "end CMD after this long: 10s, 500ms, 2m, or seconds (1.5)");
     cmd->add_option("--grace", args.grace, "after CMD exited, how long its output may stay open (default 200ms)");
     cmd->add_flag("--kill-tree", args.kill_tree,
-                  "end CMD's whole process tree (on timeout, and the processes that keep its output open)");
+                  "also end the processes CMD started that keep its output open after it exited "
+                  "(its whole tree is ended on --timeout anyway)");
     cmd->add_flag("--json", args.json, "at the end, print a JSON report on stderr (schema \"tether.run/1\")");
     cmd->add_option("command", args.command, "CMD and its arguments: everything from the first word that is not an option above (or after --)")->required();
     cmd->footer("Exit codes: CMD's own; 128+N if a signal N ended it; " + std::to_string(exit_timed_out) +
