@@ -16,6 +16,9 @@ namespace tether_test {
 /// @returns true if it ended within `limit`.
 bool ended_within(std::int64_t pid, std::chrono::milliseconds limit);
 
+/// Why kill_on_parent_exit cannot reach a child's whole tree here ("" if it can): Linux needs a
+/// cgroup per child and the watcher; Windows always has the job.
+std::string no_whole_tree_on_parent_exit();
 /// True if process `pid` exists and has not ended (POSIX: not a zombie).
 bool running_now(std::int64_t pid);
 

@@ -240,6 +240,22 @@ TEST(KillOnParentExit, KillingTheParentEndsTheChildAndItsGrandchild) {
     expect_ended(ids[1]);
 }
 
+// The whole tree: the grandchild left the group and has no kill_on_parent_exit of its own, so
+// only the tree-wide guarantee (Linux: the watcher and the cgroup; Windows: the job) ends it.
+TEST(KillOnParentExit, KillingTheParentEndsAGrandchildThatLeftTheGroup) {
+    if (auto why = tether_test::no_whole_tree_on_parent_exit(); !why.empty()) GTEST_SKIP() << why;
+    auto opt = tether_test::role_options("life_relay", {"new_group", "0", "0"});
+    opt.out = tether::stdio::pipe();
+    auto relay = tether::spawn(std::move(opt));
+    auto ids = numbers(read_line_for(relay.take_stdout(), 30s));
+    ASSERT_EQ(ids.size(), 2U);
+    EXPECT_TRUE(running_now(ids[1]));
+    relay.kill();
+    relay.wait();
+    expect_ended(ids[0]);
+    expect_ended(ids[1]);
+}
+
 // ---- detached (item 4)
 
 TEST(Detached, ReportsItsIdAndCannotBeWaitedForOrSignalled) {

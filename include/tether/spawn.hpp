@@ -119,8 +119,10 @@ struct spawn_options {
     /// child is created there: it survives an execve() by the main thread, and dies when the main
     /// thread ends (process exit, an execve() by another thread, pthread_exit). Spawned from any
     /// other thread, it is created by a spawner thread that lives as long as the process: it
-    /// survives the spawning thread's exit, and dies at process exit and at any execve(). It covers the child only: its
-    /// own children die with it only if it starts them so too. Windows: the child is in a job with
+    /// survives the spawning thread's exit, and dies at process exit and at any execve(). The
+    /// whole tree: the child also gets a cgroup, which a watcher process ends when this process
+    /// ends in any way (SIGKILL included; not an execve), with every descendant in it; where
+    /// children get no cgroup only the child itself is covered (docs/lifetimes.md). Windows: the child is in a job with
     /// JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE whose only handle this process holds (never
     /// inheritable, kept until we exit even after the child object is gone), so the child and
     /// every descendant that did not break away die with us.

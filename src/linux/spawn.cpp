@@ -16,6 +16,7 @@
 #include "linux/exec_child.hpp"
 #include "linux/knobs.hpp"
 #include "linux/launch_state.hpp"
+#include "linux/parent_watch.hpp"
 #include "linux/process.hpp"
 #include "linux/tree.hpp"
 
@@ -174,16 +175,21 @@ std::string explain_exec_error(int err, const spawn_options& opt, const launch_s
     return s;
 }
 
-// A group or a tree of its own: a cgroup too where the system allows (tree.cpp); else the group
-// alone (own_tree without a group: the descendants by parent id, at the time of the kill).
+// A group or a tree of its own (own_tree, kill_on_parent_exit): a cgroup too where the system
+// allows (tree.cpp); else the group alone, or, in our group, the descendants by parent id at the
+// time of the kill. kill_on_parent_exit hands the cgroup to the watcher (parent_watch.cpp).
 // Not for a detached child: it has no tree functions, and it must not outlive us in a cgroup
 // made under ours and named after us.
 void plan_tree(const spawn_options& opt, launch_state& p) {
-    if ((opt.group == process_group::inherit && !opt.own_tree) || opt.detached) return;
+    bool wanted = opt.group != process_group::inherit || opt.own_tree || opt.kill_on_parent_exit;
+    if (!wanted || opt.detached) return;
     p.tree = std::make_shared<process_tree>();
     p.tree->group = opt.group;
     std::string why;  // kept by cgroup_unavailable_reason() for docs and tests
-    make_child_cgroup(*p.tree, p.cgroup_procs, why);
+    if (!make_child_cgroup(*p.tree, p.cgroup_procs, why) || !opt.kill_on_parent_exit) return;
+    // Registered before the child exists, so no process of its tree is ever outside the watch.
+    const auto& path = p.tree->cgroup_path;
+    p.tree->exit_watch = kill_on_exit(p.tree->cgroup_dir.get(), path.substr(path.rfind('/') + 1));
 }
 
 std::error_code prepare(spawn_plan& plan, launch_state& p, std::string& what) {

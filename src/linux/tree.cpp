@@ -9,8 +9,10 @@
 #include "linux/tree.hpp"
 
 #include "linux/knobs.hpp"
+#include "linux/parent_watch.hpp"
 
 #include <algorithm>
+#include <utility>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -309,6 +311,8 @@ const char* cgroup_unavailable_reason() {
     return base().why.c_str();
 }
 
+std::string cgroup_base_path() { return *cgroup_unavailable_reason() == '\0' ? base().path : std::string(); }
+
 bool make_child_cgroup(process_tree& tree, unique_handle& procs, std::string& why) {
     static std::atomic<unsigned> counter{0};
     why = cgroup_unavailable_reason();
@@ -338,6 +342,7 @@ void confirm_cgroup(process_tree& tree, pid_t pid) {
     if (events >= 0) ::close(events);
     if (populated) return;
     // The move was refused (permissions, a cgroup mode we do not know): use the group instead.
+    forget_on_exit(std::exchange(tree.exit_watch, 0));
     tree.cgroup_dir.reset();
     ::rmdir(tree.cgroup_path.c_str());
     tree.cgroup_path.clear();
@@ -352,7 +357,11 @@ int signal_tree(const process_tree& tree, pid_t pid, bool reaped, int sig) {
 process_tree::~process_tree() {
     if (cgroup_path.empty()) return;
     cgroup_dir.reset();
-    if (remove_cgroup(cgroup_path)) return;
+    // Removed: nothing left for the watcher. Still populated: its processes die with us.
+    if (remove_cgroup(cgroup_path)) {
+        forget_on_exit(exit_watch);
+        return;
+    }
     std::lock_guard lock(pending_mutex);
     static const bool registered = std::atexit(remove_pending_at_exit) == 0;
     (void)registered;

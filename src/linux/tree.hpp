@@ -5,6 +5,7 @@
 #include <tether/handle.hpp>
 #include <tether/spawn.hpp>
 
+#include <cstdint>
 #include <string>
 #include <sys/types.h>
 
@@ -16,6 +17,8 @@ struct process_tree {
     process_group group{process_group::inherit};
     std::string cgroup_path;  ///< empty: no cgroup (the process-group fallback)
     unique_handle cgroup_dir;  ///< O_DIRECTORY descriptor of cgroup_path
+    /// kill_on_parent_exit: the watcher's id for this cgroup (parent_watch.hpp), or 0.
+    std::uint64_t exit_watch{0};
     process_tree() = default;
     process_tree(const process_tree&) = delete;
     process_tree& operator=(const process_tree&) = delete;
@@ -26,6 +29,10 @@ struct process_tree {
 /// A new cgroup for one child, under our own cgroup v2: its directory and its cgroup.procs
 /// opened for writing. False (and `why`) where cgroups cannot be used here.
 bool make_child_cgroup(process_tree& tree, unique_handle& procs, std::string& why);
+
+/// Our own cgroup v2 directory, under which children's cgroups are made; empty where children
+/// get none.
+std::string cgroup_base_path();
 
 /// Whether `pid` really entered the tree's cgroup; if not, the cgroup is removed from the tree.
 void confirm_cgroup(process_tree& tree, pid_t pid);

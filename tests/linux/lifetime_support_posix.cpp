@@ -1,5 +1,6 @@
 // POSIX half of tests/lifetime_support.hpp: /proc/<pid>/stat tells gone or zombie apart.
 #include "lifetime_support.hpp"
+#include "linux/knobs.hpp"
 
 #include <csignal>
 #include <fstream>
@@ -36,4 +37,12 @@ bool ended_within(std::int64_t pid, std::chrono::milliseconds limit) {
     return true;
 }
 
+}  // namespace tether_test
+
+namespace tether_test {
+std::string no_whole_tree_on_parent_exit() {
+    std::string why = tether::detail::cgroup_unavailable_reason();
+    if (!why.empty()) return "no per-child cgroup here (" + why + "): only PR_SET_PDEATHSIG covers the child itself";
+    return {};
+}
 }  // namespace tether_test

@@ -31,3 +31,7 @@ bool ended_within(std::int64_t pid, std::chrono::milliseconds limit) {
 }
 
 }  // namespace tether_test
+
+namespace tether_test {
+std::string no_whole_tree_on_parent_exit() { return {}; }  // the job takes the whole tree
+}  // namespace tether_test
