@@ -32,4 +32,13 @@ std::string read_line_for(tether::borrowed_handle h, std::chrono::milliseconds l
 /// Parses "a b c" into numbers.
 std::vector<std::int64_t> numbers(const std::string& line);
 
+/// Set to "1" in the environment of a child role that spawns a tree of its own, when its test
+/// uses the process-group fallback (Linux): the library reads no such variable, so the role
+/// turns cgroups off itself (take_test_switches).
+inline constexpr const char* no_cgroup_variable = "TETHER_TEST_NO_CGROUP";
+
+/// A child role that spawns children of its own calls this first, so that they follow the way
+/// its test chose (Linux: no_cgroup_variable -> test_hooks::force_no_cgroup; elsewhere nothing).
+void take_test_switches();
+
 }  // namespace tether_test

@@ -72,6 +72,7 @@ TETHER_CHILD_ROLE(life_exit) { return std::stoi(args.at(0)); }
 // kill_on_parent_exit (0/1), prints "<own id> <grandchild id>", then blocks, or exits (EXIT=1)
 // so the grandchild is re-parented.
 TETHER_CHILD_ROLE(life_middle) {
+    tether_test::take_test_switches();
     auto opt = tether_test::role_options("life_block");
     opt.group = group_named(args.at(0));
     opt.kill_on_parent_exit = args.at(1) == "1";

@@ -27,6 +27,9 @@ struct process_tree {
 /// opened for writing. False (and `why`) where cgroups cannot be used here.
 bool make_child_cgroup(process_tree& tree, unique_handle& procs, std::string& why);
 
+/// Why children get no cgroup here ("" if they do); the probe runs once.
+const char* cgroup_unavailable_reason();
+
 /// Whether `pid` really entered the tree's cgroup; if not, the cgroup is removed from the tree.
 void confirm_cgroup(process_tree& tree, pid_t pid);
 

@@ -30,12 +30,4 @@ child make_child(std::int64_t pid, unique_handle process, bool kill_on_destroy, 
 /// A child object for a detached child: its id only (spawn_options::detached).
 child make_detached_child(std::int64_t pid);
 
-/// The handle vault as it is now (for tests): its process and its job, or NULLs if there is none.
-/// Borrowed: valid while the vault lives.
-struct vault_view {
-    void* process{nullptr};
-    void* job{nullptr};
-};
-vault_view current_handle_vault();
-
 }  // namespace tether::detail

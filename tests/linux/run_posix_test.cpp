@@ -6,7 +6,8 @@
 
 #include "harness.hpp"
 #include "lifetime_support.hpp"
-#include "linux/knobs.hpp"
+#include "linux/tree.hpp"
+#include "testing/test_hooks.hpp"
 
 #include <chrono>
 #include <cstdio>

@@ -7,6 +7,7 @@
 #include <tether/tether.hpp>
 
 #include "detail/holders.hpp"
+#include "testing/test_hooks.hpp"
 
 #include <gtest/gtest.h>
 
@@ -206,10 +207,10 @@ TEST(HoldersWindows, ProcessThatMayNotBeOpenedIsCountedNotSkipped) {
                  "nearest thing to another user's or a protected process on real Windows)\n";
     held_pipe h = start_holder("holders_win_hold");
     ASSERT_GT(h.holder_pid, 0);
-    tether::detail::holders_refuse_open_for_test(h.holder_pid);
+    tether::detail::test_hooks::holders_refuse_open(h.holder_pid);
     auto rep = tether::holders(tether::this_process_id(), value(h.read));
     auto e = error_of([&] { (void)tether::holders(h.holder_pid); });
-    tether::detail::holders_refuse_open_for_test(0);
+    tether::detail::test_hooks::holders_refuse_open(0);
     auto o = only_object(rep);
     EXPECT_TRUE(writers(o).empty()) << "its handle cannot be seen";
     ASSERT_EQ(rep.not_inspected.size(), 1u);
