@@ -1,9 +1,9 @@
 // Process lifetimes on both platforms: wait_or_kill and the error_code
 // overloads, trees (process group / cgroup / job), kill on parent exit, detached children.
 // Roles build the trees; each reports the ids of its processes on a line so the test can watch
-// processes that are not its own children (lifetime_support.hpp).
-#include "harness.hpp"
-#include "lifetime_support.hpp"
+// processes that are not its own children (support/lifetime_support.hpp).
+#include "support/harness.hpp"
+#include "support/lifetime_support.hpp"
 #include "detail/backend.hpp"
 
 #include <tether/tether.hpp>

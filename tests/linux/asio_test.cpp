@@ -3,11 +3,11 @@
 // messages both ways (also frames already buffered before the receive), a killed peer as
 // vanished, cancelled waits, and who owns which descriptor once either side is gone. Every
 // run is bounded by io_context::run_for; no sleeps.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #if TETHER_HAVE_ASIO
 
-#include "linux/posix_util.hpp"
+#include "support/posix_util.hpp"
 #include "testing/test_hooks.hpp"
 
 #include <tether/asio.hpp>

@@ -1,10 +1,10 @@
 // Linux: descriptors. Everything tether creates is close-on-exec; pipe_client validation against
 // real kernel objects; the buffer size; which descriptors a child really holds (asked from inside
 // the child via /proc/self/fd), on the primary path and on the forced fallback.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "linux/exec_child.hpp"
 #include "testing/test_hooks.hpp"
-#include "linux/posix_util.hpp"
+#include "support/posix_util.hpp"
 
 #include <tether/tether.hpp>
 

@@ -1,11 +1,11 @@
 // Linux: the spawn defects an adversarial run found: closed stdio in the parent, a
 // grandchild that inherited the descriptors, descriptor limits, and error messages that name
 // their input. Each test failed before its fix.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "detail/manifest.hpp"
 #include "linux/exec_child.hpp"
 #include "testing/test_hooks.hpp"
-#include "linux/posix_util.hpp"
+#include "support/posix_util.hpp"
 
 #include <tether/tether.hpp>
 

@@ -1,7 +1,7 @@
 // tether::holders() with real processes: a grandchild that keeps the write end, a parent that
 // forgot its local copy, a clean pipe, relations (child, parent, left behind), Unix sockets,
 // processes that may not be inspected, and every error path.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

@@ -1,8 +1,8 @@
 // POSIX process lifetimes: process groups and sessions, both ways of ending a tree (the
 // per-child cgroup v2 and the process-group fallback), parent death tied to the process rather
 // than the spawning thread, and what a detached child looks like from inside.
-#include "harness.hpp"
-#include "lifetime_support.hpp"
+#include "support/harness.hpp"
+#include "support/lifetime_support.hpp"
 #include "detail/backend.hpp"
 #include "linux/tree.hpp"
 #include "testing/test_hooks.hpp"

@@ -1,5 +1,5 @@
-// POSIX half of tests/lifetime_support.hpp: /proc/<pid>/stat tells gone or zombie apart.
-#include "lifetime_support.hpp"
+// POSIX half of tests/support/lifetime_support.hpp: /proc/<pid>/stat tells gone or zombie apart.
+#include "support/lifetime_support.hpp"
 #include "testing/test_hooks.hpp"
 
 #include <csignal>

@@ -4,7 +4,7 @@
 // traces the parent P (PTRACE_SEIZE, following fork, vfork and clone), so the child C that
 // tether starts inside P is traced from its start. It runs C from system call to system call
 // until C enters prctl(PR_SET_PDEATHSIG), kills P, then lets C go.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "testing/test_hooks.hpp"
 
 #include <tether/tether.hpp>

@@ -4,8 +4,8 @@
 
 #include <tether/run.hpp>
 
-#include "harness.hpp"
-#include "lifetime_support.hpp"
+#include "support/harness.hpp"
+#include "support/lifetime_support.hpp"
 #include "linux/tree.hpp"
 #include "testing/test_hooks.hpp"
 

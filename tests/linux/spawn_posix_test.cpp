@@ -2,11 +2,11 @@
 // working directory, stdio identities, pass_at numbering with colliding sources, descriptor
 // ownership, exec failures without zombies, signals and exit statuses, the destructor policy,
 // the grandchild rule of the manifest.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "detail/manifest.hpp"
 #include "detail/backend.hpp"
 #include "testing/test_hooks.hpp"
-#include "linux/posix_util.hpp"
+#include "support/posix_util.hpp"
 
 #include <tether/tether.hpp>
 

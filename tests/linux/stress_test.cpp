@@ -5,10 +5,10 @@
 // a long-lived child that had inherited a short child's pipe would hold that EOF back forever.
 // TETHER_STRESS_SPAWNS sets the spawns per short thread (default 1,000; the sanitizer stages of
 // test.sh run fewer, since an instrumented spawn costs several times more).
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "linux/exec_child.hpp"
 #include "testing/test_hooks.hpp"
-#include "linux/posix_util.hpp"
+#include "support/posix_util.hpp"
 
 #include <tether/tether.hpp>
 

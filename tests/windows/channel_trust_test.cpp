@@ -5,7 +5,7 @@
 //   - handles pushed into a peer whose frame never reaches it are taken back;
 //   - pipes are owner-only (DACL), first-instance, and a squatted name is never connected to;
 //   - a message-mode pipe's long message is data, not ERROR_MORE_DATA.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "windows/win.hpp"
 
 #include <tether/tether.hpp>

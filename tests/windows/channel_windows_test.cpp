@@ -2,7 +2,7 @@
 // pushes handles into the child with DuplicateHandle and pulls the child's out with
 // DUPLICATE_CLOSE_SOURCE; these tests count handles in both processes (GetProcessHandleCount)
 // before and after, and cover a peer that is gone and handle values that are garbage.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "windows/channel_trust.hpp"
 #include "windows/win.hpp"
 

@@ -2,7 +2,7 @@
 // that keeps the write end, a forgotten local copy, a clean pipe, a process we may not open, and
 // the error paths. tether's pipes are named pipes on Windows: kind named_pipe, both ends sharing
 // one name, each end its own kernel object.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

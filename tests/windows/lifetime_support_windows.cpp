@@ -1,6 +1,6 @@
-// Windows half of tests/lifetime_support.hpp: a process handle opened by id is signalled once
+// Windows half of tests/support/lifetime_support.hpp: a process handle opened by id is signalled once
 // the process has ended; no such process, and it has ended long ago.
-#include "lifetime_support.hpp"
+#include "support/lifetime_support.hpp"
 
 #include <windows.h>
 

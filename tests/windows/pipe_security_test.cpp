@@ -1,6 +1,6 @@
 // Windows only: the security of tether's pipes (owner-only DACL, first instance, a squatted
 // name never connected to) and message-mode pipes from other code (ERROR_MORE_DATA is data).
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "testing/test_hooks.hpp"
 #include "windows/win.hpp"
 

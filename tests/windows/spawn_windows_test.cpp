@@ -1,6 +1,6 @@
 // Windows only: spawn. Handle lists and the manifest, failure paths that give handles back,
 // batch files (BatBadBut), child waits and termination, error_code overloads, PATH search.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "detail/backend.hpp"
 #include "windows/win.hpp"
 

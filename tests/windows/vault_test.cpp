@@ -3,7 +3,7 @@
 // which sits in a private kill-on-close job, dies with its owner, is replaced when it died, and
 // whose job the children do not join; or from inheritable copies in our own process with
 // spawn_options::windows_direct_inheritance.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "testing/test_hooks.hpp"
 #include "windows/win.hpp"
 
