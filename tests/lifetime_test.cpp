@@ -102,18 +102,12 @@ TETHER_CHILD_ROLE(life_detached_report) {
     return 0;
 }
 
-namespace {
+namespace tether_test {
 
-struct tree_ids {
-    tether::child c;
-    std::int64_t middle{-1}, grandchild{-1};
-};
-
-// Starts life_middle in a group (or job) of its own and reads the ids it reports.
-tree_ids start_tree(const std::string& grandchild_group, bool exit_after = false,
-                    tether::process_group group = tether::process_group::new_group) {
-    auto opt = tether_test::role_options("life_middle", {grandchild_group, "0", exit_after ? "1" : "0"});
+tree_ids start_tree(const std::string& grandchild_group, bool exit_after, tether::process_group group, bool no_cgroup) {
+    auto opt = role_options("life_middle", {grandchild_group, "0", exit_after ? "1" : "0"});
     opt.group = group;
+    if (no_cgroup) opt.env_set[no_cgroup_variable] = "1";
     opt.out = tether::stdio::pipe();
     tree_ids t;
     t.c = tether::spawn(std::move(opt));
@@ -127,7 +121,9 @@ tree_ids start_tree(const std::string& grandchild_group, bool exit_after = false
     return t;
 }
 
-}  // namespace
+}  // namespace tether_test
+
+using tether_test::start_tree;
 
 // ---- wait_or_kill and the error_code overloads (item 5)
 

@@ -43,26 +43,10 @@ struct no_cgroup {
 
 std::string cgroup_reason() { return tether::detail::cgroup_unavailable_reason(); }
 
-struct tree_ids {
-    tether::child c;
-    std::int64_t middle{-1}, grandchild{-1};
-};
-
-tree_ids start_tree(const std::string& grandchild_group, bool exit_after) {
-    auto opt = tether_test::role_options("life_middle", {grandchild_group, "0", exit_after ? "1" : "0"});
-    // The middle's own spawn follows ours: no cgroup there either when we use the fallback.
-    if (!cgroup_reason().empty()) opt.env_set[tether_test::no_cgroup_variable] = "1";
-    opt.group = tether::process_group::new_group;
-    opt.out = tether::stdio::pipe();
-    tree_ids t;
-    t.c = tether::spawn(std::move(opt));
-    auto ids = numbers(read_line_for(t.c.take_stdout(), 30s));
-    EXPECT_EQ(ids.size(), 2U);
-    if (ids.size() == 2) {
-        t.middle = ids[0];
-        t.grandchild = ids[1];
-    }
-    return t;
+// The middle's own spawn follows ours: no cgroup there either when we use the fallback.
+tether_test::tree_ids start_tree(const std::string& grandchild_group, bool exit_after) {
+    return tether_test::start_tree(grandchild_group, exit_after, tether::process_group::new_group,
+                                   !cgroup_reason().empty());
 }
 
 std::string link_of(const std::string& path) {

@@ -4,6 +4,7 @@
 // whose job the children do not join; or from inheritable copies in our own process with
 // spawn_options::windows_direct_inheritance.
 #include "support/harness.hpp"
+#include "support/windows_util.hpp"
 #include "testing/test_hooks.hpp"
 #include "windows/win.hpp"
 
@@ -17,6 +18,7 @@
 #include <winternl.h>
 
 using namespace std::chrono_literals;
+using tether_test::inheritable_copy;
 
 namespace {
 
@@ -27,13 +29,6 @@ DWORD recorded_parent(HANDLE process) {
     return static_cast<DWORD>(info.InheritedFromUniqueProcessId);
 }
 
-tether::unique_handle inheritable_copy(tether::borrowed_handle h) {
-    HANDLE copy = nullptr;
-    if (!::DuplicateHandle(::GetCurrentProcess(), h.get(), ::GetCurrentProcess(), &copy, 0, TRUE,
-                           DUPLICATE_SAME_ACCESS))
-        throw std::runtime_error("DuplicateHandle");
-    return tether::unique_handle(copy);
-}
 
 bool in_job(HANDLE process, HANDLE job) {
     BOOL result = FALSE;
