@@ -2,10 +2,10 @@
 // and the /proc texts the Linux backend reads (fd links, fdinfo, stat, net/unix lines) — and
 // the JSON string writer. Invariants: no crash; an accepted PID[:FD] prints back to the same
 // digits (modulo leading zeros); an accepted link is "pipe:[N]"/"socket:[N]" with N the inode;
-// the JSON string is strict UTF-8 by an independent decoder (tests/strict_utf8.hpp), keeps
+// the JSON string is strict UTF-8 by an independent decoder (tests/support/strict_utf8.hpp), keeps
 // well-formed input, starts and ends with '"', and has no raw control byte.
 #include "detail/holders_parse.hpp"
-#include "strict_utf8.hpp"
+#include "support/strict_utf8.hpp"
 
 #include <cstddef>
 #include <cstdint>

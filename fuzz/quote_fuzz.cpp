@@ -1,9 +1,9 @@
 // libFuzzer target: the Windows argument quoting (src/quote.cpp, portable) as a round-trip
 // property. The input is split at 0x01 bytes into argv (NUL bytes dropped: spawn refuses them
 // before quoting); whatever windows_command_line() accepts must split back, by the
-// CommandLineToArgvW rules (tests/command_line_rules.hpp), into exactly the same argv. A
+// CommandLineToArgvW rules (tests/support/command_line_rules.hpp), into exactly the same argv. A
 // program name with '"' must be refused, and nothing else.
-#include "command_line_rules.hpp"
+#include "support/command_line_rules.hpp"
 #include "detail/quote.hpp"
 
 #include <cstddef>

@@ -1,7 +1,7 @@
 // Portable: spawn's answers to bad input name the input whole: a NUL is
 // shown as \0 instead of cutting what() short, a NUL in a value is blamed on the value, and
 // env_set may not write the manifest variables beside named handles.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

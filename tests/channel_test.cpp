@@ -1,6 +1,6 @@
 // Shared channel behaviour (both platforms): messages, goodbye vs vanished, exit status joined
 // with the child, hostile frames from a raw peer, timeouts, error_code overloads, coalescing.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

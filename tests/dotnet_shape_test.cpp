@@ -2,7 +2,7 @@
 // handle string on argv must reach the child as the value of *its* pipe (spawn substitutes it),
 // and a misuse must be an error, never a child silently given another pipe. Portable: runs on
 // Linux and under wine. The worker is tests/dotnet_shape/worker.cpp, built beside this binary.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

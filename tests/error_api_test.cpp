@@ -1,6 +1,6 @@
 // The error API is even: the bounded read-to-end and write have throwing overloads beside the
 // error_code ones, and spawn's error_code path can get the explanation the exception carries.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

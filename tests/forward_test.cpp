@@ -1,6 +1,6 @@
 // Pipe capacity (make_pipe(d, capacity), stdio::pipe(capacity), pipe_capacity), chunk_reader
 // and forward(): both platforms. Linux's splice paths into files and sockets are in linux/forward_posix_test.cpp.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

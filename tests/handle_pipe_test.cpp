@@ -1,6 +1,6 @@
 // Shared behaviour (both platforms, public API only): unique_handle / borrowed_handle, pipes,
 // the .NET-shaped server/client pair, blocking and timed I/O, end-of-file and peer_gone.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

@@ -1,9 +1,9 @@
 // Process lifetimes on both platforms: wait_or_kill and the error_code
 // overloads, trees (process group / cgroup / job), kill on parent exit, detached children.
 // Roles build the trees; each reports the ids of its processes on a line so the test can watch
-// processes that are not its own children (lifetime_support.hpp).
-#include "harness.hpp"
-#include "lifetime_support.hpp"
+// processes that are not its own children (support/lifetime_support.hpp).
+#include "support/harness.hpp"
+#include "support/lifetime_support.hpp"
 #include "detail/backend.hpp"
 
 #include <tether/tether.hpp>
@@ -72,6 +72,7 @@ TETHER_CHILD_ROLE(life_exit) { return std::stoi(args.at(0)); }
 // kill_on_parent_exit (0/1), prints "<own id> <grandchild id>", then blocks, or exits (EXIT=1)
 // so the grandchild is re-parented.
 TETHER_CHILD_ROLE(life_middle) {
+    tether_test::take_test_switches();
     auto opt = tether_test::role_options("life_block");
     opt.group = group_named(args.at(0));
     opt.kill_on_parent_exit = args.at(1) == "1";
@@ -101,18 +102,12 @@ TETHER_CHILD_ROLE(life_detached_report) {
     return 0;
 }
 
-namespace {
+namespace tether_test {
 
-struct tree_ids {
-    tether::child c;
-    std::int64_t middle{-1}, grandchild{-1};
-};
-
-// Starts life_middle in a group (or job) of its own and reads the ids it reports.
-tree_ids start_tree(const std::string& grandchild_group, bool exit_after = false,
-                    tether::process_group group = tether::process_group::new_group) {
-    auto opt = tether_test::role_options("life_middle", {grandchild_group, "0", exit_after ? "1" : "0"});
+tree_ids start_tree(const std::string& grandchild_group, bool exit_after, tether::process_group group, bool no_cgroup) {
+    auto opt = role_options("life_middle", {grandchild_group, "0", exit_after ? "1" : "0"});
     opt.group = group;
+    if (no_cgroup) opt.env_set[no_cgroup_variable] = "1";
     opt.out = tether::stdio::pipe();
     tree_ids t;
     t.c = tether::spawn(std::move(opt));
@@ -126,7 +121,9 @@ tree_ids start_tree(const std::string& grandchild_group, bool exit_after = false
     return t;
 }
 
-}  // namespace
+}  // namespace tether_test
+
+using tether_test::start_tree;
 
 // ---- wait_or_kill and the error_code overloads (item 5)
 

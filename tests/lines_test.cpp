@@ -1,6 +1,6 @@
 // Lines: line_splitter over every way chunks can cut a text, line_reader over a child's pipe,
 // run()'s line callbacks, and the bound on a line that never ends (portable).
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

@@ -1,5 +1,5 @@
 // Entry point of the one test binary: a child role if asked for, GoogleTest otherwise.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <gtest/gtest.h>
 

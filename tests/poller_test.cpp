@@ -1,7 +1,7 @@
 // tether::poller, on both platforms: child exits, pipe ends, channels (messages, goodbye,
 // vanished joined with the exit status, failure of a hostile peer among healthy ones), frames
 // already buffered before a wait, removal at any time, and a worker pool that survives a kill.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

@@ -1,8 +1,8 @@
 // Portable: the Windows quoting round-trips through the CommandLineToArgvW rules
-// (tests/command_line_rules.hpp) for 20,000 random argv lists, on every platform; the same
+// (tests/support/command_line_rules.hpp) for 20,000 random argv lists, on every platform; the same
 // property is fuzzed by fuzz/quote_fuzz.cpp, and the rules are checked against the real
 // CommandLineToArgvW in tests/windows/command_line_rules_test.cpp.
-#include "command_line_rules.hpp"
+#include "support/command_line_rules.hpp"
 #include "detail/quote.hpp"
 
 #include <gtest/gtest.h>

@@ -4,7 +4,7 @@
 #include <tether/error.hpp>
 #include <tether/run.hpp>
 
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <chrono>
 #include <cstdio>

@@ -2,8 +2,8 @@
 // child alone, on both systems, while the child stays in our process group (own_tree). The
 // tree is the life_middle role of lifetime_test.cpp: a child that starts a grandchild, prints
 // both ids, then blocks.
-#include "harness.hpp"
-#include "lifetime_support.hpp"
+#include "support/harness.hpp"
+#include "support/lifetime_support.hpp"
 
 #include <tether/tether.hpp>
 

@@ -1,5 +1,5 @@
 // Shared behaviour (both platforms): spawn, stdio pipes, exit status, named handles.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

@@ -1,6 +1,6 @@
 // Shared behaviour (both platforms, public API only): spawn options, stdio, named handles and
 // the manifest, handle_arg placeholders, validation errors and ownership, the child object.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "detail/backend.hpp"
 
 #include <tether/tether.hpp>

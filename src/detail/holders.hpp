@@ -28,9 +28,4 @@ void finish_holders_report(holders_report& report);
 /// processes could not be inspected, so a "nobody else" verdict can say it may be incomplete.
 std::string holders_verdict(const held_object& object, std::size_t uninspected);
 
-/// Windows backend, for tests only: makes OpenProcess of `pid` fail with ERROR_ACCESS_DENIED,
-/// as on real Windows for another user's or a protected process (wine lets every process be
-/// opened). 0 turns it off.
-void holders_refuse_open_for_test(std::int64_t pid) noexcept;
-
 }  // namespace tether::detail

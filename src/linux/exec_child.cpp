@@ -219,11 +219,6 @@ void write_own_pid(const exec_plan& p) noexcept {
 // lives as long as the process); a parent that died before prctl left us re-parented.
 void arm_parent_death(const exec_plan& p) noexcept {
     if (p.death_parent == 0) return;
-    if (p.race_go_fd >= 0) {  // a test holds us in the window where the parent may die
-        char c = 'p';
-        (void)!::write(p.race_ready_fd, &c, 1);
-        (void)!::read(p.race_go_fd, &c, 1);
-    }
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != p.death_parent) ::_exit(127);
 }
 

@@ -63,10 +63,6 @@ struct exec_plan {
     /// spawn_options::kill_on_parent_exit: PR_SET_PDEATHSIG(SIGKILL), then exit at once if the
     /// parent (this process id) is already gone.
     pid_t death_parent{0};
-    /// Tests only (knobs.hpp): before arming the parent-death signal the child writes a byte to
-    /// race_ready_fd and waits for one on race_go_fd, so a test can kill the parent right there.
-    int race_ready_fd{-1};
-    int race_go_fd{-1};
     /// spawn_options::detached: fork again; the first child exits at once (and is reaped by
     /// clone_and_exec), the second reports its id through the pipe and goes on. The first calls
     /// setsid, or, with group == 2 (new_session), the second, which then leads its session.

@@ -14,14 +14,13 @@
 #include "detail/manifest.hpp"
 #include "detail/spawn_rules.hpp"
 #include "linux/exec_child.hpp"
-#include "linux/knobs.hpp"
 #include "linux/launch_state.hpp"
 #include "linux/parent_watch.hpp"
 #include "linux/process.hpp"
 #include "linux/tree.hpp"
+#include "testing/switches.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -36,10 +35,6 @@ extern char** environ;  // NOLINT: POSIX names it so
 namespace tether {
 namespace detail {
 namespace {
-
-std::atomic<close_way> close_way_forced{close_way::cloexec_range};
-std::atomic<bool> fork_path_forced{false};
-std::atomic<int> race_ready_fd{-1}, race_go_fd{-1};
 
 // The manifest's TETHER_CHILD_PID entry is written by the child itself (exec_child.cpp): room
 // for any pid_t in decimal and the NUL.
@@ -239,28 +234,20 @@ exec_plan exec_plan_for(const spawn_options& opt, launch_state& p, std::vector<c
     ep.closes = p.closes.data();
     ep.close_count = p.closes.size();
     ep.close_from = p.max_target + 1;
-    ep.first_close_way = close_way_forced.load(std::memory_order_relaxed);
+    ep.first_close_way = test_switches::first_close_way();
     ep.pid_slots[0] = p.pid_slots[0];
     ep.pid_slots[1] = p.pid_slots[1];
     ep.pid_slot_size = p.pid_slots[0] != nullptr ? pid_slot_size : 0;
-    ep.use_fork = use_fork_by_default() || fork_path_forced.load(std::memory_order_relaxed);
+    ep.use_fork = use_fork_by_default() || test_switches::fork_path_forced();
     ep.group = static_cast<int>(opt.group);
     ep.cgroup_procs_fd = p.cgroup_procs ? p.cgroup_procs.get() : -1;
     ep.death_parent = opt.kill_on_parent_exit ? ::getpid() : 0;
-    ep.race_ready_fd = race_ready_fd.load(std::memory_order_relaxed);
-    ep.race_go_fd = race_go_fd.load(std::memory_order_relaxed);
     ep.detached = opt.detached;
     return ep;
 }
 
 }  // namespace
 
-void force_close_way(close_way way) noexcept { close_way_forced.store(way); }
-void force_fork_path(bool on) noexcept { fork_path_forced.store(on); }
-void force_parent_death_race(int ready_fd, int go_fd) noexcept {
-    race_ready_fd.store(ready_fd);
-    race_go_fd.store(go_fd);
-}
 
 void launch_state_deleter::operator()(launch_state* s) const noexcept { delete s; }
 

@@ -8,8 +8,8 @@
 //    It misses a descendant that left the group and whose parent had already exited.
 #include "linux/tree.hpp"
 
-#include "linux/knobs.hpp"
 #include "linux/parent_watch.hpp"
+#include "testing/switches.hpp"
 
 #include <algorithm>
 #include <utility>
@@ -34,8 +34,6 @@
 
 namespace tether::detail {
 namespace {
-
-std::atomic<bool> no_cgroup_forced{false};
 
 struct cgroup_base {
     std::string path;  // our own cgroup v2 directory, or empty
@@ -142,8 +140,6 @@ std::string own_tag() {
 const cgroup_base& base() {
     static const cgroup_base b = [] {
         cgroup_base r;
-        if (const char* off = std::getenv("TETHER_NO_CGROUP"); off != nullptr && *off != '\0' && *off != '0')
-            return r.why = "TETHER_NO_CGROUP is set", r;
         std::string dir = own_cgroup_dir(r.why);
         if (dir.empty()) return r;
         reclaim_stale(dir);
@@ -304,10 +300,8 @@ int signal_by_walk(pid_t pid, int sig) {
 
 }  // namespace
 
-void force_no_cgroup(bool on) noexcept { no_cgroup_forced.store(on); }
-
 const char* cgroup_unavailable_reason() {
-    if (no_cgroup_forced.load()) return "forced off (force_no_cgroup)";
+    if (test_switches::no_cgroup_forced()) return "forced off (test_hooks::force_no_cgroup)";
     return base().why.c_str();
 }
 

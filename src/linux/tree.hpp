@@ -34,6 +34,9 @@ bool make_child_cgroup(process_tree& tree, unique_handle& procs, std::string& wh
 /// get none.
 std::string cgroup_base_path();
 
+/// Why children get no cgroup here ("" if they do); the probe runs once.
+const char* cgroup_unavailable_reason();
+
 /// Whether `pid` really entered the tree's cgroup; if not, the cgroup is removed from the tree.
 void confirm_cgroup(process_tree& tree, pid_t pid);
 

@@ -11,6 +11,7 @@
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
+#include "testing/test_hooks.hpp"
 #include "windows/process.hpp"
 #include "windows/win.hpp"
 
@@ -70,7 +71,9 @@ std::shared_ptr<vault_process> acquire_vault(std::error_code& ec, std::string& w
     return current_vault;
 }
 
-vault_view current_handle_vault() {
+// A test hook (testing/test_hooks.hpp) defined here, not in test_hooks.cpp: it reads the
+// vault's state, which this file keeps to itself.
+test_hooks::vault_view test_hooks::current_handle_vault() {
     std::lock_guard lock(vault_mutex);
     if (!current_vault) return {};
     return {current_vault->process(), current_vault->job()};

@@ -24,9 +24,9 @@
 #include <tether/holders.hpp>
 
 #include "detail/holders.hpp"
+#include "testing/switches.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -50,8 +50,6 @@ constexpr ULONG system_handle_information = 16;
 constexpr ULONG system_extended_handle_information = 64;
 constexpr NTSTATUS status_info_length_mismatch = static_cast<NTSTATUS>(0xC0000004L);
 constexpr ULONG process_command_line_information = 60;
-
-std::atomic<std::int64_t> refused_pid{0};  // detail::holders_refuse_open_for_test
 
 // ---- The system handle table ----
 
@@ -229,7 +227,7 @@ std::map<std::int64_t, process_info> process_snapshot() {
 }
 
 unique_handle open_process(std::int64_t pid, DWORD access) {
-    if (pid == refused_pid.load()) {
+    if (pid == detail::test_switches::holders_refused_pid()) {
         ::SetLastError(ERROR_ACCESS_DENIED);
         return {};
     }
@@ -522,10 +520,6 @@ private:
 };
 
 }  // namespace
-
-namespace detail {
-void holders_refuse_open_for_test(std::int64_t pid) noexcept { refused_pid.store(pid); }
-}  // namespace detail
 
 holders_report holders(std::int64_t pid) { return scan(pid, std::nullopt).run(); }
 

@@ -10,6 +10,7 @@
 
 #include "detail/manifest.hpp"
 #include "detail/backend.hpp"
+#include "testing/switches.hpp"
 #include "windows/win.hpp"
 
 #include <atomic>
@@ -109,16 +110,12 @@ std::error_code check_pipe_handle_string(direction d, std::string_view handle_st
 namespace detail {
 
 namespace {
-std::atomic<long> random_failure{0};  // detail::pipe_random_fails_for_test
-
 // BCryptGenRandom, or the status a test asked for (then `buf` is left as it was).
 NTSTATUS gen_random(void* buf, ULONG size) {
-    if (long status = random_failure.load(); status != 0) return status;
+    if (long status = test_switches::pipe_random_failure(); status != 0) return status;
     return ::BCryptGenRandom(nullptr, static_cast<PUCHAR>(buf), size, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
 }
 }  // namespace
-
-void pipe_random_fails_for_test(long status) noexcept { random_failure.store(status); }
 
 // 128 random bits: another process cannot guess the name and connect (or squat) before us.
 // Without them the name would be predictable, so a failing random source fails the call.
@@ -181,8 +178,7 @@ PSECURITY_DESCRIPTOR owner_only_security(std::error_code& ec) {
     return sd.get();
 }
 
-pipe_instance create_pipe_instance(const pipe_instance_spec& spec, std::error_code& ec,
-                                   const std::wstring& first_name) {
+pipe_instance create_pipe_instance(const pipe_instance_spec& spec, std::error_code& ec) {
     PSECURITY_DESCRIPTOR sd = owner_only_security(ec);
     if (ec) return {};
     SECURITY_ATTRIBUTES server_sa{sizeof server_sa, sd, FALSE};  // never inheritable
@@ -191,9 +187,10 @@ pipe_instance create_pipe_instance(const pipe_instance_spec& spec, std::error_co
     const DWORD pipe_mode = spec.pipe_mode | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS;
     // The name is unguessable, so a second collision means something is badly wrong: give up
     // after a few names rather than loop.
+    const std::wstring planted = test_switches::take_planted_pipe_name();  // a test's squatter
     for (int attempt = 0; attempt < 4; ++attempt) {
         pipe_instance p;
-        p.name = attempt == 0 && !first_name.empty() ? first_name : unique_pipe_name(spec.kind, ec);
+        p.name = attempt == 0 && !planted.empty() ? planted : unique_pipe_name(spec.kind, ec);
         if (ec) {
             p.failed = "BCryptGenRandom (the random part of the pipe's name)";
             return p;

@@ -23,12 +23,4 @@ struct process_tree {
     ~process_tree();
 };
 
-/// The handle vault as it is now (for tests): its process and its job, or NULLs if there is none.
-/// Borrowed: valid while the vault lives.
-struct vault_view {
-    void* process{nullptr};
-    void* job{nullptr};
-};
-vault_view current_handle_vault();
-
 }  // namespace tether::detail

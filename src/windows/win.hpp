@@ -49,10 +49,6 @@ std::error_code check_best_fit(const std::vector<std::string>& argv, unsigned co
 /// with `ec` set to BCryptGenRandom's status as a Win32 error, if the random source failed.
 std::wstring unique_pipe_name(const wchar_t* kind, std::error_code& ec);
 
-/// For tests only: BCryptGenRandom "fails" with NTSTATUS `status` for every pipe name made
-/// from now on (0 turns it off).
-void pipe_random_fails_for_test(long status) noexcept;
-
 /// The server and client ends of a new pipe instance, and its name.
 struct pipe_instance {
     unique_handle server;
@@ -75,10 +71,9 @@ struct pipe_instance_spec {
 /// SID from our token), FILE_FLAG_FIRST_PIPE_INSTANCE, one instance, PIPE_REJECT_REMOTE_CLIENTS,
 /// neither end inheritable, the client opened at once and checked to be our own process. A name
 /// that exists already (a squatter's instance) is never connected to: the next attempt takes a
-/// fresh random name. `first_name`, if not empty, is tried first (tests use it to plant a
-/// squatter). Clear `ec` on success.
-pipe_instance create_pipe_instance(const pipe_instance_spec& spec, std::error_code& ec,
-                                   const std::wstring& first_name = {});
+/// fresh random name (tests plant a squatter on the first name: test_hooks.hpp). Clear `ec`
+/// on success.
+pipe_instance create_pipe_instance(const pipe_instance_spec& spec, std::error_code& ec);
 
 /// The owner-only security descriptor create_pipe_instance gives every pipe, built once
 /// ("D:P(A;;GA;;;<user SID>)"); nullptr, with `ec` set, if our token could not be read.

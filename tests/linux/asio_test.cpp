@@ -3,11 +3,12 @@
 // messages both ways (also frames already buffered before the receive), a killed peer as
 // vanished, cancelled waits, and who owns which descriptor once either side is gone. Every
 // run is bounded by io_context::run_for; no sleeps.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #if TETHER_HAVE_ASIO
 
-#include "linux/posix_util.hpp"
+#include "support/posix_util.hpp"
+#include "testing/test_hooks.hpp"
 
 #include <tether/asio.hpp>
 #include <tether/tether.hpp>
@@ -112,13 +113,13 @@ TEST(AsioInterop, AwaitsExitCodeAndSigkill) {
 }
 
 TEST(AsioInterop, PollingFallbackWithoutPidfdSeesTheExit) {
-    tether::detail::asio_glue::force_exit_polling = true;
+    tether::detail::test_hooks::force_exit_polling(true);
     asio::io_context io;
     auto four = tether::spawn(tether_test::role_options("asio_exit_with", {"4"}));
     std::optional<exit_result> r;
     tether::async_wait_exit(io.get_executor(), four, [&](std::error_code ec, tether::exit_status st) { r = {ec, st}; });
     bool done = run_until(io, [&] { return r.has_value(); });
-    tether::detail::asio_glue::force_exit_polling = false;
+    tether::detail::test_hooks::force_exit_polling(false);
     ASSERT_TRUE(done);
     EXPECT_FALSE(r->ec) << r->ec.message();
     EXPECT_EQ(r->status.describe(), "exited with code 4");

@@ -1,7 +1,7 @@
 // Linux-only channel behaviour: exact exit descriptions for signals, SCM_RIGHTS handle passing
 // both ways with descriptor counts in both processes, a raw peer sending descriptors nobody
 // announced, and ownership when the peer is gone.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

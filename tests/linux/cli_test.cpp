@@ -1,8 +1,8 @@
 // The built `tether` tool, run as a real process: --help, bad input with exit code 2,
 // `holders --json` parsed and checked, and `tether demo` from start to end.
-#include "harness.hpp"
-#include "lifetime_support.hpp"
-#include "strict_utf8.hpp"
+#include "support/harness.hpp"
+#include "support/lifetime_support.hpp"
+#include "support/strict_utf8.hpp"
 
 #include <tether/tether.hpp>
 

@@ -1,9 +1,10 @@
 // Linux: descriptors. Everything tether creates is close-on-exec; pipe_client validation against
 // real kernel objects; the buffer size; which descriptors a child really holds (asked from inside
 // the child via /proc/self/fd), on the primary path and on the forced fallback.
-#include "harness.hpp"
-#include "linux/knobs.hpp"
-#include "linux/posix_util.hpp"
+#include "support/harness.hpp"
+#include "linux/exec_child.hpp"
+#include "testing/test_hooks.hpp"
+#include "support/posix_util.hpp"
 
 #include <tether/tether.hpp>
 
@@ -42,8 +43,8 @@ using close_way = tether::detail::close_way;
 constexpr close_way every_close_way[] = {close_way::cloexec_range, close_way::close_range, close_way::listing};
 
 struct fallback_forced {
-    explicit fallback_forced(close_way way) { tether::detail::force_close_way(way); }
-    ~fallback_forced() { tether::detail::force_close_way(close_way::cloexec_range); }
+    explicit fallback_forced(close_way way) { tether::detail::test_hooks::force_close_way(way); }
+    ~fallback_forced() { tether::detail::test_hooks::force_close_way(close_way::cloexec_range); }
     fallback_forced(const fallback_forced&) = delete;
     fallback_forced& operator=(const fallback_forced&) = delete;
 };

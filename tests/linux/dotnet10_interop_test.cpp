@@ -7,7 +7,7 @@
 // child's pipe; `tether holders` names the copy that keeps end-of-file away. Every wait is bounded:
 // a missing end-of-file fails the test instead of hanging it. Mono's tests are
 // dotnet_interop_test.cpp.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

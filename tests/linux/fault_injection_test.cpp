@@ -4,8 +4,8 @@
 // within a bound, and afterwards the test's descriptor count and zombie count are where they
 // started. Prints the figures. TETHER_FAULT_TRIALS sets the number of trials (default 10,000;
 // the sanitizer runs of test.sh use fewer, each spawn costs more there).
-#include "harness.hpp"
-#include "linux/posix_util.hpp"
+#include "support/harness.hpp"
+#include "support/posix_util.hpp"
 
 #include <tether/tether.hpp>
 

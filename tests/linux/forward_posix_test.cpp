@@ -1,8 +1,8 @@
 // forward() on Linux: splice from a child's pipe into a regular file and a socket, the
 // read/write fallback when neither end is a pipe, a non-blocking source, SIGPIPE, and
 // forward_options::batch_scheduling (the thread's policy while forward() waits, and after).
-#include "harness.hpp"
-#include "linux/posix_util.hpp"
+#include "support/harness.hpp"
+#include "support/posix_util.hpp"
 
 #include <tether/tether.hpp>
 

@@ -1,10 +1,11 @@
 // Linux: the spawn defects an adversarial run found: closed stdio in the parent, a
 // grandchild that inherited the descriptors, descriptor limits, and error messages that name
 // their input. Each test failed before its fix.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "detail/manifest.hpp"
-#include "linux/knobs.hpp"
-#include "linux/posix_util.hpp"
+#include "linux/exec_child.hpp"
+#include "testing/test_hooks.hpp"
+#include "support/posix_util.hpp"
 
 #include <tether/tether.hpp>
 
@@ -40,8 +41,8 @@ int closed_number() {
 }
 
 struct fork_forced {
-    fork_forced() { tether::detail::force_fork_path(true); }
-    ~fork_forced() { tether::detail::force_fork_path(false); }
+    fork_forced() { tether::detail::test_hooks::force_fork_path(true); }
+    ~fork_forced() { tether::detail::test_hooks::force_fork_path(false); }
     fork_forced(const fork_forced&) = delete;
     fork_forced& operator=(const fork_forced&) = delete;
 };
@@ -285,7 +286,7 @@ TETHER_CHILD_ROLE(moves_under_a_tight_limit) {
     ::getrlimit(RLIMIT_NOFILE, &lim);
     rlim_t original = lim.rlim_cur;
     std::cout << "clone: " << moves_under_a_tight_limit(original) << "\n";
-    tether::detail::force_fork_path(true);
+    tether::detail::test_hooks::force_fork_path(true);
     std::cout << "fork: " << moves_under_a_tight_limit(original) << "\n";
     return 0;
 }
@@ -331,7 +332,7 @@ int spawn_with_a_full_table(bool fork_path) {
     tether::spawn_options warm;
     warm.argv = {"/nonexistent/tether-warm-up"};
     (void)spawn_error(std::move(warm));
-    tether::detail::force_fork_path(fork_path);
+    tether::detail::test_hooks::force_fork_path(fork_path);
     std::vector<tether::unique_handle> fill;
     for (;;) {
         int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -1,7 +1,7 @@
 // Linux: holders() at scale and without /proc. Copies of one pipe end are
 // grouped per process and the text stays bounded however many there are; the speed target
 // (10,000 copies in under a second) is measured in bench/holders_bench.cpp, not here.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "detail/holders.hpp"
 
 #include <tether/tether.hpp>

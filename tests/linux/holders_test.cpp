@@ -1,7 +1,8 @@
 // tether::holders() with real processes: a grandchild that keeps the write end, a parent that
 // forgot its local copy, a clean pipe, relations (child, parent, left behind), Unix sockets,
 // processes that may not be inspected, and every error path.
-#include "harness.hpp"
+#include "support/harness.hpp"
+#include "support/holders_support.hpp"
 
 #include <tether/tether.hpp>
 
@@ -21,93 +22,11 @@
 #include <unistd.h>
 
 using namespace std::chrono_literals;
-
-namespace {
-
-// A holder of the write end "w": tells the test its PID through "ready" (then closes it: the
-// test reads to end-of-file, so readiness needs no sleep) and keeps "w" open until the test
-// closes its end of "release".
-int hold_until_released() {
-    // Every handle is taken before "taken" is closed: inherited() checks the manifest against
-    // our parent's PID each time, and an orphaning parent exits once "taken" is closed.
-    auto w = tether::inherited("w");
-    auto release = tether::inherited("release");
-    auto ready = tether::inherited("ready");
-    auto names = tether::inherited_names();
-    if (std::find(names.begin(), names.end(), "taken") != names.end()) tether::inherited("taken").reset();
-    tether::write_all(ready, std::to_string(tether::this_process_id()));
-    ready.reset();
-    std::byte b[1];
-    (void)tether::read(release, b);  // end-of-file when the test lets go
-    return w ? 0 : 1;
-}
-
-// Passes this process's "w", "ready" and "release" on to a new holder; `wait` keeps us alive
-// as its parent (so it is our grandchild), otherwise we exit as soon as it has taken its
-// handles and orphan it. (Not earlier: the manifest names the spawning PID, so a child whose
-// parent is already gone, re-parented to init, rightly refuses it.)
-int spawn_holder(bool wait) {
-    auto opt = tether_test::role_options("holders_hold");
-    // The leak made on purpose: tether gives a child only what it is passed, so pass it.
-    for (const char* name : {"w", "ready", "release"}) opt.pass(tether::inherited(name), name);
-    auto [taken_r, taken_w] = tether::make_pipe();
-    opt.pass(std::move(taken_w), "taken");
-    tether::child c = tether::spawn(std::move(opt));
-    if (!wait) {
-        (void)tether::read_to_end(taken_r);
-        c.detach();
-        return 0;
-    }
-    return c.wait().success() ? 0 : 1;
-}
-
-}  // namespace
-
-TETHER_CHILD_ROLE(holders_hold) { return hold_until_released(); }
-TETHER_CHILD_ROLE(holders_middle) { return spawn_holder(true); }
-TETHER_CHILD_ROLE(holders_orphaner) { return spawn_holder(false); }
-
-namespace {
-
-// The write end of a pipe given to a holder `role` (possibly through intermediaries).
-struct held_pipe {
-    tether::unique_handle read;
-    tether::unique_handle release;  ///< reset() lets the holder exit
-    tether::child proc;
-    std::int64_t holder_pid{0};
-};
-
-// `ours` stays with the test; `theirs` goes to the holder as "w".
-held_pipe start_holder(const std::string& role, tether::unique_handle ours, tether::unique_handle theirs) {
-    auto r = std::move(ours);
-    auto w = std::move(theirs);
-    auto [ready_r, ready_w] = tether::make_pipe();
-    auto [release_r, release_w] = tether::make_pipe();
-    auto opt = tether_test::role_options(role);
-    opt.pass(std::move(w), "w").pass(std::move(ready_w), "ready").pass(std::move(release_r), "release");
-    held_pipe h{std::move(r), std::move(release_w), tether::spawn(std::move(opt)), 0};
-    std::error_code ec;
-    std::string pid = tether::read_to_end_for(ready_r, 20s, ec);
-    EXPECT_FALSE(ec) << "the holder never said it was ready: " << ec.message();
-    h.holder_pid = pid.empty() ? 0 : std::stoll(pid);
-    return h;
-}
-
-held_pipe start_holder(const std::string& role) {
-    auto [r, w] = tether::make_pipe();
-    return start_holder(role, std::move(r), std::move(w));
-}
-
-tether::held_object only_object(const tether::holders_report& rep) {
-    EXPECT_EQ(rep.objects.size(), 1u);
-    return rep.objects.empty() ? tether::held_object{} : rep.objects.front();
-}
-
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
-}  // namespace
+using tether_test::contains;
+using tether_test::error_of;
+using tether_test::held_pipe;
+using tether_test::only_object;
+using tether_test::start_holder;
 
 TEST(Holders, GrandchildThatKeepsTheWriteEndIsNamed) {
     held_pipe h = start_holder("holders_middle");
@@ -316,21 +235,6 @@ TEST(Holders, SocketPeerHeldByAChildIsNamedThenSeenClosed) {
     EXPECT_TRUE(o.read_shut_down);
     EXPECT_TRUE(contains(o.verdict, "the peer socket is closed or shut down: end-of-file arrives")) << o.verdict;
 }
-
-namespace {
-
-template <typename Fn>
-std::system_error error_of(Fn&& fn) {
-    try {
-        fn();
-    } catch (const std::system_error& e) {
-        return e;
-    }
-    ADD_FAILURE() << "no exception";
-    return std::system_error(std::error_code());
-}
-
-}  // namespace
 
 TEST(Holders, ProcessThatDoesNotExistIsAnError) {
     for (std::int64_t pid : {std::int64_t{2147483647}, std::int64_t{0}, std::int64_t{-4}}) {

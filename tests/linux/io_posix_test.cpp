@@ -2,7 +2,7 @@
 // look at the flag (they poll first in either mode, so they need no fcntl to learn it): these
 // check that a non-blocking end still waits until the deadline instead of saying would_block,
 // that data and end-of-file come through, and that the flag is left as the user set it.
-#include "linux/posix_util.hpp"
+#include "support/posix_util.hpp"
 
 #include <tether/tether.hpp>
 

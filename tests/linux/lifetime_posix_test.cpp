@@ -1,10 +1,11 @@
 // POSIX process lifetimes: process groups and sessions, both ways of ending a tree (the
 // per-child cgroup v2 and the process-group fallback), parent death tied to the process rather
 // than the spawning thread, and what a detached child looks like from inside.
-#include "harness.hpp"
-#include "lifetime_support.hpp"
+#include "support/harness.hpp"
+#include "support/lifetime_support.hpp"
 #include "detail/backend.hpp"
-#include "linux/knobs.hpp"
+#include "linux/tree.hpp"
+#include "testing/test_hooks.hpp"
 
 #include <tether/tether.hpp>
 
@@ -34,34 +35,18 @@ namespace {
 
 // The process-group fallback for the scope of a test.
 struct no_cgroup {
-    no_cgroup() { tether::detail::force_no_cgroup(true); }
-    ~no_cgroup() { tether::detail::force_no_cgroup(false); }
+    no_cgroup() { tether::detail::test_hooks::force_no_cgroup(true); }
+    ~no_cgroup() { tether::detail::test_hooks::force_no_cgroup(false); }
     no_cgroup(const no_cgroup&) = delete;
     no_cgroup& operator=(const no_cgroup&) = delete;
 };
 
 std::string cgroup_reason() { return tether::detail::cgroup_unavailable_reason(); }
 
-struct tree_ids {
-    tether::child c;
-    std::int64_t middle{-1}, grandchild{-1};
-};
-
-tree_ids start_tree(const std::string& grandchild_group, bool exit_after) {
-    auto opt = tether_test::role_options("life_middle", {grandchild_group, "0", exit_after ? "1" : "0"});
-    // The middle's own spawn follows ours: no cgroup there either when we use the fallback.
-    if (!cgroup_reason().empty()) opt.env_set["TETHER_NO_CGROUP"] = "1";
-    opt.group = tether::process_group::new_group;
-    opt.out = tether::stdio::pipe();
-    tree_ids t;
-    t.c = tether::spawn(std::move(opt));
-    auto ids = numbers(read_line_for(t.c.take_stdout(), 30s));
-    EXPECT_EQ(ids.size(), 2U);
-    if (ids.size() == 2) {
-        t.middle = ids[0];
-        t.grandchild = ids[1];
-    }
-    return t;
+// The middle's own spawn follows ours: no cgroup there either when we use the fallback.
+tether_test::tree_ids start_tree(const std::string& grandchild_group, bool exit_after) {
+    return tether_test::start_tree(grandchild_group, exit_after, tether::process_group::new_group,
+                                   !cgroup_reason().empty());
 }
 
 std::string link_of(const std::string& path) {
@@ -123,9 +108,9 @@ void check_group_and_session() {
 TEST(ProcessGroupPosix, NewGroupLeadsAGroupAndNewSessionASession) {
     for (bool fork_path : {false, true}) {
         SCOPED_TRACE(fork_path ? "fork path" : "clone(CLONE_VM | CLONE_VFORK) path");
-        tether::detail::force_fork_path(fork_path);
+        tether::detail::test_hooks::force_fork_path(fork_path);
         check_group_and_session();
-        tether::detail::force_fork_path(false);
+        tether::detail::test_hooks::force_fork_path(false);
     }
 }
 
@@ -242,44 +227,6 @@ TEST(ProcessTreePosix, FallbackTreeKillAfterTheReapIsANoOp) {
     EXPECT_TRUE(ended_within(t.grandchild, 10s));
 }
 
-// Writes "alive" into the handle passed as "alive", then exits: it got as far as exec.
-TETHER_CHILD_ROLE(life_say_alive) {
-    tether::write_all(tether::inherited("alive"), "alive");
-    return 0;
-}
-
-// The parent that dies in the window: holds its kill_on_parent_exit child before prctl (the
-// "ready"/"go" handles), the child would then exec life_say_alive.
-TETHER_CHILD_ROLE(life_pdeath_race) {
-    auto ready = tether::inherited("ready");
-    auto go = tether::inherited("go");
-    tether::detail::force_parent_death_race(static_cast<int>(ready.get()), static_cast<int>(go.get()));
-    auto opt = tether_test::role_options("life_say_alive");
-    opt.kill_on_parent_exit = true;
-    opt.pass(tether::inherited("alive"), "alive");
-    auto c = tether::spawn(std::move(opt));  // returns only if the child reached exec
-    return 3;
-}
-
-TEST(KillOnParentExitPosix, AParentThatDiesBeforeTheChildArmsTheSignalStillEndsIt) {
-    // PR_SET_PDEATHSIG set after the parent died never fires; the child compares getppid()
-    // with the parent it was started by and ends itself instead of running unsupervised.
-    auto ready = tether::make_pipe(), go = tether::make_pipe(), alive = tether::make_pipe();
-    auto opt = tether_test::role_options("life_pdeath_race");
-    opt.pass(std::move(ready.write), "ready").pass(std::move(go.read), "go").pass(std::move(alive.write), "alive");
-    auto mid = tether::spawn(std::move(opt));
-    std::byte b[1];
-    ASSERT_EQ(tether::read_for(ready.read, b, 30s), 1U) << "the grandchild never reached the window";
-    mid.kill();
-    auto st = mid.wait();
-    EXPECT_FALSE(st.exited()) << "the parent was killed inside its spawn";
-    tether::write_all(go.write, "g");  // the orphan goes on: it must end itself, not exec
-    std::error_code ec;
-    auto said = tether::read_to_end_for(alive.read, 30s, ec);
-    EXPECT_FALSE(ec) << ec.message() << ": the orphan still holds its pipe";
-    EXPECT_EQ(said, "") << "the orphaned child ran its program";
-}
-
 TEST(KillOnParentExitPosix, ASpawningThreadThatExitsDoesNotKillTheChild) {
     tether::child c;
     pid_t tid = 0;
@@ -324,14 +271,14 @@ TEST(DetachedPosix, IsReparentedInItsOwnSessionWithNullStdio) {
 
 TEST(DetachedPosix, AnExecFailureOfTheDetachedChildIsReported) {
     for (bool fork_path : {false, true}) {
-        tether::detail::force_fork_path(fork_path);
+        tether::detail::test_hooks::force_fork_path(fork_path);
         tether::spawn_options opt;
         opt.argv = {"/nonexistent/tether-no-such-program"};
         opt.detached = true;
         std::error_code ec;
         std::string message;
         auto c = tether::spawn(std::move(opt), ec, message);
-        tether::detail::force_fork_path(false);
+        tether::detail::test_hooks::force_fork_path(false);
         EXPECT_FALSE(c);
         EXPECT_EQ(ec, std::errc::no_such_file_or_directory) << ec.message() << " fork path " << fork_path;
         EXPECT_TRUE(contains(message, "tether-no-such-program")) << message;
@@ -343,7 +290,7 @@ TEST(DetachedPosix, WithANewSessionLeadsItsOwnSession) {
     // session of its own (getsid == its pid), not our session nor the intermediate child's.
     for (bool fork_path : {false, true}) {
         SCOPED_TRACE(fork_path ? "fork path" : "clone(CLONE_VM | CLONE_VFORK) path");
-        tether::detail::force_fork_path(fork_path);
+        tether::detail::test_hooks::force_fork_path(fork_path);
         auto report = tether::make_pipe(tether::direction::in);
         auto opt = tether_test::role_options("life_detached_inside");
         opt.detached = true;
@@ -352,7 +299,7 @@ TEST(DetachedPosix, WithANewSessionLeadsItsOwnSession) {
         std::error_code ec;
         std::string message;
         auto c = tether::spawn(std::move(opt), ec, message);
-        tether::detail::force_fork_path(false);
+        tether::detail::test_hooks::force_fork_path(false);
         ASSERT_FALSE(ec) << message << ": " << ec.message();
         report.theirs.reset();
         std::string line = read_line_for(report.ours, 30s);

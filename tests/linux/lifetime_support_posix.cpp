@@ -1,8 +1,10 @@
-// POSIX half of tests/lifetime_support.hpp: /proc/<pid>/stat tells gone or zombie apart.
-#include "lifetime_support.hpp"
-#include "linux/knobs.hpp"
+// POSIX half of tests/support/lifetime_support.hpp: /proc/<pid>/stat tells gone or zombie apart.
+#include "support/lifetime_support.hpp"
+#include "linux/tree.hpp"
+#include "testing/test_hooks.hpp"
 
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -18,6 +20,11 @@ char state_of(std::int64_t pid) {
     return close == std::string::npos || close + 2 >= s.size() ? 0 : s[close + 2];
 }
 }  // namespace
+
+void take_test_switches() {
+    const char* off = std::getenv(no_cgroup_variable);
+    if (off != nullptr && std::string(off) == "1") tether::detail::test_hooks::force_no_cgroup(true);
+}
 
 bool running_now(std::int64_t pid) {
     char st = state_of(pid);

@@ -1,6 +1,6 @@
 // The manifest stays valid for a child whose parent exits before it calls inherited():
 // the check uses the parent recorded at program start, not the parent of the moment.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

@@ -1,6 +1,6 @@
 // tether::poller at Linux scale: 1,000 live children with channels from one thread, and many
 // peers that announce 16 MiB and stall while our memory stays flat.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

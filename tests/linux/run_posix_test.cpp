@@ -4,9 +4,10 @@
 
 #include <tether/run.hpp>
 
-#include "harness.hpp"
-#include "lifetime_support.hpp"
-#include "linux/knobs.hpp"
+#include "support/harness.hpp"
+#include "support/lifetime_support.hpp"
+#include "linux/tree.hpp"
+#include "testing/test_hooks.hpp"
 
 #include <chrono>
 #include <cstdio>

@@ -3,7 +3,7 @@
 // pending set as it found them (unless asked to ignore SIGPIPE: tether_ignored, which must also
 // leave spawned children with SIGPIPE at its default). Each case runs in a child role process
 // so the test binary's own signal state cannot mask a failure.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

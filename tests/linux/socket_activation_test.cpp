@@ -2,7 +2,7 @@
 // and a writer tether did not write: libsystemd's sd_listen_fds_with_names(), Python's
 // systemd.daemon, gunicorn serving HTTP on a socket we pass, and systemd-socket-activate
 // starting a tether program. Then the bad input, on each side.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

@@ -2,11 +2,11 @@
 // working directory, stdio identities, pass_at numbering with colliding sources, descriptor
 // ownership, exec failures without zombies, signals and exit statuses, the destructor policy,
 // the grandchild rule of the manifest.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "detail/manifest.hpp"
 #include "detail/backend.hpp"
-#include "linux/knobs.hpp"
-#include "linux/posix_util.hpp"
+#include "testing/test_hooks.hpp"
+#include "support/posix_util.hpp"
 
 #include <tether/tether.hpp>
 
@@ -456,10 +456,10 @@ TEST(PosixSpawnFailure, BadWorkingDirectory) {
 TEST(PosixSpawnFailure, BothReportPathsNameTheFailedStep) {
     for (bool fork_path : {false, true}) {
         SCOPED_TRACE(fork_path ? "fork path (report pipe)" : "vfork path (shared memory)");
-        tether::detail::force_fork_path(fork_path);
+        tether::detail::test_hooks::force_fork_path(fork_path);
         expect_spawn_failure({"/nonexistent/tether-missing", "", ENOENT, "No such file or directory"});
         expect_spawn_failure({"/bin/true", "/nonexistent/tether-dir", ENOENT, "/nonexistent/tether-dir"});
-        tether::detail::force_fork_path(false);
+        tether::detail::test_hooks::force_fork_path(false);
     }
 }
 

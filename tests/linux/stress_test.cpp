@@ -5,9 +5,10 @@
 // a long-lived child that had inherited a short child's pipe would hold that EOF back forever.
 // TETHER_STRESS_SPAWNS sets the spawns per short thread (default 1,000; the sanitizer stages of
 // test.sh run fewer, since an instrumented spawn costs several times more).
-#include "harness.hpp"
-#include "linux/knobs.hpp"
-#include "linux/posix_util.hpp"
+#include "support/harness.hpp"
+#include "linux/exec_child.hpp"
+#include "testing/test_hooks.hpp"
+#include "support/posix_util.hpp"
 
 #include <tether/tether.hpp>
 
@@ -153,7 +154,7 @@ TEST(Stress, ConcurrentSpawnsNeverShareHandlesOrDelayEndOfFile) {
 TEST(Stress, TheSameOnTheCloseFallback) {
     // The fallback lists /proc/self/fd in the parent; what tether itself creates is close-on-exec,
     // so even this path never hands one child's pipe to another.
-    tether::detail::force_close_way(tether::detail::close_way::listing);
+    tether::detail::test_hooks::force_close_way(tether::detail::close_way::listing);
     stress(std::max(spawns_per_thread() / 4, 250));  // 250: enough spawns for 10 long-lived children
-    tether::detail::force_close_way(tether::detail::close_way::cloexec_range);
+    tether::detail::test_hooks::force_close_way(tether::detail::close_way::cloexec_range);
 }

@@ -5,7 +5,8 @@
 //   - handles pushed into a peer whose frame never reaches it are taken back;
 //   - pipes are owner-only (DACL), first-instance, and a squatted name is never connected to;
 //   - a message-mode pipe's long message is data, not ERROR_MORE_DATA.
-#include "harness.hpp"
+#include "support/harness.hpp"
+#include "support/windows_util.hpp"
 #include "windows/win.hpp"
 
 #include <tether/tether.hpp>
@@ -22,6 +23,9 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using tether_test::frame_with_handle;
+using tether_test::frame_with_handles;
+using tether_test::read_until_eof;
 
 namespace {
 
@@ -51,22 +55,6 @@ std::vector<std::byte> old_hello(DWORD pid) {
     h.insert(h.end(), p.begin(), p.end());
     return h;
 }
-
-// A data frame (src/detail/frame.hpp) with these handle values and no payload.
-std::vector<std::byte> frame_with_handles(const std::vector<std::uint64_t>& values) {
-    std::vector<std::byte> f(12);
-    f[0] = f[1] = std::byte{0x54};
-    f[2] = std::byte{1};  // version
-    f[3] = std::byte{1};  // data
-    f[6] = static_cast<std::byte>(values.size());  // the handle count; empty payload
-    for (auto value : values) {
-        auto v = le(value, 8);
-        f.insert(f.end(), v.begin(), v.end());
-    }
-    return f;
-}
-
-std::vector<std::byte> frame_with_handle(std::uint64_t value) { return frame_with_handles({value}); }
 
 // A handle to this process or one of its threads.
 bool names_this_process(HANDLE h) {
@@ -105,21 +93,6 @@ void raw_write(HANDLE h, const std::vector<std::byte>& bytes, HANDLE event = nul
     return ::testing::AssertionSuccess();
 }
 
-// Everything up to end-of-file, or what came plus "<no end-of-file>" after 10 s: a copy of the
-// write end left somewhere keeps the pipe open, and that must fail the test, not hang it.
-std::string read_until_eof(tether::borrowed_handle h) {
-    std::string s;
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    for (;;) {
-        char buf[256];
-        std::error_code ec;
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        auto n = tether::read_for(h, std::as_writable_bytes(std::span(buf)), std::max(left, 0ms), ec);
-        if (ec) return s + "<no end-of-file: " + ec.message() + ">";
-        if (n == 0) return s;
-        s.append(buf, n);
-    }
-}
 
 }  // namespace
 

@@ -2,7 +2,8 @@
 // pushes handles into the child with DuplicateHandle and pulls the child's out with
 // DUPLICATE_CLOSE_SOURCE; these tests count handles in both processes (GetProcessHandleCount)
 // before and after, and cover a peer that is gone and handle values that are garbage.
-#include "harness.hpp"
+#include "support/harness.hpp"
+#include "support/windows_util.hpp"
 #include "windows/channel_trust.hpp"
 #include "windows/win.hpp"
 
@@ -16,6 +17,9 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using tether_test::frame_with_handle;
+using tether_test::read_until_eof;
+using tether_test::spawn_with_channel;
 
 namespace {
 
@@ -108,38 +112,6 @@ tether::unique_handle temp_file(std::string_view text) {
     if (!f) throw std::runtime_error("cannot create a temporary file");
     tether::write_all(f, text);
     ::SetFilePointer(f.get(), 0, nullptr, FILE_BEGIN);
-    return f;
-}
-
-// Everything up to end-of-file, or what came plus "<no end-of-file>" after 10 s: a handle
-// leaked somewhere keeps a pipe open, and that must fail the test, not hang it.
-std::string read_until_eof(tether::borrowed_handle h) {
-    std::string s;
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    for (;;) {
-        char buf[256];
-        std::error_code ec;
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        auto n = tether::read_for(h, std::as_writable_bytes(std::span(buf)), std::max(left, 0ms), ec);
-        if (ec) return s + "<no end-of-file: " + ec.message() + ">";
-        if (n == 0) return s;
-        s.append(buf, n);
-    }
-}
-
-tether::child spawn_with_channel(const std::string& role, tether::unique_handle&& theirs) {
-    auto opt = tether_test::role_options(role);
-    opt.pass(std::move(theirs), "control");
-    return tether::spawn(std::move(opt));
-}
-
-std::vector<std::byte> frame_with_handle(std::uint64_t value) {
-    std::vector<std::byte> f(12 + 8);
-    f[0] = f[1] = std::byte{0x54};
-    f[2] = std::byte{1};  // version
-    f[3] = std::byte{1};  // data
-    f[6] = std::byte{1};  // one handle, empty payload
-    for (std::size_t i = 0; i < 8; ++i) f[12 + i] = static_cast<std::byte>((value >> (8 * i)) & 0xff);
     return f;
 }
 

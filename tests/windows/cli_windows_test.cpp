@@ -1,6 +1,6 @@
 // Windows only: the built `tether` tool under wine. `tether demo` tells the story with Win32
 // handles: measured handle counts, the bounded wait, the stuck copy named by holders().
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

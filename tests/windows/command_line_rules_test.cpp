@@ -1,8 +1,8 @@
-// Windows only: the portable CommandLineToArgvW rules of tests/command_line_rules.hpp (what the
+// Windows only: the portable CommandLineToArgvW rules of tests/support/command_line_rules.hpp (what the
 // quoting fuzzer and the portable property test rely on) against the real CommandLineToArgvW,
 // on 20,000 random command lines — not only the ones our quoting writes. Under wine this
 // checks wine's implementation; the rules were written from Microsoft's documentation.
-#include "command_line_rules.hpp"
+#include "support/command_line_rules.hpp"
 #include "windows/win.hpp"
 
 #include <gtest/gtest.h>

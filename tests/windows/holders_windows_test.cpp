@@ -2,11 +2,13 @@
 // that keeps the write end, a forgotten local copy, a clean pipe, a process we may not open, and
 // the error paths. tether's pipes are named pipes on Windows: kind named_pipe, both ends sharing
 // one name, each end its own kernel object.
-#include "harness.hpp"
+#include "support/harness.hpp"
+#include "support/holders_support.hpp"
 
 #include <tether/tether.hpp>
 
 #include "detail/holders.hpp"
+#include "testing/test_hooks.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,6 +20,11 @@
 #include <windows.h>
 
 using namespace std::chrono_literals;
+using tether_test::contains;
+using tether_test::error_of;
+using tether_test::held_pipe;
+using tether_test::only_object;
+using tether_test::start_holder;
 
 namespace {
 
@@ -25,63 +32,14 @@ std::int64_t value(const tether::unique_handle& h) { return tether::handle_to_in
 
 std::string hex(std::int64_t v) { return tether::detail::handle_text(tether::object_kind::named_pipe, v); }
 
-// Tells the test its PID through "ready" (then closes it, so readiness is an end-of-file, not a
-// sleep) and keeps "w" open until the test closes its end of "release".
-int hold_until_released() {
-    auto w = tether::inherited("w");
-    auto release = tether::inherited("release");
-    auto ready = tether::inherited("ready");
-    tether::write_all(ready, std::to_string(tether::this_process_id()));
-    ready.reset();
-    std::byte b[1];
-    (void)tether::read(release, b);
-    return w ? 0 : 1;
-}
-
-// Passes "w", "ready" and "release" on to a holder and waits for it: the holder is a grandchild.
-int spawn_holder() {
-    auto opt = tether_test::role_options("holders_win_hold");
-    for (const char* name : {"w", "ready", "release"}) opt.pass(tether::inherited(name), name);
-    return tether::spawn(std::move(opt)).wait().success() ? 0 : 1;
-}
-
 }  // namespace
 
-TETHER_CHILD_ROLE(holders_win_hold) { return hold_until_released(); }
-TETHER_CHILD_ROLE(holders_win_middle) { return spawn_holder(); }
 TETHER_CHILD_ROLE(holders_win_write_and_exit) {
     tether::write_all(tether::inherited("w"), std::string_view("hello"));
     return 0;
 }
 
 namespace {
-
-struct held_pipe {
-    tether::unique_handle read;
-    tether::unique_handle release;  ///< reset() lets the holder exit
-    tether::child proc;
-    std::int64_t holder_pid{0};
-};
-
-// The write end of a new pipe, given to `role` as "w"; the read end stays here.
-held_pipe start_holder(const std::string& role) {
-    auto [r, w] = tether::make_pipe();
-    auto [ready_r, ready_w] = tether::make_pipe();
-    auto [release_r, release_w] = tether::make_pipe();
-    auto opt = tether_test::role_options(role);
-    opt.pass(std::move(w), "w").pass(std::move(ready_w), "ready").pass(std::move(release_r), "release");
-    held_pipe h{std::move(r), std::move(release_w), tether::spawn(std::move(opt)), 0};
-    std::error_code ec;
-    std::string pid = tether::read_to_end_for(ready_r, 30s, ec);
-    EXPECT_FALSE(ec) << "the holder never said it was ready: " << ec.message();
-    h.holder_pid = pid.empty() ? 0 : std::stoll(pid);
-    return h;
-}
-
-tether::held_object only_object(const tether::holders_report& rep) {
-    EXPECT_EQ(rep.objects.size(), 1u);
-    return rep.objects.empty() ? tether::held_object{} : rep.objects.front();
-}
 
 std::vector<tether::holder> writers(const tether::held_object& o) {
     std::vector<tether::holder> out;
@@ -90,23 +48,11 @@ std::vector<tether::holder> writers(const tether::held_object& o) {
     return out;
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-template <typename Fn>
-std::system_error error_of(Fn fn) {
-    try {
-        fn();
-    } catch (const std::system_error& e) {
-        return e;
-    }
-    ADD_FAILURE() << "no error";
-    return std::system_error(std::error_code());
-}
 
 }  // namespace
 
 TEST(HoldersWindows, GrandchildThatKeepsTheWriteEndIsNamed) {
-    held_pipe h = start_holder("holders_win_middle");
+    held_pipe h = start_holder("holders_middle");
     ASSERT_GT(h.holder_pid, 0);
     auto o = only_object(tether::holders(tether::this_process_id(), value(h.read)));
     EXPECT_EQ(o.kind, tether::object_kind::named_pipe);
@@ -118,7 +64,7 @@ TEST(HoldersWindows, GrandchildThatKeepsTheWriteEndIsNamed) {
     EXPECT_EQ(w[0].end, tether::object_end::write);
     EXPECT_EQ(w[0].rel, tether::relation::descendant);
     EXPECT_EQ(w[0].generations, 2);
-    EXPECT_TRUE(contains(w[0].command, "holders_win_hold")) << "the command line, from the PEB under wine";
+    EXPECT_TRUE(contains(w[0].command, "holders_hold")) << "the command line, from the PEB under wine";
     std::cout << "holder's command as Windows tells it: " << w[0].command << "\n";
     EXPECT_TRUE(contains(o.verdict, "end-of-file (ERROR_BROKEN_PIPE) will not arrive while the write end is also held by PID " +
                                         std::to_string(h.holder_pid)))
@@ -204,12 +150,12 @@ TEST(HoldersWindows, ProcessThatMayNotBeOpenedIsCountedNotSkipped) {
     std::cout << "note: wine lets every process be opened with PROCESS_DUP_HANDLE; this test makes "
                  "OpenProcess of the child fail with ERROR_ACCESS_DENIED through a test hook (the "
                  "nearest thing to another user's or a protected process on real Windows)\n";
-    held_pipe h = start_holder("holders_win_hold");
+    held_pipe h = start_holder("holders_hold");
     ASSERT_GT(h.holder_pid, 0);
-    tether::detail::holders_refuse_open_for_test(h.holder_pid);
+    tether::detail::test_hooks::holders_refuse_open(h.holder_pid);
     auto rep = tether::holders(tether::this_process_id(), value(h.read));
     auto e = error_of([&] { (void)tether::holders(h.holder_pid); });
-    tether::detail::holders_refuse_open_for_test(0);
+    tether::detail::test_hooks::holders_refuse_open(0);
     auto o = only_object(rep);
     EXPECT_TRUE(writers(o).empty()) << "its handle cannot be seen";
     ASSERT_EQ(rep.not_inspected.size(), 1u);

@@ -2,7 +2,7 @@
 // the parent, none valid in the child), Raymond Chen's reverse race (a foreign thread's
 // CreateProcess(bInheritHandles=TRUE) never catches a tether pipe end), and concurrent spawns
 // from many threads with no cross-inheritance.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "detail/backend.hpp"
 #include "windows/win.hpp"
 

@@ -1,6 +1,6 @@
-// Windows half of tests/lifetime_support.hpp: a process handle opened by id is signalled once
+// Windows half of tests/support/lifetime_support.hpp: a process handle opened by id is signalled once
 // the process has ended; no such process, and it has ended long ago.
-#include "lifetime_support.hpp"
+#include "support/lifetime_support.hpp"
 
 #include <windows.h>
 
@@ -16,6 +16,8 @@ DWORD look(std::int64_t pid, DWORD ms) {
     return w;
 }
 }  // namespace
+
+void take_test_switches() {}  // the Windows backend has no switch a child role must follow
 
 bool running_now(std::int64_t pid) { return look(pid, 0) == WAIT_TIMEOUT; }
 

@@ -1,6 +1,6 @@
 // Windows only: open_handle_count() is the kernel's handle count of one object (one pipe end):
 // it rises with every duplicate, in this process or in a child, and falls with every close.
-#include "harness.hpp"
+#include "support/harness.hpp"
 
 #include <tether/tether.hpp>
 

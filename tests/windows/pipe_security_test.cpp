@@ -1,6 +1,7 @@
 // Windows only: the security of tether's pipes (owner-only DACL, first instance, a squatted
 // name never connected to) and message-mode pipes from other code (ERROR_MORE_DATA is data).
-#include "harness.hpp"
+#include "support/harness.hpp"
+#include "testing/test_hooks.hpp"
 #include "windows/win.hpp"
 
 #include <tether/tether.hpp>
@@ -102,7 +103,8 @@ TEST(WindowsPipeSecurity, SquattedNameIsNeverConnectedTo) {
     spec.buffer_size = 65536;
     spec.client_access = GENERIC_WRITE | FILE_READ_ATTRIBUTES;
     std::error_code ec;
-    auto p = tether::detail::create_pipe_instance(spec, ec, name);
+    tether::detail::test_hooks::plant_first_pipe_name(name);
+    auto p = tether::detail::create_pipe_instance(spec, ec);
     ASSERT_FALSE(ec) << ec.message();
     EXPECT_NE(p.name, name) << "a fresh name was taken";
     EXPECT_FALSE(::ConnectNamedPipe(squatter.get(), nullptr));
@@ -162,9 +164,9 @@ TEST(WindowsPipeSecurity, PipeNamesAreNeverMadeWithoutRandomBits) {
     // failed, with the OS error.
     constexpr long status_unsuccessful = static_cast<long>(0xC0000001L);
     struct restore {
-        ~restore() { tether::detail::pipe_random_fails_for_test(0); }
+        ~restore() { tether::detail::test_hooks::pipe_random_fails(0); }
     } restore_later;
-    tether::detail::pipe_random_fails_for_test(status_unsuccessful);
+    tether::detail::test_hooks::pipe_random_fails(status_unsuccessful);
     auto expect_refused = [](const char* call, auto make) {
         try {
             make();
@@ -178,7 +180,7 @@ TEST(WindowsPipeSecurity, PipeNamesAreNeverMadeWithoutRandomBits) {
     expect_refused("make_pipe()", [] { (void)tether::make_pipe(); });
     expect_refused("make_pipe(direction::out)", [] { (void)tether::make_pipe(tether::direction::out); });
     expect_refused("make_channel()", [] { (void)tether::make_channel(); });
-    tether::detail::pipe_random_fails_for_test(0);
+    tether::detail::test_hooks::pipe_random_fails(0);
     auto [r, w] = tether::make_pipe();  // and pipes work again once the source does
     EXPECT_TRUE(r);
 }

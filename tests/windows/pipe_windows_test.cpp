@@ -1,6 +1,6 @@
 // Windows only: pipes. Non-inheritable ends, ERROR_BROKEN_PIPE as end-of-file, 109/232/233 as
 // peer_gone, timeouts on our (overlapped) and on synchronous ends, handle-string validation.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "windows/win.hpp"
 
 #include <tether/tether.hpp>

@@ -2,7 +2,7 @@
 // 10,000 random argv lists (no spawning), then one child per parser family: the MinGW/MSVC C
 // runtime's argv (main's argv in the role) and CommandLineToArgvW on the child's own
 // GetCommandLineW, both with Unicode arguments.
-#include "harness.hpp"
+#include "support/harness.hpp"
 #include "detail/quote.hpp"
 #include "windows/win.hpp"
 

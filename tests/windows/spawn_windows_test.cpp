@@ -1,6 +1,7 @@
 // Windows only: spawn. Handle lists and the manifest, failure paths that give handles back,
 // batch files (BatBadBut), child waits and termination, error_code overloads, PATH search.
-#include "harness.hpp"
+#include "support/harness.hpp"
+#include "support/windows_util.hpp"
 #include "detail/backend.hpp"
 #include "windows/win.hpp"
 
@@ -14,6 +15,7 @@
 #include <winternl.h>
 
 using namespace std::chrono_literals;
+using tether_test::inheritable_copy;
 
 namespace {
 
@@ -86,16 +88,6 @@ TETHER_CHILD_ROLE(no_manifest_here) {
     (void)tether::inherited("data", ec);
     return ec == tether::errc::no_manifest ? 0 : 1;
 }
-
-namespace {
-tether::unique_handle inheritable_copy(tether::borrowed_handle h) {
-    HANDLE copy = nullptr;
-    if (!::DuplicateHandle(::GetCurrentProcess(), h.get(), ::GetCurrentProcess(), &copy, 0, TRUE,
-                           DUPLICATE_SAME_ACCESS))
-        throw std::runtime_error("DuplicateHandle");
-    return tether::unique_handle(copy);
-}
-}  // namespace
 
 TEST(WindowsSpawn, GrandchildOrStrangerIgnoresAManifest) {
     // A manifest written by another live process (not the child's creator: the grandchild

@@ -3,8 +3,9 @@
 // which sits in a private kill-on-close job, dies with its owner, is replaced when it died, and
 // whose job the children do not join; or from inheritable copies in our own process with
 // spawn_options::windows_direct_inheritance.
-#include "harness.hpp"
-#include "windows/process.hpp"
+#include "support/harness.hpp"
+#include "support/windows_util.hpp"
+#include "testing/test_hooks.hpp"
 #include "windows/win.hpp"
 
 #include <tether/tether.hpp>
@@ -17,6 +18,7 @@
 #include <winternl.h>
 
 using namespace std::chrono_literals;
+using tether_test::inheritable_copy;
 
 namespace {
 
@@ -27,13 +29,6 @@ DWORD recorded_parent(HANDLE process) {
     return static_cast<DWORD>(info.InheritedFromUniqueProcessId);
 }
 
-tether::unique_handle inheritable_copy(tether::borrowed_handle h) {
-    HANDLE copy = nullptr;
-    if (!::DuplicateHandle(::GetCurrentProcess(), h.get(), ::GetCurrentProcess(), &copy, 0, TRUE,
-                           DUPLICATE_SAME_ACCESS))
-        throw std::runtime_error("DuplicateHandle");
-    return tether::unique_handle(copy);
-}
 
 bool in_job(HANDLE process, HANDLE job) {
     BOOL result = FALSE;
@@ -76,7 +71,7 @@ TEST(WindowsVault, OneLongLivedContainedVaultWhoseJobTheChildrenDoNotJoin) {
     tether::unique_handle in1, in2;
     auto c1 = blocked_child(in1);
     auto c2 = blocked_child(in2);
-    auto vault = tether::detail::current_handle_vault();
+    auto vault = tether::detail::test_hooks::current_handle_vault();
     ASSERT_NE(vault.process, nullptr);
     DWORD vault_pid = ::GetProcessId(vault.process);
     EXPECT_NE(vault_pid, ::GetCurrentProcessId());
@@ -110,7 +105,7 @@ TEST(WindowsVault, TheVaultKeepsNoCopyAfterSpawn) {
     EXPECT_EQ(tether::read_to_end_for(out, 20s, ec), "");
     EXPECT_FALSE(ec) << "end-of-file delayed: " << ec.message();
     EXPECT_TRUE(c.wait().success());
-    auto vault = tether::detail::current_handle_vault();
+    auto vault = tether::detail::test_hooks::current_handle_vault();
     ASSERT_NE(vault.process, nullptr);
     EXPECT_EQ(::WaitForSingleObject(vault.process, 0), static_cast<DWORD>(WAIT_TIMEOUT));
 }
@@ -118,7 +113,7 @@ TEST(WindowsVault, TheVaultKeepsNoCopyAfterSpawn) {
 TEST(WindowsVault, ADeadVaultIsReplaced) {
     tether::unique_handle in;
     auto first = blocked_child(in);
-    auto vault = tether::detail::current_handle_vault();
+    auto vault = tether::detail::test_hooks::current_handle_vault();
     ASSERT_NE(vault.process, nullptr);
     DWORD old_pid = ::GetProcessId(vault.process);
     ASSERT_TRUE(::TerminateProcess(vault.process, 9));
@@ -128,7 +123,7 @@ TEST(WindowsVault, ADeadVaultIsReplaced) {
     DWORD new_parent = recorded_parent(second.process_handle().get());
     EXPECT_NE(new_parent, old_pid) << "spawned through the dead vault's id";
     EXPECT_NE(new_parent, ::GetCurrentProcessId());
-    EXPECT_EQ(::GetProcessId(tether::detail::current_handle_vault().process), new_parent);
+    EXPECT_EQ(::GetProcessId(tether::detail::test_hooks::current_handle_vault().process), new_parent);
     // The first child did not die with its vault.
     EXPECT_FALSE(first.try_wait().has_value());
     in.reset();
@@ -143,7 +138,7 @@ TETHER_CHILD_ROLE(vault_owner) {
     opt.out = tether::stdio::null();
     opt.err = tether::stdio::null();
     if (!tether::spawn(std::move(opt)).wait().success()) return 10;
-    auto vault = tether::detail::current_handle_vault();
+    auto vault = tether::detail::test_hooks::current_handle_vault();
     if (vault.process == nullptr) return 11;
     tether::borrowed_handle out(::GetStdHandle(STD_OUTPUT_HANDLE));
     tether::write_all(out, std::to_string(::GetProcessId(vault.process)) + "\n");

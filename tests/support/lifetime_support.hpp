@@ -35,4 +35,26 @@ std::string read_line_for(tether::borrowed_handle h, std::chrono::milliseconds l
 /// Parses "a b c" into numbers.
 std::vector<std::int64_t> numbers(const std::string& line);
 
+/// A life_middle child (tests/lifetime_test.cpp) and the ids it reported.
+struct tree_ids {
+    tether::child c;
+    std::int64_t middle{-1}, grandchild{-1};
+};
+
+/// Starts life_middle in `group`: it starts a grandchild (life_block) in `grandchild_group`
+/// ("inherit" or "new_group"), reports both ids, then blocks or, with `exit_after`, exits so the
+/// grandchild is re-parented. `no_cgroup`: the middle's own spawn uses the process-group
+/// fallback too (Linux, see no_cgroup_variable).
+tree_ids start_tree(const std::string& grandchild_group, bool exit_after = false,
+                    tether::process_group group = tether::process_group::new_group, bool no_cgroup = false);
+
+/// Set to "1" in the environment of a child role that spawns a tree of its own, when its test
+/// uses the process-group fallback (Linux): the library reads no such variable, so the role
+/// turns cgroups off itself (take_test_switches).
+inline constexpr const char* no_cgroup_variable = "TETHER_TEST_NO_CGROUP";
+
+/// A child role that spawns children of its own calls this first, so that they follow the way
+/// its test chose (Linux: no_cgroup_variable -> test_hooks::force_no_cgroup; elsewhere nothing).
+void take_test_switches();
+
 }  // namespace tether_test
