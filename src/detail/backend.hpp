@@ -55,6 +55,32 @@ bool handle_inheritable(native_handle h, std::error_code& ec) noexcept;
 std::error_code last_system_error() noexcept;
 
 // ==== 2. Pipes and I/O ======================================================================
+//
+// (src/pipe_common.cpp, src/io_common.cpp). make_pipe, pipe_server, pipe_client, the checks of
+// handle strings and every read/write/forward overload are portable; the backend creates pipes,
+// answers questions about them and moves bytes.
+
+/// A new pipe, both ends non-inheritable from birth. `ours` is the end for direction `d` (the
+/// read end for direction::in, the write end for direction::out), `theirs` the other.
+/// `capacity` is advisory (0: the system's default, 64 KiB); a size the system refuses leaves
+/// the default, which is no error. Does not block. On failure sets `ec`, names the step that
+/// failed in `what` ("pipe2"; "create a new pipe: ...") and returns empty ends.
+pipe_pair pipe_create(direction d, std::size_t capacity, std::error_code& ec, std::string& what);
+
+/// The capacity in bytes of the pipe `h` is an end of (Linux F_GETPIPE_SZ; Windows the larger
+/// of its buffers). 0 with `ec` set if `h` is no pipe end; `ec` cleared otherwise.
+std::size_t pipe_query_capacity(native_handle h, std::error_code& ec) noexcept;
+
+/// Whether `h` (a value parsed from a handle string) is an open pipe end that direction `d` can
+/// use: errc::invalid_handle_string if it is not open, errc::not_a_pipe, errc::wrong_direction
+/// (an end that can only write for direction::in, or only read for direction::out); clear if
+/// usable. Where the system cannot say an end's direction, it is not refused.
+std::error_code pipe_check_end(native_handle h, direction d) noexcept;
+
+/// Why `handle_string` is no pipe end (for errc::invalid_handle_string or errc::not_a_pipe from
+/// check_pipe_handle_string), as the end of a message: ": descriptor 7 is not open",
+/// ": descriptor is a regular file". Empty for other errors.
+std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string);
 
 // ==== 3. Processes =========================================================================
 
@@ -259,11 +285,6 @@ std::error_code adopt_inherited(native_handle h) noexcept;
 /// child can tell that a number in its manifest still names the object the parent passed.
 /// Empty if `h` is not open or (Windows) its object has neither a file id nor a name.
 std::string handle_identity(native_handle h);
-/// Why `handle_string` is no pipe end (for errc::invalid_handle_string or errc::not_a_pipe from
-/// check_pipe_handle_string), as the end of a message: ": descriptor 7 is not open",
-/// ": descriptor is a regular file". Empty for other errors.
-std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string);
-
 /// True where handles are numbered descriptors a parent can place (POSIX): pass_at() and
 /// systemd's socket activation exist there and nowhere else.
 bool has_descriptor_numbers() noexcept;
