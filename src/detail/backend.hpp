@@ -82,6 +82,52 @@ std::error_code pipe_check_end(native_handle h, direction d) noexcept;
 /// ": descriptor is a regular file". Empty for other errors.
 std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string);
 
+// Byte I/O on any handle (pipe end, socket, file). One hook per operation, each taking its
+// deadline, rather than a non-blocking try plus a wait for readiness: Windows cannot wait for a
+// synchronous pipe handle (a child's end, CreatePipe's, .NET's) to become readable or writable,
+// so its timed calls start the transfer and cancel it at the deadline; and a blocking POSIX
+// read without a deadline is one read(), where a try plus a wait would add a poll() to every
+// call. The portable layer handles empty buffers (never a zero-byte write, no call at all) and
+// throws; each hook clears `ec` on success. Everywhere: 0 bytes with `ec` clear is
+// end-of-file (Windows ERROR_BROKEN_PIPE / ERROR_HANDLE_EOF; a socket whose peer vanished);
+// a write whose reader is gone is errc::peer_gone, never a SIGPIPE death (Windows
+// ERROR_BROKEN_PIPE, ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED); a read on an end that can only
+// write is errc::wrong_direction (POSIX: a write on an end that can only read, too).
+
+/// Reads up to buf.size() (> 0) bytes: blocks until at least one byte or end-of-file, or until
+/// `d` passes (errc::timed_out, nothing consumed). A peer's zero-byte write on a Windows pipe
+/// is not end-of-file: the read waits on.
+std::size_t io_read(native_handle h, std::span<std::byte> buf, const deadline& d, std::error_code& ec) noexcept;
+
+/// Reads what is there now (up to buf.size() > 0 bytes), never blocking: errc::would_block if
+/// nothing is; end-of-file as io_read. Works on a descriptor in blocking mode without changing
+/// its flags (they belong to the open file description, which a child may share).
+std::size_t io_try_read(native_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept;
+
+/// Writes all of `data` (non-empty), retrying short writes: blocks until every byte is taken
+/// or until `d` passes (errc::timed_out). With a deadline the bytes go in pieces of at most
+/// 4 KiB (PIPE_BUF) where the system could otherwise report no progress for a write that
+/// timed out (Windows, a POSIX descriptor in blocking mode).
+/// @returns the bytes written, all of them when `ec` is clear, and those before an error.
+std::size_t io_write(native_handle h, std::span<const std::byte> data, const deadline& d, std::error_code& ec) noexcept;
+
+/// Writes what fits now of `data` (non-empty), never blocking: errc::would_block if nothing
+/// does. On an end in blocking mode at most 4 KiB (POSIX: PIPE_BUF once poll() says there is
+/// room; Windows, which cannot ask a pipe for its room: one such write, cancelled at once if it
+/// does not complete).
+std::size_t io_try_write(native_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept;
+
+/// forward(): moves everything from `from` to `to` until end-of-file on `from`, blocking, the
+/// bytes bypassing our memory where the system allows (Linux: splice(2), and
+/// forward_options::batch_scheduling), else through a buffer (detail/forward.hpp's
+/// copy_to_end, which a backend may call). @returns the bytes moved, also on error.
+std::uint64_t io_forward(native_handle from, native_handle to, const forward_options& opt, std::error_code& ec) noexcept;
+
+/// ignore_sigpipe(): POSIX sets SIGPIPE to SIG_IGN for the process, so later writes skip
+/// their per-write signal guard; on failure names the call in `what`. Windows has no SIGPIPE:
+/// nothing to do. Never blocks.
+std::error_code io_ignore_sigpipe(std::string& what);
+
 // ==== 3. Processes =========================================================================
 
 /// starts the child. On failure sets `ec`, puts the cause in `what`, returns an empty
