@@ -320,6 +320,9 @@ void unset_environment_variable(std::string_view name);
 /// Our whole environment as "NAME=value" (UTF-8).
 std::vector<std::string> current_environment();
 std::int64_t current_pid() noexcept;
+/// The absolute path of the running program, UTF-8 (Linux: /proc/self/exe; Windows:
+/// GetModuleFileNameW). On failure sets `ec`, names the call in `what` and returns "".
+std::string executable_path(std::error_code& ec, std::string& what);
 /// The id of the process that created us (POSIX getppid; Windows: from the process table).
 std::int64_t parent_pid() noexcept;
 /// Takes over a handle this process inherited: checks that it is open, then makes it
