@@ -34,20 +34,21 @@ namespace tether::detail {
 // (src/handle_common.cpp). unique_handle, borrowed_handle::duplicate, is_inheritable and
 // last_os_error are portable; the backend only makes the one system call each needs.
 
-/// Closes `h` (a valid handle). Never retried, whatever it reports: Linux releases the
-/// descriptor even when close() says EINTR, and a second close could close a number another
-/// thread has just been given; Windows may already have given the value to someone else.
+/// Closes `h` (a valid handle); errors are not reported. Never retried, whatever it says:
+/// Linux releases the descriptor even when close() reports EINTR, and a second close could
+/// close a number another thread has just been given; Windows may already have given the value
+/// to someone else. Blocks only as long as the system's close does.
 void handle_close(native_handle h) noexcept;
 
 /// A second handle to the kernel object behind `h`, non-inheritable from birth (POSIX
 /// F_DUPFD_CLOEXEC; Windows DuplicateHandle with bInheritHandle=FALSE), never fixed up after.
 /// Does not block. On failure sets `ec` to the OS error (Windows: ERROR_INVALID_HANDLE for an
 /// invalid value, which DuplicateHandle would take for our own process) and returns
-/// invalid_native_handle().
+/// invalid_native_handle(); on success leaves `ec` alone.
 native_handle handle_duplicate(native_handle h, std::error_code& ec) noexcept;
 
-/// Whether a child process may inherit `h` (FD_CLOEXEC clear / HANDLE_FLAG_INHERIT set).
-/// Sets `ec` (the OS error) if `h` is not open.
+/// Whether a child process may inherit `h` (FD_CLOEXEC clear / HANDLE_FLAG_INHERIT set). Does
+/// not block. Sets `ec` (the OS error) if `h` is not open; on success leaves `ec` alone.
 bool handle_inheritable(native_handle h, std::error_code& ec) noexcept;
 
 /// The error of the calling thread's last failed system call (errno / GetLastError()), in
