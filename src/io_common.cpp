@@ -1,4 +1,6 @@
-// Portable conveniences over the backend's read/write.
+// Portable: every read/write/forward overload and ignore_sigpipe(), over the backend's I/O
+// hooks (backend.hpp, section 2): empty buffers, the error_code overloads' deadlines, the
+// throwing overloads' messages and the conveniences built on them.
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 
@@ -20,9 +22,62 @@ std::string describe(const char* op, borrowed_handle h, std::error_code ec = {})
                                                           : " (a write end: read from the pipe's other end)";
     return text;
 }
+
+// An empty buffer never reaches the backend: no zero-byte write is ever issued (on a Windows
+// pipe one would end the reader's read with 0 bytes, which it would take for end-of-file), and
+// an empty read returns at once, as POSIX read() does.
+bool nothing_to_move(std::size_t size, std::error_code& ec) noexcept {
+    if (size != 0) return false;
+    ec.clear();
+    return true;
+}
 }  // namespace
 
-// The throwing overloads, once for both backends: each backend provides the error_code ones.
+// The error_code overloads.
+
+std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
+    if (nothing_to_move(buf.size(), ec)) return 0;
+    return detail::io_read(h.get(), buf, detail::deadline::never(), ec);
+}
+
+std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout,
+                     std::error_code& ec) noexcept {
+    if (nothing_to_move(buf.size(), ec)) return 0;
+    return detail::io_read(h.get(), buf, detail::deadline::after(timeout), ec);
+}
+
+std::size_t try_read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
+    if (nothing_to_move(buf.size(), ec)) return 0;
+    return detail::io_try_read(h.get(), buf, ec);
+}
+
+std::size_t write_all(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
+    if (nothing_to_move(data.size(), ec)) return 0;
+    return detail::io_write(h.get(), data, detail::deadline::never(), ec);
+}
+
+std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout,
+                          std::error_code& ec) noexcept {
+    if (nothing_to_move(data.size(), ec)) return 0;
+    return detail::io_write(h.get(), data, detail::deadline::after(timeout), ec);
+}
+
+std::size_t try_write(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
+    if (nothing_to_move(data.size(), ec)) return 0;
+    return detail::io_try_write(h.get(), data, ec);
+}
+
+std::uint64_t forward(borrowed_handle from, borrowed_handle to, const forward_options& opt,
+                      std::error_code& ec) noexcept {
+    return detail::io_forward(from.get(), to.get(), opt, ec);
+}
+
+void ignore_sigpipe() {
+    std::string what;
+    if (auto ec = detail::io_ignore_sigpipe(what)) throw_error(ec, "ignore_sigpipe: " + what);
+}
+
+// The throwing overloads.
 
 std::size_t read(borrowed_handle h, std::span<std::byte> buf) {
     std::error_code ec;

@@ -1,11 +1,12 @@
-// Portable: pipe_server::client_handle_string() and pipe_client's constructors. The backend
-// checks the handle (check_pipe_handle_string) and words the platform-specific causes
-// (detail::why_not_a_pipe).
+// Portable: make_pipe, pipe_capacity, pipe_server, pipe_client and the check of a handle
+// string. The backend creates the pipe (detail::pipe_create), checks what a handle value names
+// (detail::pipe_check_end) and words the platform-specific causes (detail::why_not_a_pipe).
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 #include <tether/spawn.hpp>
 
 #include "detail/backend.hpp"
+#include "detail/manifest.hpp"
 #include "detail/spawn_rules.hpp"
 
 namespace tether {
@@ -26,6 +27,40 @@ std::string describe_input(direction d, std::string_view text) {
 }
 
 }  // namespace
+
+pipe_pair make_pipe(direction d, std::size_t capacity) {
+    std::error_code ec;
+    std::string what;
+    auto p = detail::pipe_create(d, capacity, ec, what);
+    if (ec) throw_error(ec, what);
+    return p;
+}
+
+pipe_pair make_pipe(direction d) { return make_pipe(d, 0); }
+
+pipe_ends make_pipe() {
+    auto p = make_pipe(direction::in);
+    return {std::move(p.ours), std::move(p.theirs)};
+}
+
+std::size_t pipe_capacity(borrowed_handle h, std::error_code& ec) noexcept {
+    return detail::pipe_query_capacity(h.get(), ec);
+}
+
+pipe_server::pipe_server(direction d, std::size_t buffer_size) : dir_(d) {
+    auto p = make_pipe(d, buffer_size);
+    ours_ = std::move(p.ours);
+    client_ = std::move(p.theirs);
+}
+
+std::error_code check_pipe_handle_string(direction d, std::string_view handle_string,
+                                         native_handle& out) noexcept {
+    auto value = detail::parse_handle_value(handle_string);
+    if (!value || !is_valid_native(*value)) return errc::invalid_handle_string;
+    if (auto ec = detail::pipe_check_end(*value, d)) return ec;
+    out = *value;
+    return {};
+}
 
 // The value the child will have, not ours: spawn() renumbers a passed handle (POSIX: 3, 4, ...;
 // Windows: its value in the process it inherits from), so our own number on argv would name

@@ -30,8 +30,104 @@
 namespace tether::detail {
 
 // ==== 1. Handles ===========================================================================
+//
+// (src/handle_common.cpp). unique_handle, borrowed_handle::duplicate, is_inheritable and
+// last_os_error are portable; the backend only makes the one system call each needs.
+
+/// Closes `h` (a valid handle); errors are not reported. Never retried, whatever it says:
+/// Linux releases the descriptor even when close() reports EINTR, and a second close could
+/// close a number another thread has just been given; Windows may already have given the value
+/// to someone else. Blocks only as long as the system's close does.
+void handle_close(native_handle h) noexcept;
+
+/// A second handle to the kernel object behind `h`, non-inheritable from birth (POSIX
+/// F_DUPFD_CLOEXEC; Windows DuplicateHandle with bInheritHandle=FALSE), never fixed up after.
+/// Does not block. On failure sets `ec` to the OS error (Windows: ERROR_INVALID_HANDLE for an
+/// invalid value, which DuplicateHandle would take for our own process) and returns
+/// invalid_native_handle(); on success leaves `ec` alone.
+native_handle handle_duplicate(native_handle h, std::error_code& ec) noexcept;
+
+/// Whether a child process may inherit `h` (FD_CLOEXEC clear / HANDLE_FLAG_INHERIT set). Does
+/// not block. Sets `ec` (the OS error) if `h` is not open; on success leaves `ec` alone.
+bool handle_inheritable(native_handle h, std::error_code& ec) noexcept;
+
+/// The error of the calling thread's last failed system call (errno / GetLastError()), in
+/// std::system_category(). Read it before any other call that may change it.
+std::error_code last_system_error() noexcept;
 
 // ==== 2. Pipes and I/O ======================================================================
+//
+// (src/pipe_common.cpp, src/io_common.cpp). make_pipe, pipe_server, pipe_client, the checks of
+// handle strings and every read/write/forward overload are portable; the backend creates pipes,
+// answers questions about them and moves bytes.
+
+/// A new pipe, both ends non-inheritable from birth. `ours` is the end for direction `d` (the
+/// read end for direction::in, the write end for direction::out), `theirs` the other.
+/// `capacity` is advisory (0: the system's default, 64 KiB); a size the system refuses leaves
+/// the default, which is no error. Does not block. On failure sets `ec`, names the step that
+/// failed in `what` ("pipe2"; "create a new pipe: ...") and returns empty ends.
+pipe_pair pipe_create(direction d, std::size_t capacity, std::error_code& ec, std::string& what);
+
+/// The capacity in bytes of the pipe `h` is an end of (Linux F_GETPIPE_SZ; Windows the larger
+/// of its buffers). 0 with `ec` set if `h` is no pipe end; `ec` cleared otherwise.
+std::size_t pipe_query_capacity(native_handle h, std::error_code& ec) noexcept;
+
+/// Whether `h` (a value parsed from a handle string) is an open pipe end that direction `d` can
+/// use: errc::invalid_handle_string if it is not open, errc::not_a_pipe, errc::wrong_direction
+/// (an end that can only write for direction::in, or only read for direction::out); clear if
+/// usable. Where the system cannot say an end's direction, it is not refused.
+std::error_code pipe_check_end(native_handle h, direction d) noexcept;
+
+/// Why `handle_string` is no pipe end (for errc::invalid_handle_string or errc::not_a_pipe from
+/// check_pipe_handle_string), as the end of a message: ": descriptor 7 is not open",
+/// ": descriptor is a regular file". Empty for other errors.
+std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string);
+
+// Byte I/O on any handle (pipe end, socket, file). One hook per operation, each taking its
+// deadline, rather than a non-blocking try plus a wait for readiness: Windows cannot wait for a
+// synchronous pipe handle (a child's end, CreatePipe's, .NET's) to become readable or writable,
+// so its timed calls start the transfer and cancel it at the deadline; and a blocking POSIX
+// read without a deadline is one read(), where a try plus a wait would add a poll() to every
+// call. The portable layer handles empty buffers (never a zero-byte write, no call at all) and
+// throws; each hook clears `ec` on success. Everywhere: 0 bytes with `ec` clear is
+// end-of-file (Windows ERROR_BROKEN_PIPE / ERROR_HANDLE_EOF; a socket whose peer vanished);
+// a write whose reader is gone is errc::peer_gone, never a SIGPIPE death (Windows
+// ERROR_BROKEN_PIPE, ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED); a read on an end that can only
+// write is errc::wrong_direction (POSIX: a write on an end that can only read, too).
+
+/// Reads up to buf.size() (> 0) bytes: blocks until at least one byte or end-of-file, or until
+/// `d` passes (errc::timed_out, nothing consumed). A peer's zero-byte write on a Windows pipe
+/// is not end-of-file: the read waits on.
+std::size_t io_read(native_handle h, std::span<std::byte> buf, const deadline& d, std::error_code& ec) noexcept;
+
+/// Reads what is there now (up to buf.size() > 0 bytes), never blocking: errc::would_block if
+/// nothing is; end-of-file as io_read. Works on a descriptor in blocking mode without changing
+/// its flags (they belong to the open file description, which a child may share).
+std::size_t io_try_read(native_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept;
+
+/// Writes all of `data` (non-empty), retrying short writes: blocks until every byte is taken
+/// or until `d` passes (errc::timed_out). With a deadline the bytes go in pieces of at most
+/// 4 KiB (PIPE_BUF) where the system could otherwise report no progress for a write that
+/// timed out (Windows, a POSIX descriptor in blocking mode).
+/// @returns the bytes written, all of them when `ec` is clear, and those before an error.
+std::size_t io_write(native_handle h, std::span<const std::byte> data, const deadline& d, std::error_code& ec) noexcept;
+
+/// Writes what fits now of `data` (non-empty), never blocking: errc::would_block if nothing
+/// does. On an end in blocking mode at most 4 KiB (POSIX: PIPE_BUF once poll() says there is
+/// room; Windows, which cannot ask a pipe for its room: one such write, cancelled at once if it
+/// does not complete).
+std::size_t io_try_write(native_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept;
+
+/// forward(): moves everything from `from` to `to` until end-of-file on `from`, blocking, the
+/// bytes bypassing our memory where the system allows (Linux: splice(2), and
+/// forward_options::batch_scheduling), else through a buffer (detail/forward.hpp's
+/// copy_to_end, which a backend may call). @returns the bytes moved, also on error.
+std::uint64_t io_forward(native_handle from, native_handle to, const forward_options& opt, std::error_code& ec) noexcept;
+
+/// ignore_sigpipe(): POSIX sets SIGPIPE to SIG_IGN for the process, so later writes skip
+/// their per-write signal guard; on failure names the call in `what`. Windows has no SIGPIPE:
+/// nothing to do. Never blocks.
+std::error_code io_ignore_sigpipe(std::string& what);
 
 // ==== 3. Processes =========================================================================
 //
@@ -306,6 +402,9 @@ void unset_environment_variable(std::string_view name);
 /// Our whole environment as "NAME=value" (UTF-8).
 std::vector<std::string> current_environment();
 std::int64_t current_pid() noexcept;
+/// The absolute path of the running program, UTF-8 (Linux: /proc/self/exe; Windows:
+/// GetModuleFileNameW). On failure sets `ec`, names the call in `what` and returns "".
+std::string executable_path(std::error_code& ec, std::string& what);
 /// The id of the process that created us (POSIX getppid; Windows: from the process table).
 std::int64_t parent_pid() noexcept;
 /// Takes over a handle this process inherited: checks that it is open, then makes it
@@ -317,11 +416,6 @@ std::error_code adopt_inherited(native_handle h) noexcept;
 /// child can tell that a number in its manifest still names the object the parent passed.
 /// Empty if `h` is not open or (Windows) its object has neither a file id nor a name.
 std::string handle_identity(native_handle h);
-/// Why `handle_string` is no pipe end (for errc::invalid_handle_string or errc::not_a_pipe from
-/// check_pipe_handle_string), as the end of a message: ": descriptor 7 is not open",
-/// ": descriptor is a regular file". Empty for other errors.
-std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string);
-
 /// True where environment variable names compare case-insensitively (Windows).
 bool environment_names_fold_case() noexcept;
 

@@ -1,6 +1,6 @@
-// Linux: forward() moves a stream with splice(2), so the bytes never pass through our memory,
-// and forward_options::batch_scheduling (SCHED_BATCH) keeps the forwarder from preempting the
-// writer after every write.
+// Linux: forward()'s hook (backend.hpp, section 2) moves a stream with splice(2), so the bytes
+// never pass through our memory, and forward_options::batch_scheduling (SCHED_BATCH) keeps the
+// forwarder from preempting the writer after every write.
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 
@@ -53,14 +53,14 @@ private:
 // splice moves page references from or into a pipe's buffer: the bytes never pass through our
 // memory. EINVAL means neither end is a pipe (or a file system without splice support): then
 // the portable loop does it.
-std::uint64_t forward(borrowed_handle from, borrowed_handle to, const forward_options& opt,
-                      std::error_code& ec) noexcept {
+std::uint64_t detail::io_forward(native_handle from, native_handle to, const forward_options& opt,
+                                 std::error_code& ec) noexcept {
     ec.clear();
     std::uint64_t done = 0;
     batch_scheduling_guard batch(opt.batch_scheduling);
     detail::sigpipe_guard guard;
     for (;;) {
-        ssize_t n = ::splice(from.get(), nullptr, to.get(), nullptr, splice_chunk, SPLICE_F_MOVE);
+        ssize_t n = ::splice(from, nullptr, to, nullptr, splice_chunk, SPLICE_F_MOVE);
         if (n > 0) {
             done += static_cast<std::uint64_t>(n);
             continue;
@@ -68,10 +68,10 @@ std::uint64_t forward(borrowed_handle from, borrowed_handle to, const forward_op
         if (n == 0) return done;  // end-of-file on `from`
         if (errno == EINTR) continue;
         if (errno == EAGAIN) {
-            if ((ec = wait_for_splice(from.get(), to.get()))) return done;
+            if ((ec = wait_for_splice(from, to))) return done;
             continue;
         }
-        if (errno == EINVAL) return done + detail::copy_to_end(from, to, ec);
+        if (errno == EINVAL) return done + detail::copy_to_end(borrowed_handle(from), borrowed_handle(to), ec);
         if (errno == EPIPE || errno == ECONNRESET) {
             guard.consume();
             ec = errc::peer_gone;

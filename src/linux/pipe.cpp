@@ -1,4 +1,6 @@
-// POSIX backend: anonymous pipes, close-on-exec from birth, and validation of handle strings.
+// Linux: anonymous pipes, close-on-exec from birth, their capacity (F_SETPIPE_SZ) and what a
+// descriptor number names (backend.hpp, section 2; make_pipe and the checks of handle strings
+// are src/pipe_common.cpp's).
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 
@@ -12,21 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace tether {
-
-pipe_ends make_pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw_error(last_os_error(), "pipe2");
-    return {unique_handle(fds[0]), unique_handle(fds[1])};
-}
-
-pipe_pair make_pipe(direction d) {
-    auto [r, w] = make_pipe();
-    if (d == direction::in) return {std::move(r), std::move(w)};
-    return {std::move(w), std::move(r)};
-}
-
-namespace detail {
+namespace tether::detail {
 
 void set_pipe_capacity(int fd, std::size_t capacity) noexcept {
     if (capacity == 0) return;
@@ -36,28 +24,27 @@ void set_pipe_capacity(int fd, std::size_t capacity) noexcept {
     (void)::fcntl(fd, F_SETPIPE_SZ, size);
 }
 
-}  // namespace detail
-
-pipe_pair make_pipe(direction d, std::size_t capacity) {
-    auto p = make_pipe(d);
-    detail::set_pipe_capacity(p.ours.get(), capacity);
+pipe_pair pipe_create(direction d, std::size_t capacity, std::error_code& ec, std::string& what) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        ec = last_system_error();
+        what = "pipe2";
+        return {};
+    }
+    unique_handle r(fds[0]), w(fds[1]);
+    pipe_pair p = d == direction::in ? pipe_pair{std::move(r), std::move(w)} : pipe_pair{std::move(w), std::move(r)};
+    set_pipe_capacity(p.ours.get(), capacity);
     return p;
 }
 
-std::size_t pipe_capacity(borrowed_handle h, std::error_code& ec) noexcept {
-    int n = ::fcntl(h.get(), F_GETPIPE_SZ);
+std::size_t pipe_query_capacity(native_handle h, std::error_code& ec) noexcept {
+    int n = ::fcntl(h, F_GETPIPE_SZ);
     if (n < 0) {
-        ec = last_os_error();
+        ec = last_system_error();
         return 0;
     }
     ec.clear();
     return static_cast<std::size_t>(n);
-}
-
-pipe_server::pipe_server(direction d, std::size_t buffer_size) : dir_(d) {
-    auto [ours, theirs] = make_pipe(d, buffer_size);
-    ours_ = std::move(ours);
-    client_ = std::move(theirs);
 }
 
 namespace {
@@ -74,23 +61,17 @@ const char* file_kind(mode_t mode) {
 
 }  // namespace
 
-std::error_code check_pipe_handle_string(direction d, std::string_view handle_string,
-                                         native_handle& out) noexcept {
-    auto value = detail::parse_handle_value(handle_string);
-    if (!value) return errc::invalid_handle_string;
+std::error_code pipe_check_end(native_handle h, direction d) noexcept {
     struct stat st {};
-    if (::fstat(*value, &st) != 0) return errc::invalid_handle_string;
+    if (::fstat(h, &st) != 0) return errc::invalid_handle_string;
     if (!S_ISFIFO(st.st_mode)) return errc::not_a_pipe;
-    int flags = ::fcntl(*value, F_GETFL);
+    int flags = ::fcntl(h, F_GETFL);
     if (flags < 0) return errc::invalid_handle_string;  // closed by another thread meanwhile
     int acc = flags & O_ACCMODE;
     bool ok = acc == O_RDWR || (d == direction::in ? acc == O_RDONLY : acc == O_WRONLY);
     if (!ok) return errc::wrong_direction;
-    out = *value;
     return {};
 }
-
-namespace detail {
 
 std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string) {
     auto value = parse_handle_value(handle_string);
@@ -102,6 +83,4 @@ std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string) {
     return {};
 }
 
-}  // namespace detail
-
-}  // namespace tether
+}  // namespace tether::detail

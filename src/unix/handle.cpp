@@ -1,41 +1,30 @@
-// Any POSIX system: owning descriptors.
-#include <tether/error.hpp>
-#include <tether/handle.hpp>
-
-#include "detail/manifest.hpp"
+// Any POSIX system: the system calls behind owning and duplicating descriptors
+// (backend.hpp, section 1; the public functions are src/handle_common.cpp's).
+#include "detail/backend.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
 #include <unistd.h>
 
-namespace tether {
+namespace tether::detail {
 
-void unique_handle::reset(native_handle h) noexcept {
-    if (h == h_) return;  // resetting to the value we own must not close it under ourselves
-    native_handle old = std::exchange(h_, h);
-    // Never retry close(): on Linux the descriptor is released even when close() reports EINTR,
-    // and a retry could close a number another thread has just been given.
-    if (old >= 0) ::close(old);
+void handle_close(native_handle h) noexcept { ::close(h); }
+
+native_handle handle_duplicate(native_handle h, std::error_code& ec) noexcept {
+    int fd = ::fcntl(h, F_DUPFD_CLOEXEC, 0);  // non-inheritable from birth, no fix-up
+    if (fd < 0) ec = last_system_error();
+    return fd;
 }
 
-unique_handle borrowed_handle::duplicate(std::error_code& ec) const noexcept {
-    int fd = ::fcntl(h_, F_DUPFD_CLOEXEC, 0);  // non-inheritable from birth, no fix-up
-    if (fd < 0) {
-        ec = last_os_error();
-        return {};
+bool handle_inheritable(native_handle h, std::error_code& ec) noexcept {
+    int flags = ::fcntl(h, F_GETFD);
+    if (flags < 0) {
+        ec = last_system_error();
+        return false;
     }
-    ec.clear();
-    return unique_handle(fd);
-}
-
-std::string to_handle_string(borrowed_handle h) { return detail::format_handle_value(h.get()); }
-
-bool is_inheritable(borrowed_handle h) {
-    int flags = ::fcntl(h.get(), F_GETFD);
-    if (flags < 0) throw_error(last_os_error(), "is_inheritable(descriptor " + std::to_string(h.get()) + ")");
     return (flags & FD_CLOEXEC) == 0;
 }
 
-std::error_code last_os_error() noexcept { return {errno, std::system_category()}; }
+std::error_code last_system_error() noexcept { return {errno, std::system_category()}; }
 
-}  // namespace tether
+}  // namespace tether::detail

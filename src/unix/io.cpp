@@ -1,6 +1,7 @@
-// Any POSIX system: blocking and timed read/write with one meaning of end-of-file and of
-// "peer gone", and no SIGPIPE death without touching the process-wide disposition (unless the
-// program asks for SIG_IGN with ignore_sigpipe()). forward() is Linux's (src/linux/forward.cpp).
+// Any POSIX system: the I/O hooks (backend.hpp, section 2): blocking and timed read/write with
+// one meaning of end-of-file and of "peer gone", and no SIGPIPE death without touching the
+// process-wide disposition (unless the program asks for SIG_IGN with ignore_sigpipe()).
+// io_forward is Linux's (src/linux/forward.cpp); the public functions are src/io_common.cpp's.
 #include <tether/error.hpp>
 #include <tether/pipe.hpp>
 
@@ -116,10 +117,11 @@ std::size_t read_once(int fd, std::span<std::byte> buf, bool poll_first, std::er
     }
 }
 
-std::size_t read_impl(int fd, std::span<std::byte> buf, const detail::deadline& deadline,
-                      std::error_code& ec) noexcept {
+}  // namespace
+
+std::size_t detail::io_read(native_handle fd, std::span<std::byte> buf, const deadline& deadline,
+                            std::error_code& ec) noexcept {
     ec.clear();
-    if (buf.empty()) return 0;
     // Without a deadline, read() itself waits (or says EAGAIN on a non-blocking descriptor, then
     // poll waits). With one, poll waits first, until the deadline, in either mode: a poll returns
     // at once when data is there, so this costs two system calls whatever the mode, and needs no
@@ -136,6 +138,8 @@ std::size_t read_impl(int fd, std::span<std::byte> buf, const detail::deadline& 
         if (!poll_first && (ec = wait_ready(fd, POLLIN, deadline))) return 0;
     }
 }
+
+namespace {
 
 // One write that does not block. A blocking descriptor is polled first and written at most
 // PIPE_BUF bytes: a pipe that polls writable has at least that much room, so the write cannot
@@ -170,11 +174,12 @@ std::size_t write_once(int fd, std::span<const std::byte> data, bool chunk, sigp
     }
 }
 
-std::size_t write_impl(int fd, std::span<const std::byte> data, const detail::deadline& deadline,
-                       std::error_code& ec) noexcept {
+}  // namespace
+
+std::size_t detail::io_write(native_handle fd, std::span<const std::byte> data, const deadline& deadline,
+                             std::error_code& ec) noexcept {
     std::size_t done = 0;
     ec.clear();
-    if (data.empty()) return 0;  // never a zero-byte write
     bool chunk = !deadline.is_never() && !is_nonblocking(fd);
     sigpipe_guard guard;
     while (done < data.size()) {
@@ -190,45 +195,27 @@ std::size_t write_impl(int fd, std::span<const std::byte> data, const detail::de
     return done;
 }
 
-}  // namespace
-
-std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
-    return read_impl(h.get(), buf, detail::deadline::never(), ec);
-}
-
-std::size_t try_read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
+std::size_t detail::io_try_read(native_handle fd, std::span<std::byte> buf, std::error_code& ec) noexcept {
     ec.clear();
-    if (buf.empty()) return 0;
-    return read_once(h.get(), buf, true, ec);  // a zero-timeout poll, then the read: either mode
+    return read_once(fd, buf, true, ec);  // a zero-timeout poll, then the read: either mode
 }
 
-void ignore_sigpipe() {
+std::size_t detail::io_try_write(native_handle fd, std::span<const std::byte> data, std::error_code& ec) noexcept {
+    ec.clear();
+    sigpipe_guard guard;
+    return write_once(fd, data, !is_nonblocking(fd), guard, ec);
+}
+
+std::error_code detail::io_ignore_sigpipe(std::string& what) {
     struct sigaction ign {};
     ign.sa_handler = SIG_IGN;
     sigemptyset(&ign.sa_mask);
-    if (::sigaction(SIGPIPE, &ign, nullptr) != 0) throw_error(last_os_error(), "ignore_sigpipe: sigaction(SIGPIPE)");
+    if (::sigaction(SIGPIPE, &ign, nullptr) != 0) {
+        what = "sigaction(SIGPIPE)";
+        return last_os_error();
+    }
     sigpipe_ignored.store(true, std::memory_order_release);
-}
-
-std::size_t try_write(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
-    ec.clear();
-    if (data.empty()) return 0;
-    sigpipe_guard guard;
-    return write_once(h.get(), data, !is_nonblocking(h.get()), guard, ec);
-}
-
-std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout,
-                     std::error_code& ec) noexcept {
-    return read_impl(h.get(), buf, detail::deadline::after(timeout), ec);
-}
-
-std::size_t write_all(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
-    return write_impl(h.get(), data, detail::deadline::never(), ec);
-}
-
-std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout,
-                          std::error_code& ec) noexcept {
-    return write_impl(h.get(), data, detail::deadline::after(timeout), ec);
+    return {};
 }
 
 }  // namespace tether

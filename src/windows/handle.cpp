@@ -1,47 +1,38 @@
-// Windows backend: owning HANDLEs.
-#include <tether/error.hpp>
-#include <tether/handle.hpp>
-
-#include "detail/manifest.hpp"
+// Windows backend: the system calls behind owning and duplicating HANDLEs (backend.hpp,
+// section 1; the public functions are src/handle_common.cpp's).
+#include "detail/backend.hpp"
 #include "windows/win.hpp"
 
-namespace tether {
+namespace tether::detail {
 
-void unique_handle::reset(native_handle h) noexcept {
-    if (h == h_) return;  // resetting to the value we own must not close it under ourselves
-    native_handle old = std::exchange(h_, h);
-    // A failed CloseHandle is not retried: the value may already name someone else's handle.
-    if (is_valid_native(old)) ::CloseHandle(old);
-}
+void handle_close(native_handle h) noexcept { ::CloseHandle(h); }
 
-unique_handle borrowed_handle::duplicate(std::error_code& ec) const noexcept {
-    if (!is_valid_native(h_)) {
+native_handle handle_duplicate(native_handle h, std::error_code& ec) noexcept {
+    if (!is_valid_native(h)) {
         // INVALID_HANDLE_VALUE is also the current-process pseudo-handle: DuplicateHandle would
         // happily return a handle to our own process.
-        ec = detail::win_error(ERROR_INVALID_HANDLE);
-        return {};
+        ec = win_error(ERROR_INVALID_HANDLE);
+        return invalid_native_handle();
     }
     HANDLE copy = nullptr;
     // bInheritHandle=FALSE: the copy is non-inheritable from birth, never fixed up afterwards.
-    if (!::DuplicateHandle(::GetCurrentProcess(), h_, ::GetCurrentProcess(), &copy, 0, FALSE,
+    if (!::DuplicateHandle(::GetCurrentProcess(), h, ::GetCurrentProcess(), &copy, 0, FALSE,
                            DUPLICATE_SAME_ACCESS)) {
-        ec = last_os_error();
-        return {};
+        ec = last_system_error();
+        return invalid_native_handle();
     }
-    ec.clear();
-    return unique_handle(copy);
+    return copy;
 }
 
-
-std::string to_handle_string(borrowed_handle h) { return detail::format_handle_value(h.get()); }
-
-bool is_inheritable(borrowed_handle h) {
+bool handle_inheritable(native_handle h, std::error_code& ec) noexcept {
     DWORD flags = 0;
-    if (!::GetHandleInformation(h.get(), &flags))
-        throw_error(last_os_error(), "is_inheritable(" + detail::describe_handle(h.get()) + ")");
+    if (!::GetHandleInformation(h, &flags)) {
+        ec = last_system_error();
+        return false;
+    }
     return (flags & HANDLE_FLAG_INHERIT) != 0;
 }
 
-std::error_code last_os_error() noexcept { return detail::win_error(::GetLastError()); }
+std::error_code last_system_error() noexcept { return win_error(::GetLastError()); }
 
-}  // namespace tether
+}  // namespace tether::detail

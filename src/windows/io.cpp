@@ -1,4 +1,5 @@
-// Windows backend: blocking and timed read/write with the POSIX meaning of end-of-file and of
+// Windows backend: the I/O hooks (backend.hpp, section 2; the public functions are
+// src/io_common.cpp's): blocking and timed read/write with the POSIX meaning of end-of-file and of
 // "peer gone" (libuv src/win/error.c and Rust's child_pipe.rs map the same errors):
 //   read:  ERROR_BROKEN_PIPE (109) / ERROR_HANDLE_EOF = end-of-file, returned as 0 bytes;
 //          ERROR_MORE_DATA (234, a message-mode pipe's message longer than the buffer) is data;
@@ -181,7 +182,6 @@ DWORD transfer(HANDLE h, Ptr data, DWORD len, const deadline& deadline, DWORD& n
 
 std::size_t read_impl(HANDLE h, std::span<std::byte> buf, const deadline& deadline, std::error_code& ec) noexcept {
     ec.clear();
-    if (buf.empty()) return 0;
     DWORD len = static_cast<DWORD>(std::min<std::size_t>(buf.size(), max_chunk));
     for (;;) {
         DWORD n = 0;
@@ -226,28 +226,22 @@ std::size_t write_impl(HANDLE h, std::span<const std::byte> data, const deadline
 
 // Windows has no splice for pipes (TransmitFile only sends a file into a socket), and no
 // scheduling class like SCHED_BATCH: forward_options changes nothing here.
-std::uint64_t forward(borrowed_handle from, borrowed_handle to, const forward_options& /*opt*/,
-                      std::error_code& ec) noexcept {
-    return detail::copy_to_end(from, to, ec);
+std::uint64_t detail::io_forward(native_handle from, native_handle to, const forward_options& /*opt*/,
+                                 std::error_code& ec) noexcept {
+    return detail::copy_to_end(borrowed_handle(from), borrowed_handle(to), ec);
 }
 
-std::size_t read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
-    return read_impl(h.get(), buf, deadline::never(), ec);
+std::size_t detail::io_read(native_handle h, std::span<std::byte> buf, const deadline& d, std::error_code& ec) noexcept {
+    return read_impl(h, buf, d, ec);
 }
 
-std::size_t read_for(borrowed_handle h, std::span<std::byte> buf, milliseconds timeout,
-                     std::error_code& ec) noexcept {
-    return read_impl(h.get(), buf, deadline::after(timeout), ec);
-}
-
-std::size_t try_read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
+std::size_t detail::io_try_read(native_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept {
     ec.clear();
-    if (buf.empty()) return 0;
-    if (::GetFileType(h.get()) != FILE_TYPE_PIPE) return read_impl(h.get(), buf, deadline::never(), ec);
+    if (::GetFileType(h) != FILE_TYPE_PIPE) return read_impl(h, buf, deadline::never(), ec);
     // A pipe: read only what is there, so the ReadFile completes at once. Peek also reports the
     // end (ERROR_BROKEN_PIPE) without consuming anything.
     DWORD avail = 0;
-    if (!::PeekNamedPipe(h.get(), nullptr, 0, nullptr, &avail, nullptr)) {
+    if (!::PeekNamedPipe(h, nullptr, 0, nullptr, &avail, nullptr)) {
         DWORD err = ::GetLastError();
         if (err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED) return 0;  // end-of-file
         ec = detail::win_error(err);
@@ -257,26 +251,24 @@ std::size_t try_read(borrowed_handle h, std::span<std::byte> buf, std::error_cod
         ec = errc::would_block;
         return 0;
     }
-    return read_impl(h.get(), buf.first(std::min<std::size_t>(buf.size(), avail)), deadline::never(), ec);
+    return read_impl(h, buf.first(std::min<std::size_t>(buf.size(), avail)), deadline::never(), ec);
 }
 
-std::size_t try_write(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
+std::size_t detail::io_try_write(native_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
     // Windows pipes cannot say how much room they have: one PIPE_BUF-sized write is started and
     // cancelled at once if it does not complete (a cancelled pipe write reports what it wrote).
-    auto n = write_impl(h.get(), data.first(std::min<std::size_t>(data.size(), timed_chunk)), deadline::now(), ec);
+    auto n = write_impl(h, data.first(std::min<std::size_t>(data.size(), timed_chunk)), deadline::now(), ec);
     if (ec == errc::timed_out) ec = n > 0 ? std::error_code() : make_error_code(errc::would_block);
     return n;
 }
 
-void ignore_sigpipe() {}  // no SIGPIPE on Windows: a write to a gone reader is ERROR_NO_DATA
-
-std::size_t write_all(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept {
-    return write_impl(h.get(), data, deadline::never(), ec);
+std::error_code detail::io_ignore_sigpipe(std::string& /*what*/) {
+    return {};  // no SIGPIPE on Windows: a write to a gone reader is ERROR_NO_DATA
 }
 
-std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, milliseconds timeout,
-                          std::error_code& ec) noexcept {
-    return write_impl(h.get(), data, deadline::after(timeout), ec);
+std::size_t detail::io_write(native_handle h, std::span<const std::byte> data, const deadline& d,
+                             std::error_code& ec) noexcept {
+    return write_impl(h, data, d, ec);
 }
 
 }  // namespace tether

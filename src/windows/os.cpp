@@ -209,19 +209,23 @@ std::string handle_identity(native_handle h) {
     return name_identity(h);
 }
 
-}  // namespace detail
-
-std::string current_executable_path() {
+std::string executable_path(std::error_code& ec, std::string& what) {
     std::wstring buf(MAX_PATH, L'\0');
     for (;;) {
         DWORD n = ::GetModuleFileNameW(nullptr, buf.data(), static_cast<DWORD>(buf.size()));
-        if (n == 0) throw_error(last_os_error(), "GetModuleFileNameW");
+        if (n == 0) {
+            ec = last_system_error();
+            what = "GetModuleFileNameW";
+            return {};
+        }
         if (n < buf.size()) {
             buf.resize(n);
-            return detail::narrow(buf);
+            return narrow(buf);
         }
         buf.resize(buf.size() * 2);  // truncated: ERROR_INSUFFICIENT_BUFFER; try a larger one
     }
 }
+
+}  // namespace detail
 
 }  // namespace tether

@@ -1,4 +1,5 @@
-// Windows backend: anonymous pipes, non-inheritable from birth, and validation of handle strings.
+// Windows backend: anonymous pipes, non-inheritable from birth, and what a handle value names
+// (backend.hpp, section 2; make_pipe and the checks of handle strings are src/pipe_common.cpp's).
 //
 // An "anonymous" pipe here is a named pipe with an unguessable name (as libuv and Python's
 // multiprocessing make theirs): our end is the server, opened FILE_FLAG_OVERLAPPED so that
@@ -22,25 +23,8 @@
 #include <vector>
 #include <winternl.h>
 
-namespace tether {
+namespace tether::detail {
 namespace {
-
-// `server_reads`: the server is the read end (PIPE_ACCESS_INBOUND), the client the write end.
-detail::pipe_instance create_pipe(bool server_reads, DWORD size) {
-    // 0 would not mean "the default" for a named pipe: wine makes writes wait for the reader then.
-    // 64 KiB is Linux's default pipe capacity.
-    if (size == 0) size = 65536;
-    detail::pipe_instance_spec spec;
-    spec.server_mode = (server_reads ? PIPE_ACCESS_INBOUND : PIPE_ACCESS_OUTBOUND) | FILE_FLAG_OVERLAPPED;
-    spec.pipe_mode = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE;
-    spec.buffer_size = size;
-    // The client's rights match CreatePipe's ends, so direction checks see the same thing.
-    spec.client_access = server_reads ? GENERIC_WRITE | FILE_READ_ATTRIBUTES : GENERIC_READ | FILE_WRITE_ATTRIBUTES;
-    std::error_code ec;
-    auto p = detail::create_pipe_instance(spec, ec);
-    if (ec) throw_error(ec, p.failed != nullptr ? std::string("create a new pipe: ") + p.failed : "create a new pipe");
-    return p;
-}
 
 const char* file_kind(DWORD type) {
     switch (type) {
@@ -53,27 +37,30 @@ const char* file_kind(DWORD type) {
 
 }  // namespace
 
-pipe_ends make_pipe() {
-    auto p = create_pipe(true, 0);
+pipe_pair pipe_create(direction d, std::size_t capacity, std::error_code& ec, std::string& what) {
+    bool server_reads = d == direction::in;  // the server is our end
+    // Advisory, as CreatePipe's nSize: the system may round it. 0 would not mean "the default"
+    // for a named pipe: wine makes writes wait for the reader then. 64 KiB is Linux's default
+    // pipe capacity.
+    DWORD size = capacity == 0 ? 65536 : capacity > (1u << 30) ? (1u << 30) : static_cast<DWORD>(capacity);
+    pipe_instance_spec spec;
+    spec.server_mode = (server_reads ? PIPE_ACCESS_INBOUND : PIPE_ACCESS_OUTBOUND) | FILE_FLAG_OVERLAPPED;
+    spec.pipe_mode = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE;
+    spec.buffer_size = size;
+    // The client's rights match CreatePipe's ends, so direction checks see the same thing.
+    spec.client_access = server_reads ? GENERIC_WRITE | FILE_READ_ATTRIBUTES : GENERIC_READ | FILE_WRITE_ATTRIBUTES;
+    auto p = create_pipe_instance(spec, ec);
+    if (ec) {
+        what = p.failed != nullptr ? std::string("create a new pipe: ") + p.failed : "create a new pipe";
+        return {};
+    }
     return {std::move(p.server), std::move(p.client)};
 }
 
-pipe_pair make_pipe(direction d) {
-    auto p = create_pipe(d == direction::in, 0);
-    return {std::move(p.server), std::move(p.client)};
-}
-
-pipe_pair make_pipe(direction d, std::size_t capacity) {
-    // Advisory, as CreatePipe's nSize: the system may round it.
-    DWORD size = capacity > (1u << 30) ? (1u << 30) : static_cast<DWORD>(capacity);
-    auto p = create_pipe(d == direction::in, size);
-    return {std::move(p.server), std::move(p.client)};
-}
-
-std::size_t pipe_capacity(borrowed_handle h, std::error_code& ec) noexcept {
+std::size_t pipe_query_capacity(native_handle h, std::error_code& ec) noexcept {
     DWORD flags = 0, out_size = 0, in_size = 0;
-    if (::GetNamedPipeInfo(h.get(), &flags, &out_size, &in_size, nullptr) == 0) {
-        ec = last_os_error();
+    if (::GetNamedPipeInfo(h, &flags, &out_size, &in_size, nullptr) == 0) {
+        ec = last_system_error();
         return 0;
     }
     ec.clear();
@@ -82,32 +69,20 @@ std::size_t pipe_capacity(borrowed_handle h, std::error_code& ec) noexcept {
     return in_size > out_size ? in_size : out_size;
 }
 
-pipe_server::pipe_server(direction d, std::size_t buffer_size) : dir_(d) {
-    auto p = make_pipe(d, buffer_size);
-    ours_ = std::move(p.ours);
-    client_ = std::move(p.theirs);
-}
-
-std::error_code check_pipe_handle_string(direction d, std::string_view handle_string,
-                                         native_handle& out) noexcept {
-    auto value = detail::parse_handle_value(handle_string);
-    if (!value || !is_valid_native(*value)) return errc::invalid_handle_string;
+std::error_code pipe_check_end(native_handle h, direction d) noexcept {
     DWORD flags = 0;
-    if (!::GetHandleInformation(*value, &flags)) return errc::invalid_handle_string;
-    if (::GetFileType(*value) != FILE_TYPE_PIPE) return errc::not_a_pipe;
+    if (!::GetHandleInformation(h, &flags)) return errc::invalid_handle_string;
+    if (::GetFileType(h) != FILE_TYPE_PIPE) return errc::not_a_pipe;
     // The direction from the rights the handle holds; where the query is unavailable the
     // check is skipped rather than guessed (a zero-byte write would be a wrong probe).
     ACCESS_MASK access = 0;
-    if (detail::granted_access(*value, access)) {
+    if (granted_access(h, access)) {
         bool ok = d == direction::in ? (access & FILE_READ_DATA) != 0
                                      : (access & (FILE_WRITE_DATA | FILE_APPEND_DATA)) != 0;
         if (!ok) return errc::wrong_direction;
     }
-    out = *value;
     return {};
 }
-
-namespace detail {
 
 namespace {
 // BCryptGenRandom, or the status a test asked for (then `buf` is left as it was).
@@ -230,6 +205,4 @@ std::string why_not_a_pipe(std::error_code ec, std::string_view handle_string) {
     return {};
 }
 
-}  // namespace detail
-
-}  // namespace tether
+}  // namespace tether::detail
