@@ -85,9 +85,9 @@ std::error_code check_target_limit(const std::vector<int>& child_fds, std::strin
 }
 
 // Pending move i can be made now: no other pending move still reads its target.
-bool target_free(const std::vector<exec_plan::dup_step>& moves, const std::vector<bool>& pending, std::size_t i) {
+bool target_free(const std::vector<exec_request::dup_step>& moves, const std::vector<bool>& pending, std::size_t i) {
     for (std::size_t j = 0; j < moves.size(); ++j)
-        if (j != i && pending[j] && moves[j].how == exec_plan::dup_step::kind::move && moves[j].from == moves[i].to)
+        if (j != i && pending[j] && moves[j].how == exec_request::dup_step::kind::move && moves[j].from == moves[i].to)
             return false;
     return true;
 }
@@ -157,7 +157,7 @@ std::error_code plan_descriptors(const spawn_options& opt, const std::vector<int
 // close_range there.
 void plan_closes(launch_state& p) {
     for (int fd = 3; fd < p.max_target; ++fd) {
-        bool target = std::any_of(p.dups.begin(), p.dups.end(), [&](const exec_plan::dup_step& d) { return d.to == fd; });
+        bool target = std::any_of(p.dups.begin(), p.dups.end(), [&](const exec_request::dup_step& d) { return d.to == fd; });
         if (!target) p.closes.push_back(fd);
     }
 }
@@ -169,11 +169,11 @@ void plan_closes(launch_state& p) {
 // first one's target is saved to a temporary (the lowest free number, in the child), its
 // readers read that, and the cycle unwinds; the temporary is closed after its last reader.
 void order_moves(launch_state& p) {
-    using kind = exec_plan::dup_step::kind;
-    std::vector<exec_plan::dup_step> moves = p.dups;
+    using kind = exec_request::dup_step::kind;
+    std::vector<exec_request::dup_step> moves = p.dups;
     std::vector<bool> pending(moves.size(), true);
     std::size_t left = moves.size();
-    auto emit = [&](exec_plan::dup_step d, std::size_t origin) {
+    auto emit = [&](exec_request::dup_step d, std::size_t origin) {
         p.steps.push_back(d);
         p.step_origin.push_back(origin);
     };
@@ -184,7 +184,7 @@ void order_moves(launch_state& p) {
             auto& m = moves[i];
             bool self = m.how == kind::move && m.from == m.to;
             if (!self && !target_free(moves, pending, i)) continue;
-            emit(self ? exec_plan::dup_step{m.from, m.to, m.only_if_inheritable, kind::keep} : m, i);
+            emit(self ? exec_request::dup_step{m.from, m.to, m.only_if_inheritable, kind::keep} : m, i);
             pending[i] = false;
             --left;
             progress = true;

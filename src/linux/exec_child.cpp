@@ -39,10 +39,10 @@ namespace {
 
 constexpr std::size_t child_stack_size = 64 * 1024;  // the child needs a few KiB at most
 
-// Set once a child marked the plan (child_shared_memory): clone honours CLONE_VM in this
+// Set once a child marked the request (child_shared_memory): clone honours CLONE_VM in this
 // process, and it does not stop doing so (valgrind, which runs every vfork as a fork, never
 // does). From then on a child started by clone needs no report pipe: its outcome is in the
-// plan when clone returns. That saves each spawn five system calls (pipe2, fcntl, three
+// request when clone returns. That saves each spawn five system calls (pipe2, fcntl, three
 // closes) and the two descriptors an almost full table may not have.
 std::atomic<bool> clone_shares_memory{false};
 
@@ -87,7 +87,7 @@ struct failure_record {
     int pid;
 };
 
-[[noreturn]] void fail(exec_plan& p, exec_plan::step s, std::size_t dup_index = 0) noexcept {
+[[noreturn]] void fail(exec_request& p, exec_request::step s, std::size_t dup_index = 0) noexcept {
     failure_record rec{errno != 0 ? errno : EIO, static_cast<int>(s), static_cast<int>(dup_index), 0};
     p.err = rec.err;
     p.failed_step = s;
@@ -159,7 +159,7 @@ bool close_range_around(int from, int keep, unsigned flags) noexcept {
 // With CLOSE_RANGE_CLOEXEC the report pipe needs no gap: it is close-on-exec already. The
 // 5,000 descriptors of a busy server are then closed by execve, after it has released the
 // vfork parent, instead of one by one while the parent waits.
-bool close_others(const exec_plan& p) noexcept {
+bool close_others(const exec_request& p) noexcept {
     for (std::size_t i = 0; i < p.close_count; ++i)
         if (p.closes[i] != p.report_fd) ::close(p.closes[i]);  // EBADF: was not open
     switch (p.first_close_way) {
@@ -175,11 +175,11 @@ bool close_others(const exec_plan& p) noexcept {
     return close_by_listing(p.close_from, p.report_fd);
 }
 
-// One step of the plan's sequence (exec_plan::dup_step::kind); `saved` is the temporary that
+// One step of the request's sequence (exec_request::dup_step::kind); `saved` is the temporary that
 // breaks a cycle. A conditional step (stderr into an inherited stdout) closes the target
 // instead when the source would not survive exec: closed, or close-on-exec (one of our own).
-bool place(const exec_plan::dup_step& d, int& saved) noexcept {
-    using kind = exec_plan::dup_step::kind;
+bool place(const exec_request::dup_step& d, int& saved) noexcept {
+    using kind = exec_request::dup_step::kind;
     if (d.only_if_inheritable) {
         int flags = ::fcntl(d.from, F_GETFD);
         if (flags < 0 || (flags & FD_CLOEXEC) != 0) {
@@ -201,7 +201,7 @@ bool place(const exec_plan::dup_step& d, int& saved) noexcept {
 }
 
 // Our own process id in decimal into the reserved slots (no allocation, no stdio).
-void write_own_pid(const exec_plan& p) noexcept {
+void write_own_pid(const exec_request& p) noexcept {
     if (p.pid_slot_size < 2) return;
     char digits[24];
     std::size_t n = 0;
@@ -217,7 +217,7 @@ void write_own_pid(const exec_plan& p) noexcept {
 
 // Parent death: the signal is tied to the thread that created us (spawn.cpp uses one that
 // lives as long as the process); a parent that died before prctl left us re-parented.
-void arm_parent_death(const exec_plan& p) noexcept {
+void arm_parent_death(const exec_request& p) noexcept {
     if (p.death_parent == 0) return;
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != p.death_parent) ::_exit(127);
 }
@@ -225,9 +225,9 @@ void arm_parent_death(const exec_plan& p) noexcept {
 // The group, session and cgroup come before anything that could start another process. A
 // detached child's session is made by detach(): a second setsid() here would fail (EPERM, we
 // would lead a session already).
-void place_process(exec_plan& p) noexcept {
-    if (p.group == 1 && ::setpgid(0, 0) != 0) fail(p, exec_plan::step::group);
-    if (p.group == 2 && !p.detached && ::setsid() < 0) fail(p, exec_plan::step::group);
+void place_process(exec_request& p) noexcept {
+    if (p.group == 1 && ::setpgid(0, 0) != 0) fail(p, exec_request::step::group);
+    if (p.group == 2 && !p.detached && ::setsid() < 0) fail(p, exec_request::step::group);
     // A write that fails leaves the child outside; spawn.cpp checks and falls back to the group.
     if (p.cgroup_procs_fd >= 0) (void)!::write(p.cgroup_procs_fd, "0", 1);
 }
@@ -236,40 +236,40 @@ void place_process(exec_plan& p) noexcept {
 // child exits, the second is re-parented to init. One setsid() per spawn: by default in the
 // first child, so the second is in a session it does not lead (it cannot acquire a terminal);
 // with group = new_session in the second, which then leads its session as asked.
-void detach(exec_plan& p) noexcept {
+void detach(exec_request& p) noexcept {
     if (!p.detached) return;
     bool own_session = p.group == 2;
-    if (!own_session && ::setsid() < 0) fail(p, exec_plan::step::detach);
+    if (!own_session && ::setsid() < 0) fail(p, exec_request::step::detach);
     long pid = ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0);
-    if (pid < 0) fail(p, exec_plan::step::detach);
+    if (pid < 0) fail(p, exec_request::step::detach);
     if (pid > 0) ::_exit(0);
-    if (own_session && ::setsid() < 0) fail(p, exec_plan::step::group);
+    if (own_session && ::setsid() < 0) fail(p, exec_request::step::group);
     failure_record rec{0, 0, 0, static_cast<int>(::getpid())};
     while (::write(p.report_fd, &rec, sizeof rec) < 0 && errno == EINTR) {
     }
 }
 
 int child_main(void* arg) noexcept {
-    auto& p = *static_cast<exec_plan*>(arg);
+    auto& p = *static_cast<exec_request*>(arg);
     p.child_shared_memory = true;  // reaches the parent only through CLONE_VM
     reset_signals();
     arm_parent_death(p);
     place_process(p);
     detach(p);
-    if (p.cwd_fd >= 0 && ::fchdir(p.cwd_fd) != 0) fail(p, exec_plan::step::chdir);
+    if (p.cwd_fd >= 0 && ::fchdir(p.cwd_fd) != 0) fail(p, exec_request::step::chdir);
     int saved = -1;
     for (std::size_t i = 0; i < p.dup_count; ++i)
-        if (!place(p.dups[i], saved)) fail(p, exec_plan::step::dup, i);
-    if (!close_others(p)) fail(p, exec_plan::step::close);
+        if (!place(p.dups[i], saved)) fail(p, exec_request::step::dup, i);
+    if (!close_others(p)) fail(p, exec_request::step::close);
     write_own_pid(p);
     set_kernel_mask(0, nullptr);  // the child starts with nothing blocked
     ::execve(p.program, p.argv, p.envp);
-    fail(p, exec_plan::step::exec);
+    fail(p, exec_request::step::exec);
 }
 
-bool is_target(const exec_plan& plan, int fd) noexcept {
-    for (std::size_t i = 0; i < plan.dup_count; ++i)
-        if (plan.dups[i].to == fd) return true;
+bool is_target(const exec_request& req, int fd) noexcept {
+    for (std::size_t i = 0; i < req.dup_count; ++i)
+        if (req.dups[i].to == fd) return true;
     return false;
 }
 
@@ -277,12 +277,12 @@ bool is_target(const exec_plan& plan, int fd) noexcept {
 // a move targets that number (the closes skip it); then at close_from or above. Staying put
 // costs no number above the targets where RLIMIT_NOFILE is tight. Both ends close-on-exec:
 // exec closes the child's write end.
-bool open_report_pipe(exec_plan& plan, int& read_end) noexcept {
+bool open_report_pipe(exec_request& req, int& read_end) noexcept {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return false;
     int w = fds[1];
-    if (is_target(plan, w)) {
-        w = ::fcntl(fds[1], F_DUPFD_CLOEXEC, plan.close_from);
+    if (is_target(req, w)) {
+        w = ::fcntl(fds[1], F_DUPFD_CLOEXEC, req.close_from);
         ::close(fds[1]);
     }
     if (w < 0) {
@@ -290,14 +290,14 @@ bool open_report_pipe(exec_plan& plan, int& read_end) noexcept {
         return false;
     }
     read_end = fds[0];
-    plan.report_fd = w;
+    req.report_fd = w;
     return true;
 }
 
-void close_report_pipe(const exec_plan& plan, int read_end) noexcept {
+void close_report_pipe(const exec_request& req, int read_end) noexcept {
     if (read_end < 0) return;
     ::close(read_end);
-    ::close(plan.report_fd);
+    ::close(req.report_fd);
 }
 
 // After the clone: 0 bytes = the child exec'd; a whole record = it failed and is reaped here.
@@ -316,43 +316,43 @@ void reap(pid_t pid) noexcept {
 
 // The pipe's end-of-file comes only when exec's close-on-exec pass reaches the child's write end,
 // after every close-on-exec descriptor below it (a busy server's 5,000): where the child shared
-// our memory, its outcome is already in the plan, and we return without waiting for that pass.
-void collect_report(exec_plan& plan, pid_t pid, int read_end) noexcept {
-    if (plan.child_shared_memory) clone_shares_memory.store(true, std::memory_order_relaxed);
-    // No pipe means clone shares our memory (clone_shares_memory): the outcome is in the plan.
-    if (read_end < 0 || (plan.child_shared_memory && !plan.detached)) {
-        close_report_pipe(plan, read_end);
-        if (plan.err != 0) reap(pid);  // it failed and _exit'ed: no zombie
+// our memory, its outcome is already in the request, and we return without waiting for that pass.
+void collect_report(exec_request& req, pid_t pid, int read_end) noexcept {
+    if (req.child_shared_memory) clone_shares_memory.store(true, std::memory_order_relaxed);
+    // No pipe means clone shares our memory (clone_shares_memory): the outcome is in the req.
+    if (read_end < 0 || (req.child_shared_memory && !req.detached)) {
+        close_report_pipe(req, read_end);
+        if (req.err != 0) reap(pid);  // it failed and _exit'ed: no zombie
         return;
     }
-    ::close(plan.report_fd);
+    ::close(req.report_fd);
     failure_record rec{};
     ssize_t n = read_record(read_end, rec);
-    if (plan.detached && n == static_cast<ssize_t>(sizeof rec) && rec.err == 0) {
-        plan.detached_pid = rec.pid;  // the detached child's id; its exec report follows
+    if (req.detached && n == static_cast<ssize_t>(sizeof rec) && rec.err == 0) {
+        req.detached_pid = rec.pid;  // the detached child's id; its exec report follows
         n = read_record(read_end, rec);
     }
     ::close(read_end);
     if (n == static_cast<ssize_t>(sizeof rec)) {
-        plan.err = rec.err != 0 ? rec.err : EIO;
-        plan.failed_step = static_cast<exec_plan::step>(rec.step);
-        plan.failed_dup = static_cast<std::size_t>(rec.dup_index);
+        req.err = rec.err != 0 ? rec.err : EIO;
+        req.failed_step = static_cast<exec_request::step>(rec.step);
+        req.failed_dup = static_cast<std::size_t>(rec.dup_index);
     } else if (n != 0) {
-        plan.err = EIO;  // a torn record: cannot happen for a pipe write of this size
-        plan.failed_step = exec_plan::step::exec;
+        req.err = EIO;  // a torn record: cannot happen for a pipe write of this size
+        req.failed_step = exec_request::step::exec;
     }
-    if (plan.err == 0 && plan.detached && plan.detached_pid <= 0) {
-        plan.err = EIO;  // the intermediate child ended without a report: cannot happen
-        plan.failed_step = exec_plan::step::detach;
+    if (req.err == 0 && req.detached && req.detached_pid <= 0) {
+        req.err = EIO;  // the intermediate child ended without a report: cannot happen
+        req.failed_step = exec_request::step::detach;
     }
-    if (plan.err != 0 || plan.detached) reap(pid);  // the failed (or the intermediate) child: no zombie
+    if (req.err != 0 || req.detached) reap(pid);  // the failed (or the intermediate) child: no zombie
 }
 
 
 // The parent's own setup failed before any child existed: say which step.
-pid_t setup_failed(exec_plan& plan, exec_plan::step s) noexcept {
-    plan.err = errno;
-    plan.failed_step = s;
+pid_t setup_failed(exec_request& req, exec_request::step s) noexcept {
+    req.err = errno;
+    req.failed_step = s;
     return -1;
 }
 
@@ -372,43 +372,43 @@ bool use_fork_by_default() noexcept {
 #endif
 }
 
-pid_t clone_and_exec(exec_plan& plan) noexcept {
-    plan.err = 0;
-    plan.failed_step = exec_plan::step::none;
-    plan.detached_pid = -1;
-    plan.child_shared_memory = false;
-    plan.report_fd = -1;
+pid_t clone_and_exec(exec_request& req) noexcept {
+    req.err = 0;
+    req.failed_step = exec_request::step::none;
+    req.detached_pid = -1;
+    req.child_shared_memory = false;
+    req.report_fd = -1;
     int read_end = -1;
-    bool need_pipe = plan.use_fork || plan.detached || !clone_shares_memory.load(std::memory_order_relaxed);
-    if (need_pipe && !open_report_pipe(plan, read_end)) return setup_failed(plan, exec_plan::step::report_pipe);
-    char* stack_top = plan.use_fork ? nullptr : spawn_stack.top();
-    if (!plan.use_fork && stack_top == nullptr) {
+    bool need_pipe = req.use_fork || req.detached || !clone_shares_memory.load(std::memory_order_relaxed);
+    if (need_pipe && !open_report_pipe(req, read_end)) return setup_failed(req, exec_request::step::report_pipe);
+    char* stack_top = req.use_fork ? nullptr : spawn_stack.top();
+    if (!req.use_fork && stack_top == nullptr) {
         int e = errno;
-        close_report_pipe(plan, read_end);
+        close_report_pipe(req, read_end);
         errno = e;
-        return setup_failed(plan, exec_plan::step::stack);
+        return setup_failed(req, exec_request::step::stack);
     }
     int old_cancel = 0;
     ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_cancel);
     std::uint64_t old_mask = 0;
     set_kernel_mask(~std::uint64_t{0}, &old_mask);
     pid_t pid = -1;
-    if (plan.use_fork) {
+    if (req.use_fork) {
         pid = ::fork();
-        if (pid == 0) child_main(&plan);  // never returns: execve or _exit
+        if (pid == 0) child_main(&req);  // never returns: execve or _exit
     } else {
-        pid = ::clone(child_main, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+        pid = ::clone(child_main, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &req);
     }
     int clone_errno = errno;
     set_kernel_mask(old_mask, nullptr);
     ::pthread_setcancelstate(old_cancel, nullptr);
     if (pid > 0) {
-        collect_report(plan, pid, read_end);
+        collect_report(req, pid, read_end);
     } else {
-        close_report_pipe(plan, read_end);
+        close_report_pipe(req, read_end);
     }
     errno = clone_errno;
-    if (pid < 0) return setup_failed(plan, exec_plan::step::clone);
+    if (pid < 0) return setup_failed(req, exec_request::step::clone);
     return pid;
 }
 

@@ -15,7 +15,7 @@ enum class close_way : unsigned char { cloexec_range, close_range, listing };
 /// Everything the child needs, prepared by the parent: plain numbers and pointers only, so the
 /// child allocates nothing. The child shares the parent's memory (CLONE_VM) while the parent
 /// is suspended (CLONE_VFORK), so it reports failure by writing `err` and `failed_step` here.
-struct exec_plan {
+struct exec_request {
     const char* program{nullptr};
     char* const* argv{nullptr};
     char* const* envp{nullptr};
@@ -69,7 +69,7 @@ struct exec_plan {
     bool detached{false};
     pid_t detached_pid{-1};  ///< set by clone_and_exec: the detached child's id
 
-    /// Set by the child first thing. It reaches our copy of the plan only when the child shares
+    /// Set by the child first thing. It reaches our copy of the request only when the child shares
     /// our memory (CLONE_VM honoured): then its outcome is in err/failed_step by the time
     /// clone returns, and the report pipe need not be read.
     bool child_shared_memory{false};
@@ -87,17 +87,17 @@ struct exec_plan {
 bool use_fork_by_default() noexcept;
 
 /// Starts the child with clone(CLONE_VM | CLONE_VFORK) and returns when it has exec'd or failed.
-/// The child writes its outcome into the plan, which is our memory, before exec or _exit, and
+/// The child writes its outcome into the request, which is our memory, before exec or _exit, and
 /// vfork resumes us only after one of them: that is the answer when the child did share our
 /// memory. Failure also travels through a close-on-exec pipe (0 bytes = exec'd; a record =
 /// errno and step), read where the memory was not shared (fork mode, and valgrind, which runs
 /// a vfork as a fork) and for a detached child, whose grandchild reports through it. Once a
 /// child was seen to share our memory, clone's children get no pipe at all.
 /// For a detached child the pid returned is the intermediate one (already reaped);
-/// plan.detached_pid is the child's.
-/// @returns the pid; on exec failure the child has been reaped and plan.err is set (pid > 0
-///          still); on a failure before the child exists -1, with plan.err and
-///          plan.failed_step (report_pipe, stack or clone) set.
-pid_t clone_and_exec(exec_plan& plan) noexcept;
+/// req.detached_pid is the child's.
+/// @returns the pid; on exec failure the child has been reaped and req.err is set (pid > 0
+///          still); on a failure before the child exists -1, with req.err and
+///          req.failed_step (report_pipe, stack or clone) set.
+pid_t clone_and_exec(exec_request& req) noexcept;
 
 }  // namespace tether::detail

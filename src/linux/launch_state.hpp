@@ -17,7 +17,7 @@ namespace tether::detail {
 
 /// The contract's launch_state on Linux: what the parent prepares for one launch (the program's
 /// path, argv, envp, which descriptor goes where); it owns every temporary descriptor until the
-/// child has them. exec_plan is the view of it that the child reads.
+/// child has them. exec_request is the view of it that the child reads.
 struct launch_state {
     std::vector<int> child_fds;           // each passed handle's number in the child
     std::string program;                  // resolved path
@@ -27,8 +27,8 @@ struct launch_state {
     unique_handle null_dev;               // /dev/null, shared by all null streams
     unique_handle parent_stdio[3];        // our ends of stdio::pipe() streams
     unique_handle child_stdio_pipe[3];    // their ends of those pipes
-    std::vector<exec_plan::dup_step> dups;  // the moves: stdio first, then passed handles
-    std::vector<exec_plan::dup_step> steps; // the moves as the child makes them (order_moves)
+    std::vector<exec_request::dup_step> dups;  // the moves: stdio first, then passed handles
+    std::vector<exec_request::dup_step> steps; // the moves as the child makes them (order_moves)
     std::vector<std::size_t> step_origin;   // for each step, its move's index in dups
     std::vector<int> closes;              // gaps below the highest target
     int max_target{2};

@@ -144,21 +144,21 @@ std::string describe_dup(const spawn_options& opt, const launch_state& p, std::s
 }
 
 // Turns the child's (or the setup's) errno into a sentence about the program.
-std::string explain_exec_error(int err, const spawn_options& opt, const launch_state& p, const exec_plan& ep) {
+std::string explain_exec_error(int err, const spawn_options& opt, const launch_state& p, const exec_request& ep) {
     auto step = ep.failed_step;
-    if (step == exec_plan::step::report_pipe) return "cannot create spawn's own report pipe";
-    if (step == exec_plan::step::stack) return "cannot map the stack for the child";
-    if (step == exec_plan::step::clone) return "cannot create the child process (clone)";
-    if (step == exec_plan::step::chdir) return "cannot change to working directory '" + opt.cwd + "'";
-    if (step == exec_plan::step::dup) {
+    if (step == exec_request::step::report_pipe) return "cannot create spawn's own report pipe";
+    if (step == exec_request::step::stack) return "cannot map the stack for the child";
+    if (step == exec_request::step::clone) return "cannot create the child process (clone)";
+    if (step == exec_request::step::chdir) return "cannot change to working directory '" + opt.cwd + "'";
+    if (step == exec_request::step::dup) {
         std::size_t move = ep.failed_dup < p.step_origin.size() ? p.step_origin[ep.failed_dup] : p.dups.size();
         return "cannot place " + describe_dup(opt, p, move) + " in the child";
     }
-    if (step == exec_plan::step::close) return "cannot close the other descriptors in the child";
-    if (step == exec_plan::step::group)
+    if (step == exec_request::step::close) return "cannot close the other descriptors in the child";
+    if (step == exec_request::step::group)
         return opt.group == process_group::new_session ? "cannot start a new session for the child (setsid)"
                                                        : "cannot start a new process group for the child (setpgid)";
-    if (step == exec_plan::step::detach) return "cannot detach the child (setsid and the second fork)";
+    if (step == exec_request::step::detach) return "cannot detach the child (setsid and the second fork)";
     std::string s = "cannot run '" + p.program + "'";
     std::string seen = as_seen_by_child(p.program, opt);
     struct stat st {};
@@ -201,7 +201,7 @@ std::error_code prepare(spawn_plan& plan, launch_state& p, std::string& what) {
 }
 
 struct spawner_request {
-    exec_plan* ep;
+    exec_request* ep;
     pid_t pid;
 };
 void clone_on_spawner(void* arg) {
@@ -215,7 +215,7 @@ void clone_on_spawner(void* arg) {
 // thread (the usual caller), and a process whose main thread has gone on is rare. From any other
 // thread, by the long-lived spawner thread (tree.hpp), so that the calling thread's exit does
 // not kill it; an execve then does. docs/lifetimes.md states both.
-pid_t start_child(exec_plan& ep, bool parent_death) {
+pid_t start_child(exec_request& ep, bool parent_death) {
     if (!parent_death || ::syscall(SYS_gettid) == ::getpid()) return clone_and_exec(ep);
     spawner_request r{&ep, -1};
     run_on_spawner_thread(clone_on_spawner, &r);
@@ -223,8 +223,8 @@ pid_t start_child(exec_plan& ep, bool parent_death) {
 }
 
 // The child's view of the launch state: plain numbers and pointers (exec_child.hpp).
-exec_plan exec_plan_for(const spawn_options& opt, launch_state& p, std::vector<char*>& argv) {
-    exec_plan ep;
+exec_request exec_request_for(const spawn_options& opt, launch_state& p, std::vector<char*>& argv) {
+    exec_request ep;
     ep.program = p.program.c_str();
     ep.argv = argv.data();
     ep.envp = p.envp.data();
@@ -265,7 +265,7 @@ std::error_code launch(spawn_plan& plan, launch_state& p, launched& out, std::st
     const auto& opt = plan.opt;
     if (auto ec = prepare(plan, p, what)) return ec;
     auto argv = c_strings(plan.argv);
-    exec_plan ep = exec_plan_for(opt, p, argv);
+    exec_request ep = exec_request_for(opt, p, argv);
     pid_t pid = start_child(ep, opt.kill_on_parent_exit);
     if (pid < 0 || ep.err != 0) {
         // A failed child was reaped by clone_and_exec: no zombie is left behind.
