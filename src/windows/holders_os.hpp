@@ -1,4 +1,4 @@
-// Internal, Windows: what the system tells holders (src/windows/holders_table.cpp,
+// Internal, Windows: what the system tells holders (src/windows/holders_handles.cpp,
 // src/windows/holders_processes.cpp). The report (src/windows/holders.cpp) asks these and
 // nothing else of the system; they know nothing of reports or verdicts.
 //
@@ -22,10 +22,10 @@
 
 namespace tether::detail::holders_os {
 
-/// How long one per-handle file query may take before it is left behind (see holders_table.cpp).
+/// How long one per-handle file query may take before it is left behind (see holders_handles.cpp).
 inline constexpr DWORD query_timeout_ms = 250;
 
-// ---- The system handle table (holders_table.cpp) ----
+// ---- The system handle table (holders_handles.cpp) ----
 
 struct table_entry {
     std::int64_t pid;
@@ -43,7 +43,7 @@ struct handle_table {
 /// Every handle on the machine now. Throws errc::not_supported if the system tells none.
 handle_table take_table();
 
-// ---- Per-handle facts, bounded in time (holders_table.cpp) ----
+// ---- Per-handle facts, bounded in time (holders_handles.cpp) ----
 
 struct pipe_facts {
     bool answered{false};  ///< false: the query timed out or failed
