@@ -128,8 +128,8 @@ std::string signal_name(int sig);
 
 // ==== 4. Channel transport ===================================================================
 //
-// portable channel (src/channel.cpp, src/channel_source.cpp). Same names in both
-// backends; the portable side (with the I/O-free engine, channel_engine.hpp) owns the framing,
+// portable channel (src/channel.cpp, src/channel_state.cpp, src/channel_source.cpp). Same
+// names in both backends; the portable side (with the I/O-free engine, channel_engine.hpp) owns the framing,
 // buffering, goodbye/vanished logic and validation, the backend only moves bytes and handles
 // between two processes. Every I/O hook is NON-BLOCKING; channel_wait() is the only call that
 // waits, so the blocking and timed channel calls are loops over the same pieces a poller uses.
@@ -239,7 +239,7 @@ std::error_code channel_import_handles(channel_endpoint& e, std::span<const std:
 
 // ==== 5. Reactor ===========================================================================
 //
-// (src/poller.cpp). Same names in both backends.
+// (src/poller*.cpp, the one wait in src/poller_wait.cpp). Same names in both backends.
 //
 //   Linux (src/linux/poller.cpp): epoll, level-triggered, over descriptors and pidfds.
 //   Windows (src/windows/poller.cpp): an I/O completion port; every watch is a thread-pool wait
