@@ -10,6 +10,7 @@
 #pragma once
 
 #include <tether/handle.hpp>
+#include <tether/holders.hpp>
 #include <tether/spawn.hpp>
 
 #include "detail/deadline.hpp"
@@ -223,8 +224,8 @@ std::string signal_name(int sig);
 
 // ==== 4. Channel transport ===================================================================
 //
-// portable channel (src/channel.cpp, src/channel_source.cpp). Same names in both
-// backends; the portable side (with the I/O-free engine, channel_engine.hpp) owns the framing,
+// portable channel (src/channel.cpp, src/channel_state.cpp, src/channel_source.cpp). Same
+// names in both backends; the portable side (with the I/O-free engine, channel_engine.hpp) owns the framing,
 // buffering, goodbye/vanished logic and validation, the backend only moves bytes and handles
 // between two processes. Every I/O hook is NON-BLOCKING; channel_wait() is the only call that
 // waits, so the blocking and timed channel calls are loops over the same pieces a poller uses.
@@ -334,7 +335,7 @@ std::error_code channel_import_handles(channel_endpoint& e, std::span<const std:
 
 // ==== 5. Reactor ===========================================================================
 //
-// (src/poller.cpp). Same names in both backends.
+// (src/poller*.cpp, the one wait in src/poller_wait.cpp). Same names in both backends.
 //
 //   Linux (src/linux/poller.cpp): epoll, level-triggered, over descriptors and pidfds.
 //   Windows (src/windows/poller.cpp): an I/O completion port; every watch is a thread-pool wait
@@ -427,5 +428,36 @@ bool has_descriptor_numbers() noexcept;
 std::string describe_handle(native_handle h);
 
 // ==== 7. Holders ===========================================================================
+//
+// Behind tether::holders() and tether::open_handle_count() (include/tether/holders.hpp), whose
+// public definitions are portable (src/holders_common.cpp). The backend only gathers facts;
+// the portable side then sorts the report and writes every verdict (finish_holders_report in
+// detail/holders.hpp), so a backend never words a sentence.
+//
+//   Linux (src/linux/holders*.cpp): /proc/PID/fd (which object), /proc/PID/fdinfo (which end),
+//     /proc/PID/net/unix and sock_diag (Unix sockets and their peers), /proc/PID/stat (parents).
+//   Windows (src/windows/holders*.cpp): the system handle table, duplicates compared with
+//     CompareObjectHandles, the pipe's name for its other end, a Toolhelp32 snapshot (parents);
+//     every per-handle query bounded in time.
+
+/// The facts for holders(pid) (`handle` empty) or holders(pid, *handle), unsorted and without
+/// verdicts: report.pid and report.command; one held_object per pipe end (and, where the OS
+/// has them, Unix socket) of `pid` — or only the one behind `handle` — with all of `pid`'s
+/// copies of it grouped into `handles` (`handle` the lowest), every other holder on the machine
+/// in `others` (its relation from the parent chains) and, for a socket, its peer's holders in
+/// `peer_holders`; and every process that could not be inspected in `not_inspected`, never
+/// skipped silently. `handle` is a value as the OS numbers them (a descriptor, a HANDLE's
+/// integer value); the backend decides which values are possible.
+/// @throws std::system_error whose message starts "holders(PID)" or "holders(PID, HANDLE)":
+///         std::errc::no_such_process (no such PID), std::errc::permission_denied (`pid` may
+///         not be inspected), std::errc::bad_file_descriptor (`handle` is no possible value, or
+///         not open in `pid`), errc::not_a_pipe (`handle` is open but no pipe or socket: the
+///         message says what it is), errc::not_supported (the OS tells nothing, e.g. no /proc).
+holders_report holders_collect(std::int64_t pid, std::optional<std::int64_t> handle);
+
+/// How many handles, in every process, refer to the kernel object behind `h` (`h` itself
+/// included), as the kernel counts them (Windows: NtQueryObject's HandleCount). std::nullopt
+/// where the OS keeps no such count for callers (Linux) or the query fails. Never throws.
+std::optional<std::size_t> holders_open_handle_count(borrowed_handle h) noexcept;
 
 }  // namespace tether::detail

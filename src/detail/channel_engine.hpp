@@ -1,5 +1,5 @@
 // Internal, portable, I/O-free: the state of one channel end that both the blocking calls
-// (src/channel.cpp) and the poller (src/poller.cpp) drive — the frame decoder fed with bytes as
+// (src/channel.cpp, through src/channel_state.cpp) and the poller (src/channel_source.cpp) drive — the frame decoder fed with bytes as
 // they arrive, the handles that arrived out of band and wait for their frame, and the queue of
 // encoded frames waiting to be written with the handles that must travel with them.
 //

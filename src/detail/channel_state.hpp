@@ -1,8 +1,8 @@
-// Internal, portable: one channel end's state, shared by the blocking calls (src/channel.cpp)
-// and, as a detail::channel_source, the poller (src/channel_source.cpp). It joins the backend
-// endpoint (the OS object) with the I/O-free engine; every step here is non-blocking except
-// wait-based loops that take a deadline, so a message already buffered is visible to either
-// driver.
+// Internal, portable: one channel end's state (src/channel_state.cpp), shared by the blocking
+// calls (src/channel.cpp) and, as a detail::channel_source, the poller (src/channel_source.cpp).
+// It joins the backend endpoint (the OS object) with the I/O-free engine; every step here is
+// non-blocking except wait-based loops that take a deadline, so a message already buffered is
+// visible to either driver.
 #pragma once
 
 #include <tether/channel.hpp>
@@ -17,6 +17,11 @@
 #include <system_error>
 
 namespace tether {
+
+namespace detail {
+/// "channel (descriptor N)": how error messages name a channel end.
+std::string channel_where(borrowed_handle h);
+}  // namespace detail
 
 struct channel::state final : detail::channel_source {
     state(detail::endpoint_ptr e, channel_options o);

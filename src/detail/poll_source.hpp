@@ -1,4 +1,4 @@
-// Internal, portable: what a tether::poller (src/poller.cpp) drives, as Asio's reactor sees
+// Internal, portable: what a tether::poller (src/poller*.cpp) drives, as Asio's reactor sees
 // operations and not sockets. The poller knows a channel only through channel_source: what to
 // watch, a pump that moves messages into the caller's event list, and an observer the poller
 // registers to hear about work that appears between two waits. The channel implements it

@@ -1,217 +1,33 @@
-// Linux backend of holders(): facts from /proc.
-//
-//   /proc/PID/fd/N      readlink gives "pipe:[INODE]" or "socket:[INODE]": equal inode = same object
-//   /proc/PID/fdinfo/N  "flags:\t0100000" (octal): O_ACCMODE tells a pipe's read end from its write end
-//   /proc/PID/net/unix  the inodes of AF_UNIX sockets (so TCP or netlink sockets are left out)
-//   NETLINK_SOCK_DIAG   a Unix socket's peer inode (UNIX_DIAG_PEER) and shutdown state, as `ss -x`
-//   /proc/PID/stat      the parent PID, for child / grandchild / parent / unrelated
-//   /proc/PID/cmdline   the command line (NUL-separated), /proc/PID/comm the short name
+// Linux backend of holders() (detail/backend.hpp, section 7): the report — the target's pipes
+// and Unix sockets, one scan of every process's descriptors for their other holders, and the
+// parent chains that relate each holder to the target. The kernel is read through
+// linux/holders_proc.hpp (/proc/PID/fd, fdinfo, net/unix, stat, cmdline, and sock_diag).
 //
 // Reading another user's /proc/PID/fd needs ptrace-read access (same uid, or CAP_SYS_PTRACE);
 // such processes are listed as not inspected instead of being skipped silently.
 #include <tether/error.hpp>
 #include <tether/holders.hpp>
 
-#include "detail/holders.hpp"
+#include "detail/backend.hpp"
 #include "detail/holders_parse.hpp"
+#include "linux/holders_proc.hpp"
 
-#include <cerrno>
-#include <charconv>
-#include <cstdint>
 #include <algorithm>
-#include <dirent.h>
-#include <fcntl.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/sock_diag.h>
-#include <linux/unix_diag.h>
+#include <cerrno>
+#include <cstdint>
 #include <map>
-#include <memory>
 #include <optional>
-#include <set>
-#include <unordered_map>
 #include <string>
 #include <string_view>
-#include <sys/socket.h>
 #include <unistd.h>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace tether {
 namespace {
 
-std::string proc_path(std::int64_t pid, std::string_view rest) {
-    return "/proc/" + std::to_string(pid) + "/" + std::string(rest);
-}
-
-// Whole small /proc file; nullopt (errno kept) if it cannot be opened or read.
-std::optional<std::string> read_small_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
-    std::string text;
-    char buf[4096];
-    ssize_t n = 0;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
-    int saved = errno;
-    ::close(fd);
-    if (n < 0) {
-        errno = saved;
-        return std::nullopt;
-    }
-    return text;
-}
-
-std::optional<std::string> read_link(const std::string& path) {
-    char buf[512];
-    ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
-    if (n < 0) return std::nullopt;
-    return std::string(buf, static_cast<std::size_t>(n));
-}
-
-template <typename T>
-std::optional<T> parse_number(std::string_view text, int base = 10) {
-    T value{};
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-    return value;
-}
-
-std::string process_name(std::int64_t pid) {
-    auto comm = read_small_file(proc_path(pid, "comm"));
-    if (!comm) return "?";
-    while (!comm->empty() && comm->back() == '\n') comm->pop_back();
-    return *comm;
-}
-
-// Arguments joined by spaces; "[comm]" for a kernel thread or a zombie, whose cmdline is empty.
-std::string command_line(std::int64_t pid) {
-    auto text = read_small_file(proc_path(pid, "cmdline"));
-    if (!text || text->empty()) return "[" + process_name(pid) + "]";
-    while (!text->empty() && text->back() == '\0') text->pop_back();
-    for (char& c : *text)
-        if (c == '\0') c = ' ';
-    return *text;
-}
-
-// Fields 4, 5, 6 and 22 of /proc/PID/stat (detail::parse_stat_fields).
-std::optional<detail::stat_fields> stat_of(std::int64_t pid) {
-    auto stat = read_small_file(proc_path(pid, "stat"));
-    if (!stat) return std::nullopt;
-    return detail::parse_stat_fields(*stat);
-}
-
-// The inode column of /proc/PID/net/unix (the inspected process's network namespace):
-// "Num RefCount Protocol Flags Type St Inode [Path]" after one header line.
-std::set<std::uint64_t> unix_socket_inodes(std::int64_t pid) {
-    std::set<std::uint64_t> inodes;
-    auto text = read_small_file(proc_path(pid, "net/unix"));
-    if (!text) return inodes;
-    std::string_view all(*text);
-    bool header = true;
-    while (!all.empty()) {
-        std::string_view line = all.substr(0, all.find('\n'));
-        all.remove_prefix(std::min(all.size(), line.size() + 1));
-        if (std::exchange(header, false)) continue;
-        if (auto inode = detail::parse_net_unix_inode(line)) inodes.insert(*inode);
-    }
-    return inodes;
-}
-
-// A Unix socket's peer and shutdown state from the kernel's sock_diag interface (what `ss -x`
-// uses): one exact lookup by inode. Unprivileged; if it is unavailable (no unix_diag in the
-// kernel), the peer stays unknown and the socket gets no verdict.
-class unix_diag {
-public:
-    unix_diag() : nl_(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) {}
-    unix_diag(const unix_diag&) = delete;
-    unix_diag& operator=(const unix_diag&) = delete;
-    ~unix_diag() {
-        if (nl_ >= 0) ::close(nl_);
-    }
-
-    /// Fills o.peer_object_id and o.read_shut_down; leaves them alone if the lookup fails.
-    void describe(held_object& o) const {
-        if (nl_ < 0 || o.object_id > UINT32_MAX) return;
-        struct {
-            nlmsghdr nlh;
-            unix_diag_req req;
-        } msg{};
-        msg.nlh.nlmsg_len = sizeof msg;
-        msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-        msg.nlh.nlmsg_flags = NLM_F_REQUEST;
-        msg.req.sdiag_family = AF_UNIX;
-        msg.req.udiag_states = ~0u;
-        msg.req.udiag_ino = static_cast<std::uint32_t>(o.object_id);
-        msg.req.udiag_show = UDIAG_SHOW_PEER;
-        msg.req.udiag_cookie[0] = msg.req.udiag_cookie[1] = ~0u;  // INET_DIAG_NOCOOKIE: any socket
-        if (::send(nl_, &msg, sizeof msg, 0) != static_cast<ssize_t>(sizeof msg)) return;
-        alignas(nlmsghdr) char buf[8192];
-        ssize_t n = ::recv(nl_, buf, sizeof buf, 0);
-        parse(buf, n, o);
-    }
-
-private:
-    static void parse(const char* buf, ssize_t n, held_object& o) {
-        const auto* h = reinterpret_cast<const nlmsghdr*>(buf);
-        if (n < static_cast<ssize_t>(NLMSG_LENGTH(sizeof(unix_diag_msg))) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-            h->nlmsg_len > static_cast<std::uint32_t>(n))
-            return;
-        const auto* m = static_cast<const unix_diag_msg*>(NLMSG_DATA(h));
-        if (m->udiag_ino != o.object_id) return;
-        auto len = static_cast<unsigned>(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
-        for (auto* a = reinterpret_cast<const rtattr*>(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-            if (a->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(a) >= sizeof(std::uint32_t))
-                o.peer_object_id = *static_cast<const std::uint32_t*>(RTA_DATA(a));
-            if (a->rta_type == UNIX_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
-                o.read_shut_down = (*static_cast<const std::uint8_t*>(RTA_DATA(a)) & 1) != 0;  // RCV_SHUTDOWN
-        }
-    }
-
-    int nl_;
-};
-
-// From the octal "flags:" line of /proc/PID/fdinfo/FD; nullopt if the descriptor is gone.
-std::optional<object_end> pipe_end(std::int64_t pid, int fd) {
-    auto info = read_small_file(proc_path(pid, "fdinfo/" + std::to_string(fd)));
-    if (!info) return std::nullopt;
-    auto flags = detail::parse_fdinfo_flags(*info);
-    if (!flags) return std::nullopt;
-    switch (*flags & O_ACCMODE) {
-        case O_RDONLY: return object_end::read;
-        case O_WRONLY: return object_end::write;
-        default: return object_end::both;
-    }
-}
-
-struct dir_closer {
-    void operator()(DIR* d) const noexcept { ::closedir(d); }
-};
-using dir_ptr = std::unique_ptr<DIR, dir_closer>;
-
-// Calls fn(fd, link) for every descriptor of `pid`. Returns 0 or the errno of opendir.
-template <typename Fn>
-int for_each_fd(std::int64_t pid, Fn&& fn) {
-    std::string dir_path = proc_path(pid, "fd");
-    dir_ptr dir(::opendir(dir_path.c_str()));
-    if (!dir) return errno;
-    while (dirent* e = ::readdir(dir.get())) {
-        auto fd = parse_number<int>(e->d_name);
-        if (!fd) continue;
-        char buf[512];
-        ssize_t n = ::readlinkat(::dirfd(dir.get()), e->d_name, buf, sizeof buf);
-        if (n > 0) fn(*fd, std::string_view(buf, static_cast<std::size_t>(n)));
-    }
-    return 0;
-}
-
-std::vector<std::int64_t> all_pids() {
-    std::vector<std::int64_t> pids;
-    dir_ptr dir(::opendir("/proc"));
-    if (!dir) throw_error(last_os_error(), "holders: cannot list /proc");
-    while (dirent* e = ::readdir(dir.get()))
-        if (auto pid = parse_number<std::int64_t>(e->d_name)) pids.push_back(*pid);
-    return pids;
-}
+using namespace detail::holders_os;
 
 // Parent chains, read lazily and cached for one report.
 class family {
@@ -437,24 +253,25 @@ holders_report make_report(std::int64_t pid, std::optional<int> fd) {
     report.objects = target_objects(pid, fd, ends);
     report.command = command_line(pid);
     if (!report.objects.empty()) holder_scan(report, std::move(ends), !fd).run();
-    detail::finish_holders_report(report);
     return report;
 }
 
 }  // namespace
 
-holders_report holders(std::int64_t pid) { return make_report(pid, std::nullopt); }
+namespace detail {
 
-holders_report holders(std::int64_t pid, std::int64_t handle) {
-    if (handle < 0 || handle > INT32_MAX)
+holders_report holders_collect(std::int64_t pid, std::optional<std::int64_t> handle) {
+    if (!handle) return make_report(pid, std::nullopt);
+    if (*handle < 0 || *handle > INT32_MAX)
         throw_error(std::make_error_code(std::errc::bad_file_descriptor),
-                    "holders(" + std::to_string(pid) + ", " + std::to_string(handle) + "): " +
-                        std::to_string(handle) + " is not a descriptor number");
-    return make_report(pid, static_cast<int>(handle));
+                    "holders(" + std::to_string(pid) + ", " + std::to_string(*handle) + "): " +
+                        std::to_string(*handle) + " is not a descriptor number");
+    return make_report(pid, static_cast<int>(*handle));
 }
 
 // Linux counts references per open file description, but does not tell them to anyone; holders()
 // finds the descriptors instead.
-std::optional<std::size_t> open_handle_count(borrowed_handle) noexcept { return std::nullopt; }
+std::optional<std::size_t> holders_open_handle_count(borrowed_handle) noexcept { return std::nullopt; }
 
+}  // namespace detail
 }  // namespace tether
