@@ -83,9 +83,9 @@ channel::~channel() = default;  // closes the endpoint: no goodbye, no flush (se
 channel::channel(unique_handle&& h, channel_options options) {
     std::error_code ec;
     std::string what;
-    auto native = to_handle_string(h);
+    auto native = detail::describe_handle(h.get());  // "descriptor 5" / "handle 68"
     auto ep = detail::channel_open(std::move(h), ec, what);
-    if (ec) throw_error(ec, "channel(descriptor " + native + "): " + what);
+    if (ec) throw_error(ec, "channel(" + native + "): " + what);
     s_ = std::make_unique<state>(std::move(ep), options);
 }
 

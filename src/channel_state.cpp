@@ -14,7 +14,7 @@
 namespace tether {
 
 namespace detail {
-std::string channel_where(borrowed_handle h) { return "channel (descriptor " + to_handle_string(h) + ")"; }
+std::string channel_where(borrowed_handle h) { return "channel (" + detail::describe_handle(h.get()) + ")"; }
 }  // namespace detail
 
 channel::state::state(detail::endpoint_ptr e, channel_options o)

@@ -85,7 +85,8 @@ void add_object_rows(std::vector<row>& rows, const held_object& o) {
             if (j - i > detail::max_listed_fds) {
                 row r = next_row();
                 r.insert(r.end(), {"", "", "", "", "... and " + detail::grouped_number(j - i - detail::max_listed_fds) +
-                                                       " more descriptors in PID " + std::to_string(list[i].pid)});
+                                                       (o.kind == object_kind::named_pipe ? " more handles in PID " : " more descriptors in PID ") +
+                                                       std::to_string(list[i].pid)});
                 rows.push_back(r);
             }
             i = j;

@@ -16,6 +16,13 @@ using tether_test::spawn_with_channel;
 
 namespace {
 
+// How a channel's errors name it: by the system's word for its handle.
+#ifdef _WIN32
+constexpr const char* channel_named = "channel (handle ";
+#else
+constexpr const char* channel_named = "channel (descriptor ";
+#endif
+
 std::span<const std::byte> as_bytes(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
 
 // A raw frame header, as a broken or hostile peer might write it.
@@ -141,7 +148,7 @@ TEST_F(Channel, ThrowingReceiveIntoNamesTheChannelOnProtocolError) {
         FAIL() << "expected a protocol error";
     } catch (const std::system_error& e) {
         EXPECT_EQ(e.code(), tether::errc::protocol_error);
-        EXPECT_NE(std::string(e.what()).find("channel (descriptor"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(channel_named), std::string::npos) << e.what();
     }
 }
 
@@ -307,7 +314,7 @@ TEST_F(Channel, ThrowingReceiveNamesTheChannelOnProtocolError) {
         FAIL() << "expected a protocol error";
     } catch (const std::system_error& e) {
         EXPECT_EQ(e.code(), tether::errc::protocol_error);
-        EXPECT_NE(std::string(e.what()).find("channel (descriptor"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(channel_named), std::string::npos) << e.what();
     }
 }
 
