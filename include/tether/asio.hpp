@@ -82,10 +82,6 @@ namespace detail::asio_glue {
 /// How often a child without a pidfd is checked (as tether::poller's fallback).
 inline constexpr std::chrono::milliseconds exit_poll_period{10};
 
-/// True if async_wait_exit() is to use the polling fallback even where a pidfd exists (tests
-/// force it so that path is exercised on every kernel). Defined by the library (src/linux).
-bool exit_polling_forced() noexcept;
-
 /// A new process handle of `c` of its own (Linux: pidfd_open on its pid, not a dup; see the
 /// header comment), for an event loop of the caller's. Defined by the library (src/linux).
 unique_handle open_process_handle(const child& c, std::error_code& ec) noexcept;
@@ -159,7 +155,7 @@ struct exit_wait_op : op_base {
             self.reset_cancellation_state(::asio::enable_total_cancellation());
             s = std::make_unique<state>(ex);
             if (!*c) setup = errc::invalid_argument;
-            else if (!c->status() && c->process_handle() && !exit_polling_forced())
+            else if (!c->status() && c->process_handle())
                 (void)watch_process(s->process, *c);  // failing that: the timer below
         }
         if (!started(self)) return;

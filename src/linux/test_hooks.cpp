@@ -23,6 +23,6 @@ void test_hooks::force_exit_polling(bool on) noexcept { exit_polling.store(on); 
 close_way test_switches::first_close_way() noexcept { return forced_close_way.load(std::memory_order_relaxed); }
 bool test_switches::fork_path_forced() noexcept { return fork_path.load(std::memory_order_relaxed); }
 bool test_switches::no_cgroup_forced() noexcept { return no_cgroup.load(std::memory_order_relaxed); }
-bool asio_glue::exit_polling_forced() noexcept { return exit_polling.load(std::memory_order_relaxed); }
+bool test_switches::exit_polling_forced() noexcept { return exit_polling.load(std::memory_order_relaxed); }
 
 }  // namespace tether::detail

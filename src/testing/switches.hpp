@@ -17,6 +17,9 @@ namespace tether::detail::test_switches {
 close_way first_close_way() noexcept;  ///< close_way::cloexec_range unless a test forced another
 bool fork_path_forced() noexcept;
 bool no_cgroup_forced() noexcept;
+/// True while a test forces Asio's async_wait_exit() onto its polling fallback: the library then
+/// gives Asio no process handle (process_open_handle fails), as on a kernel without pidfd.
+bool exit_polling_forced() noexcept;
 
 // ---- Windows backend ----
 long pipe_random_failure() noexcept;  ///< 0, or the NTSTATUS BCryptGenRandom is to "fail" with
@@ -25,9 +28,3 @@ std::wstring take_planted_pipe_name();
 std::int64_t holders_refused_pid() noexcept;  ///< 0, or the pid OpenProcess is to refuse
 
 }  // namespace tether::detail::test_switches
-
-namespace tether::detail::asio_glue {
-/// True while a test forces async_wait_exit()'s polling fallback. Declared again in
-/// tether/asio.hpp, whose inline code calls it (the library never includes Asio).
-bool exit_polling_forced() noexcept;
-}  // namespace tether::detail::asio_glue
