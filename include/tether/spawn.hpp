@@ -106,10 +106,11 @@ struct spawn_options {
     process_group group{process_group::inherit};
 
     /// Gives the child a tree of its own for child::kill_tree() while it stays in our process
-    /// group, so a terminal's Ctrl-C still reaches it (run() sets it by default): a cgroup v2 on
-    /// Linux where the system lets us create one, else kill_tree() finds the descendants by
-    /// parent id under /proc while the child is unreaped; a job on Windows. A group other than
-    /// inherit gives a tree anyway. Refused (errc::invalid_argument) together with detached.
+    /// group, so a terminal's Ctrl-C still reaches it (run() sets it by default). Linux:
+    /// kill_tree() finds the descendants by parent id under /proc while the child is unreaped
+    /// (no cost per spawn; a descendant whose parent exited is not found: for a cgroup that
+    /// catches those too, use a group); Windows: a job of its own. A group other than inherit
+    /// gives a tree anyway. Refused (errc::invalid_argument) together with detached.
     bool own_tree{false};
 
     /// Opt-in: the child is killed when this process ends, however it ends (SIGKILL included).

@@ -170,9 +170,10 @@ std::string explain_exec_error(int err, const spawn_options& opt, const launch_s
     return s;
 }
 
-// A group or a tree of its own (own_tree, kill_on_parent_exit): a cgroup too where the system
-// allows (tree.cpp); else the group alone, or, in our group, the descendants by parent id at the
-// time of the kill. kill_on_parent_exit hands the cgroup to the watcher (parent_watch.cpp).
+// A group or a tree of its own (own_tree, kill_on_parent_exit). A group and kill_on_parent_exit
+// get a cgroup too where the system allows (tree.cpp), and kill_on_parent_exit hands it to the
+// watcher (parent_watch.cpp); otherwise kill_tree() ends the group, or, for a child in our group,
+// the descendants found by parent id at the time of the kill.
 // Not for a detached child: it has no tree functions, and it must not outlive us in a cgroup
 // made under ours and named after us.
 void plan_tree(const spawn_options& opt, launch_state& p) {
@@ -180,6 +181,9 @@ void plan_tree(const spawn_options& opt, launch_state& p) {
     if (!wanted || opt.detached) return;
     p.tree = std::make_shared<process_tree>();
     p.tree->group = opt.group;
+    // own_tree alone costs nothing per spawn (a cgroup costs ~0.1 ms: mkdir, the child's move,
+    // rmdir): its kill_tree() finds the descendants by parent id.
+    if (opt.group == process_group::inherit && !opt.kill_on_parent_exit) return;
     std::string why;  // kept by cgroup_unavailable_reason() for docs and tests
     if (!make_child_cgroup(*p.tree, p.cgroup_procs, why) || !opt.kill_on_parent_exit) return;
     // Registered before the child exists, so no process of its tree is ever outside the watch.
