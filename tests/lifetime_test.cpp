@@ -125,7 +125,7 @@ tree_ids start_tree(const std::string& grandchild_group, bool exit_after, tether
 
 using tether_test::start_tree;
 
-// ---- wait_or_kill and the error_code overloads (item 5)
+// ---- wait_or_kill and the error_code overloads
 
 TEST(WaitOrKill, ReturnsTheStatusOfAChildThatEndsInTime) {
     auto c = tether::spawn(tether_test::role_options("life_exit", {"3"}));
@@ -190,7 +190,7 @@ TEST(ErrorCodeOverloads, ReportFailureInsteadOfThrowing) {
     EXPECT_EQ(*again, st);
 }
 
-// ---- trees (item 2)
+// ---- trees
 
 TEST(ProcessTree, KillTreeEndsTheChildAndItsGrandchild) {
     auto t = start_tree("inherit");
@@ -221,7 +221,7 @@ TEST(ProcessTree, KillTreeOnAnEmptyChildDoesNothing) {
     EXPECT_NO_THROW(empty.terminate_tree());
 }
 
-// ---- kill on parent exit (item 3)
+// ---- kill on parent exit
 
 TEST(KillOnParentExit, KillingTheParentEndsTheChildAndItsGrandchild) {
     auto opt = tether_test::role_options("life_relay", {"inherit", "1", "0"});
@@ -253,7 +253,7 @@ TEST(KillOnParentExit, KillingTheParentEndsAGrandchildThatLeftTheGroup) {
     expect_ended(ids[1]);
 }
 
-// ---- detached (item 4)
+// ---- detached
 
 TEST(Detached, ReportsItsIdAndCannotBeWaitedForOrSignalled) {
     auto report = tether::make_pipe(tether::direction::in);
