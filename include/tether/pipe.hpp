@@ -107,8 +107,11 @@ std::size_t write_all_for(borrowed_handle h, std::span<const std::byte> data, mi
 ///          errc::would_block means nothing to read yet.
 std::size_t try_read(borrowed_handle h, std::span<std::byte> buf, std::error_code& ec) noexcept;
 
-/// Non-blocking: writes what fits now without waiting (on a pipe in blocking mode at most
-/// PIPE_BUF bytes once it polls writable; Windows: what completes at once).
+/// Non-blocking: writes what fits now without waiting. POSIX: on a pipe or socket in blocking
+/// mode too, without changing its mode (a pipe through a non-blocking open of its own, a
+/// socket with MSG_DONTWAIT), so a poller's writable event can be answered with a large
+/// write; up to PIPE_BUF bytes are written whole or not at all. Windows: what completes at once
+/// (at most 4 KiB per call).
 /// @returns the bytes written; 0 with errc::would_block if there is no room, errc::peer_gone
 ///          if the reader is gone.
 std::size_t try_write(borrowed_handle h, std::span<const std::byte> data, std::error_code& ec) noexcept;

@@ -15,9 +15,13 @@
 #include <chrono>
 #include <climits>
 #include <csignal>
+#include <cstdio>
 #include <fcntl.h>
+#include <optional>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace tether {
@@ -117,6 +121,47 @@ std::size_t read_once(int fd, std::span<std::byte> buf, bool poll_first, std::er
     }
 }
 
+// More than PIPE_BUF into a blocking pipe or socket without blocking: a socket takes
+// send(MSG_DONTWAIT); a pipe takes a write through a second, non-blocking open of itself
+// (/proc/self/fd/N), because O_NONBLOCK on the description we hold would change it for the
+// child that shares it. Both move what fits and never wait. nullopt: neither applies (then
+// write_once moves PIPE_BUF at a time once the handle polls writable).
+std::optional<std::size_t> write_what_fits(int fd, std::span<const std::byte> data, sigpipe_guard& guard,
+                                           std::error_code& ec) noexcept {
+    struct stat st {};
+    if (open_only_for(fd, O_RDONLY) || ::fstat(fd, &st) != 0) return std::nullopt;  // write_once names a read end
+    int own = -1;
+    if (S_ISFIFO(st.st_mode)) {
+        char path[40];
+        std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        own = ::open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (own < 0 && errno == ENXIO) {  // a FIFO opened for writing with no reader left
+            ec = errc::peer_gone;
+            return 0;
+        }
+        if (own < 0) return std::nullopt;  // no /proc, or a read end: write_once says which
+    } else if (!S_ISSOCK(st.st_mode)) {
+        return std::nullopt;
+    }
+    for (;;) {
+        ssize_t n = own >= 0 ? ::write(own, data.data(), data.size())
+                             : ::send(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        int err = errno;
+        if (own >= 0) ::close(own);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        if (err == EAGAIN || err == EWOULDBLOCK) {
+            ec = errc::would_block;
+        } else if (err == EPIPE || err == ECONNRESET) {
+            guard.consume();
+            ec = errc::peer_gone;
+        } else {
+            ec = std::error_code(err, std::system_category());
+        }
+        return 0;
+    }
+}
+
 }  // namespace
 
 std::size_t detail::io_read(native_handle fd, std::span<std::byte> buf, const deadline& deadline,
@@ -149,7 +194,7 @@ std::size_t write_once(int fd, std::span<const std::byte> data, bool chunk, sigp
     std::size_t len = data.size();
     if (chunk) {
         ec = wait_ready(fd, POLLOUT, detail::deadline::now());
-        if (ec == errc::timed_out) ec = errc::would_block;
+        if (ec == errc::timed_out) ec = open_only_for(fd, O_RDONLY) ? errc::wrong_direction : errc::would_block;
         if (ec) return 0;
         len = std::min<std::size_t>(len, PIPE_BUF);
     }
@@ -203,7 +248,10 @@ std::size_t detail::io_try_read(native_handle fd, std::span<std::byte> buf, std:
 std::size_t detail::io_try_write(native_handle fd, std::span<const std::byte> data, std::error_code& ec) noexcept {
     ec.clear();
     sigpipe_guard guard;
-    return write_once(fd, data, !is_nonblocking(fd), guard, ec);
+    bool blocking = !is_nonblocking(fd);
+    if (blocking && data.size() > PIPE_BUF)
+        if (auto n = write_what_fits(fd, data, guard, ec)) return *n;
+    return write_once(fd, data, blocking, guard, ec);
 }
 
 std::error_code detail::io_ignore_sigpipe(std::string& what) {

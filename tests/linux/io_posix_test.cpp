@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <climits>
 #include <string_view>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -67,4 +69,37 @@ TEST(IoPosix, ReadWithoutADeadlineOnANonBlockingEndGivesDataThenEndOfFile) {
     EXPECT_EQ(tether::read(r, b), 2u);
     w.reset();
     EXPECT_EQ(tether::read(r, b), 0u) << "end-of-file, not would_block";
+}
+
+// try_write on a blocking pipe moves what fits, not PIPE_BUF at a time (a poller feeding 1 MiB
+// by hand would wake 256 times), never blocks once the pipe is full, and leaves the end's mode
+// as it was (the child may share it).
+TEST(IoPosix, TryWriteOnABlockingPipeMovesWhatFitsAndNeverBlocks) {
+    auto [r, w] = tether::make_pipe();
+    std::error_code ec;
+    auto capacity = tether::pipe_capacity(w, ec);
+    ASSERT_GT(capacity, std::size_t{PIPE_BUF}) << ec.message();
+    std::vector<std::byte> mib(std::size_t{1} << 20, std::byte{'x'});
+    auto first = tether::try_write(w, mib, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(first, capacity) << "an empty pipe takes its whole capacity";
+    auto second = tether::try_write(w, mib, ec);  // full: would block, must not
+    EXPECT_EQ(second, 0u);
+    EXPECT_EQ(ec, tether::errc::would_block);
+    EXPECT_FALSE(nonblocking(w)) << "the end's own mode changed";
+    std::vector<std::byte> buf(capacity);
+    std::size_t got = 0;
+    while (got < first) got += tether::read(r, std::span(buf).subspan(0, first - got));
+    EXPECT_EQ(got, first);
+}
+
+TEST(IoPosix, TryWriteOfMuchOnAReadEndNamesTheMistakeAndOnAGonePeerSaysSo) {
+    auto [r, w] = tether::make_pipe();
+    std::vector<std::byte> big(65536, std::byte{'y'});
+    std::error_code ec;
+    EXPECT_EQ(tether::try_write(r, big, ec), 0u);
+    EXPECT_EQ(ec, tether::errc::wrong_direction) << ec.message();
+    r.reset();
+    EXPECT_EQ(tether::try_write(w, big, ec), 0u);
+    EXPECT_EQ(ec, tether::errc::peer_gone) << ec.message();
 }

@@ -26,6 +26,14 @@
 
 using namespace std::chrono_literals;
 
+#if defined(__SANITIZE_THREAD__)
+#define TETHER_TEST_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TETHER_TEST_UNDER_TSAN 1
+#endif
+#endif
+
 namespace {
 
 constexpr int trace_options = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |
@@ -183,6 +191,11 @@ void check_parent_death_in_the_window(bool fork_path) {
 }  // namespace
 
 TEST(KillOnParentExitPosix, AParentThatDiesBeforeTheChildArmsTheSignalStillEndsIt) {
+#ifdef TETHER_TEST_UNDER_TSAN
+    GTEST_SKIP() << "under ThreadSanitizer the traced parent runs a thread of the sanitizer's own, "
+                    "which the tracer would have to follow and reap; the race is checked in the "
+                    "clang, g++ and AddressSanitizer runs";
+#endif
     for (bool fork_path : {false, true}) {
         SCOPED_TRACE(fork_path ? "fork path" : "clone(CLONE_VM | CLONE_VFORK) path");
         check_parent_death_in_the_window(fork_path);
