@@ -27,6 +27,7 @@ public:
             case errc::would_block: return "would block: nothing can be done without waiting";
             case errc::output_limit: return "output limit exceeded";
             case errc::line_too_long: return "line longer than the limit";
+            case errc::held_open: return "the child exited, but its pipe is still held open by another process";
         }
         return "unknown tether error " + std::to_string(value);
     }

@@ -7,6 +7,7 @@
 #include <tether/run.hpp>
 
 #include "detail/deadline.hpp"
+#include "detail/held_open.hpp"
 #include "detail/holders.hpp"
 
 #include <algorithm>
@@ -278,35 +279,8 @@ private:
     }
 
     stuck_pipe describe_stuck(const stream<Buffer>& s) const {
-        stuck_pipe sp;
-        sp.stream = s.name;
-        auto kind = object_kind::pipe;
-        try {
-            auto report = holders(this_process_id(), handle_to_integer(s.h.get()));
-            for (const auto& o : report.objects) {
-                kind = o.kind;
-                for (const auto& h : o.others)
-                    if (h.end != object_end::read && h.rel != relation::self) sp.holders.push_back(h);
-            }
-        } catch (const std::system_error& e) {
-            sp.verdict = std::string(s.name) + " is still held open by a process started by " + program_ +
-                         " (PID " + std::to_string(pid_) + "); who: " + e.what();
-            return sp;
-        }
-        // The write end was made for the child alone (never inheritable here), so whoever
-        // holds it now got it from the child: its descendant, even when re-parented.
-        sp.verdict = std::string(s.name) + " is still held open";
-        const char* sep = " by ";
-        for (const auto& h : sp.holders) {
-            sp.verdict += sep + ("PID " + std::to_string(h.pid) + " `" + h.command + "` (" +
-                                 (kind == object_kind::named_pipe ? "handle " : "fd ") +
-                                 detail::handle_text(kind, h.handle) + ")");
-            sep = ", ";
-        }
-        if (sp.holders.empty()) sp.verdict += " by a process we may not inspect";
-        sp.verdict += ", started by " + program_ + " (PID " + std::to_string(pid_) +
-                      (ended_ ? ", which run() ended" : ", which exited") + "): only that child was given this pipe";
-        return sp;
+        return detail::describe_held_open(s.h, s.name, program_ + " (PID " + std::to_string(pid_) + ", which " +
+                                                           (ended_ ? "run() ended" : "exited") + ")");
     }
 };
 

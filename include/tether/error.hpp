@@ -28,6 +28,7 @@ enum class errc {
     would_block,          ///< a non-blocking call (try_read, try_receive, ...) found nothing to do now
     output_limit,         ///< run(): a child's output went past run_options::output_limit
     line_too_long,        ///< a line_reader / line_splitter line longer than its max_line
+    held_open,            ///< the child exited, but another process still holds the pipe's other end
 };
 
 /// The category of tether::errc; name() is "tether".

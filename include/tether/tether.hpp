@@ -10,6 +10,7 @@
 #include <tether/poller.hpp>
 #include <tether/run.hpp>
 #include <tether/spawn.hpp>
+#include <tether/tied.hpp>
 #include <tether/version.hpp>
 
 /// The public API of tether. Internals live in tether::detail and are not part of it.
