@@ -129,7 +129,7 @@ std::size_t read_once(int fd, std::span<std::byte> buf, bool poll_first, std::er
 std::optional<std::size_t> write_what_fits(int fd, std::span<const std::byte> data, sigpipe_guard& guard,
                                            std::error_code& ec) noexcept {
     struct stat st {};
-    if (open_only_for(fd, O_RDONLY) || ::fstat(fd, &st) != 0) return std::nullopt;  // write_once names a read end
+    if (::fstat(fd, &st) != 0) return std::nullopt;
     int own = -1;
     if (S_ISFIFO(st.st_mode)) {
         char path[40];
@@ -248,8 +248,10 @@ std::size_t detail::io_try_read(native_handle fd, std::span<std::byte> buf, std:
 std::size_t detail::io_try_write(native_handle fd, std::span<const std::byte> data, std::error_code& ec) noexcept {
     ec.clear();
     sigpipe_guard guard;
-    bool blocking = !is_nonblocking(fd);
-    if (blocking && data.size() > PIPE_BUF)
+    int flags = ::fcntl(fd, F_GETFL);  // one look serves both questions: the mode and the direction
+    bool blocking = flags >= 0 && (flags & O_NONBLOCK) == 0;
+    bool read_end = flags >= 0 && (flags & O_ACCMODE) == O_RDONLY;  // write_once names the mistake
+    if (blocking && !read_end && data.size() > PIPE_BUF)
         if (auto n = write_what_fits(fd, data, guard, ec)) return *n;
     return write_once(fd, data, blocking, guard, ec);
 }
