@@ -199,24 +199,27 @@ bool start_watcher() {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return unavailable = std::string("socketpair: ") + std::strerror(errno), false;
+    // Each step's reason is taken at once, before a later call can overwrite errno.
     int self = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
-    int base = ::open(base_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    pid_t mid = self >= 0 && base >= 0 ? ::fork() : -1;
+    std::string why = self < 0 ? std::string("pidfd_open: ") + std::strerror(errno) : std::string();
+    int base = why.empty() ? ::open(base_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (why.empty() && base < 0) why = "open " + base_path + ": " + std::strerror(errno);
+    pid_t mid = why.empty() ? ::fork() : -1;
     if (mid == 0) {
         pid_t w = ::fork();  // the watcher: re-parented when `mid` exits, so not our child
         if (w == 0) watch(sv[1], self, base);
         ::_exit(w > 0 ? 0 : 1);
     }
-    int err = errno;
+    if (why.empty() && mid < 0) why = std::string("fork: ") + std::strerror(errno);
     int status = -1;
     while (mid > 0 && ::waitpid(mid, &status, 0) < 0 && errno == EINTR) {
     }
+    if (why.empty() && status != 0) why = "fork: the watcher's second fork failed";
     for (int fd : {sv[1], self, base})
         if (fd >= 0) ::close(fd);
-    if (mid <= 0 || status != 0) {
+    if (!why.empty()) {
         ::close(sv[0]);
-        unavailable = self < 0 ? std::string("pidfd_open: ") + std::strerror(err)
-                               : base < 0 ? "open " + base_path + ": " + std::strerror(err) : "cannot start the watcher";
+        unavailable = why;
         return false;
     }
     watch_sock = sv[0];
