@@ -7,6 +7,7 @@
 
 #include "detail/backend.hpp"
 #include "detail/deadline.hpp"
+#include "detail/terminal.hpp"
 
 #include <string>
 #include <utility>
@@ -23,6 +24,7 @@ struct child_access {
         c.stdin_ = std::move(l.parent_stdio[0]);
         c.stdout_ = std::move(l.parent_stdio[1]);
         c.stderr_ = std::move(l.parent_stdio[2]);
+        c.terminal_ = detail::make_terminal(std::move(l.terminal));
         c.tree_ = std::move(l.tree);
         return c;
     }
@@ -59,6 +61,7 @@ child::child(child&& o) noexcept
       stdin_(std::move(o.stdin_)),
       stdout_(std::move(o.stdout_)),
       stderr_(std::move(o.stderr_)),
+      terminal_(std::move(o.terminal_)),
       status_(std::exchange(o.status_, std::nullopt)),
       kill_on_destroy_(o.kill_on_destroy_),
       detached_(std::exchange(o.detached_, false)),
@@ -74,6 +77,7 @@ child& child::operator=(child&& o) noexcept {
         stdin_ = std::move(o.stdin_);
         stdout_ = std::move(o.stdout_);
         stderr_ = std::move(o.stderr_);
+        terminal_ = std::move(o.terminal_);
         status_ = std::exchange(o.status_, std::nullopt);
         kill_on_destroy_ = o.kill_on_destroy_;
         detached_ = std::exchange(o.detached_, false);

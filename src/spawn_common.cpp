@@ -2,6 +2,7 @@
 #include "detail/manifest.hpp"
 #include "detail/backend.hpp"
 #include "detail/spawn_rules.hpp"
+#include "detail/terminal.hpp"
 
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
@@ -266,6 +267,7 @@ std::error_code validate_spawn_options(const spawn_options& opt, std::string& wh
     if (auto ec = check_stdio(opt.in, "stdin", what)) return ec;
     if (auto ec = check_stdio(opt.out, "stdout", what)) return ec;
     if (auto ec = check_stdio(opt.err, "stderr", what)) return ec;
+    if (auto ec = check_terminal_streams(opt, what)) return ec;
     return check_passed(opt, what);
 }
 

@@ -8,6 +8,7 @@
 
 #include <tether/handle.hpp>
 #include <tether/pipe.hpp>
+#include <tether/terminal.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -25,10 +26,12 @@ namespace tether {
 /// How one of the child's standard streams is set up.
 struct stdio {
     /// The ways a stream can be set up (the factory functions below make each).
-    enum class kind { inherit, null, pipe, handle, to_stdout };
+    enum class kind { inherit, null, pipe, handle, to_stdout, terminal };
     kind how{kind::inherit};  ///< which of them
     unique_handle h;  ///< for kind::handle
     std::size_t capacity{0};  ///< for kind::pipe: the pipe's capacity in bytes; 0 = the system's
+    unsigned cols{80};  ///< for kind::terminal: its width in columns (1..65535)
+    unsigned rows{24};  ///< for kind::terminal: its height in rows (1..65535)
 
     /// Ours (the default).
     static stdio inherit() { return {}; }
@@ -45,6 +48,20 @@ struct stdio {
     /// our fd 1 is closed or close-on-exec (stdout was closed and one of our own descriptors
     /// landed on 1), the child's stderr is closed as its stdout is: it never receives it.
     static stdio to_stdout() { return {kind::to_stdout, {}}; }
+    /// A terminal of 80 x 24 (docs/terminals.md): the child's controlling terminal, in a new
+    /// session of its own. Every stream that asks for one gets the same terminal (usually all
+    /// three); the parent's side comes from child::take_terminal(). Linux: a pseudo-terminal;
+    /// Windows: not built yet (spawn() fails with errc::not_supported, keeping every handle).
+    /// Not for a detached child.
+    static stdio terminal() { return {kind::terminal, {}}; }
+    /// A terminal of `cols` x `rows` (each 1..65535; every terminal stream must ask for the
+    /// same size, spawn() refuses otherwise).
+    static stdio terminal(unsigned cols, unsigned rows) {
+        stdio s{kind::terminal, {}};
+        s.cols = cols;
+        s.rows = rows;
+        return s;
+    }
 };
 
 /// The name of the environment variable that lists the passed handles: "name:value,...".
@@ -293,6 +310,9 @@ public:
     [[nodiscard]] unique_handle take_stdout() noexcept { return std::move(stdout_); }
     /// The parent's end of a stdio::pipe() stderr (invalid if stderr was not a pipe).
     [[nodiscard]] unique_handle take_stderr() noexcept { return std::move(stderr_); }
+    /// The parent's side of the stdio::terminal() streams (an empty terminal if none asked for
+    /// one, or it was taken already). Until it is taken, the child object keeps it open.
+    [[nodiscard]] terminal take_terminal() noexcept { return std::move(terminal_); }
 
     /// Gives up the child: it is no longer killed or waited for by this object, but is reaped by
     /// the detached list (see class comment).
@@ -304,6 +324,7 @@ private:
     std::int64_t pid_{-1};
     unique_handle process_;
     unique_handle stdin_, stdout_, stderr_;
+    terminal terminal_;  // stdio::terminal(): ours until take_terminal()
     std::optional<exit_status> status_;
     bool kill_on_destroy_{false};
     bool detached_{false};  // spawn_options::detached: pid only, never waited or signalled

@@ -10,6 +10,7 @@
 #include <tether/poller.hpp>
 #include <tether/run.hpp>
 #include <tether/spawn.hpp>
+#include <tether/terminal.hpp>
 #include <tether/tied.hpp>
 #include <tether/version.hpp>
 

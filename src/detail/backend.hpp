@@ -3,7 +3,7 @@
 // defines exactly these and may not add to the public API. A new backend owes one definition of
 // each declaration below — diff this file, not the link errors.
 //
-// Sections: 1 handles, 2 pipes and I/O, 3 processes (launch, wait, signal, tree, reap),
+// Sections: 1 handles, 2 pipes and I/O (and terminals), 3 processes (launch, wait, signal, tree, reap),
 // 4 channel transport, 5 reactor (the poller's readiness source), 6 OS facts, 7 holders.
 // Types a section needs are declared with it. Names are shared by every backend; a backend's
 // own helpers live in its folder (src/<backend>/*.hpp) and never reach the portable code.
@@ -12,6 +12,7 @@
 #include <tether/handle.hpp>
 #include <tether/holders.hpp>
 #include <tether/spawn.hpp>
+#include <tether/terminal.hpp>
 
 #include "detail/deadline.hpp"
 #include "detail/poll_source.hpp"
@@ -130,6 +131,52 @@ std::uint64_t io_forward(native_handle from, native_handle to, const forward_opt
 /// nothing to do. Never blocks.
 std::error_code io_ignore_sigpipe(std::string& what);
 
+// ---- Terminals (stdio::terminal(); the public class tether::terminal is src/terminal.cpp's).
+//
+// A terminal is made by the backend's own launch, because what the child gets of it is the
+// system's business: Linux a pseudo-terminal (our side the master; the child's side the slave,
+// its controlling terminal in a new session: setsid + TIOCSCTTY between clone and exec);
+// Windows, to come, a pseudo console (HPCON) with an input and an output pipe, given to the
+// child by PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE. launched::terminal carries our side to the
+// child object. Every hook is for a terminal that terminal_create made; none throws.
+//
+//   Linux (src/linux/terminal.cpp): posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), the slave by
+//     TIOCGPTPEER (close-on-exec from birth), TIOCSWINSZ / TIOCGWINSZ; close: the master.
+//   Windows (src/windows/terminal.cpp): not built yet: terminal_create says errc::not_supported.
+//     ConPTY's close order, for the backend to come: ClosePseudoConsole blocks until the
+//     console's last output is read, so terminal_close must keep draining the output pipe
+//     while it runs (a thread, or overlapped reads), then close the pipes.
+
+/// Our side of one terminal, and anything the backend keeps with it (Linux: the slave too,
+/// until the launch has given it to the child). Defined by the backend.
+struct terminal_endpoint;
+struct terminal_endpoint_deleter {
+    /// terminal_close, then frees the endpoint.
+    void operator()(terminal_endpoint* t) const noexcept;
+};
+using terminal_ptr = std::unique_ptr<terminal_endpoint, terminal_endpoint_deleter>;
+
+/// A new terminal of `size` (both in 1..65535: validate_spawn_options checked), every handle
+/// of it non-inheritable from birth. Called by the backend's launch for a spawn that asks for
+/// one. On failure null, `ec` set and `what` naming the step ("posix_openpt"; Windows: "terminals
+/// on Windows are not built yet").
+terminal_ptr terminal_create(terminal_size size, std::error_code& ec, std::string& what);
+
+/// Where the parent writes the child's input (Linux: the master).
+borrowed_handle terminal_input(const terminal_endpoint& t) noexcept;
+/// Where the parent reads the child's output (Linux: the master too).
+borrowed_handle terminal_output(const terminal_endpoint& t) noexcept;
+
+/// Sets the size (Linux TIOCSWINSZ: the foreground group gets SIGWINCH). `size` was checked.
+std::error_code terminal_resize(terminal_endpoint& t, terminal_size size) noexcept;
+
+/// The current size (Linux TIOCGWINSZ), which the child may have changed.
+std::error_code terminal_get_size(const terminal_endpoint& t, terminal_size& size) noexcept;
+
+/// Closes our side, in the order the system needs (Windows: the console is closed while its
+/// output is drained). Idempotent: a closed endpoint's handles are empty.
+void terminal_close(terminal_endpoint& t) noexcept;
+
 // ==== 3. Processes =========================================================================
 //
 // spawn() is driven once, by portable code (src/spawn.cpp): validate the options, ask the backend
@@ -175,6 +222,7 @@ struct launched {
     unique_handle process;                 ///< empty for a detached child (not ours to wait for)
     unique_handle parent_stdio[3];         ///< our ends of the stdio::pipe() streams
     std::shared_ptr<process_tree> tree;    ///< a group, cgroup or job of its own; may be null
+    terminal_ptr terminal;                 ///< our side of the stdio::terminal() streams, if any
 };
 
 /// Step one of a launch: sets plan.handles (each passed handle's child value) and

@@ -29,6 +29,16 @@ std::error_code open_null(launch_state& p, std::string& what) {
     return {};
 }
 
+// One terminal for every stream that asks (validate_spawn_options made their sizes agree).
+std::error_code open_terminal(const stdio& s, launch_state& p, std::string& what) {
+    if (p.terminal) return {};
+    std::error_code ec;
+    std::string step;
+    p.terminal = terminal_create({static_cast<std::uint16_t>(s.cols), static_cast<std::uint16_t>(s.rows)}, ec, step);
+    if (!p.terminal) what = "cannot make the child's terminal: " + step;
+    return ec;
+}
+
 // A detached child gets the null device for the streams left as ours: it outlives our terminal.
 stdio::kind effective_kind(const stdio& s, bool detached) {
     return detached && s.how == stdio::kind::inherit ? stdio::kind::null : s.how;
@@ -50,6 +60,10 @@ std::error_code stdio_source(const stdio& s, int target, launch_state& p, int& s
         case stdio::kind::null:
             if (auto ec = open_null(p, what)) return ec;
             src = p.null_dev.get();
+            return {};
+        case stdio::kind::terminal:
+            if (auto ec = open_terminal(s, p, what)) return ec;
+            src = p.terminal->slave.get();
             return {};
         case stdio::kind::pipe: {
             int fds[2];

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -224,10 +225,13 @@ void arm_parent_death(const exec_request& p) noexcept {
 
 // The group, session and cgroup come before anything that could start another process. A
 // detached child's session is made by detach(): a second setsid() here would fail (EPERM, we
-// would lead a session already).
+// would lead a session already). A terminal needs a session (only a session leader may take a
+// controlling terminal), which is a process group of its own too: setpgid is skipped then.
 void place_process(exec_request& p) noexcept {
-    if (p.group == 1 && ::setpgid(0, 0) != 0) fail(p, exec_request::step::group);
-    if (p.group == 2 && !p.detached && ::setsid() < 0) fail(p, exec_request::step::group);
+    bool session = p.group == 2 || p.terminal_fd >= 0;
+    if (p.group == 1 && !session && ::setpgid(0, 0) != 0) fail(p, exec_request::step::group);
+    if (session && !p.detached && ::setsid() < 0) fail(p, exec_request::step::group);
+    if (p.terminal_fd >= 0 && ::ioctl(p.terminal_fd, TIOCSCTTY, 0) != 0) fail(p, exec_request::step::terminal);
     // A write that fails leaves the child outside; spawn.cpp checks and falls back to the group.
     if (p.cgroup_procs_fd >= 0) (void)!::write(p.cgroup_procs_fd, "0", 1);
 }

@@ -57,6 +57,10 @@ struct exec_request {
 
     /// 0: our process group; 1: setpgid(0, 0); 2: setsid() (spawn_options::group).
     int group{0};
+    /// stdio::terminal(): the terminal's child side (the slave, as the parent numbers it), or
+    /// -1. The child starts a session (setsid, whatever `group` says: a session is a group of
+    /// its own too) and makes it its controlling terminal (TIOCSCTTY) before any move.
+    int terminal_fd{-1};
     /// The child's cgroup.procs, open for writing, or -1: the child writes "0" there first, so
     /// it and all its descendants are in the cgroup before exec.
     int cgroup_procs_fd{-1};
@@ -74,7 +78,7 @@ struct exec_request {
     /// clone returns, and the report pipe need not be read.
     bool child_shared_memory{false};
 
-    enum class step { none, chdir, dup, close, exec, report_pipe, stack, clone, group, detach };
+    enum class step { none, chdir, dup, close, exec, report_pipe, stack, clone, group, detach, terminal };
     step failed_step{step::none};  ///< the child's step, or where the parent's own setup failed
     int err{0};                    ///< errno of the failed step
     std::size_t failed_dup{0};     ///< step::dup: the index in `dups` that failed

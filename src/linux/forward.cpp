@@ -72,6 +72,7 @@ std::uint64_t detail::io_forward(native_handle from, native_handle to, const for
             continue;
         }
         if (errno == EINVAL) return done + detail::copy_to_end(borrowed_handle(from), borrowed_handle(to), ec);
+        if (errno == EIO && detail::hung_up_terminal(from)) return done;  // a terminal whose session ended: end-of-file
         if (errno == EPIPE || errno == ECONNRESET) {
             guard.consume();
             ec = errc::peer_gone;

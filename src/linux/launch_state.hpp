@@ -6,6 +6,7 @@
 #include <tether/spawn.hpp>
 
 #include "linux/exec_child.hpp"
+#include "linux/terminal.hpp"
 #include "linux/tree.hpp"
 
 #include <memory>
@@ -27,6 +28,7 @@ struct launch_state {
     unique_handle null_dev;               // /dev/null, shared by all null streams
     unique_handle parent_stdio[3];        // our ends of stdio::pipe() streams
     unique_handle child_stdio_pipe[3];    // their ends of those pipes
+    terminal_ptr terminal;                // stdio::terminal(): one for every stream that asks
     std::vector<exec_request::dup_step> dups;  // the moves: stdio first, then passed handles
     std::vector<exec_request::dup_step> steps; // the moves as the child makes them (order_moves)
     std::vector<std::size_t> step_origin;   // for each step, its move's index in dups

@@ -13,6 +13,7 @@
 #include "detail/backend.hpp"
 #include "detail/manifest.hpp"
 #include "detail/spawn_rules.hpp"
+#include "detail/terminal.hpp"
 #include "linux/exec_child.hpp"
 #include "linux/launch_state.hpp"
 #include "linux/parent_watch.hpp"
@@ -156,9 +157,10 @@ std::string explain_exec_error(int err, const spawn_options& opt, const launch_s
     }
     if (step == exec_request::step::close) return "cannot close the other descriptors in the child";
     if (step == exec_request::step::group)
-        return opt.group == process_group::new_session ? "cannot start a new session for the child (setsid)"
+        return opt.group == process_group::new_session || wants_terminal(opt) ? "cannot start a new session for the child (setsid)"
                                                        : "cannot start a new process group for the child (setpgid)";
     if (step == exec_request::step::detach) return "cannot detach the child (setsid and the second fork)";
+    if (step == exec_request::step::terminal) return "cannot make the terminal the child's controlling terminal (TIOCSCTTY)";
     std::string s = "cannot run '" + p.program + "'";
     std::string seen = as_seen_by_child(p.program, opt);
     struct stat st {};
@@ -244,6 +246,7 @@ exec_request exec_request_for(const spawn_options& opt, launch_state& p, std::ve
     ep.pid_slot_size = p.pid_slots[0] != nullptr ? pid_slot_size : 0;
     ep.use_fork = use_fork_by_default() || test_switches::fork_path_forced();
     ep.group = static_cast<int>(opt.group);
+    ep.terminal_fd = p.terminal ? p.terminal->slave.get() : -1;
     ep.cgroup_procs_fd = p.cgroup_procs ? p.cgroup_procs.get() : -1;
     ep.death_parent = opt.kill_on_parent_exit ? ::getpid() : 0;
     ep.detached = opt.detached;
@@ -284,6 +287,8 @@ std::error_code launch(spawn_plan& plan, launch_state& p, launched& out, std::st
     out.pid = pid;
     out.process = open_pidfd(pid);
     for (int i = 0; i < 3; ++i) out.parent_stdio[i] = std::move(p.parent_stdio[i]);
+    if (p.terminal) p.terminal->slave.reset();  // the child has it: end-of-file once it (and its heirs) close it
+    out.terminal = std::move(p.terminal);
     out.tree = std::move(p.tree);
     return {};
 }

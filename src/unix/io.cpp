@@ -76,6 +76,13 @@ std::error_code wait_ready(int fd, short events, const deadline& d) {
     }
 }
 
+bool hung_up_terminal(int fd) noexcept {
+    int err = errno;
+    bool tty = ::isatty(fd) == 1;
+    errno = err;
+    return tty;
+}
+
 }  // namespace detail
 
 namespace {
@@ -112,6 +119,8 @@ std::size_t read_once(int fd, std::span<std::byte> buf, bool poll_first, std::er
             ec = errc::would_block;
         } else if (errno == ECONNRESET) {  // a socket whose peer vanished: the same as end-of-file
             ec.clear();
+        } else if (errno == EIO && detail::hung_up_terminal(fd)) {
+            ec.clear();  // a terminal's master whose child side every holder closed: end-of-file
         } else if (errno == EBADF && open_only_for(fd, O_WRONLY)) {
             ec = errc::wrong_direction;  // a read on a write end
         } else {

@@ -31,6 +31,12 @@ private:
     bool was_pending_{false};
 };
 
+/// After a read of `fd` failed with EIO: whether `fd` is a terminal, whose EIO means that every
+/// holder of the other side closed it (Linux: a pty master once the last slave descriptor is
+/// closed), which the read hooks report as end-of-file. Asked only on that error path, so pipe
+/// I/O pays nothing. Keeps errno.
+bool hung_up_terminal(int fd) noexcept;
+
 /// Waits until `fd` is ready for `events` (poll's) or the deadline passes (errc::timed_out).
 std::error_code wait_ready(int fd, short events, const deadline& d);
 

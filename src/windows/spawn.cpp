@@ -63,6 +63,15 @@ std::error_code stdio_source(const stdio& s, int target, launch_state& p, HANDLE
             if (auto ec = open_null(p, what)) return ec;
             src = p.null_dev.get();
             break;
+        case stdio::kind::terminal: {
+            // Not built yet (a pseudo console, windows/terminal.cpp): the refusal comes here,
+            // before any handle is placed, so the options keep everything.
+            std::error_code ec;
+            std::string step;
+            auto t = terminal_create({static_cast<std::uint16_t>(s.cols), static_cast<std::uint16_t>(s.rows)}, ec, step);
+            what = "stdio::terminal(): " + step;
+            return ec ? ec : make_error_code(errc::not_supported);
+        }
         case stdio::kind::pipe: {
             try {
                 auto pair = make_pipe(target == 0 ? direction::out : direction::in, s.capacity);

@@ -1,0 +1,308 @@
+// stdio::terminal() on Linux with real Debian programs (tty, python3, stty, bash, sleep): the
+// child's controlling terminal, its size and SIGWINCH, Ctrl-C, end-of-file when the session
+// ends, and the grandchild that keeps it alive. Every wait is for output (a marker, bounded in
+// time), never a sleep. The terminal echoes what we type: the expectations allow for it.
+#include <gtest/gtest.h>
+
+#include <tether/error.hpp>
+#include <tether/pipe.hpp>
+#include <tether/poller.hpp>
+#include <tether/spawn.hpp>
+#include <tether/terminal.hpp>
+
+#include "support/harness.hpp"
+#include "support/lifetime_support.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <string>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+using tether_test::contains;
+
+namespace {
+
+tether::spawn_options on_terminal(std::vector<std::string> argv, unsigned cols = 80, unsigned rows = 24) {
+    tether::spawn_options opt;
+    opt.argv = std::move(argv);
+    opt.in = tether::stdio::terminal(cols, rows);
+    opt.out = tether::stdio::terminal(cols, rows);
+    opt.err = tether::stdio::terminal(cols, rows);
+    return opt;
+}
+
+// Reads the terminal's output until `marker` has appeared (returns all read so far), or fails
+// the test after `limit` or at end-of-file without it.
+std::string read_until(const tether::terminal& t, std::string_view marker, std::string so_far = {},
+                       std::chrono::milliseconds limit = 20s) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    char buf[4096];
+    while (!contains(so_far, marker)) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        if (left <= 0ms) {
+            ADD_FAILURE() << "no '" << marker << "' in the terminal's output within the limit; got: " << so_far;
+            return so_far;
+        }
+        std::error_code ec;
+        auto n = tether::read_for(t.output(), std::as_writable_bytes(std::span(buf)), left, ec);
+        if (ec == tether::errc::timed_out) continue;
+        if (ec || n == 0) {
+            ADD_FAILURE() << "end of the terminal's output (" << ec.message() << ") before '" << marker << "': " << so_far;
+            return so_far;
+        }
+        so_far.append(buf, n);
+    }
+    return so_far;
+}
+
+// Everything until end-of-file, which must come (an error would fail the test).
+std::string read_to_eof(const tether::terminal& t, std::string so_far = {}) {
+    std::error_code ec;
+    so_far += tether::read_to_end_for(t.output(), 20s, ec);
+    EXPECT_FALSE(ec) << ec.message() << "; read: " << so_far;
+    return so_far;
+}
+
+void type(const tether::terminal& t, std::string_view text) { tether::write_all(t.input(), text); }
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Waits (bounded) until `parent` has a child running `program` (exec'd: its comm says so).
+bool wait_for_child_running(std::int64_t parent, const std::string& program, std::chrono::milliseconds limit = 20s) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    auto p = std::to_string(parent);
+    while (std::chrono::steady_clock::now() < until) {
+        std::istringstream kids(read_file("/proc/" + p + "/task/" + p + "/children"));
+        for (std::string k; kids >> k;)
+            if (read_file("/proc/" + k + "/comm") == program + "\n") return true;
+        std::this_thread::sleep_for(1ms);  // polling a condition, bounded: not a synchronising sleep
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST(TerminalPosix, TtyPrintsAPseudoTerminalDevice) {
+    auto c = tether::spawn(on_terminal({"tty"}));
+    auto t = c.take_terminal();
+    ASSERT_TRUE(t);
+    auto out = read_to_eof(t);
+    EXPECT_TRUE(contains(out, "/dev/pts/")) << out;
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(TerminalPosix, PythonSeesATerminalOnStdout) {
+    auto c = tether::spawn(on_terminal({"python3", "-c", "import sys; print(sys.stdout.isatty(), sys.stdin.isatty())"}));
+    auto t = c.take_terminal();
+    auto out = read_to_eof(t);
+    EXPECT_TRUE(contains(out, "True True")) << out;
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(TerminalPosix, OutputEndsWithCarriageReturnNewlineAsOnATerminal) {
+    auto c = tether::spawn(on_terminal({"/bin/echo", "hi"}));
+    auto t = c.take_terminal();
+    EXPECT_EQ(read_to_eof(t), "hi\r\n");  // the line discipline's ONLCR, not a pipe's bytes
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(TerminalPosix, SttySizeReportsTheSizeAskedForThenTheNewSizeAfterResize) {
+    auto c = tether::spawn(on_terminal({"/bin/sh", "-c", "stty size; echo ready; read x; stty size"}, 100, 30));
+    auto t = c.take_terminal();
+    auto out = read_until(t, "ready");
+    EXPECT_TRUE(contains(out, "30 100")) << out;
+    EXPECT_EQ(t.size(), (tether::terminal_size{100, 30}));
+    t.resize(132, 43);
+    EXPECT_EQ(t.size(), (tether::terminal_size{132, 43}));
+    type(t, "go\n");
+    out = read_to_eof(t, out);
+    EXPECT_TRUE(contains(out, "43 132")) << out;
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(TerminalPosix, ResizeSendsSigwinchToTheForegroundGroup) {
+    auto c = tether::spawn(on_terminal({"/bin/bash", "--norc", "--noprofile", "-c",
+                                         "trap 'echo winch $(stty size)' WINCH; echo ready; read x; read y"}));
+    auto t = c.take_terminal();
+    auto out = read_until(t, "ready");
+    t.resize(90, 20);
+    type(t, "a\n");  // bash runs the trap once `read` returns
+    out = read_until(t, "winch 20 90", out);
+    type(t, "b\n");
+    read_to_eof(t, out);
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(TerminalPosix, InteractiveBashAnswersACommandAndExitsOnExit) {
+    auto opt = on_terminal({"/bin/bash", "--norc", "--noprofile", "-i"});
+    opt.env_set["PS1"] = "tether-prompt$ ";
+    auto c = tether::spawn(std::move(opt));
+    auto t = c.take_terminal();
+    auto out = read_until(t, "tether-prompt$ ");
+    type(t, "echo $((6 * 7))\n");
+    out = read_until(t, "42\r\n", out);  // the echo of our line holds "6 * 7", not 42
+    type(t, "exit 3\n");
+    read_to_eof(t, out);
+    auto st = c.wait();
+    EXPECT_TRUE(st.exited() && st.code == 3) << st.describe();
+}
+
+// Ctrl-C is the terminal's: 0x03 makes the line discipline send SIGINT to the foreground
+// process group. A non-interactive sh has no job control, so `sleep` stays in the shell's own
+// group, the foreground one (the child leads its session and group): both get SIGINT, and the
+// shell ends by it without running `echo after`, as when Ctrl-C is typed at a real terminal.
+TEST(TerminalPosix, CtrlCEndsTheForegroundSleep) {
+    auto c = tether::spawn(on_terminal({"/bin/sh", "-c", "sleep 100; echo after"}));
+    auto t = c.take_terminal();
+    // Not before sleep runs: a SIGINT that reaches sh while it forks is deferred by sh until
+    // its wait for sleep ends, 100 s later (dash), which is the shell's business, not ours.
+    ASSERT_TRUE(wait_for_child_running(c.pid(), "sleep"));
+    type(t, "\x03");
+    auto out = read_to_eof(t);
+    auto st = c.wait_or_kill(20s);
+    EXPECT_FALSE(contains(out, "after")) << out;
+    EXPECT_TRUE(st.signalled() && st.code == SIGINT) << st.describe();
+}
+
+// An interactive bash puts `sleep` in a foreground job of its own; Ctrl-C ends that job only,
+// and bash answers the next command.
+TEST(TerminalPosix, CtrlCInInteractiveBashEndsTheForegroundJobOnly) {
+    auto opt = on_terminal({"/bin/bash", "--norc", "--noprofile", "-i"});
+    opt.env_set["PS1"] = "P$ ";
+    auto c = tether::spawn(std::move(opt));
+    auto t = c.take_terminal();
+    auto out = read_until(t, "P$ ");
+    type(t, "sleep 100; echo after-$((1+1))\n");
+    ASSERT_TRUE(wait_for_child_running(c.pid(), "sleep"));  // bash has read the line and runs it
+    type(t, "\x03");
+    out = read_until(t, "P$ ");  // a new prompt: the echoed line holds none
+    type(t, "echo alive-$((2+2))\n");
+    out = read_until(t, "alive-4", out);
+    type(t, "exit\n");
+    out = read_to_eof(t, out);
+    EXPECT_FALSE(contains(out, "after-2")) << out;
+    EXPECT_TRUE(c.wait().exited());
+}
+
+TEST(TerminalPosix, ReadingAfterTheChildExitedIsEndOfFileNotAnError) {
+    auto c = tether::spawn(on_terminal({"/bin/true"}));
+    auto t = c.take_terminal();
+    EXPECT_TRUE(c.wait().success());
+    char buf[64];
+    std::error_code ec;
+    EXPECT_EQ(tether::read(t.output(), std::as_writable_bytes(std::span(buf)), ec), 0u);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(tether::read_for(t.output(), std::as_writable_bytes(std::span(buf)), 1s, ec), 0u);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(tether::try_read(t.output(), std::as_writable_bytes(std::span(buf)), ec), 0u);
+    EXPECT_FALSE(ec) << ec.message();
+    tether::chunk_reader r(t.output());
+    EXPECT_TRUE(r.next(ec).empty());
+    EXPECT_FALSE(ec) << ec.message();
+}
+
+TEST(TerminalPosix, ForwardMovesTheOutputToAPipeUntilTheSessionEnds) {
+    auto c = tether::spawn(on_terminal({"/bin/sh", "-c", "echo one; echo two"}));
+    auto t = c.take_terminal();
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    std::error_code ec;
+    auto n = tether::forward(t.output(), theirs.borrow(), ec);
+    EXPECT_FALSE(ec) << ec.message();
+    theirs.reset();
+    EXPECT_EQ(tether::read_to_end(ours.borrow()), "one\r\ntwo\r\n");
+    EXPECT_EQ(n, 10u);
+    EXPECT_TRUE(c.wait().success());
+}
+
+// epoll reports the master as hung up (EPOLLHUP) once the last holder of the child's side is
+// gone; the poller passes that on, and a read then says end-of-file.
+TEST(TerminalPosix, ThePollerReportsHangUpWhenTheSessionEnds) {
+    auto c = tether::spawn(on_terminal({"/bin/sh", "-c", "echo bye"}));
+    auto t = c.take_terminal();
+    tether::poller p;
+    p.add(t.output(), tether::interest::read, 7);
+    std::vector<tether::poll_event> events;
+    std::string out;
+    bool hung_up = false;
+    auto until = std::chrono::steady_clock::now() + 20s;
+    while (!hung_up && std::chrono::steady_clock::now() < until) {
+        p.wait(events, 5s);
+        for (auto& e : events) {
+            ASSERT_EQ(e.token, 7u);
+            hung_up |= e.what == tether::poll_event::kind::hung_up;
+            char buf[256];
+            std::error_code ec;
+            auto n = tether::try_read(t.output(), std::as_writable_bytes(std::span(buf)), ec);
+            if (!ec) out.append(buf, n);
+            if (!ec && n == 0) hung_up = true;  // readable at end-of-file, then hung up
+        }
+    }
+    EXPECT_TRUE(hung_up);
+    EXPECT_EQ(out, "bye\r\n");
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(TerminalPosix, TheMasterIsNeverInheritableAndTheSlaveIsClosedInTheParent) {
+    auto c = tether::spawn(on_terminal({"/bin/sh", "-c", "read x"}));
+    auto t = c.take_terminal();
+    EXPECT_FALSE(tether::is_inheritable(t.output()));
+    // Our process holds no /dev/pts/N (the slave): only the child does.
+    for (int i = 0; i < 1024; ++i) {
+        char path[64], target[256];
+        std::snprintf(path, sizeof path, "/proc/self/fd/%d", i);
+        auto n = ::readlink(path, target, sizeof target - 1);
+        if (n <= 0) continue;
+        target[n] = '\0';
+        EXPECT_FALSE(contains(target, "/dev/pts/") && i > 2) << "fd " << i << " is " << target;
+    }
+    type(t, "\n");
+    EXPECT_TRUE(c.wait_or_kill(20s).success());
+}
+
+TEST(TerminalPosix, TheChildLeadsANewSessionWithTheTerminalAsItsControllingTerminal) {
+    auto c = tether::spawn(on_terminal({"/bin/sh", "-c", "ps -o sid=,pgid=,tpgid= -p $$; echo pid=$$"}));
+    auto t = c.take_terminal();
+    auto out = read_to_eof(t);
+    auto pid = std::to_string(c.pid());
+    EXPECT_TRUE(contains(out, "pid=" + pid)) << out;
+    // sid, pgid and the terminal's foreground group are all the child's own id.
+    std::string row = out.substr(0, out.find('\r'));
+    std::istringstream in(row);
+    std::string sid, pgid, tpgid;
+    in >> sid >> pgid >> tpgid;
+    EXPECT_EQ(sid, pid) << out;
+    EXPECT_EQ(pgid, pid) << out;
+    EXPECT_EQ(tpgid, pid) << out;
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(TerminalPosix, NamedHandlesStillCrossBesideTheTerminal) {
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    auto opt = on_terminal({"/bin/sh", "-c", "echo via-pipe >&3; echo via-terminal"});
+    opt.pass_at(3, std::move(theirs), "log");
+    auto c = tether::spawn(std::move(opt));
+    auto t = c.take_terminal();
+    EXPECT_EQ(tether::read_to_end(ours.borrow()), "via-pipe\n");
+    EXPECT_EQ(read_to_eof(t), "via-terminal\r\n");
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(TerminalPosix, OnlyStdoutOnATerminal) {
+    tether::spawn_options opt;
+    opt.argv = {"python3", "-c", "import sys; print(sys.stdin.isatty(), sys.stdout.isatty(), sys.stderr.isatty())"};
+    opt.in = tether::stdio::null();
+    opt.out = tether::stdio::terminal();
+    opt.err = tether::stdio::null();
+    auto c = tether::spawn(std::move(opt));
+    auto t = c.take_terminal();
+    EXPECT_EQ(read_to_eof(t), "False True False\r\n");
+    EXPECT_TRUE(c.wait().success());
+}
