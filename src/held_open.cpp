@@ -41,7 +41,8 @@ stuck_pipe describe_held_open(borrowed_handle ours, std::string_view stream, con
         return sp;
     }
     sp.verdict = sp.stream + " is still held open" + listed(sp.holders, kind) + ", started by " + started_by +
-                 ": only that child was given this pipe";
+                 (kind == object_kind::terminal ? ": only that child was given this terminal"
+                                                : ": only that child was given this pipe");
     return sp;
 }
 

@@ -49,6 +49,7 @@ const char* to_string(object_kind k) noexcept {
         case object_kind::pipe: return "pipe";
         case object_kind::unix_socket: return "unix_socket";
         case object_kind::named_pipe: return "named_pipe";
+        case object_kind::terminal: return "terminal";
     }
     return "pipe";
 }
@@ -130,6 +131,7 @@ std::string object_name(const held_object& o) {
     switch (o.kind) {
         case object_kind::pipe: return "pipe " + std::to_string(o.object_id);
         case object_kind::unix_socket: return "socket " + std::to_string(o.object_id);
+        case object_kind::terminal: return "terminal /dev/pts/" + std::to_string(o.object_id);
         case object_kind::named_pipe: break;
     }
     return "named pipe " + (o.name.empty() ? "#" + std::to_string(o.object_id) : o.name);
@@ -236,6 +238,20 @@ std::string read_end_verdict(const held_object& o, std::size_t uninspected) {
            held_by(o.kind, writers);
 }
 
+// A terminal's master reads end-of-file once every copy of its child side (/dev/pts/N) is
+// closed; other copies of the master do not matter. The child side itself gets no verdict.
+std::string terminal_verdict(const held_object& o, std::size_t uninspected) {
+    if (o.end != object_end::read) return {};
+    std::vector<const holder*> children;
+    for (const auto& h : o.others)
+        if (h.end == object_end::write) children.push_back(&h);
+    std::string head = own_fds(o) + " (master of " + object_name(o) + "): ";
+    if (children.empty())
+        return head + "no copy of its child side is open: end-of-file arrives once the output is read" +
+               maybe_incomplete(uninspected);
+    return head + "end-of-file will not arrive while its child side is also held by " + held_by(o.kind, children);
+}
+
 std::string write_end_verdict(const held_object& o, std::size_t uninspected) {
     bool reader = std::any_of(o.others.begin(), o.others.end(),
                               [](const holder& h) { return h.end != object_end::write; });
@@ -266,6 +282,7 @@ std::string socket_verdict(const held_object& o, std::size_t uninspected) {
 
 std::string holders_verdict(const held_object& object, std::size_t uninspected) {
     if (object.kind == object_kind::unix_socket) return socket_verdict(object, uninspected);
+    if (object.kind == object_kind::terminal) return terminal_verdict(object, uninspected);
     switch (object.end) {
         case object_end::read: return read_end_verdict(object, uninspected);
         case object_end::write: return write_end_verdict(object, uninspected);

@@ -76,22 +76,37 @@ std::optional<std::pair<object_kind, std::uint64_t>> parse_fd_link(std::string_v
     return std::pair{kind, *inode};
 }
 
-std::optional<unsigned> parse_fdinfo_flags(std::string_view fdinfo) noexcept {
-    // "flags:" at the start of a line: the kernel writes "pos:", "flags:", "mnt_id:", ...
+namespace {
+
+// The value of the line "KEY\tvalue" of /proc/PID/fdinfo text, KEY at the start of a line (the
+// kernel writes "pos:", "flags:", "mnt_id:", ...); nullopt if there is none.
+std::optional<std::string_view> fdinfo_value(std::string_view fdinfo, std::string_view key) noexcept {
     std::size_t at = 0;
     for (;;) {
-        at = fdinfo.find("flags:", at);
+        at = fdinfo.find(key, at);
         if (at == std::string_view::npos) return std::nullopt;
         if (at == 0 || fdinfo[at - 1] == '\n') break;
-        at += 6;
+        at += key.size();
     }
-    std::string_view v = fdinfo.substr(at + 6);
+    std::string_view v = fdinfo.substr(at + key.size());
     auto begin = v.find_first_not_of(" \t");
     if (begin == std::string_view::npos) return std::nullopt;
     v.remove_prefix(begin);
-    v = v.substr(0, v.find('\n'));
-    if (!std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '7'; })) return std::nullopt;
-    return parse_number<unsigned>(v, 8);
+    return v.substr(0, v.find('\n'));
+}
+
+}  // namespace
+
+std::optional<unsigned> parse_fdinfo_flags(std::string_view fdinfo) noexcept {
+    auto v = fdinfo_value(fdinfo, "flags:");
+    if (!v || !std::all_of(v->begin(), v->end(), [](char c) { return c >= '0' && c <= '7'; })) return std::nullopt;
+    return parse_number<unsigned>(*v, 8);
+}
+
+std::optional<std::uint64_t> parse_fdinfo_tty_index(std::string_view fdinfo) noexcept {
+    auto v = fdinfo_value(fdinfo, "tty-index:");
+    if (!v || !all_digits(*v)) return std::nullopt;
+    return parse_number<std::uint64_t>(*v);
 }
 
 std::optional<std::int64_t> parse_stat_parent(std::string_view stat) noexcept {

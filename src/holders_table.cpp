@@ -51,6 +51,7 @@ std::string object_cell(const held_object& o) {
     switch (o.kind) {
         case object_kind::pipe: return "pipe:[" + std::to_string(o.object_id) + "]";
         case object_kind::unix_socket: return "socket:[" + std::to_string(o.object_id) + "]";
+        case object_kind::terminal: return "/dev/pts/" + std::to_string(o.object_id);
         case object_kind::named_pipe: break;
     }
     return o.name.empty() ? "named_pipe:#" + std::to_string(o.object_id) : o.name;

@@ -68,6 +68,12 @@ std::error_code check(const spawn_options& o, const run_options& ro, std::string
     if ((err || ro.merge_stderr) && o.err.how != stdio::kind::inherit)
         return bad("stderr is captured, so spawn_options::err must be left as inherited (or capture_stderr = false)");
     if (ro.merge_stderr && !out) return bad("merge_stderr needs stdout captured or streamed");
+    if (ro.terminal && (ro.on_stderr || ro.on_stderr_line || ro.merge_stderr))
+        return bad("terminal is set: stderr is on the terminal with stdout, so on_stderr, on_stderr_line and "
+                   "merge_stderr do not apply");
+    if (ro.terminal && !out) return bad("terminal is set: its output must be captured or streamed (capture_stdout)");
+    if (ro.terminal && o.err.how != stdio::kind::inherit)
+        return bad("terminal is set, so spawn_options::err must be left as inherited");
     return {};
 }
 
@@ -83,9 +89,10 @@ public:
 
     std::error_code start(spawn_options&& o, std::string& message) {
         bool out = ro_.capture_stdout || ro_.on_stdout || ro_.on_stdout_line;
-        bool err = !ro_.merge_stderr && (ro_.capture_stderr || ro_.on_stderr || ro_.on_stderr_line);
-        if (ro_.input) o.in = stdio::pipe();
-        if (out) o.out = stdio::pipe();
+        bool err = !ro_.terminal && !ro_.merge_stderr && (ro_.capture_stderr || ro_.on_stderr || ro_.on_stderr_line);
+        if (ro_.terminal) on_terminal(o);
+        else if (ro_.input) o.in = stdio::pipe();
+        if (out && !ro_.terminal) o.out = stdio::pipe();
         if (ro_.merge_stderr) o.err = stdio::to_stdout();
         if (err) o.err = stdio::pipe();
         if (ro_.kill_tree && o.group == process_group::inherit) o.group = process_group::new_group;
@@ -100,12 +107,31 @@ public:
         out_.h = c_.take_stdout();
         err_.h = c_.take_stderr();
         input_ = ro_.input ? std::string_view(*ro_.input) : std::string_view();
+        if (ro_.terminal) take_terminal();
         if (in_ && input_.empty()) in_.reset();  // nothing to feed: end-of-file at once
         if (in_) p_.add(in_.borrow(), interest::write, token_in);
         for (auto* s : {&out_, &err_})
             if (s->h) p_.add(s->h.borrow(), interest::read, s->token);
         limit_ = deadline::after(ro_.timeout);
         return {};
+    }
+
+    // All three streams on one terminal; the input is typed, then end-of-file (Ctrl-D, twice
+    // after a partial line: the first only ends that line).
+    void on_terminal(spawn_options& o) {
+        o.in = stdio::terminal(ro_.terminal->cols, ro_.terminal->rows);
+        o.out = stdio::terminal(ro_.terminal->cols, ro_.terminal->rows);
+        o.err = stdio::terminal(ro_.terminal->cols, ro_.terminal->rows);
+        if (ro_.input) typed_ = *ro_.input + (ro_.input->empty() || ro_.input->back() == '\n' ? "\x04" : "\x04\x04");
+    }
+
+    // Our side of the terminal is kept by term_; the loop reads and writes copies of its
+    // handles, closed as the pipes' ends are, without closing the terminal under the child.
+    void take_terminal() {
+        term_ = c_.take_terminal();
+        out_.h = term_.output().duplicate();
+        if (ro_.input) in_ = term_.input().duplicate();
+        input_ = typed_;
     }
 
     void loop() {
@@ -143,6 +169,8 @@ private:
     const run_options& ro_;
     basic_run_result<Buffer>& res_;
     child c_;
+    terminal term_;  // run_options::terminal: ours until the run ends (closing it hangs the child up)
+    std::string typed_;  // the input as typed into the terminal
     poller p_;
     unique_handle in_;
     std::string_view input_;

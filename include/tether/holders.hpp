@@ -38,6 +38,12 @@ enum class object_kind {
     /// CreatePipe's). Its two ends are two kernel objects: the server end (CreateNamedPipe) and
     /// the client end (CreateFile); held_object::name names the pipe both share.
     named_pipe,
+    /// Linux: a pseudo-terminal (stdio::terminal()). Its master ("/dev/ptmx", found by the
+    /// "tty-index:" of fdinfo) is object_end::read: where the child's output is read; its child
+    /// side "/dev/pts/N" (matched by device number) is object_end::write: end-of-file on the
+    /// master needs every copy of it closed. object_id is the terminal's number N. Added last,
+    /// so the earlier values keep their numbers.
+    terminal,
 };
 
 /// Which end of the object a descriptor is.

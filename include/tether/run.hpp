@@ -25,6 +25,7 @@
 
 #include <tether/holders.hpp>
 #include <tether/spawn.hpp>
+#include <tether/terminal.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -88,6 +89,16 @@ struct run_options {
     /// (no cgroup) a stuck pipe is reported as without kill_tree (docs/lifetimes.md). Implies
     /// end_tree.
     bool kill_tree{false};
+    /// Runs the child on a terminal of this size (stdio::terminal(), docs/terminals.md) instead
+    /// of pipes: its stdin, stdout and stderr are the one terminal, in a session of its own.
+    /// What it shows — stdout and stderr interleaved, with the terminal's CR LF line ends and
+    /// the echo of the input — goes where stdout's capture or stream goes; `err` stays empty,
+    /// so on_stderr / on_stderr_line and merge_stderr are refused with it. `input` is typed
+    /// (a canonical-mode line holds at most 4095 bytes), then end-of-file (Ctrl-D: once after
+    /// a newline, twice after a partial line). The terminal's output counts as stdout for
+    /// eof_grace, stuck (held by a descendant) and kill_tree. spawn_options::in, out and err
+    /// must be left as inherited. Unset (the default): pipes.
+    std::optional<terminal_size> terminal;
 };
 
 /// A pipe whose end-of-file did not come within run_options::eof_grace after the child exited.

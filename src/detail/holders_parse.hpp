@@ -29,6 +29,10 @@ std::optional<std::pair<object_kind, std::uint64_t>> parse_fd_link(std::string_v
 /// The octal value of the "flags:" line of /proc/PID/fdinfo/FD text; nullopt if there is none.
 std::optional<unsigned> parse_fdinfo_flags(std::string_view fdinfo) noexcept;
 
+/// The "tty-index:" line of /proc/PID/fdinfo/FD text (Linux gives it for a pseudo-terminal's
+/// master: the N of its /dev/pts/N); nullopt if there is none.
+std::optional<std::uint64_t> parse_fdinfo_tty_index(std::string_view fdinfo) noexcept;
+
 /// Field 4 (the parent PID) of /proc/PID/stat text. The command (field 2) is in parentheses and
 /// may itself hold ") ", so fields are counted after the last ')'.
 std::optional<std::int64_t> parse_stat_parent(std::string_view stat) noexcept;

@@ -1,5 +1,5 @@
-// Linux backend of holders() (detail/backend.hpp, section 7): the report — the target's pipes
-// and Unix sockets, one scan of every process's descriptors for their other holders, and the
+// Linux backend of holders() (detail/backend.hpp, section 7): the report — the target's pipes,
+// Unix sockets and pseudo-terminal ends, one scan of every process's descriptors for their other holders, and the
 // parent chains that relate each holder to the target. The kernel is read through
 // linux/holders_proc.hpp (/proc/PID/fd, fdinfo, net/unix, stat, cmdline, and sock_diag).
 //
@@ -83,6 +83,19 @@ private:
     std::map<std::int64_t, std::optional<detail::stat_fields>> stats_;
 };
 
+// What descriptor `fd` of `pid` refers to: a pipe or socket by its link alone; a terminal end
+// (only when `terminals`: it takes fdinfo or a stat) with its end in `end`.
+std::optional<std::pair<object_kind, std::uint64_t>> identify(std::int64_t pid, int fd, std::string_view link,
+                                                              bool terminals, std::optional<object_end>& end) {
+    end.reset();
+    if (auto parsed = detail::parse_fd_link(link)) return parsed;
+    if (!terminals) return std::nullopt;
+    auto t = terminal_end(pid, fd, link);
+    if (!t) return std::nullopt;
+    end = t->second;
+    return std::pair{object_kind::terminal, t->first};
+}
+
 std::string what(std::int64_t pid, std::optional<int> fd) {
     return "holders(" + std::to_string(pid) + (fd ? ", " + std::to_string(*fd) : std::string()) + ")";
 }
@@ -143,11 +156,12 @@ std::vector<held_object> target_objects(std::int64_t pid, std::optional<int> onl
     std::vector<held_object> objects;
     auto add = [&](int fd, std::string_view link) {
         if (only_fd && fd != *only_fd) return;
-        auto parsed = detail::parse_fd_link(link);
+        std::optional<object_end> end;
+        auto parsed = identify(pid, fd, link, true, end);
         if (!parsed) return;
         auto [kind, inode] = *parsed;
         if (kind == object_kind::unix_socket && !unix_inodes.contains(inode)) return;
-        auto end = kind == object_kind::pipe ? pipe_end(pid, fd) : object_end::both;
+        if (!end) end = kind == object_kind::pipe ? pipe_end(pid, fd) : object_end::both;
         if (!end) return;
         ends[fd] = *end;
         held_object o;
@@ -165,7 +179,7 @@ std::vector<held_object> target_objects(std::int64_t pid, std::optional<int> onl
         add(*only_fd, *link);
         if (objects.empty())
             throw_error(errc::not_a_pipe, what(pid, only_fd) + ": descriptor " + std::to_string(*only_fd) +
-                                              " is " + *link + ", not a pipe or a Unix socket");
+                                              " is " + *link + ", not a pipe, a Unix socket or a terminal");
     } else if (int err = for_each_fd(pid, add)) {
         throw_target_error(err, pid, only_fd);
     }
@@ -185,6 +199,7 @@ public:
     holder_scan(holders_report& report, std::unordered_map<int, object_end> ends, bool whole_target)
         : report_(report), fam_(report.pid), target_ends_(std::move(ends)), whole_target_(whole_target) {
         for (auto& o : report.objects) {
+            terminals_ = terminals_ || o.kind == object_kind::terminal;
             wanted_[o.object_id].push_back({&o, false});
             if (o.peer_object_id != 0) wanted_[o.peer_object_id].push_back({&o, true});
         }
@@ -218,11 +233,12 @@ private:
 
     // Records descriptor `fd` of `pid` (which refers to `link`) in every object that wants it.
     void record(std::int64_t pid, int fd, std::string_view link) {
-        auto parsed = detail::parse_fd_link(link);
+        std::optional<object_end> end;
+        auto parsed = identify(pid, fd, link, terminals_, end);
         if (!parsed) return;
         auto it = wanted_.find(parsed->second);
         if (it == wanted_.end()) return;
-        auto end = end_of(pid, fd, parsed->first);
+        if (!end) end = end_of(pid, fd, parsed->first);
         if (!end) return;  // closed while we looked
         for (const wanted_entry& w : it->second) {
             if (w.object->kind != parsed->first) continue;
@@ -242,6 +258,7 @@ private:
     family fam_;
     std::unordered_map<int, object_end> target_ends_;
     bool whole_target_;
+    bool terminals_{false};  // a terminal is wanted: only then is a /dev/pts link looked at
     std::unordered_map<std::uint64_t, std::vector<wanted_entry>> wanted_;
     std::unordered_map<std::int64_t, std::string> commands_;
 };

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
@@ -96,6 +98,23 @@ std::optional<object_end> pipe_end(std::int64_t pid, int fd) {
         case O_WRONLY: return object_end::write;
         default: return object_end::both;
     }
+}
+
+std::optional<std::pair<std::uint64_t, object_end>> terminal_end(std::int64_t pid, int fd, std::string_view link) {
+    if (!link.starts_with("/dev/pt")) return std::nullopt;  // the cheap test: most links are not
+    if (link == "/dev/ptmx" || link == "/dev/pts/ptmx") {
+        auto info = read_small_file(proc_path(pid, "fdinfo/" + std::to_string(fd)));
+        auto index = info ? detail::parse_fdinfo_tty_index(*info) : std::nullopt;
+        if (!index) return std::nullopt;
+        return std::pair{*index, object_end::read};
+    }
+    if (!link.starts_with("/dev/pts/")) return std::nullopt;
+    struct stat st {};
+    if (::stat(proc_path(pid, "fd/" + std::to_string(fd)).c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) return std::nullopt;
+    // devpts numbers slave N as (136, N); the old 8-bit minors spread them over 136..143.
+    auto major_number = ::major(st.st_rdev);
+    if (major_number < 136 || major_number > 143) return std::nullopt;
+    return std::pair{std::uint64_t{major_number - 136} * 256 + ::minor(st.st_rdev), object_end::write};
 }
 
 std::vector<std::int64_t> all_pids() {

@@ -3,7 +3,8 @@
 // asks these and nothing else of the kernel; they know nothing of reports or verdicts.
 //
 //   /proc/PID/fd/N      readlink gives "pipe:[INODE]" or "socket:[INODE]": equal inode = same object
-//   /proc/PID/fdinfo/N  "flags:\t0100000" (octal): O_ACCMODE tells a pipe's read end from its write end
+//   /proc/PID/fdinfo/N  "flags:\t0100000" (octal): O_ACCMODE tells a pipe's read end from its write end;
+//                       "tty-index:\t3" numbers a pseudo-terminal's master (its slave is /dev/pts/3)
 //   /proc/PID/net/unix  the inodes of AF_UNIX sockets (so TCP or netlink sockets are left out)
 //   NETLINK_SOCK_DIAG   a Unix socket's peer inode (UNIX_DIAG_PEER) and shutdown state, as `ss -x`
 //   /proc/PID/stat      the parent PID, session, process group and start time
@@ -57,6 +58,12 @@ std::set<std::uint64_t> unix_socket_inodes(std::int64_t pid);
 
 /// From the octal "flags:" line of /proc/PID/fdinfo/FD; nullopt if the descriptor is gone.
 std::optional<object_end> pipe_end(std::int64_t pid, int fd);
+
+/// A pseudo-terminal end: its number N (of /dev/pts/N) and which end — the master ("/dev/ptmx",
+/// numbered by the "tty-index:" of fdinfo) as object_end::read, the child side "/dev/pts/N" (a
+/// character device of the pty slave majors, 136-143) as object_end::write. nullopt for any
+/// other link, before any system call (the scan of every descriptor asks it for each).
+std::optional<std::pair<std::uint64_t, object_end>> terminal_end(std::int64_t pid, int fd, std::string_view link);
 
 /// Every PID in /proc. Throws if /proc cannot be listed.
 std::vector<std::int64_t> all_pids();

@@ -306,3 +306,146 @@ TEST(TerminalPosix, OnlyStdoutOnATerminal) {
     EXPECT_EQ(read_to_eof(t), "False True False\r\n");
     EXPECT_TRUE(c.wait().success());
 }
+
+// ---- run() and `tether run --terminal`.
+
+// A shell's background job runs its own copy of the shell until it has exec'd: this loop (in
+// the shell) waits for that, so the holder is named `sleep 100` rather than the shell's line.
+const std::string until_exec = "while [ \"$(cat /proc/$!/comm)\" != sleep ]; do :; done; ";
+
+namespace {
+tether::run_options on_a_terminal() {
+    tether::run_options ro;
+    ro.terminal = tether::terminal_size{};
+    ro.timeout = 60s;  // a hang fails here rather than blocking the suite
+    return ro;
+}
+}  // namespace
+
+TEST(TerminalPosix, RunCapturesTheTerminalsOutputWithStderrInIt) {
+    tether::spawn_options opt;
+    opt.argv = {"/bin/sh", "-c", "tty; echo to-stderr >&2; exit 4"};
+    auto r = tether::run(std::move(opt), on_a_terminal());
+    EXPECT_TRUE(r.status.exited() && r.status.code == 4) << r.status.describe();
+    EXPECT_TRUE(contains(r.out, "/dev/pts/")) << r.out;
+    EXPECT_TRUE(contains(r.out, "to-stderr\r\n")) << r.out;
+    EXPECT_TRUE(r.err.empty());
+    EXPECT_TRUE(r.stuck.empty());
+}
+
+TEST(TerminalPosix, RunTypesTheInputThenEndOfFile) {
+    auto ro = on_a_terminal();
+    ro.input = "abc\n";
+    tether::spawn_options opt;
+    opt.argv = {"/bin/sh", "-c", "read x; echo got-$x; cat; echo cat-ended"};
+    auto r = tether::run(std::move(opt), ro);
+    EXPECT_TRUE(r.status.success()) << r.status.describe();
+    EXPECT_TRUE(contains(r.out, "abc\r\n")) << r.out;  // the terminal's echo of what was typed
+    EXPECT_TRUE(contains(r.out, "got-abc\r\ncat-ended\r\n")) << r.out;  // Ctrl-D ended cat
+}
+
+TEST(TerminalPosix, RunEndsAPartialLineOfInputWithTwoCtrlDs) {
+    auto ro = on_a_terminal();
+    ro.input = "no-newline";
+    tether::spawn_options opt;
+    opt.argv = {"/bin/cat"};
+    auto r = tether::run(std::move(opt), ro);
+    EXPECT_TRUE(r.status.success()) << r.status.describe();
+    // The echo, then cat's copy of the line the first Ctrl-D handed over.
+    EXPECT_TRUE(contains(r.out, "no-newlineno-newline")) << r.out;
+}
+
+TEST(TerminalPosix, RunRefusesStderrSinksWithATerminal) {
+    auto ro = on_a_terminal();
+    ro.on_stderr = [](std::span<const std::byte>) {};
+    tether::spawn_options opt;
+    opt.argv = {"/bin/true"};
+    try {
+        (void)tether::run(std::move(opt), ro);
+        ADD_FAILURE() << "run() accepted on_stderr with a terminal";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), tether::errc::invalid_argument);
+        EXPECT_TRUE(contains(e.what(), "terminal is set: stderr is on the terminal with stdout")) << e.what();
+    }
+}
+
+// The child exits, but a grandchild that ignores SIGHUP (the hang-up the session's end sends)
+// keeps the terminal: run() returns after eof_grace and names it, as for a pipe.
+TEST(TerminalPosix, AGrandchildHoldingTheTerminalIsNamedAndRunReturns) {
+    auto ro = on_a_terminal();
+    ro.eof_grace = 300ms;
+    tether::spawn_options opt;
+    opt.argv = {"/bin/sh", "-c", "trap '' HUP; sleep 100 & " + until_exec + "echo $!"};
+    auto r = tether::run(std::move(opt), ro);
+    EXPECT_TRUE(r.status.success()) << r.status.describe();
+    auto sleeper = std::stoll(r.out);
+    ASSERT_EQ(r.stuck.size(), 1u);
+    EXPECT_EQ(r.stuck[0].stream, "stdout");
+    ASSERT_FALSE(r.stuck[0].holders.empty()) << r.stuck[0].verdict;
+    EXPECT_EQ(r.stuck[0].holders[0].pid, sleeper) << r.stuck[0].verdict;
+    EXPECT_TRUE(contains(r.stuck[0].verdict, "`sleep 100`")) << r.stuck[0].verdict;
+    std::printf("stuck: %s\n", r.stuck[0].verdict.c_str());
+    tether_test::end_if_running(sleeper);
+}
+
+TEST(TerminalPosix, TetherRunTerminalPutsCmdOnATerminal) {
+#ifdef TETHER_CLI_PATH
+    auto r = tether_test::run_captured({TETHER_CLI_PATH, "run", "--terminal", "--", "python3", "-c",
+                                        "import sys; print(sys.stdout.isatty()); sys.stderr.write('e\\n')"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, "True\r\ne\r\n");
+    EXPECT_EQ(r.err, "");
+#else
+    GTEST_SKIP() << "the tether tool was not built (CLI11 not found)";
+#endif
+}
+
+// ---- holders() knows pseudo-terminal ends.
+
+TEST(TerminalPosix, HoldersNamesTheGrandchildThatKeepsTheSessionAlive) {
+    auto c = tether::spawn(on_terminal({"/bin/sh", "-c", "trap '' HUP; sleep 100 & " + until_exec + "echo pid=$!"}));
+    auto t = c.take_terminal();
+    auto out = read_until(t, "\r\n", read_until(t, "pid="));
+    auto sleeper = std::stoll(out.substr(out.find("pid=") + 4));
+    EXPECT_TRUE(c.wait().success());
+    auto report = tether::holders(tether::this_process_id(), tether::handle_to_integer(t.output().get()));
+    ASSERT_EQ(report.objects.size(), 1u);
+    const auto& o = report.objects[0];
+    EXPECT_EQ(o.kind, tether::object_kind::terminal);
+    EXPECT_EQ(o.end, tether::object_end::read);
+    bool named = false;
+    // sh gives a background job /dev/null for stdin: the sleeper keeps the terminal as 1 and 2.
+    for (const auto& h : o.others) named |= h.pid == sleeper && h.end == tether::object_end::write && h.handle == 1;
+    EXPECT_TRUE(named) << o.verdict;
+    EXPECT_TRUE(contains(o.verdict, "(master of terminal /dev/pts/")) << o.verdict;
+    EXPECT_TRUE(contains(o.verdict, "end-of-file will not arrive while its child side is also held by PID " +
+                                        std::to_string(sleeper) + " `sleep 100` (fds 1 and 2)")) << o.verdict;
+    std::printf("verdict: %s\n", o.verdict.c_str());
+    tether_test::end_if_running(sleeper);
+    // Now nobody holds the child side: end-of-file, and holders says so.
+    read_to_eof(t, out);
+    report = tether::holders(tether::this_process_id(), tether::handle_to_integer(t.output().get()));
+    ASSERT_EQ(report.objects.size(), 1u);
+    EXPECT_TRUE(contains(report.objects[0].verdict, "no copy of its child side is open")) << report.objects[0].verdict;
+}
+
+TEST(TerminalPosix, HoldersOfTheChildListsItsTerminalEndsAndOurMaster) {
+    auto c = tether::spawn(on_terminal({"/bin/sh", "-c", "read x"}));
+    auto t = c.take_terminal();
+    auto report = tether::holders(c.pid());
+    std::size_t slaves = 0;
+    for (const auto& o : report.objects) {
+        if (o.kind != tether::object_kind::terminal) continue;
+        ++slaves;
+        EXPECT_EQ(o.end, tether::object_end::write);
+        EXPECT_EQ(o.handles, (std::vector<std::int64_t>{0, 1, 2}));
+        bool ours = false;
+        for (const auto& h : o.others)
+            ours |= h.pid == tether::this_process_id() && h.end == tether::object_end::read &&
+                    h.handle == tether::handle_to_integer(t.output().get());
+        EXPECT_TRUE(ours) << "our master is not among the holders";
+    }
+    EXPECT_EQ(slaves, 1u);
+    type(t, "\n");
+    EXPECT_TRUE(c.wait_or_kill(20s).success());
+}

@@ -47,6 +47,7 @@ inline constexpr int exit_output_gone = 141;  ///< our stdout's (stderr's) reade
 struct run_args {
     std::string timeout, grace;         ///< durations as typed (empty: none / the default)
     bool kill_tree{false};
+    bool terminal{false};               ///< --terminal: CMD on a terminal of its own
     bool json{false};
     std::vector<std::string> command;  ///< CMD ARGS...
 };

@@ -1,7 +1,9 @@
-// `tether run [--timeout D] [--kill-tree] [--grace D] [--json] -- CMD ARGS...`: runs CMD so
-// that the caller can never hang on it. CMD's stdout and stderr are pipes of ours, forwarded as
-// they come (stdin is inherited), so a background job of CMD that keeps them holds our pipe,
-// never the caller's: `tether run -- sh -c 'sleep 100 & echo hi' | cat` returns at once.
+// `tether run [--timeout D] [--kill-tree] [--grace D] [--terminal] [--json] -- CMD ARGS...`:
+// runs CMD so that the caller can never hang on it. CMD's stdout and stderr are pipes of ours,
+// forwarded as they come (stdin is inherited), so a background job of CMD that keeps them holds
+// our pipe, never the caller's: `tether run -- sh -c 'sleep 100 & echo hi' | cat` returns at
+// once. With --terminal all three are a terminal of ours instead, its output forwarded to our
+// stdout, with the same guarantees.
 #include "commands.hpp"
 
 #include <tether/error.hpp>
@@ -91,7 +93,7 @@ std::vector<std::string> with_command_separator(int argc, char** argv) {
             continue;
         }
         if (w.rfind("--timeout=", 0) == 0 || w.rfind("--grace=", 0) == 0 || w == "--kill-tree" || w == "--json" ||
-            w == "-h" || w == "--help")
+            w == "--terminal" || w == "-h" || w == "--help")
             continue;
         if (!w.empty() && w[0] == '-') return words;  // an option of run's we do not know: CLI11 names it
         words.insert(words.begin() + static_cast<std::ptrdiff_t>(i), "--");
@@ -112,6 +114,10 @@ CLI::App* add_run(CLI::App& app, run_args& args) {
     cmd->add_flag("--kill-tree", args.kill_tree,
                   "also end the processes CMD started that keep its output open after it exited "
                   "(its whole tree is ended on --timeout anyway)");
+    cmd->add_flag("--terminal", args.terminal,
+                  "run CMD on a terminal of 80x24 of its own (a pseudo-terminal, CMD's controlling terminal in a "
+                  "new session) instead of pipes: what it shows, stdout and stderr together, goes to our stdout. "
+                  "Nothing is typed into it: a CMD that reads its input waits until --timeout");
     cmd->add_flag("--json", args.json, "at the end, print a JSON report on stderr (schema \"tether.run/1\")");
     cmd->add_option("command", args.command, "CMD and its arguments: everything from the first word that is not an option above (or after --)")->required();
     cmd->footer("Exit codes: CMD's own; 128+N if a signal N ended it; " + std::to_string(exit_timed_out) +
@@ -135,8 +141,9 @@ int run_run(const run_args& args) {
         *into = *d;
     }
     ro.kill_tree = args.kill_tree;
+    if (args.terminal) ro.terminal = tether::terminal_size{};
     ro.on_stdout = [](std::span<const std::byte> d) { forward(stdout, "stdout", d); };
-    ro.on_stderr = [](std::span<const std::byte> d) { forward(stderr, "stderr", d); };
+    if (!args.terminal) ro.on_stderr = [](std::span<const std::byte> d) { forward(stderr, "stderr", d); };
 #ifdef SIGCHLD
     // An ignored SIGCHLD, inherited through exec from some supervisors, makes the kernel discard
     // CMD's exit status: we are the application here, so we take the default back.
