@@ -216,7 +216,7 @@ TEST(Cli, DescriptorThatIsNotAPipeOrNotOpenExitsWithTwo) {
     std::string self = std::to_string(tether::this_process_id());
     auto r = run_tether({"holders", self + ":" + std::to_string(null.get())});
     EXPECT_EQ(r.code, 2) << r.err;
-    EXPECT_TRUE(contains(r.err, "/dev/null, not a pipe or a Unix socket")) << r.err;
+    EXPECT_TRUE(contains(r.err, "/dev/null, not a pipe, a Unix socket or a terminal")) << r.err;
 
     r = run_tether({"holders", self + ":9999"});
     EXPECT_EQ(r.code, 2) << r.err;

@@ -260,7 +260,7 @@ TEST(Holders, DescriptorThatIsNotAPipeOrUnixSocketIsAnError) {
     ASSERT_TRUE(null);
     auto e = error_of([&] { (void)tether::holders(tether::this_process_id(), null.get()); });
     EXPECT_EQ(e.code(), tether::errc::not_a_pipe);
-    EXPECT_TRUE(contains(e.what(), "is /dev/null, not a pipe or a Unix socket")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "is /dev/null, not a pipe, a Unix socket or a terminal")) << e.what();
 
     tether::unique_handle udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     ASSERT_TRUE(udp);
