@@ -9,6 +9,9 @@
 #include <tether/poller.hpp>
 #include <tether/spawn.hpp>
 #include <tether/terminal.hpp>
+#include <tether/tied.hpp>
+#include <tether/holders.hpp>
+#include <tether/run.hpp>
 
 #include "support/harness.hpp"
 #include "support/lifetime_support.hpp"
@@ -448,4 +451,40 @@ TEST(TerminalPosix, HoldersOfTheChildListsItsTerminalEndsAndOurMaster) {
     EXPECT_EQ(slaves, 1u);
     type(t, "\n");
     EXPECT_TRUE(c.wait_or_kill(20s).success());
+}
+
+// A read tied to the child (tether/tied.hpp) ends after its exit plus the grace, naming who
+// keeps the terminal, as for a pipe.
+TEST(TerminalPosix, AReadTiedToTheChildEndsAndNamesTheGrandchild) {
+    auto c = tether::spawn(on_terminal({"/bin/sh", "-c", "trap '' HUP; sleep 100 & " + until_exec + "echo pid=$!"}));
+    auto t = c.take_terminal();
+    std::error_code ec;
+    std::string who;
+    auto text = tether::read_to_end(t.output(), c, 300ms, ec, who);
+    EXPECT_EQ(ec, tether::errc::held_open) << ec.message();
+    EXPECT_TRUE(contains(text, "pid=")) << text;
+    auto sleeper = std::stoll(text.substr(text.find("pid=") + 4));
+    EXPECT_TRUE(contains(who, "PID " + std::to_string(sleeper) + " `sleep 100`")) << who;
+    tether_test::end_if_running(sleeper);
+}
+
+TEST(TerminalPosix, TetherHoldersNamesTheTerminalsHolders) {
+#ifdef TETHER_CLI_PATH
+    auto c = tether::spawn(on_terminal({"/bin/sh", "-c", "read x"}));
+    auto t = c.take_terminal();
+    auto target = std::to_string(tether::this_process_id()) + ":" +
+                  std::to_string(tether::handle_to_integer(t.output().get()));
+    auto r = tether_test::run_captured({TETHER_CLI_PATH, "holders", target});
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "(master of terminal /dev/pts/")) << r.out;
+    EXPECT_TRUE(contains(r.out, "end-of-file will not arrive while its child side is also held by PID " +
+                                    std::to_string(c.pid()) + " `/bin/sh -c read x` (fds 0, 1 and 2), a child"))
+        << r.out;
+    auto json = tether_test::run_captured({TETHER_CLI_PATH, "holders", "--json", target});
+    EXPECT_TRUE(contains(json.out, "\"kind\": \"terminal\"")) << json.out;
+    type(t, "\n");
+    EXPECT_TRUE(c.wait_or_kill(20s).success());
+#else
+    GTEST_SKIP() << "the tether tool was not built (CLI11 not found)";
+#endif
 }
