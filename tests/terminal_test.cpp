@@ -38,6 +38,18 @@ void expect_refused(tether::spawn_options& opt, std::string_view says) {
     EXPECT_TRUE(tether_test::is_open(value));
 }
 
+// `call` must throw a std::system_error of `code` whose what() holds `says`.
+template <class Call>
+void expect_error(Call&& call, tether::errc code, std::string_view says) {
+    try {
+        call();
+        ADD_FAILURE() << "no exception; expected one saying: " << says;
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), code);
+        EXPECT_TRUE(contains(e.what(), says)) << e.what();
+    }
+}
+
 }  // namespace
 
 TEST(Terminal, ADimensionOfZeroIsRefusedNamingTheStream) {
@@ -80,13 +92,7 @@ TEST(Terminal, AnEmptyTerminalHasNoHandlesAndRefusesResizeAndSize) {
     EXPECT_EQ(ec, tether::errc::closed);
     EXPECT_EQ(t.size(ec), (tether::terminal_size{0, 0}));
     EXPECT_EQ(ec, tether::errc::closed);
-    try {
-        t.resize(80, 24);
-        ADD_FAILURE() << "resize of an empty terminal did not throw";
-    } catch (const std::system_error& e) {
-        EXPECT_EQ(e.code(), tether::errc::closed);
-        EXPECT_TRUE(contains(e.what(), "terminal::resize: the terminal is closed")) << e.what();
-    }
+    expect_error([&] { t.resize(80, 24); }, tether::errc::closed, "terminal::resize: the terminal is closed");
     EXPECT_THROW((void)t.size(), std::system_error);
     t.close();  // idempotent on an empty one
     EXPECT_FALSE(t);
@@ -97,13 +103,8 @@ TEST(Terminal, ResizeChecksTheSizeFirst) {
     std::error_code ec;
     t.resize(0, 10, ec);
     EXPECT_EQ(ec, tether::errc::invalid_argument);
-    try {
-        t.resize(70000, 10);
-        ADD_FAILURE() << "resize(70000, 10) did not throw";
-    } catch (const std::system_error& e) {
-        EXPECT_EQ(e.code(), tether::errc::invalid_argument);
-        EXPECT_TRUE(contains(e.what(), "terminal::resize asks for a terminal of 70000 x 10")) << e.what();
-    }
+    expect_error([&] { t.resize(70000, 10); }, tether::errc::invalid_argument,
+                 "terminal::resize asks for a terminal of 70000 x 10");
 }
 
 TEST(Terminal, AChildWithoutATerminalGivesAnEmptyOne) {

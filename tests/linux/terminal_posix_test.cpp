@@ -144,12 +144,26 @@ TEST(TerminalPosix, ResizeSendsSigwinchToTheForegroundGroup) {
     EXPECT_TRUE(c.wait().success());
 }
 
-TEST(TerminalPosix, InteractiveBashAnswersACommandAndExitsOnExit) {
+namespace {
+struct session {
+    tether::child c;
+    tether::terminal t;
+    std::string out;  // read so far
+};
+
+// An interactive bash without startup files, once it has shown its first prompt.
+session interactive_bash(const std::string& prompt) {
     auto opt = on_terminal({"/bin/bash", "--norc", "--noprofile", "-i"});
-    opt.env_set["PS1"] = "tether-prompt$ ";
-    auto c = tether::spawn(std::move(opt));
-    auto t = c.take_terminal();
-    auto out = read_until(t, "tether-prompt$ ");
+    opt.env_set["PS1"] = prompt;
+    session s{tether::spawn(std::move(opt)), {}, {}};
+    s.t = s.c.take_terminal();
+    s.out = read_until(s.t, prompt);
+    return s;
+}
+}  // namespace
+
+TEST(TerminalPosix, InteractiveBashAnswersACommandAndExitsOnExit) {
+    auto [c, t, out] = interactive_bash("tether-prompt$ ");
     type(t, "echo $((6 * 7))\n");
     out = read_until(t, "42\r\n", out);  // the echo of our line holds "6 * 7", not 42
     type(t, "exit 3\n");
@@ -178,11 +192,7 @@ TEST(TerminalPosix, CtrlCEndsTheForegroundSleep) {
 // An interactive bash puts `sleep` in a foreground job of its own; Ctrl-C ends that job only,
 // and bash answers the next command.
 TEST(TerminalPosix, CtrlCInInteractiveBashEndsTheForegroundJobOnly) {
-    auto opt = on_terminal({"/bin/bash", "--norc", "--noprofile", "-i"});
-    opt.env_set["PS1"] = "P$ ";
-    auto c = tether::spawn(std::move(opt));
-    auto t = c.take_terminal();
-    auto out = read_until(t, "P$ ");
+    auto [c, t, out] = interactive_bash("P$ ");
     type(t, "sleep 100; echo after-$((1+1))\n");
     ASSERT_TRUE(wait_for_child_running(c.pid(), "sleep"));  // bash has read the line and runs it
     type(t, "\x03");
