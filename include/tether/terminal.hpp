@@ -57,7 +57,9 @@ public:
 
     /// Where to write what the child reads, as if typed (Linux: the master; Windows: the input
     /// pipe). Borrowed: valid until close(). The terminal echoes typed input into output()
-    /// unless the child turned echo off. Invalid for an empty terminal.
+    /// unless the child turned echo off. Invalid for an empty terminal. Linux: non-blocking, so
+    /// that no write can sleep for ever on a full terminal (tether's calls wait as asked; a
+    /// write to a session that has ended, once its buffer is full, is errc::peer_gone).
     [[nodiscard]] borrowed_handle input() const noexcept;
     /// Where to read what the child writes (Linux: the master, the same handle as input();
     /// Windows: the output pipe). End-of-file once the child's side is closed by every process

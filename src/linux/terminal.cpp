@@ -4,6 +4,13 @@
 // other process's pty can be opened by a race on /dev/pts/N; where TIOCGPTPEER is missing,
 // ptsname_r and open(O_CLOEXEC). O_NOCTTY on both: the terminal must never become *our*
 // controlling terminal (a session leader without one would acquire it by open()).
+//
+// The master is non-blocking (it is ours alone: the child has the slave, a file of its own).
+// A blocking write to a master can wait for ever: once the terminal's buffer is full (a child
+// that does not read, or has exited with lines unread) write() sleeps, and no deadline or
+// poller can take it back. Non-blocking, every tether call still waits as asked (poll), a
+// poller or run() goes on with its other work, and a write to a session that has ended says
+// errc::peer_gone. A raw read() or write() of input()/output() may say EAGAIN.
 #include <tether/error.hpp>
 
 #include "detail/backend.hpp"
@@ -39,7 +46,7 @@ int open_slave(int master) noexcept {
 }
 
 std::error_code open_pty(terminal_endpoint& t, std::string& what) {
-    int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
     if (master < 0) return fail(what, "posix_openpt (/dev/ptmx)");
     t.master.reset(master);
     if (::unlockpt(master) != 0) return fail(what, "unlockpt");

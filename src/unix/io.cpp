@@ -63,10 +63,11 @@ sigpipe_guard::~sigpipe_guard() {
     if (active_ && !already_blocked_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }
 
-std::error_code wait_ready(int fd, short events, const deadline& d) {
+std::error_code wait_ready(int fd, short events, const deadline& d, short* got) {
     for (;;) {
         pollfd p{fd, events, 0};
         int n = ::poll(&p, 1, d.poll_timeout());
+        if (got != nullptr) *got = p.revents;
         if (n > 0) {
             if (p.revents & POLLNVAL) return std::error_code(EBADF, std::system_category());
             return {};  // readable, writable, hung up or error: the next call tells which
@@ -244,7 +245,14 @@ std::size_t detail::io_write(native_handle fd, std::span<const std::byte> data, 
             ec = errc::timed_out;
             return done;
         }
-        if ((ec = wait_ready(fd, POLLOUT, deadline))) return done;
+        short got = 0;
+        if ((ec = wait_ready(fd, POLLOUT, deadline, &got))) return done;
+        // A terminal whose child side is gone takes bytes until its buffer is full, then polls
+        // hung up and never writable again: nobody will read them.
+        if ((got & (POLLHUP | POLLOUT)) == POLLHUP && detail::hung_up_terminal(fd)) {
+            ec = errc::peer_gone;
+            return done;
+        }
     }
     return done;
 }

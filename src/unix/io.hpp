@@ -31,13 +31,15 @@ private:
     bool was_pending_{false};
 };
 
-/// After a read of `fd` failed with EIO: whether `fd` is a terminal, whose EIO means that every
-/// holder of the other side closed it (Linux: a pty master once the last slave descriptor is
-/// closed), which the read hooks report as end-of-file. Asked only on that error path, so pipe
-/// I/O pays nothing. Keeps errno.
+/// After a read of `fd` failed with EIO, or a write found no room and poll said hung up:
+/// whether `fd` is a terminal, whose EIO means that every holder of the other side closed it
+/// (Linux: a pty master once the last slave descriptor is closed), which the read hooks report
+/// as end-of-file and the write hooks as errc::peer_gone. Asked only on those error paths, so
+/// pipe I/O pays nothing. Keeps errno.
 bool hung_up_terminal(int fd) noexcept;
 
 /// Waits until `fd` is ready for `events` (poll's) or the deadline passes (errc::timed_out).
-std::error_code wait_ready(int fd, short events, const deadline& d);
+/// `got`, if given, receives what poll reported.
+std::error_code wait_ready(int fd, short events, const deadline& d, short* got = nullptr);
 
 }  // namespace tether::detail

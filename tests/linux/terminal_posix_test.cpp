@@ -222,6 +222,21 @@ TEST(TerminalPosix, ReadingAfterTheChildExitedIsEndOfFileNotAnError) {
     EXPECT_FALSE(ec) << ec.message();
 }
 
+// Linux keeps taking bytes for a terminal whose child side is gone until its buffer is full;
+// a blocking write would then sleep for ever. tether's says peer_gone.
+TEST(TerminalPosix, WritingLinesToASessionThatEndedIsPeerGoneNotAHang) {
+    auto c = tether::spawn(on_terminal({"/bin/true"}));
+    auto t = c.take_terminal();
+    EXPECT_TRUE(c.wait().success());
+    std::string lines;
+    for (int i = 0; i < 20000; ++i) lines += "a line nobody will read\n";  // ~480 KiB
+    std::error_code ec;
+    tether::write_all_for(t.input(), std::as_bytes(std::span(lines.data(), lines.size())), 20s, ec);
+    EXPECT_EQ(ec, tether::errc::peer_gone) << ec.message();
+    tether::write_all(t.input(), std::as_bytes(std::span(lines.data(), lines.size())), ec);
+    EXPECT_EQ(ec, tether::errc::peer_gone) << ec.message();
+}
+
 TEST(TerminalPosix, ForwardMovesTheOutputToAPipeUntilTheSessionEnds) {
     auto c = tether::spawn(on_terminal({"/bin/sh", "-c", "echo one; echo two"}));
     auto t = c.take_terminal();
@@ -366,6 +381,20 @@ TEST(TerminalPosix, RunEndsAPartialLineOfInputWithTwoCtrlDs) {
     EXPECT_TRUE(r.status.success()) << r.status.describe();
     // The echo, then cat's copy of the line the first Ctrl-D handed over.
     EXPECT_TRUE(contains(r.out, "no-newlineno-newline")) << r.out;
+}
+
+// Input the child never reads: run() neither blocks in a write nor hangs; it returns when the
+// child has exited, the input cut short.
+TEST(TerminalPosix, RunWithInputTheChildNeverReadsReturns) {
+    auto ro = on_a_terminal();
+    ro.input = std::string();
+    for (int i = 0; i < 20000; ++i) *ro.input += "a line nobody will read\n";
+    tether::spawn_options opt;
+    opt.argv = {"/bin/true"};
+    auto r = tether::run(std::move(opt), ro);
+    EXPECT_TRUE(r.status.success()) << r.status.describe();
+    EXPECT_FALSE(r.timed_out);
+    EXPECT_TRUE(r.input_truncated);
 }
 
 TEST(TerminalPosix, RunRefusesStderrSinksWithATerminal) {
