@@ -140,8 +140,9 @@ std::error_code io_ignore_sigpipe(std::string& what);
 // child by PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE. launched::terminal carries our side to the
 // child object. Every hook is for a terminal that terminal_create made; none throws.
 //
-//   Linux (src/linux/terminal.cpp): posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK), the slave by
-//     TIOCGPTPEER (close-on-exec from birth), TIOCSWINSZ / TIOCGWINSZ; close: the master.
+//   Linux (src/linux/terminal.cpp): posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK),
+//     the slave by TIOCGPTPEER (close-on-exec from birth), TIOCSWINSZ / TIOCGWINSZ; close: the
+//     master.
 //   Windows (src/windows/terminal.cpp): not built yet: terminal_create says errc::not_supported.
 //     ConPTY's close order, for the backend to come: ClosePseudoConsole blocks until the
 //     console's last output is read, so terminal_close must keep draining the output pipe
