@@ -26,16 +26,7 @@ tether::spawn_options with_a_passed_handle(tether::unique_handle& kept_ours) {
 }
 
 void expect_refused(tether::spawn_options& opt, std::string_view says) {
-    auto value = opt.handles.at(0).h.get();
-    std::error_code ec;
-    std::string message;
-    auto c = tether::spawn(std::move(opt), ec, message);
-    EXPECT_FALSE(c);
-    EXPECT_EQ(ec, tether::errc::invalid_argument) << message;
-    EXPECT_TRUE(contains(message, says)) << message;
-    ASSERT_EQ(opt.handles.size(), 1u);  // NOLINT(bugprone-use-after-move): a refusal keeps them
-    EXPECT_EQ(opt.handles[0].h.get(), value);
-    EXPECT_TRUE(tether_test::is_open(value));
+    tether_test::expect_spawn_fails_keeping_handles(opt, tether::errc::invalid_argument, says);
 }
 
 // `call` must throw a std::system_error of `code` whose what() holds `says`.

@@ -527,3 +527,52 @@ TEST(TerminalPosix, TetherHoldersNamesTheTerminalsHolders) {
     GTEST_SKIP() << "the tether tool was not built (CLI11 not found)";
 #endif
 }
+
+// ---- What a spawn makes and gives back.
+
+namespace {
+// How many of our descriptors are a pseudo-terminal's master.
+int masters_open() {
+    int n = 0;
+    for (int fd = 0; fd < 4096; ++fd) {
+        char path[64], target[64];
+        std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        auto len = ::readlink(path, target, sizeof target - 1);
+        if (len > 0 && std::string_view(target, static_cast<std::size_t>(len)) == "/dev/ptmx") ++n;
+    }
+    return n;
+}
+}  // namespace
+
+TEST(TerminalPosix, AFailedSpawnClosesTheTerminalItMadeAndKeepsTheCallersHandles) {
+    int before = masters_open();
+    auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+    auto opt = on_terminal({"/etc/passwd"});  // exists, not executable: exec fails after the terminal is made
+    opt.pass(std::move(theirs), "log");
+    tether_test::expect_spawn_fails_keeping_handles(opt, std::make_error_code(std::errc::permission_denied),
+                                                    "cannot run '/etc/passwd'");
+    EXPECT_EQ(masters_open(), before);
+}
+
+TEST(TerminalPosix, StderrToStdoutOnATerminalIsTheSameTerminal) {
+    tether::spawn_options opt;
+    opt.argv = {"python3", "-c", "import os, sys; print(sys.stderr.isatty(), os.ttyname(1) == os.ttyname(2))"};
+    opt.out = tether::stdio::terminal();
+    opt.err = tether::stdio::to_stdout();
+    auto c = tether::spawn(std::move(opt));
+    auto t = c.take_terminal();
+    EXPECT_EQ(read_to_eof(t), "True True\r\n");
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(TerminalPosix, ResizeAfterCloseIsClosedAndCloseHangsTheChildUp) {
+    auto c = tether::spawn(on_terminal({"/bin/sh", "-c", "read x"}));
+    auto t = c.take_terminal();
+    t.close();
+    EXPECT_FALSE(t);
+    std::error_code ec;
+    t.resize(100, 30, ec);
+    EXPECT_EQ(ec, tether::errc::closed);
+    auto st = c.wait_or_kill(20s);  // SIGHUP from the hang-up, not our kill
+    EXPECT_TRUE(st.signalled() && st.code == SIGHUP) << st.describe();
+}

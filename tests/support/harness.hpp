@@ -6,6 +6,7 @@
 #include <tether/spawn.hpp>
 
 #include <string>
+#include <system_error>
 #include <string_view>
 #include <vector>
 
@@ -32,6 +33,11 @@ captured run_captured(std::vector<std::string> argv);
 /// Spawns `role` with `theirs` passed under the name "control" (a channel's end).
 tether::child spawn_with_channel(const std::string& role, tether::unique_handle&& theirs,
                                  const std::vector<std::string>& args = {});
+
+/// spawn(opt) must fail with `code`, its message holding `says`, and leave the first passed
+/// handle in `opt`, open, as it was: a failed spawn loses nothing the caller gave
+/// (support/spawn_refusal.cpp; adds test failures, never throws).
+void expect_spawn_fails_keeping_handles(tether::spawn_options& opt, std::error_code code, std::string_view says);
 
 /// Portable "is this handle open?" (is_inheritable throws for a handle that is not).
 bool is_open(tether::native_handle h);
