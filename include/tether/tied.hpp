@@ -86,6 +86,9 @@ std::uint64_t forward(borrowed_handle from, borrowed_handle to, child& c, millis
 ///     if (ec == tether::errc::held_open) std::cerr << reader.held_by() << "\n";
 class tied_chunk_reader {
 public:
+    /// @param h the pipe end to read (borrowed).
+    /// @param c the child that writes into the pipe's other end (borrowed).
+    /// @param grace how long the pipe may stay open after the child's exit.
     /// @param buffer_size as chunk_reader's (0: from the pipe's capacity).
     /// @throws std::system_error errc::invalid_argument for an empty child, a negative grace or
     ///         a buffer_size over 1 GiB (naming it); the poller's errors for a handle it cannot
