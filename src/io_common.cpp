@@ -206,6 +206,11 @@ std::span<const std::byte> chunk_reader::next(std::error_code& ec) noexcept {
     return {buf_.get(), ec ? 0 : n};
 }
 
+std::span<const std::byte> chunk_reader::try_next(std::error_code& ec) noexcept {
+    std::size_t n = try_read(h_, std::span<std::byte>(buf_.get(), size_), ec);
+    return {buf_.get(), ec ? 0 : n};
+}
+
 std::span<const std::byte> chunk_reader::next() {
     std::error_code ec;
     auto chunk = next(ec);

@@ -24,6 +24,7 @@ std::string poll_event::describe() const {
         case kind::goodbye: return s + "goodbye";
         case kind::vanished: return s + msg.describe();
         case kind::failed: return s + "failed: " + error.message();
+        case kind::held_open: return s + "held open: " + held_by;
     }
     return s + "unknown";
 }
@@ -93,6 +94,15 @@ void poller::add(borrowed_handle pipe_end, interest what, std::uint64_t token) {
             throw_error(ec, "poller::add: " + to_handle_string(pipe_end) + " is not an open pipe end that can be watched");
         throw_error(ec, "poller::add: watch " + to_handle_string(pipe_end));
     }
+}
+
+void poller::add(borrowed_handle pipe_end, interest what, std::uint64_t token, child& producer, milliseconds grace) {
+    if (!producer || grace.count() < 0)
+        throw_error(errc::invalid_argument, "poller::add: token " + std::to_string(token) + ": " +
+                                                (!producer ? "the producer is an empty child"
+                                                           : "grace " + std::to_string(grace.count()) + " ms is negative"));
+    add(pipe_end, what, token);
+    core_->tie(core_->by_token[token], producer, grace);
 }
 
 void poller::add(channel& ch, std::uint64_t token) {

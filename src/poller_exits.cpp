@@ -1,7 +1,8 @@
 // Portable: the poller's joins of exits — a child source reports its child's exit, and a
 // channel that reached end-of-file waits (bounded by peer_grace) for its peer's exit so its
 // vanished event carries the status. Reaping, the peer watches, and the fallback polling of
-// children without a process handle (Linux without pidfd) live here.
+// children without a process handle (Linux without pidfd) live here; pipes tied to a child
+// are told of its exit from here (poller_ties.cpp).
 #include "detail/poller_core.hpp"
 
 #include <chrono>
@@ -79,6 +80,7 @@ std::optional<exit_status> poller_core::reap(child& c, bool& ended, event_list& 
     for (auto k : fallback)
         if (slots[k].live && slots[k].awaiting_peer && slots[k].c == &c) waiting.push_back(k);
     for (auto k : waiting) end_vanished(k, st, out);
+    start_ties(c);
     return st;
 }
 
@@ -119,12 +121,19 @@ void poller_core::start_peer_wait(std::size_t i, message m, event_list& out) {
             cs.peer_via_child = true;  // its exit reaches us through that source: reap() ends us
             return;
         }
+    watch_exit(i);  // without a process handle: checked with the fallbacks
+}
+
+// A watch of slots[i].c's exit that reaps nothing: a peer_watch slot over our own duplicate of
+// its process handle, serviced for slot i. None (checked with the fallbacks) if the child has
+// no process handle or the watch fails.
+void poller_core::watch_exit(std::size_t i) {
     std::error_code ec;
-    auto process = cs.c->process_handle();
+    auto process = slots[i].c->process_handle();
     auto dup = process ? duplicate_of(process, ec) : unique_handle();
-    if (!dup) return;  // no process handle: checked with the fallbacks
+    if (!dup) return;
     auto w = allocate();
-    auto& pw = slots[w];  // `cs` may have moved: use slots[i] below
+    auto& pw = slots[w];  // slots[i] may have moved: use it by index below
     pw.t = source_slot::type::peer_watch;
     pw.live = true;
     pw.own = std::move(dup);
@@ -162,6 +171,10 @@ void poller_core::check_fallbacks(event_list& out) {
             service_child(i, out);
             continue;
         }
+        if (s.tied) {
+            check_tie(i, out);
+            continue;
+        }
         if (!s.awaiting_peer) continue;
         bool watched = s.peer_watch != no_slot || s.peer_via_child;
         bool lost = s.c->status().has_value() || !*s.c;  // reaped (or moved away) by the user
@@ -173,7 +186,8 @@ deadline poller_core::next_fallback(deadline d) const {
     for (auto i : fallback) {
         const auto& s = slots[i];
         bool polled = s.t == source_slot::type::child || (s.peer_watch == no_slot && !s.peer_via_child);
-        d = d.earlier(polled ? deadline::after(fallback_period) : s.peer_deadline);
+        if (s.tied) polled = s.tie_end.is_never() && s.peer_watch == no_slot;
+        d = d.earlier(polled ? deadline::after(fallback_period) : s.tied ? s.tie_end : s.peer_deadline);
     }
     return d;
 }

@@ -31,7 +31,14 @@ void poller_core::service(std::size_t i, unsigned events, event_list& out) {
         // Readiness says nothing more to a channel than "try" (either sub-watch): its pump never
         // blocks.
         case source_slot::type::channel: service_channel(i, out); break;
-        case source_slot::type::peer_watch: finish_peer_wait(slots[i].waiter, false, out); break;
+        case source_slot::type::peer_watch: {
+            auto waiter = slots[i].waiter;
+            if (slots[waiter].tied)
+                tie_exit_fired(waiter, out);
+            else
+                finish_peer_wait(waiter, false, out);
+            break;
+        }
     }
 }
 
@@ -47,6 +54,7 @@ void poller_core::service_pipe(std::size_t i, unsigned events, event_list& out) 
     if ((s.what & watch_read) && (events & (ready_read | ready_hangup | ready_error))) emit(s, poll_event::kind::readable, out);
     if ((s.what & watch_write) && (events & ready_write) && !hup) emit(s, poll_event::kind::writable, out);
     if (hup) emit(s, poll_event::kind::hung_up, out);
+    if (hup && s.tied) untie(i);  // the end came: no verdict is due
 }
 
 void poller_core::channel_ended(std::size_t i, poll_event ev, event_list& out) {

@@ -198,6 +198,11 @@ public:
     std::span<const std::byte> next();
     /// As above, reporting failure in `ec` (and returning an empty span) instead of throwing.
     std::span<const std::byte> next(std::error_code& ec) noexcept;
+    /// Non-blocking, as try_read(): what is there now, for an event loop (a poller's readable
+    /// event) or a read bounded by something else (tether/tied.hpp).
+    /// @returns the bytes read; empty with `ec` clear at end-of-file, empty with
+    ///          errc::would_block when nothing is there yet.
+    std::span<const std::byte> try_next(std::error_code& ec) noexcept;
 
     /// The buffer's size in bytes: the most one next() returns.
     [[nodiscard]] std::size_t buffer_size() const noexcept { return size_; }

@@ -29,7 +29,9 @@
 // the others go on. A child's exit is reported once, with the status (the child is reaped and
 // removed). Pipe ends are level-triggered: `readable` while data or end-of-file is there,
 // `writable` while there is room, `hung_up` once the other end is gone — read with try_read()
-// and write with try_write(), or remove the end.
+// and write with try_write(), or remove the end. A pipe end added with the child it was made
+// for also reports `held_open` if a descendant of that child keeps it open after the child's
+// exit, so a loop is never left waiting for a hung_up that will not come.
 //
 // Sending from a loop. channel::post() queues a message and writes what the OS takes at once;
 // a registered channel's queue is written by wait() as the socket drains, so no call blocks
@@ -80,12 +82,15 @@ struct poll_event {
         goodbye,   ///< the channel's peer said goodbye; the channel is no longer registered
         vanished,  ///< the peer ended without goodbye: `msg.peer_status` / `status` when joined
         failed,    ///< the channel failed (`error`): it is closed and no longer registered
+        held_open,  ///< a tied pipe end's child exited, the grace passed, and the pipe is still
+                    ///< held open by another process: `held_by`; the end stays registered
     };
     kind what{kind::message};           ///< what happened
     std::uint64_t token{0};             ///< the token the source was registered with
     message msg;                        ///< message, goodbye, vanished
     std::optional<exit_status> status;  ///< exited; vanished when joined with the child
     std::error_code error;              ///< failed
+    std::string held_by;                ///< held_open: who holds the pipe's other end (holders())
 
     /// "token 3: message (5 bytes)", "token 1: vanished: killed by signal 9 (SIGKILL)",
     /// "token 2: exited with code 0", "token 4: failed: protocol error ...".
@@ -118,6 +123,17 @@ public:
     ///         pollable such as a regular file, a token in use; Windows: not an overlapped pipe
     ///         end), or the OS error.
     void add(borrowed_handle pipe_end, interest what, std::uint64_t token);
+    /// As above, tied to `producer`, the child the pipe was made for: once `producer` has
+    /// exited and `grace` has passed with the pipe's other end still open in another process (a
+    /// descendant it handed the end to), kind::held_open is reported for `token`, once, naming
+    /// those processes (tether/tied.hpp says why end-of-file never comes then). The end stays
+    /// registered and its readiness is reported as before; hung_up before the grace is over
+    /// unties it. `producer` need not be registered: the poller watches its exit and reaps it,
+    /// as add(channel&, child&, token) does; a child source of it still reports `exited`.
+    /// @throws std::system_error as the overload above; errc::invalid_argument for an empty
+    ///         producer or a negative grace.
+    void add(borrowed_handle pipe_end, interest what, std::uint64_t token, child& producer,
+             milliseconds grace = default_exit_grace);
     /// Reports `ch`'s messages, goodbye, vanished or failure; writes its post() queue.
     void add(channel& ch, std::uint64_t token);
     /// As above, and vanished carries `peer`'s exit status. `peer` need not be registered

@@ -72,7 +72,7 @@ struct run_options {
     milliseconds timeout{milliseconds::max()};
     /// After the child exited, how long its output pipes may stay open (held by a grandchild)
     /// before run() stops waiting for their end-of-file. Zero: not at all. Must not be negative.
-    milliseconds eof_grace{std::chrono::milliseconds(200)};
+    milliseconds eof_grace{default_exit_grace};
     /// Per stream: more bytes than this ends the child (its tree with end_tree) and is
     /// reported as errc::output_limit, with the first `output_limit` bytes kept. Must be > 0.
     std::size_t output_limit{std::numeric_limits<std::size_t>::max()};

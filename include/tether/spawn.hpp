@@ -226,6 +226,12 @@ struct exit_status {
     friend bool operator==(const exit_status&, const exit_status&) = default;
 };
 
+/// How long a pipe may stay open after the child it was made for has exited, by default: the
+/// grace of the reads tied to a child (tether/tied.hpp), of a poller's tied pipe ends and of
+/// run_options::eof_grace. Long enough for a child's last write to arrive, short enough that a
+/// background process holding the pipe is named while the user still waits.
+inline constexpr std::chrono::milliseconds default_exit_grace{200};
+
 /// A running (or finished) child process.
 ///
 /// On Linux it holds a pidfd (pidfd_open), so waits and signals never reach a reused PID.

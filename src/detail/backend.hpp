@@ -80,6 +80,13 @@ std::size_t pipe_query_capacity(native_handle h, std::error_code& ec) noexcept;
 /// usable. Where the system cannot say an end's direction, it is not refused.
 std::error_code pipe_check_end(native_handle h, direction d) noexcept;
 
+/// Whether the other end of the pipe (or socket) `h` is an end of is still open in some process:
+/// false once every copy of it is closed, also while data waits to be read (the read will reach
+/// end-of-file). Linux: poll() reports POLLHUP or POLLERR; Windows: the pipe is in
+/// FILE_PIPE_CLOSING_STATE. True when the system cannot say. Never blocks. The tied reads ask it
+/// before they call a pipe held open.
+bool pipe_peer_open(native_handle h) noexcept;
+
 /// Why `handle_string` is no pipe end (for errc::invalid_handle_string or errc::not_a_pipe from
 /// check_pipe_handle_string), as the end of a message: ": descriptor 7 is not open",
 /// ": descriptor is a regular file". Empty for other errors.

@@ -49,7 +49,12 @@ struct source_slot {
     bool peer_via_child{false};     // ... which a child source of the same child watches
     deadline peer_deadline{deadline::never()};
     std::size_t peer_watch{no_slot};
-    std::size_t waiter{no_slot};  // peer_watch: the channel slot that waits
+    std::size_t waiter{no_slot};  // peer_watch: the channel (or tied pipe) slot that waits
+    // Pipes tied to the child `c` that writes into them (or reads them): the grace after its exit
+    // and when it ends (never until the exit is seen). `peer_watch` watches the exit.
+    bool tied{false};
+    milliseconds tie_grace{0};
+    deadline tie_end{deadline::never()};
 };
 
 // The core is also the observer every registered channel reports to (under its slot index):
@@ -61,7 +66,7 @@ struct poller_core final : source_observer {
     std::unordered_map<std::uint64_t, std::size_t> by_token;
     std::unordered_multimap<const child*, std::size_t> child_slots;  // the child sources of each child
     std::vector<std::pair<std::size_t, std::uint32_t>> ready;  // channels with buffered work
-    std::vector<std::size_t> fallback;  // polled children and channels awaiting a peer
+    std::vector<std::size_t> fallback;  // polled children, channels awaiting a peer, tied pipes
     std::vector<reactor_ready> scratch;
     std::uint64_t wait_number{0};  // counts wait() calls: the message cap is per wait
 
@@ -92,9 +97,16 @@ struct poller_core final : source_observer {
     void emit_exit(std::size_t i, std::optional<exit_status> st, std::error_code ec, event_list& out);
     std::optional<exit_status> reap(child& c, bool& ended, event_list& out, bool known_ended = false);
     void start_peer_wait(std::size_t i, message m, event_list& out);
+    void watch_exit(std::size_t i);
     void end_vanished(std::size_t i, std::optional<exit_status> st, event_list& out);
     void finish_peer_wait(std::size_t i, bool timed_out, event_list& out);
     void check_fallbacks(event_list& out);
+    // Pipes tied to a child (poller_ties.cpp).
+    void tie(std::size_t i, child& producer, milliseconds grace);
+    void tie_exit_fired(std::size_t i, event_list& out);
+    void start_ties(const child& c);
+    void check_tie(std::size_t i, event_list& out);
+    void untie(std::size_t i) noexcept;
     deadline next_fallback(deadline d) const;
 };
 

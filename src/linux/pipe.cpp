@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <climits>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +46,14 @@ std::size_t pipe_query_capacity(native_handle h, std::error_code& ec) noexcept {
     }
     ec.clear();
     return static_cast<std::size_t>(n);
+}
+
+bool pipe_peer_open(native_handle h) noexcept {
+    // No event asked for: POLLHUP and POLLERR are reported anyway (a read end without writers, a
+    // write end without readers); POLLRDHUP is a socket whose peer closed its side.
+    pollfd p{h, POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) != 1) return true;
+    return (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL)) == 0;
 }
 
 namespace {

@@ -88,20 +88,14 @@ std::vector<table_entry> system_handles() {
 }
 
 
-struct FILE_PIPE_LOCAL_INFO {  // FILE_PIPE_LOCAL_INFORMATION
-    ULONG NamedPipeType, NamedPipeConfiguration, MaximumInstances, CurrentInstances, InboundQuota,
-        ReadDataAvailable, OutboundQuota, WriteQuotaAvailable, NamedPipeState, NamedPipeEnd;
-};
-
 pipe_facts query_facts(HANDLE h) {
     pipe_facts f;
     f.answered = true;
     if (::GetFileType(h) != FILE_TYPE_PIPE) return f;
-    IO_STATUS_BLOCK io{};
-    FILE_PIPE_LOCAL_INFO local{};
-    if (::NtQueryInformationFile(h, &io, &local, sizeof local, FilePipeLocalInformation) != 0) return f;
+    pipe_local_information local{};
+    if (!query_pipe_local(h, local)) return f;
     f.is_pipe = true;
-    f.server = local.NamedPipeEnd == 1;  // FILE_PIPE_SERVER_END
+    f.server = local.end == 1;  // FILE_PIPE_SERVER_END
     alignas(OBJECT_NAME_INFORMATION) std::byte buf[2048];
     ULONG len = 0;
     if (::NtQueryObject(h, ObjectNameInformation, buf, sizeof buf, &len) == 0) {

@@ -69,6 +69,22 @@ std::size_t pipe_query_capacity(native_handle h, std::error_code& ec) noexcept {
     return in_size > out_size ? in_size : out_size;
 }
 
+bool query_pipe_local(HANDLE pipe, pipe_local_information& out) noexcept {
+    IO_STATUS_BLOCK io{};
+    constexpr auto file_pipe_local_information = static_cast<FILE_INFORMATION_CLASS>(24);
+    return ::NtQueryInformationFile(pipe, &io, &out, sizeof out, file_pipe_local_information) == 0;
+}
+
+bool pipe_peer_open(native_handle h) noexcept {
+    // A query on a synchronous handle waits for its file object's lock, held by any thread
+    // blocked in a read of it (Windows serialises synchronous I/O per file object): no answer
+    // is better than a hang. The tied reads only ever ask about overlapped ends.
+    if (is_synchronous_handle(h)) return true;
+    constexpr ULONG file_pipe_closing_state = 4;
+    pipe_local_information info{};
+    return !query_pipe_local(h, info) || info.state != file_pipe_closing_state;
+}
+
 std::error_code pipe_check_end(native_handle h, direction d) noexcept {
     DWORD flags = 0;
     if (!::GetHandleInformation(h, &flags)) return errc::invalid_handle_string;

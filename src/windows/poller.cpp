@@ -123,18 +123,10 @@ void cancel_read(watch& w) noexcept {
     w.reading = false;
 }
 
-struct pipe_local_information {  // FILE_PIPE_LOCAL_INFORMATION
-    ULONG type, configuration, maximum_instances, current_instances, inbound_quota, read_data_available,
-        outbound_quota, write_quota_available, state, end;
-};
-
 // Whether a write to `pipe` would fit now; true when the system cannot say.
 bool write_fits(HANDLE pipe) noexcept {
-    IO_STATUS_BLOCK io{};
     pipe_local_information info{};
-    constexpr auto file_pipe_local_information = static_cast<FILE_INFORMATION_CLASS>(24);
-    if (::NtQueryInformationFile(pipe, &io, &info, sizeof info, file_pipe_local_information) != 0) return true;
-    return info.write_quota_available > 0;
+    return !query_pipe_local(pipe, info) || info.write_quota_available > 0;
 }
 
 }  // namespace

@@ -36,6 +36,17 @@ inline bool is_console_pseudo_handle(native_handle h) noexcept {
 /// NtQueryInformationFile(FileModeInformation). Non-file handles count as synchronous.
 bool is_synchronous_handle(native_handle h) noexcept;
 
+/// FILE_PIPE_LOCAL_INFORMATION (ntifs.h, which MinGW does not ship): a pipe end's quotas,
+/// what waits in it, and its state (3 connected, 4 closing: the other end is closed).
+struct pipe_local_information {
+    ULONG type, configuration, maximum_instances, current_instances, inbound_quota, read_data_available,
+        outbound_quota, write_quota_available, state, end;
+};
+
+/// NtQueryInformationFile(FilePipeLocalInformation) of `pipe`. @returns false if the query
+/// failed (no pipe, or no rights to ask).
+bool query_pipe_local(HANDLE pipe, pipe_local_information& out) noexcept;
+
 /// The access rights the handle was opened with (NtQueryObject(ObjectBasicInformation)).
 /// @returns false if the query failed.
 bool granted_access(native_handle h, ACCESS_MASK& out) noexcept;

@@ -576,3 +576,62 @@ TEST(TerminalPosix, ResizeAfterCloseIsClosedAndCloseHangsTheChildUp) {
     auto st = c.wait_or_kill(20s);  // SIGHUP from the hang-up, not our kill
     EXPECT_TRUE(st.signalled() && st.code == SIGHUP) << st.describe();
 }
+
+// The tied forms of the reads (tether/tied.hpp) and a tied poller end work on a terminal as on a
+// pipe: the child side held by a grandchild ends them with held_open, naming it.
+TEST(TerminalPosix, TiedChunkReaderForwardAndPollerEndWithHeldOpen) {
+    auto spawn_holder = [] {
+        return tether::spawn(on_terminal({"/bin/sh", "-c", "trap '' HUP; sleep 100 & " + until_exec + "echo pid=$!"}));
+    };
+    std::vector<std::int64_t> sleepers;
+    auto sleeper_of = [&](const std::string& text) {
+        if (contains(text, "pid=")) sleepers.push_back(std::stoll(text.substr(text.find("pid=") + 4)));
+    };
+    {
+        auto c = spawn_holder();
+        auto t = c.take_terminal();
+        tether::tied_chunk_reader reader(t.output(), c, 300ms);
+        std::error_code ec;
+        std::string text;
+        for (auto chunk = reader.next(ec); !chunk.empty(); chunk = reader.next(ec))
+            text.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+        EXPECT_EQ(ec, tether::errc::held_open) << ec.message();
+        EXPECT_TRUE(contains(reader.held_by(), "`sleep 100`")) << reader.held_by();
+        sleeper_of(text);
+    }
+    {
+        auto c = spawn_holder();
+        auto t = c.take_terminal();
+        auto [ours, theirs] = tether::make_pipe(tether::direction::in);
+        std::error_code ec;
+        std::string who;
+        tether::forward(t.output(), theirs.borrow(), c, 300ms, ec, who);
+        EXPECT_EQ(ec, tether::errc::held_open) << ec.message();
+        EXPECT_TRUE(contains(who, "`sleep 100`")) << who;
+        theirs.reset();
+        sleeper_of(tether::read_to_end(ours.borrow()));
+    }
+    {
+        auto c = spawn_holder();
+        auto t = c.take_terminal();
+        tether::poller p;
+        p.add(t.output(), tether::interest::read, 9, c, 300ms);
+        std::vector<tether::poll_event> events;
+        std::string text, held_by;
+        auto until = std::chrono::steady_clock::now() + 20s;
+        while (held_by.empty() && std::chrono::steady_clock::now() < until) {
+            p.wait(events, 5s);
+            for (auto& e : events) {
+                if (e.what == tether::poll_event::kind::held_open) held_by = e.held_by;
+                char buf[256];
+                std::error_code ec;
+                auto n = tether::try_read(t.output(), std::as_writable_bytes(std::span(buf)), ec);
+                if (!ec) text.append(buf, n);
+            }
+        }
+        EXPECT_TRUE(contains(held_by, "`sleep 100`")) << held_by;
+        sleeper_of(text);
+    }
+    EXPECT_EQ(sleepers.size(), 3u);
+    for (auto pid : sleepers) tether_test::end_if_running(pid);
+}
