@@ -6,8 +6,8 @@
 //    is no handle vault: a passed handle is an inheritable copy in our own process for the call
 //    (child_handles' self copy), closed right after, and listed in PROC_THREAD_ATTRIBUTE_HANDLE_LIST
 //    so this child takes exactly those. The copies are made under inheritable_window_mutex(), the
-//    lock CreatePseudoConsole's own inheritable copies are made under, so tether never races
-//    itself; a foreign CreateProcess(bInheritHandles=TRUE) without a list in another thread can
+//    lock CreatePseudoConsole's own inheritable copies are made under (child_handles.hpp), so
+//    tether never races itself; a foreign CreateProcess(bInheritHandles=TRUE) without a list in another thread can
 //    still take them during the call (the "reverse race" child_handles.hpp describes).
 //  - The std handles: STARTF_USESTDHANDLES with all three NULL. Without the flag, CreateProcessW
 //    gives a console child copies of OUR std handles when they are not console handles (our
@@ -86,9 +86,8 @@ std::error_code launch_on_console(const pseudo_console& console, const spawn_opt
         what = "launch on a pseudo console whose session has ended";
         return errc::closed;
     }
-    // The copies are inheritable from put() until close_copies(): the lock spans exactly that.
-    std::unique_lock<std::mutex> lock(inheritable_window_mutex(), std::defer_lock);
-    if (!opt.handles.empty()) lock.lock();
+    // The copies are inheritable from put() until close_copies(), under the lock child_handles
+    // takes for them.
     child_handles handles;
     if (auto ec = handles.open(child_handles::mode::self_copy, what)) return ec;
     out.values.clear();

@@ -5,6 +5,7 @@
 #include <tether/error.hpp>
 
 #include "detail/backend.hpp"
+#include "windows/child_handles.hpp"
 #include "windows/win.hpp"
 
 #include <utility>
@@ -62,11 +63,6 @@ const console_functions* console_api() noexcept {
     return api.create != nullptr && api.resize != nullptr && api.close != nullptr ? &api : nullptr;
 }
 
-std::mutex& inheritable_window_mutex() noexcept {
-    static std::mutex m;
-    return m;
-}
-
 std::error_code check_console_size(console_size s, std::string& what) {
     const char* bad = s.cols < 1 || s.cols > max_console_cells   ? "cols"
                       : s.rows < 1 || s.rows > max_console_cells ? "rows"
@@ -105,7 +101,8 @@ std::error_code pseudo_console::open(console_size size, std::string& what) {
     }
     HRESULT hr = 0;
     {
-        // CreatePseudoConsole makes the client ends inheritable for the length of the call.
+        // CreatePseudoConsole makes the client ends inheritable for the length of the call:
+        // none of tether's self copies is made meanwhile (child_handles.hpp).
         std::lock_guard lock(inheritable_window_mutex());
         hr = api->create(to_coord(size), in.theirs.get(), out.theirs.get(), 0, &hpc_);
     }

@@ -140,11 +140,6 @@ private:
     std::thread relay_;
 };
 
-/// The process-wide lock around the windows in which a handle of ours is inheritable
-/// (CreatePseudoConsole's copies of the client ends; console_launch's copies of passed
-/// handles), so that no two of tether's own such windows overlap.
-std::mutex& inheritable_window_mutex() noexcept;
-
 /// A child started on a pseudo console.
 struct console_child {
     unique_handle process;
