@@ -391,3 +391,27 @@ TEST(PseudoConsole, APassedHandleReachesTheChildAndNoCopyStays) {
     EXPECT_EQ(tether::read_to_end_for(ours, 30s), "through-the-handle");
     EXPECT_EQ(exit_code(s.child.process.get()), 0u);
 }
+
+TEST(PseudoConsole, TerminalsOnSeveralThreadsEachGetTheirOwnOutput) {
+    // CreatePseudoConsole and the launches run concurrently: no terminal sees another's output
+    // or waits for another's end.
+    std::atomic<int> good{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([t, &good] {
+            for (int i = 0; i < 6; ++i) {
+                std::string mark = "mark-" + std::to_string(t) + "-" + std::to_string(i);
+                try {
+                    auto s = start(command({"cmd.exe", "/c", "echo", mark + ">CONOUT$"}));
+                    std::string out = tether::read_to_end_for(s.console->output(), 30s);
+                    bool own = tether_test::contains(out, mark) && !tether_test::contains(out, "mark-" + std::to_string((t + 1) % 4));
+                    good += own ? 1 : 0;
+                } catch (const std::exception& e) {
+                    std::printf("terminal %s: %s\n", mark.c_str(), e.what());
+                }
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(good.load(), 24);
+}
