@@ -71,21 +71,23 @@ struct pseudo_console::relay_io {
 };
 
 // Waits for `op_event`: true once it is set; false if the session must end first (close(),
-// or, with `watch_child`, the watched child's exit).
+// or, with `watch_child`, the watched child's exit). The reasons to end come first in the
+// wait, so a console that never stops writing cannot hide them.
 bool pseudo_console::wait_or_end(HANDLE op_event, bool watch_child) noexcept {
     for (;;) {
         // Before waiting: control_ is auto-reset, and an earlier wait may have taken close()'s.
         if (stopping_) return false;
-        HANDLE events[3] = {op_event, control_.get(), nullptr};
-        DWORD count = 2;
+        HANDLE events[3] = {control_.get(), nullptr, nullptr};
+        DWORD count = 1;
         if (watch_child) {
             std::lock_guard lock(mutex_);  // process_ is set once by watch(), reset after the join
             if (process_) events[count++] = process_.get();
         }
+        events[count++] = op_event;
         DWORD w = ::WaitForMultipleObjects(count, events, FALSE, INFINITE);
-        if (w == WAIT_OBJECT_0) return true;
+        if (w == WAIT_OBJECT_0 + count - 1) return true;
         // A failed wait ends the session rather than spin; control_ may only mean "watch()".
-        if (stopping_ || w == WAIT_OBJECT_0 + 2 || w == WAIT_FAILED) return false;
+        if (w != WAIT_OBJECT_0) return false;
     }
 }
 
@@ -202,6 +204,8 @@ void pseudo_console::relay_main(relay_io& io) noexcept {
     relay_running(io);
     end_session(io, pending);
     deliver(io, pending);
+    DWORD n = 0;
+    if (io.write.pending()) io.write.cancel(n);  // close() came first: the rest is dropped
     user_write_.reset();  // the user's read: end-of-file after every byte
 }
 

@@ -72,6 +72,9 @@ struct console_functions {
 const console_functions* console_api() noexcept;
 
 /// One pseudo console, its pipes and its relay thread. Not movable (the relay holds `this`).
+/// The owner creates, launches, watches and closes (close() is not called concurrently with
+/// itself); native(), input(), output(), size(), resize() and wait_ended() may be called from
+/// any thread while the object lives. Without watch() the session lasts until close().
 class pseudo_console {
 public:
     /// A new pseudo console of `size`, its relay running. On failure null with `ec` set and
