@@ -1,6 +1,10 @@
 // Windows backend: a pseudo console's relay thread and the session's end (pseudo_console.hpp
 // says why a relay, and in which order the session ends).
 //
+// What the session's end reads into memory (`pending`) is finite, conhost is ending, but not
+// bounded by us: an allocation that fails there ends the process (the relay is noexcept), as
+// it would anywhere else in a thread of ours.
+//
 // Every handle the relay does I/O on is overlapped, so that it can wait for a read or a write
 // beside the events that end the session (the watched child's exit, the owner's close()) and
 // never sits in a call nobody can interrupt.
