@@ -30,6 +30,7 @@ std::error_code child_handles::put(HANDLE ours, HANDLE& theirs, std::string& wha
         theirs = it->second;
         return {};
     }
+    if (mode_ == mode::self_copy && !window_.owns_lock()) window_ = std::unique_lock(inheritable_window_mutex());
     if (mode_ != mode::direct) {
         HANDLE target = vault_ ? vault_->process() : ::GetCurrentProcess();
         if (!::DuplicateHandle(::GetCurrentProcess(), ours, target, &theirs, 0, TRUE, DUPLICATE_SAME_ACCESS)) {
@@ -61,6 +62,12 @@ void child_handles::close_copies() noexcept {
         }
     }
     copies_.clear();
+    if (window_.owns_lock()) window_.unlock();
+}
+
+std::mutex& inheritable_window_mutex() noexcept {
+    static std::mutex m;
+    return m;
 }
 
 namespace {

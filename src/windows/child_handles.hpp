@@ -20,14 +20,17 @@
 //    share the vault: a child inherits only the handles in its own list ("the handles to be
 //    inherited by the child process", UpdateProcThreadAttribute), so each spawn lists exactly
 //    its own copies and never takes another spawn's.
-//  - self copy (spawn_options::windows_direct_inheritance): inheritable duplicates in our own
-//    process for the duration of the call, closed right after. The child's parent is us; the
-//    reverse race is open during the call (documented with the option).
+//  - self copy (spawn_options::windows_direct_inheritance, and every child on a pseudo console,
+//    which cannot have another parent): inheritable duplicates in our own process for the
+//    duration of the call, closed right after, made under inheritable_window_mutex(). The
+//    child's parent is us; the reverse race is open during the call for a foreign
+//    CreateProcess (documented with the option), never between two calls of tether's.
 #pragma once
 
 #include <tether/spawn.hpp>
 
 #include <map>
+#include <mutex>
 #include <memory>
 #include <span>
 #include <string>
@@ -69,7 +72,13 @@ private:
     mode mode_{mode::direct};
     std::shared_ptr<vault_process> vault_;
     std::map<HANDLE, HANDLE> copies_;
+    std::unique_lock<std::mutex> window_;  // self copy: held from the first copy until they are closed
 };
+
+/// The process-wide lock around every window in which a handle of ours is inheritable (the
+/// self copies above; CreatePseudoConsole's copies of its pipe ends, pseudo_console.cpp), so
+/// that no two of tether's own such windows overlap: a child of one never takes the other's.
+std::mutex& inheritable_window_mutex() noexcept;
 
 /// The mode for a child that gets `stdio` (our handle for each stream, NULL for none) and
 /// `opt.handles`: self copy if the options ask for it (windows_direct_inheritance), else direct

@@ -9,6 +9,7 @@
 #include "detail/backend.hpp"
 #include "detail/quote.hpp"
 #include "detail/spawn_rules.hpp"
+#include "windows/attribute_list.hpp"
 #include "windows/child_handles.hpp"
 #include "windows/process.hpp"
 #include "windows/spawn_steps.hpp"
@@ -138,28 +139,6 @@ std::error_code place_handles(spawn_plan& plan, launch_state& p, std::string& wh
     plan.parent_id = static_cast<std::int64_t>(p.handles.parent_pid());
     return {};
 }
-
-// RAII for the attribute list.
-class attribute_list {
-public:
-    explicit attribute_list(DWORD count) {
-        SIZE_T size = 0;
-        ::InitializeProcThreadAttributeList(nullptr, count, 0, &size);
-        buffer_.resize(size);
-        auto* list = reinterpret_cast<LPPROC_THREAD_ATTRIBUTE_LIST>(buffer_.data());
-        if (::InitializeProcThreadAttributeList(list, count, 0, &size)) list_ = list;
-    }
-    attribute_list(const attribute_list&) = delete;
-    attribute_list& operator=(const attribute_list&) = delete;
-    ~attribute_list() {
-        if (list_ != nullptr) ::DeleteProcThreadAttributeList(list_);
-    }
-    [[nodiscard]] LPPROC_THREAD_ATTRIBUTE_LIST get() const noexcept { return list_; }
-
-private:
-    std::vector<unsigned char> buffer_;
-    LPPROC_THREAD_ATTRIBUTE_LIST list_{nullptr};
-};
 
 std::string explain_create_error(DWORD err, const spawn_options& opt, const launch_state& p) {
     std::string s = "CreateProcessW '" + narrow(p.application) + "'";
