@@ -51,7 +51,8 @@ struct stdio {
     /// A terminal of 80 x 24 (docs/terminals.md): the child's controlling terminal, in a new
     /// session of its own. Every stream that asks for one gets the same terminal (usually all
     /// three); the parent's side comes from child::take_terminal(). Linux: a pseudo-terminal;
-    /// Windows: not built yet (spawn() fails with errc::not_supported, keeping every handle).
+    /// Windows: a pseudo console (ConPTY, Windows 10 1809 or later; each dimension at most
+    /// 32767).
     /// Not for a detached child.
     static stdio terminal() { return {kind::terminal, {}}; }
     /// A terminal of `cols` x `rows` (each 1..65535; every terminal stream must ask for the

@@ -33,8 +33,8 @@ struct terminal_size {
 };
 
 /// The parent's side of a child's terminal, from child::take_terminal(). Move-only; owns what
-/// the parent holds of the terminal (Linux: the pseudo-terminal's master; Windows, to come: a
-/// pseudo console with its input and output pipes). Never inheritable: no other child of ours
+/// the parent holds of the terminal (Linux: the pseudo-terminal's master; Windows: a pseudo
+/// console with its input and output pipes, docs/terminals.md). Never inheritable: no other child of ours
 /// can keep the session alive by accident.
 ///
 /// The destructor closes it, as close() does: the child's side hangs up (Linux: the session
@@ -80,8 +80,9 @@ public:
     [[nodiscard]] terminal_size size(std::error_code& ec) const;
 
     /// Closes our side. Linux: the master is closed; the child's session is hung up (SIGHUP to
-    /// its controlling process). Windows (to come): the pseudo console is closed while its
-    /// output is drained, the order ClosePseudoConsole needs. Idempotent, never throws.
+    /// its controlling process). Windows: the pseudo console is closed while its output is
+    /// drained, the order ClosePseudoConsole needs, so close() never hangs; output nobody read
+    /// is dropped, and processes still on the console end with it. Idempotent, never throws.
     void close() noexcept;
 
     /// Internal state (src/terminal.cpp).

@@ -143,17 +143,17 @@ std::error_code io_ignore_sigpipe(std::string& what);
 // A terminal is made by the backend's own launch, because what the child gets of it is the
 // system's business: Linux a pseudo-terminal (our side the master; the child's side the slave,
 // its controlling terminal in a new session: setsid + TIOCSCTTY between clone and exec);
-// Windows, to come, a pseudo console (HPCON) with an input and an output pipe, given to the
-// child by PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE. launched::terminal carries our side to the
+// Windows a pseudo console (HPCON) with an input and an output pipe, given to the child by
+// PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE. launched::terminal carries our side to the
 // child object. Every hook is for a terminal that terminal_create made; none throws.
 //
 //   Linux (src/linux/terminal.cpp): posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK),
 //     the slave by TIOCGPTPEER (close-on-exec from birth), TIOCSWINSZ / TIOCGWINSZ; close: the
 //     master.
-//   Windows (src/windows/terminal.cpp): not built yet: terminal_create says errc::not_supported.
-//     ConPTY's close order, for the backend to come: ClosePseudoConsole blocks until the
-//     console's last output is read, so terminal_close must keep draining the output pipe
-//     while it runs (a thread, or overlapped reads), then close the pipes.
+//   Windows (src/windows/terminal.cpp over windows/pseudo_console.hpp): CreatePseudoConsole on
+//     named pipes whose server ends are ours; a relay thread fills the user's output pipe and
+//     drains the console while ClosePseudoConsole runs (it blocks until the console's last
+//     output is read), so terminal_close never hangs; the session ends with the child's exit.
 
 /// Our side of one terminal, and anything the backend keeps with it (Linux: the slave too,
 /// until the launch has given it to the child). Defined by the backend.
@@ -166,8 +166,8 @@ using terminal_ptr = std::unique_ptr<terminal_endpoint, terminal_endpoint_delete
 
 /// A new terminal of `size` (both in 1..65535: validate_spawn_options checked), every handle
 /// of it non-inheritable from birth. Called by the backend's launch for a spawn that asks for
-/// one. On failure null, `ec` set and `what` naming the step ("posix_openpt"; Windows: "terminals
-/// on Windows are not built yet").
+/// one. On failure null, `ec` set and `what` naming the step or the input ("posix_openpt";
+/// Windows: a dimension over 32767, or no pseudo console before Windows 10 1809).
 terminal_ptr terminal_create(terminal_size size, std::error_code& ec, std::string& what);
 
 /// Where the parent writes the child's input (Linux: the master).

@@ -1,5 +1,5 @@
 // Internal, Windows only: an owner of a PROC_THREAD_ATTRIBUTE_LIST, for the launches that pass
-// attributes to CreateProcessW (src/windows/spawn.cpp, src/windows/console_launch.cpp).
+// attributes to CreateProcessW (src/windows/spawn.cpp).
 #pragma once
 
 #include <vector>

@@ -1,6 +1,6 @@
 // Internal, Windows only: a pseudo console (ConPTY) with its pipes and the relay that keeps its
 // close order, the engine of stdio::terminal() on Windows (src/windows/pseudo_console.cpp,
-// console_relay.cpp, console_launch.cpp).
+// console_relay.cpp; the hooks in terminal.cpp; spawn.cpp's launch attaches the child).
 //
 // The pipes. CreatePseudoConsole gets the CLIENT ends of two named pipe instances
 // (pipe_create: owner-only, unguessable names); our ends are the SERVER ends, overlapped and
@@ -142,22 +142,5 @@ private:
     bool user_gone_{false};     // relay only: the user's read end was closed; output is dropped
     std::thread relay_;
 };
-
-/// A child started on a pseudo console.
-struct console_child {
-    unique_handle process;
-    DWORD pid{0};
-    std::vector<HANDLE> values;  ///< the child's value of each of spawn_options::handles, in order
-};
-
-/// Starts `opt.argv` on `console` (console_launch.cpp): the program found as spawn() finds it,
-/// `opt.cwd`, the environment from `opt` and ours, each of `opt.handles` passed under its own
-/// value. STARTUPINFOEXW with PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE and a HANDLE_LIST (never
-/// PARENT_PROCESS: with the pseudo console CreateProcessW fails, error 6, so no handle vault);
-/// the std handles are set to NULL with STARTF_USESTDHANDLES, which attaches them to the console
-/// (see console_launch.cpp for why not our own). stdio, group, detached and the other options
-/// are not read. On failure `what` names the input or the step.
-std::error_code launch_on_console(const pseudo_console& console, const spawn_options& opt, console_child& out,
-                                  std::string& what);
 
 }  // namespace tether::detail

@@ -2,7 +2,9 @@
 // STARTUPINFOEXW and PROC_THREAD_ATTRIBUTE_HANDLE_LIST. launch_prepare() takes the steps before
 // the call (spawn_steps.hpp lists them and their files) into the launch state, which owns every
 // temporary handle; launch() creates the child. No handle of ours is ever made inheritable:
-// child_handles.hpp says where the child inherits from.
+// child_handles.hpp says where the child inherits from. A child on a terminal
+// (stdio::terminal()) gets the pseudo console (windows/terminal.hpp) as an attribute, which
+// rules out the vault: it inherits copies made in our process for the call alone.
 #include <tether/error.hpp>
 #include <tether/spawn.hpp>
 
@@ -13,6 +15,7 @@
 #include "windows/child_handles.hpp"
 #include "windows/process.hpp"
 #include "windows/spawn_steps.hpp"
+#include "windows/terminal.hpp"
 #include "windows/win.hpp"
 
 #include <algorithm>
@@ -35,6 +38,7 @@ struct launch_state {
     HANDLE stdio_child[3]{nullptr, nullptr, nullptr};   // the child's value for each
     child_handles handles;
     std::shared_ptr<process_tree> tree;  // the child's job, if it gets one
+    terminal_ptr terminal;               // the pseudo console of the stdio::terminal() streams
     bool detached{false};
 };
 
@@ -47,6 +51,18 @@ std::error_code open_null(launch_state& p, std::string& what) {
                                    &sa, OPEN_EXISTING, 0, nullptr));
     if (!p.null_dev) return os_error(what, "open NUL");
     return {};
+}
+
+// One pseudo console for every stream that asks (validate_spawn_options made their sizes agree).
+// Made before any handle is placed: the copies made for the child are made under the lock that
+// CreatePseudoConsole's own inheritable copies are made under (child_handles.hpp).
+std::error_code open_terminal(const stdio& s, launch_state& p, std::string& what) {
+    if (p.terminal) return {};
+    std::error_code ec;
+    std::string step;
+    p.terminal = terminal_create({static_cast<std::uint16_t>(s.cols), static_cast<std::uint16_t>(s.rows)}, ec, step);
+    if (!p.terminal) what = "stdio::terminal(): " + step;
+    return ec;
 }
 
 // Our handle for stdio stream `target` (0, 1, 2); NULL for none.
@@ -64,15 +80,10 @@ std::error_code stdio_source(const stdio& s, int target, launch_state& p, HANDLE
             if (auto ec = open_null(p, what)) return ec;
             src = p.null_dev.get();
             break;
-        case stdio::kind::terminal: {
-            // Not built yet (a pseudo console, windows/terminal.cpp): the refusal comes here,
-            // before any handle is placed, so the options keep everything.
-            std::error_code ec;
-            std::string step;
-            auto t = terminal_create({static_cast<std::uint16_t>(s.cols), static_cast<std::uint16_t>(s.rows)}, ec, step);
-            what = "stdio::terminal(): " + step;
-            return ec ? ec : make_error_code(errc::not_supported);
-        }
+        case stdio::kind::terminal:
+            // A NULL std handle becomes the console's when the child attaches to it (GetStdHandle):
+            // the console replaces only console handles, so ours must not be there.
+            return open_terminal(s, p, what);
         case stdio::kind::pipe: {
             try {
                 auto pair = make_pipe(target == 0 ? direction::out : direction::in, s.capacity);
@@ -128,7 +139,10 @@ std::error_code prepare(const spawn_options& opt, launch_state& p, std::string& 
 // The child's values: stdio's and each passed handle's, as copies in the vault (or, without
 // one, as our own handles, listed for this child only).
 std::error_code place_handles(spawn_plan& plan, launch_state& p, std::string& what) {
-    if (auto ec = p.handles.open(inheritance_mode(plan.opt, p.stdio_source), what)) return ec;
+    // A pseudo console cannot come with PROC_THREAD_ATTRIBUTE_PARENT_PROCESS (CreateProcessW fails,
+    // ERROR_INVALID_HANDLE): its child inherits from us, copies made for the call alone.
+    auto mode = p.terminal ? child_handles::mode::self_copy : inheritance_mode(plan.opt, p.stdio_source);
+    if (auto ec = p.handles.open(mode, what)) return ec;
     for (int i = 0; i < 3; ++i)
         if (auto ec = p.handles.put(p.stdio_source[i], p.stdio_child[i], what)) return ec;
     for (const auto& h : plan.opt.handles) {
@@ -150,18 +164,24 @@ std::string explain_create_error(DWORD err, const spawn_options& opt, const laun
 DWORD creation_flags(const spawn_options& opt, const launch_state& p) {
     DWORD f = EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT;
     if (p.tree) f |= CREATE_SUSPENDED;  // into its job before it runs a single instruction
-    if (opt.group != process_group::inherit) f |= CREATE_NEW_PROCESS_GROUP;
+    // A new group ignores Ctrl-C, which a terminal's child must get from a typed 0x03; the
+    // console is its own anyway.
+    if (opt.group != process_group::inherit && !p.terminal) f |= CREATE_NEW_PROCESS_GROUP;
     if (opt.detached) f |= DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | breakaway_flag();
     return f;
 }
 
-// The vault as the child's parent (if there is one) and exactly this spawn's values as its
-// handle list (if it inherits any). The attribute list points at `parent` and `values`: they
-// must live until CreateProcessW has returned.
-bool set_attributes(const attribute_list& attrs, HANDLE& parent, std::vector<HANDLE>& values) {
+// The vault as the child's parent (if there is one), the pseudo console (if any: never both)
+// and exactly this spawn's values as its handle list (if it inherits any). The attribute list
+// points at `parent` and `values`: they must live until CreateProcessW has returned. The
+// console's attribute is the HPCON itself, not a pointer to it (CreatePseudoConsole's example).
+bool set_attributes(const attribute_list& attrs, HANDLE& parent, console_handle console, std::vector<HANDLE>& values) {
     if (attrs.get() == nullptr) return false;
     if (parent != nullptr && !::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_PARENT_PROCESS,
                                                           &parent, sizeof parent, nullptr, nullptr))
+        return false;
+    if (console != nullptr && !::UpdateProcThreadAttribute(attrs.get(), 0, pseudoconsole_attribute, console,
+                                                           sizeof console, nullptr, nullptr))
         return false;
     return values.empty() || ::UpdateProcThreadAttribute(attrs.get(), 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
                                                          values.data(), values.size() * sizeof(HANDLE), nullptr,
@@ -173,6 +193,11 @@ std::error_code create_process(const spawn_options& opt, launch_state& p, LPPROC
                                PROCESS_INFORMATION& pi, std::string& what) {
     STARTUPINFOEXW si{};
     si.StartupInfo.cb = sizeof si;
+    // Always the flag, also on a pseudo console, whose streams are NULL here: without it
+    // CreateProcessW gives a console child copies of OUR std handles when they are no console's
+    // (our output redirected), even with bInheritHandles=FALSE, and the pseudo console replaces
+    // only console handles (microsoft/terminal issue 11276); a NULL std handle becomes the
+    // console's when the child attaches (GetStdHandle). node-pty and vim do the same.
     si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
     si.StartupInfo.hStdInput = p.stdio_child[0];
     si.StartupInfo.hStdOutput = p.stdio_child[1];
@@ -199,6 +224,7 @@ void hand_over(const spawn_options& opt, launch_state& p, const PROCESS_INFORMAT
     out.process.reset(pi.hProcess);
     for (int i = 0; i < 3; ++i) out.parent_stdio[i] = std::move(p.parent_stdio[i]);
     out.tree = std::move(p.tree);
+    out.terminal = std::move(p.terminal);
 }
 
 }  // namespace
@@ -217,13 +243,16 @@ std::error_code launch(spawn_plan& plan, launch_state& p, launched& out, std::st
     p.environment = environment_block(child_environment(opt, current_environment(), std::move(plan.env_added), true));
     std::vector<HANDLE> list = p.handles.values();
     HANDLE parent = p.handles.parent_process();
-    attribute_list attrs(2);
-    if (!set_attributes(attrs, parent, list)) return os_error(what, "prepare the process attribute list");
+    console_handle console = p.terminal ? p.terminal->console->native() : nullptr;
+    attribute_list attrs(3);
+    if (!set_attributes(attrs, parent, console, list)) return os_error(what, "prepare the process attribute list");
     PROCESS_INFORMATION pi{};
     // On failure the state closes the copies; the options still own every handle.
     if (auto ec = create_process(opt, p, attrs.get(), !list.empty(), pi, what)) return ec;
     auto ec = start_in_job(p.tree.get(), pi, what);
     ::CloseHandle(pi.hThread);
+    if (!ec && p.terminal && (ec = p.terminal->console->watch(pi.hProcess, what)))
+        ::TerminateProcess(pi.hProcess, 1);  // a session nobody would end: the child goes with it
     if (ec) {
         ::CloseHandle(pi.hProcess);
         return ec;

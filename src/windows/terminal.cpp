@@ -1,21 +1,21 @@
-// Windows backend: terminals (detail/backend.hpp, section 2) are not built yet. The shape the
-// pseudo console will take: terminal_create makes the input and output pipes and the HPCON
-// (CreatePseudoConsole), launch gives it to the child by PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE,
-// input()/output() are our pipe ends, resize is ResizePseudoConsole, and terminal_close calls
-// ClosePseudoConsole while a reader drains the output pipe (it blocks until the console's last
-// output is read), then closes the pipes. Until then every spawn that asks for a terminal is
-// refused before anything is created.
+// Windows backend: terminals (detail/backend.hpp, section 2) are pseudo consoles
+// (windows/pseudo_console.hpp: ConPTY over server-end named pipes, a relay that drains the
+// console while ClosePseudoConsole runs, the session ended with the child's exit). The launch
+// (spawn.cpp) gives the console to the child and has it watch the child; these hooks are the
+// rest of the public terminal's calls.
 #include <tether/error.hpp>
 
 #include "detail/backend.hpp"
+#include "windows/terminal.hpp"
+
+#include <string>
 
 namespace tether::detail {
+namespace {
 
-/// What the pseudo console will keep; the two pipe ends of ours, for now never opened.
-struct terminal_endpoint {
-    unique_handle input;   // we write the child's keyboard here
-    unique_handle output;  // we read the child's screen here
-};
+console_size to_console(terminal_size size) noexcept { return {size.cols, size.rows}; }
+
+}  // namespace
 
 void terminal_endpoint_deleter::operator()(terminal_endpoint* t) const noexcept {
     if (t == nullptr) return;
@@ -23,24 +23,37 @@ void terminal_endpoint_deleter::operator()(terminal_endpoint* t) const noexcept 
     delete t;
 }
 
-terminal_ptr terminal_create(terminal_size /*size*/, std::error_code& ec, std::string& what) {
-    ec = errc::not_supported;
-    what = "terminals on Windows are not built yet";
-    return nullptr;
+terminal_ptr terminal_create(terminal_size size, std::error_code& ec, std::string& what) {
+    terminal_ptr t(new terminal_endpoint);
+    t->console = pseudo_console::create(to_console(size), ec, what);
+    if (!t->console) return nullptr;
+    return t;
 }
 
-borrowed_handle terminal_input(const terminal_endpoint& t) noexcept { return t.input.borrow(); }
-borrowed_handle terminal_output(const terminal_endpoint& t) noexcept { return t.output.borrow(); }
+borrowed_handle terminal_input(const terminal_endpoint& t) noexcept {
+    return t.console ? t.console->input() : borrowed_handle();
+}
 
-std::error_code terminal_resize(terminal_endpoint& /*t*/, terminal_size /*size*/) noexcept { return errc::not_supported; }
+borrowed_handle terminal_output(const terminal_endpoint& t) noexcept {
+    return t.console ? t.console->output() : borrowed_handle();
+}
 
-std::error_code terminal_get_size(const terminal_endpoint& /*t*/, terminal_size& /*size*/) noexcept {
-    return errc::not_supported;
+std::error_code terminal_resize(terminal_endpoint& t, terminal_size size) noexcept {
+    if (!t.console) return errc::closed;
+    std::string what;  // the portable layer names the call and the size itself
+    return t.console->resize(to_console(size), what);
+}
+
+std::error_code terminal_get_size(const terminal_endpoint& t, terminal_size& size) noexcept {
+    if (!t.console) return errc::closed;
+    auto s = t.console->size();  // the size last set: a console cannot be asked for its own
+    size = {static_cast<std::uint16_t>(s.cols), static_cast<std::uint16_t>(s.rows)};
+    return {};
 }
 
 void terminal_close(terminal_endpoint& t) noexcept {
-    t.input.reset();
-    t.output.reset();
+    if (t.console) t.console->close();  // bounded: the relay drains while the console closes
+    t.console.reset();
 }
 
 }  // namespace tether::detail

@@ -1,6 +1,7 @@
-// Windows only: the pseudo console engine (src/windows/pseudo_console.hpp), driven directly: a
-// child started on the console with launch_on_console, its output read through the relay, the
-// session's end (the child's exit, or close()) reaching end-of-file after every byte.
+// Windows only: the pseudo console engine (src/windows/pseudo_console.hpp): children started on
+// a terminal by spawn() (stdio::terminal(), the engine under tether::terminal), their output
+// read through the relay, the session's end (the child's exit, or close()) reaching end-of-file
+// after every byte; and the engine's own calls (create, resize, watch) driven directly.
 //
 // Under wine 8 a child's std handles are not the console's: the roles below open CONOUT$ and
 // CONIN$ themselves, which works on Windows as well.
@@ -20,7 +21,6 @@
 #include <thread>
 
 using namespace std::chrono_literals;
-using tether::detail::console_child;
 using tether::detail::console_size;
 using tether::detail::pseudo_console;
 
@@ -58,21 +58,19 @@ std::string visible(const std::string& vt) {
     return s;
 }
 
-// A pseudo console with a child on it, watched: the session ends when the child exits.
+// A child on a terminal of its own: the session ends when the child exits.
 struct session {
-    std::unique_ptr<pseudo_console> console;
-    console_child child;
+    tether::child child;
+    tether::terminal term;
 };
 
-session start(const tether::spawn_options& opt, console_size size = {80, 25}) {
-    std::error_code ec;
-    std::string what;
+session start(tether::spawn_options opt) {
+    opt.in = tether::stdio::terminal(80, 25);
+    opt.out = tether::stdio::terminal(80, 25);
+    opt.err = tether::stdio::terminal(80, 25);
     session s;
-    s.console = pseudo_console::create(size, ec, what);
-    if (!s.console) tether::throw_error(ec, what);
-    if ((ec = tether::detail::launch_on_console(*s.console, opt, s.child, what)) ||
-        (ec = s.console->watch(s.child.process.get(), what)))
-        tether::throw_error(ec, what);
+    s.child = tether::spawn(std::move(opt));
+    s.term = s.child.take_terminal();
     return s;
 }
 
@@ -113,10 +111,9 @@ char handle_kind(HANDLE h) {
     }
 }
 
-DWORD exit_code(HANDLE process) {
-    DWORD code = STILL_ACTIVE;
-    if (::WaitForSingleObject(process, 30000) == WAIT_OBJECT_0) ::GetExitCodeProcess(process, &code);
-    return code;
+DWORD exit_code(tether::child& c) {
+    auto st = c.wait_for(30s);
+    return st ? static_cast<DWORD>(st->code) : STILL_ACTIVE;
 }
 
 }  // namespace
@@ -169,17 +166,16 @@ TEST(PseudoConsole, CmdEchoReachesTheOutputThenEndOfFile) {
     // ">CONOUT$": cmd opens the console itself, which wine 8 needs (StdHandlesAreNotOurs says
     // what wine does with the std handles).
     auto s = start(command({"cmd.exe", "/c", "echo", "hello>CONOUT$"}));
-    std::string out = tether::read_to_end_for(s.console->output(), 30s);
+    std::string out = tether::read_to_end_for(s.term.output(), 30s);
     EXPECT_TRUE(tether_test::contains(out, "hello")) << "output: " << visible(out);
-    EXPECT_EQ(exit_code(s.child.process.get()), 0u);
-    EXPECT_TRUE(s.console->wait_ended(30000));
+    EXPECT_EQ(exit_code(s.child), 0u);
 }
 
 TEST(PseudoConsole, StdHandlesAreNotOurs) {
     // Without STARTF_USESTDHANDLES a console child gets copies of our std handles when they
     // are no console's (here: CTest's pipes), and its output never reaches the console.
     auto s = start(tether_test::role_options("console_std_types"));
-    std::string out = tether::read_to_end_for(s.console->output(), 30s);
+    std::string out = tether::read_to_end_for(s.term.output(), 30s);
     std::string types = visible(out);
     auto at = types.find("std[");
     ASSERT_NE(at, std::string::npos) << "output: " << types;
@@ -195,12 +191,12 @@ TEST(PseudoConsole, StdHandlesAreNotOurs) {
 
 TEST(PseudoConsole, InputReachesAChildThatOpensTheConsole) {
     auto s = start(tether_test::role_options("console_echo"));
-    std::string seen = read_until(s.console->output(), "console-ready");
+    std::string seen = read_until(s.term.output(), "console-ready");
     ASSERT_TRUE(tether_test::contains(seen, "console-ready")) << "output: " << visible(seen);
-    tether::write_all(s.console->input(), "typed-line\r");
-    seen += tether::read_to_end_for(s.console->output(), 30s);
+    tether::write_all(s.term.input(), "typed-line\r");
+    seen += tether::read_to_end_for(s.term.output(), 30s);
     EXPECT_TRUE(tether_test::contains(seen, "got[typed-line]")) << "output: " << visible(seen);
-    EXPECT_EQ(exit_code(s.child.process.get()), 0u);
+    EXPECT_EQ(exit_code(s.child), 0u);
 }
 
 namespace {
@@ -247,11 +243,11 @@ TEST(PseudoConsole, CloseReturnsWhileAFloodIsUnread) {
     // ends the user's output with end-of-file; what nobody had read by then is dropped.
     named_event half_way;
     auto s = start(tether_test::role_options("console_flood", {"1024", half_way.name, "64"}));
-    auto out = s.console->output().duplicate();  // the user's own copy, read after the close
+    auto out = s.term.output().duplicate();  // the user's own copy, read after the close
     ASSERT_EQ(::WaitForSingleObject(half_way.event.get(), 30000), WAIT_OBJECT_0) << "the flood never got going";
     {
-        watchdog dog("pseudo_console::close() with 1 MiB unread");
-        s.console->close();
+        watchdog dog("terminal::close() with 1 MiB unread");
+        s.term.close();
     }
     std::error_code ec;
     std::string text = tether::read_to_end_for(out, 30s, ec);
@@ -259,16 +255,15 @@ TEST(PseudoConsole, CloseReturnsWhileAFloodIsUnread) {
     EXPECT_TRUE(tether_test::contains(text, "line 000000")) << "the output before close() was lost";
     EXPECT_FALSE(tether_test::contains(text, "flood-done"));
     std::printf("[ NOTE     ] %zu bytes of console output were delivered before close()\n", text.size());
-    EXPECT_NE(exit_code(s.child.process.get()), STILL_ACTIVE) << "the child outlived its console";
+    EXPECT_NE(exit_code(s.child), STILL_ACTIVE) << "the child outlived its console";
 }
 
 TEST(PseudoConsole, OutputLeftAtTheSessionsEndIsReadAfterIt) {
     // More than the user's pipe holds, read only after the session ended: the relay kept the
     // rest in memory, and delivers every byte, then end-of-file.
     auto s = start(tether_test::role_options("console_flood", {"96"}));
-    EXPECT_EQ(exit_code(s.child.process.get()), 0u);
-    ASSERT_TRUE(s.console->wait_ended(30000)) << "the session did not end after the child's exit";
-    std::string text = tether::read_to_end_for(s.console->output(), 30s);
+    EXPECT_EQ(exit_code(s.child), 0u);  // the session ends with it; nothing was read yet
+    std::string text = tether::read_to_end_for(s.term.output(), 30s);
     EXPECT_TRUE(tether_test::contains(text, "flood-done")) << text.size() << " bytes";
     EXPECT_GT(text.size(), 65536u);
     std::printf("[ NOTE     ] 96 KiB written to the console came out as %zu bytes\n", text.size());
@@ -297,10 +292,10 @@ TEST(PseudoConsole, EveryTerminalEndsWhileAnotherThreadSpawnsInheritingEverythin
     for (int i = 0; i < 40; ++i) {
         auto s = start(command({"cmd.exe", "/c", "exit"}));
         std::error_code ec;
-        (void)tether::read_to_end_for(s.console->output(), 30s, ec);
+        (void)tether::read_to_end_for(s.term.output(), 30s, ec);
         reached_eof += ec ? 0 : 1;
-        if (!s.console->wait_ended(30000)) continue;
-        (void)tether::write_all(s.console->input(), std::as_bytes(std::span("x", 1)), ec);
+        if (ec) continue;  // end-of-file comes after the session's end, which cut the input
+        (void)tether::write_all(s.term.input(), std::as_bytes(std::span("x", 1)), ec);
         input_cut += ec == tether::errc::peer_gone ? 1 : 0;
     }
     done = true;
@@ -353,7 +348,7 @@ TEST(PseudoConsole, CreateRefusesSizesNoConsoleHas) {
     EXPECT_TRUE(pseudo_console::create({1, 1}, ec, what)) << what;
 }
 
-TEST(PseudoConsole, LaunchAfterTheSessionAndASecondWatchAreRefused) {
+TEST(PseudoConsole, ASecondWatchIsRefusedAndAClosedConsoleHasNothingLeft) {
     std::error_code ec;
     std::string what;
     auto pc = pseudo_console::create({80, 25}, ec, what);
@@ -361,35 +356,24 @@ TEST(PseudoConsole, LaunchAfterTheSessionAndASecondWatchAreRefused) {
     EXPECT_FALSE(pc->watch(::GetCurrentProcess(), what));
     EXPECT_EQ(pc->watch(::GetCurrentProcess(), what), tether::errc::invalid_argument);
     pc->close();
-    console_child child;
-    EXPECT_EQ(tether::detail::launch_on_console(*pc, command({"cmd.exe", "/c", "exit"}), child, what),
-              tether::errc::closed);
-    EXPECT_FALSE(child.process);
+    EXPECT_EQ(pc->native(), nullptr) << "no child can be started on it any more";
     EXPECT_FALSE(pc->output());
 }
 
-// Reads a handle value typed into the console, writes a marker to it.
+// Writes a marker to the handle whose value is args[0] (spawn's handle_arg placeholder).
 TETHER_CHILD_ROLE(console_passed_handle) {
-    HANDLE in = open_console(L"CONIN$");
-    char line[64];
-    DWORD n = 0;
-    if (!::ReadFile(in, line, sizeof line - 1, &n, nullptr)) return 5;
-    auto h = reinterpret_cast<HANDLE>(static_cast<std::intptr_t>(std::stoll(std::string(line, n))));
+    auto h = reinterpret_cast<HANDLE>(static_cast<std::intptr_t>(std::stoll(args.at(0))));
     DWORD written = 0;
     return ::WriteFile(h, "through-the-handle", 18, &written, nullptr) ? 0 : 7;
 }
 
 TEST(PseudoConsole, APassedHandleReachesTheChildAndNoCopyStays) {
     auto [ours, theirs] = tether::make_pipe(tether::direction::in);
-    auto opt = tether_test::role_options("console_passed_handle");
+    auto opt = tether_test::role_options("console_passed_handle", {tether::handle_arg(theirs)});
     opt.pass(std::move(theirs));
-    auto s = start(opt);
-    opt.handles.clear();  // our last copy of the child's end: end-of-file comes with the child
-    ASSERT_EQ(s.child.values.size(), 1u);
-    auto value = reinterpret_cast<std::intptr_t>(s.child.values[0]);
-    tether::write_all(s.console->input(), std::to_string(value) + "\r");
+    auto s = start(std::move(opt));  // a successful spawn closed our copy of the child's end
     EXPECT_EQ(tether::read_to_end_for(ours, 30s), "through-the-handle");
-    EXPECT_EQ(exit_code(s.child.process.get()), 0u);
+    EXPECT_EQ(exit_code(s.child), 0u);
 }
 
 TEST(PseudoConsole, TerminalsOnSeveralThreadsEachGetTheirOwnOutput) {
@@ -403,7 +387,7 @@ TEST(PseudoConsole, TerminalsOnSeveralThreadsEachGetTheirOwnOutput) {
                 std::string mark = "mark-" + std::to_string(t) + "-" + std::to_string(i);
                 try {
                     auto s = start(command({"cmd.exe", "/c", "echo", mark + ">CONOUT$"}));
-                    std::string out = tether::read_to_end_for(s.console->output(), 30s);
+                    std::string out = tether::read_to_end_for(s.term.output(), 30s);
                     bool own = tether_test::contains(out, mark) && !tether_test::contains(out, "mark-" + std::to_string((t + 1) % 4));
                     good += own ? 1 : 0;
                 } catch (const std::exception& e) {
@@ -443,13 +427,15 @@ TETHER_CHILD_ROLE(console_linger) {
 
 TEST(PseudoConsole, TheSessionsEndEndsProcessesStillOnTheConsole) {
     auto s = start(tether_test::role_options("console_parent"));
-    std::string seen = visible(read_until(s.console->output(), ";"));
+    std::string seen = visible(read_until(s.term.output(), ";"));
     auto at = seen.find("gc-pid=");
     ASSERT_NE(at, std::string::npos) << "output: " << seen;
     auto pid = static_cast<DWORD>(std::stoul(seen.substr(at + 7)));
     tether::unique_handle grandchild(::OpenProcess(SYNCHRONIZE | PROCESS_TERMINATE, FALSE, pid));
     ASSERT_TRUE(grandchild) << "pid " << pid;
-    ASSERT_TRUE(s.console->wait_ended(30000));
+    std::error_code ec;
+    (void)tether::read_to_end_for(s.term.output(), 30s, ec);  // end-of-file: the session has ended
+    ASSERT_FALSE(ec) << ec.message();
     // Windows ends it (ClosePseudoConsole's documentation); under wine 8 its console read fails
     // and it returns. Either way it does not outlive the console.
     DWORD w = ::WaitForSingleObject(grandchild.get(), 30000);
