@@ -12,7 +12,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <windows.h>
 
@@ -98,4 +100,52 @@ TEST(WindowsTerminal, ASizeNoConsoleHasIsRefusedNamingIt) {
     tether_test::expect_spawn_fails_keeping_handles(opt, tether::errc::invalid_argument, "40000");
     opt.handles.clear();
     EXPECT_EQ(tether::read_to_end(ours.borrow()), "") << "no child holds the passed end";
+}
+
+TEST(WindowsTerminal, ThePollerReportsTheOutputThenItsEnd) {
+    auto c = tether::spawn(on_terminal({"cmd.exe", "/c", "echo polled>CONOUT$"}));
+    auto t = c.take_terminal();
+    tether::poller p;
+    p.add(t.output(), tether::interest::read, 7);
+    std::vector<tether::poll_event> events;
+    std::string out;
+    bool ended = false;
+    auto until = std::chrono::steady_clock::now() + 30s;
+    while (!ended && std::chrono::steady_clock::now() < until) {
+        p.wait(events, 5s);
+        for (auto& e : events) {
+            ASSERT_EQ(e.token, 7u);
+            char buf[4096];
+            std::error_code ec;
+            auto n = tether::try_read(t.output(), std::as_writable_bytes(std::span(buf)), ec);
+            if (!ec) out.append(buf, n);
+            ended |= (!ec && n == 0) || e.what == tether::poll_event::kind::hung_up;
+        }
+    }
+    EXPECT_TRUE(ended) << "no end-of-file through the poller; output: " << out;
+    EXPECT_TRUE(tether_test::contains(out, "polled")) << out;
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(WindowsTerminal, ChunkReaderReadsToTheEndOfTheSession) {
+    auto c = tether::spawn(on_terminal({"cmd.exe", "/c", "echo chunked>CONOUT$"}));
+    auto t = c.take_terminal();
+    tether::chunk_reader reader(t.output());
+    std::string out;
+    for (auto chunk = reader.next(); !chunk.empty(); chunk = reader.next())
+        out.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+    EXPECT_TRUE(tether_test::contains(out, "chunked")) << out;
+    EXPECT_TRUE(c.wait().success());
+}
+
+TEST(WindowsTerminal, RunCapturesWhatTheChildShowsOnItsTerminal) {
+    tether::run_options ro;
+    ro.terminal = tether::terminal_size{};
+    ro.timeout = 30s;
+    tether::spawn_options opt;
+    opt.argv = {"cmd.exe", "/c", "echo ran-on-a-console>CONOUT$"};
+    auto r = tether::run(std::move(opt), ro);
+    EXPECT_TRUE(r.status.success()) << r.status.describe();
+    EXPECT_TRUE(tether_test::contains(r.out, "ran-on-a-console")) << r.out;
+    EXPECT_TRUE(r.err.empty()) << "a terminal's output is all stdout";
 }
