@@ -64,9 +64,11 @@
 #include <tether/handle.hpp>
 #include <tether/pipe.hpp>
 #include <tether/spawn.hpp>
+#include <tether/terminal.hpp>
 
 #include <asio.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -245,6 +247,66 @@ inline ::asio::writable_pipe writable(const ::asio::any_io_executor& ex, unique_
 }
 
 }  // namespace asio_pipe
+
+/// A child's terminal (tether::terminal, Linux) as an Asio stream: async_read_some() and
+/// async_write_some(), so asio::async_read / async_write and their kin work on it. It owns a
+/// duplicate of the terminal's master, so the terminal object keeps its own; close either.
+/// Linux reports the session's end on a master as EIO: this stream reports it as
+/// asio::error::eof, the end-of-file every other Asio stream gives.
+class asio_terminal {
+public:
+    /// The executor type, as Asio's stream concepts want.
+    using executor_type = ::asio::any_io_executor;
+
+    /// @param ex the executor the terminal's operations run on.
+    /// @param t an open terminal (child::take_terminal()).
+    /// @throws std::system_error: errc::closed for an empty or closed terminal; the error of
+    ///         the duplicate or of Asio's registration.
+    asio_terminal(const executor_type& ex, const terminal& t) : sd_(ex) {
+        if (!t) throw_error(errc::closed, "asio_terminal: the terminal is closed");
+        unique_handle view(t.output().get());
+        std::error_code ec;
+        auto dup = view.duplicate(ec);
+        (void)view.release();  // the view never owned it
+        if (ec) throw_error(ec, "asio_terminal: duplicate the terminal");
+        sd_.assign(dup.get(), ec);
+        if (ec) throw_error(ec, "asio_terminal: register the terminal with Asio");
+        (void)dup.release();  // Asio owns the duplicate now and closes it
+    }
+
+    /// @returns the executor the operations run on.
+    executor_type get_executor() noexcept { return sd_.get_executor(); }
+
+    /// Reads what the child wrote; asio::error::eof once the session has ended.
+    template <class MutableBuffers, class Token>
+    auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+        return ::asio::async_compose<Token, void(std::error_code, std::size_t)>(
+            [this, buffers, started = false](auto& self, std::error_code ec = {}, std::size_t n = 0) mutable {
+                if (!started) {
+                    started = true;
+                    return sd_.async_read_some(buffers, std::move(self));
+                }
+                if (ec == std::error_code(EIO, ::asio::error::get_system_category())) ec = ::asio::error::eof;
+                self.complete(ec, n);
+            },
+            token, sd_);
+    }
+
+    /// Writes as if typed.
+    template <class ConstBuffers, class Token>
+    auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+        return sd_.async_write_some(buffers, std::forward<Token>(token));
+    }
+
+    /// Closes this stream's duplicate (the terminal object keeps its own).
+    void close() noexcept {
+        std::error_code ignored;
+        sd_.close(ignored);
+    }
+
+private:
+    ::asio::posix::stream_descriptor sd_;
+};
 
 /// Waits for `c` to end without blocking the io_context, then reaps it (child::try_wait()).
 /// @param ex the executor the wait runs on.

@@ -342,3 +342,27 @@ TEST(AsioInterop, ReceiveOnAClosedChannelReportsClosed) {
 TEST(AsioInterop, Skipped) { GTEST_SKIP() << "standalone Asio (libasio-dev) not installed"; }
 
 #endif
+
+TEST(AsioInterop, ATerminalReadsToEndOfFileAndTakesInput) {
+    asio::io_context io;
+    tether::spawn_options opt;
+    opt.argv = {"/bin/sh", "-c", "read line; echo \"got $line\""};
+    opt.in = tether::stdio::terminal();
+    opt.out = tether::stdio::terminal();
+    opt.err = tether::stdio::terminal();
+    auto kid = tether::spawn(std::move(opt));
+    auto t = kid.take_terminal();
+    std::string text;
+    std::optional<std::error_code> done;
+    {
+        tether::asio_terminal term(io.get_executor(), t);
+        asio::async_write(term, asio::buffer(std::string_view("typed\n")), [](std::error_code, std::size_t) {});
+        asio::async_read(term, asio::dynamic_buffer(text), [&](std::error_code ec, std::size_t) { done = ec; });
+        ASSERT_TRUE(run_until(io, [&] { return done.has_value(); }));
+    }
+    EXPECT_EQ(*done, asio::error::eof) << "the session's end (EIO on Linux) is Asio's end-of-file: " << done->message();
+    EXPECT_TRUE(tether_test::contains(text, "got typed")) << text;
+    EXPECT_TRUE(kid.wait().success());
+    tether::terminal closed;
+    EXPECT_THROW(tether::asio_terminal(io.get_executor(), closed), std::system_error);
+}
