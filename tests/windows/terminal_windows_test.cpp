@@ -149,3 +149,57 @@ TEST(WindowsTerminal, RunCapturesWhatTheChildShowsOnItsTerminal) {
     EXPECT_TRUE(tether_test::contains(r.out, "ran-on-a-console")) << r.out;
     EXPECT_TRUE(r.err.empty()) << "a terminal's output is all stdout";
 }
+
+namespace {
+HANDLE ctrl_c_seen = nullptr;  // set by the console control handler of term_wait_ctrl_c
+BOOL WINAPI on_ctrl(DWORD type) {
+    if (type != CTRL_C_EVENT) return FALSE;
+    ::SetEvent(ctrl_c_seen);
+    return TRUE;
+}
+}  // namespace
+
+// term_wait_ctrl_c: says "ready" on the console, then waits (at most 30 s) for a Ctrl-C seen by
+// its console control handler (exit 0), or exits 9. (Ctrl-C's default handler would end it with
+// STATUS_CONTROL_C_EXIT.) The exit code is the proof: under wine 8 a line the child writes right
+// after the Ctrl-C does not reach the terminal's output before the session ends.
+TETHER_CHILD_ROLE(term_wait_ctrl_c) {
+    HANDLE out = ::CreateFileW(L"CONOUT$", GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr,
+                               OPEN_EXISTING, 0, nullptr);
+    HANDLE in = ::CreateFileW(L"CONIN$", GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr,
+                              OPEN_EXISTING, 0, nullptr);
+    if (out == INVALID_HANDLE_VALUE || in == INVALID_HANDLE_VALUE) return 3;
+    DWORD mode = 0;
+    if (::GetConsoleMode(in, &mode)) ::SetConsoleMode(in, mode | ENABLE_PROCESSED_INPUT);
+    ctrl_c_seen = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+    if (!::SetConsoleCtrlHandler(on_ctrl, TRUE)) return 4;
+    DWORD n = 0;
+    ::WriteFile(out, "ready\r\n", 7, &n, nullptr);
+    if (::WaitForSingleObject(ctrl_c_seen, 30000) != WAIT_OBJECT_0) return 9;
+    return 0;
+}
+
+TEST(WindowsTerminal, ATypedCtrlCReachesTheChild) {
+    auto opt = tether_test::role_options("term_wait_ctrl_c");
+    opt.in = tether::stdio::terminal();
+    opt.out = tether::stdio::terminal();
+    opt.err = tether::stdio::terminal();
+    auto c = tether::spawn(std::move(opt));
+    auto t = c.take_terminal();
+    std::string seen;
+    std::byte buf[4096];
+    auto until = std::chrono::steady_clock::now() + 30s;
+    while (!tether_test::contains(seen, "ready") && std::chrono::steady_clock::now() < until) {
+        std::error_code ec;
+        auto n = tether::read_for(t.output(), buf, 30s, ec);
+        if (ec || n == 0) break;
+        seen.append(reinterpret_cast<const char*>(buf), n);
+    }
+    ASSERT_TRUE(tether_test::contains(seen, "ready")) << seen;
+    tether::write_all(t.input(), std::string_view("\x03"));
+    std::error_code ec;
+    (void)tether::read_to_end_for(t.output(), 60s, ec);
+    EXPECT_FALSE(ec) << "no end of the session: " << ec.message();
+    auto st = c.wait();
+    EXPECT_EQ(st.code, 0) << "the child saw no Ctrl-C (9: waited 30 s in vain): " << st.describe();
+}
