@@ -17,14 +17,6 @@ constexpr milliseconds peer_grace = std::chrono::seconds(5);
 /// How often children without a process handle are checked (Linux without pidfd).
 constexpr milliseconds fallback_period = milliseconds(10);
 
-// A second owner of a handle we only borrow (duplicate() is a member of the owner type).
-unique_handle duplicate_of(borrowed_handle h, std::error_code& ec) {
-    unique_handle view(h.get());
-    auto dup = view.duplicate(ec);
-    (void)view.release();  // the view never owned it
-    return dup;
-}
-
 }  // namespace
 
 std::vector<std::size_t> poller_core::sources_of(const child& c) const {
@@ -130,7 +122,7 @@ void poller_core::start_peer_wait(std::size_t i, message m, event_list& out) {
 void poller_core::watch_exit(std::size_t i) {
     std::error_code ec;
     auto process = slots[i].c->process_handle();
-    auto dup = process ? duplicate_of(process, ec) : unique_handle();
+    auto dup = process ? process.duplicate(ec) : unique_handle();
     if (!dup) return;
     auto w = allocate();
     auto& pw = slots[w];  // slots[i] may have moved: use it by index below

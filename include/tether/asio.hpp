@@ -264,10 +264,8 @@ public:
     ///         the duplicate or of Asio's registration.
     asio_terminal(const executor_type& ex, const terminal& t) : sd_(ex) {
         if (!t) throw_error(errc::closed, "asio_terminal: the terminal is closed");
-        unique_handle view(t.output().get());
         std::error_code ec;
-        auto dup = view.duplicate(ec);
-        (void)view.release();  // the view never owned it
+        auto dup = t.output().duplicate(ec);
         if (ec) throw_error(ec, "asio_terminal: duplicate the terminal");
         sd_.assign(dup.get(), ec);
         if (ec) throw_error(ec, "asio_terminal: register the terminal with Asio");
